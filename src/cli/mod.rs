@@ -1,0 +1,24 @@
+//! The `remedy` command line: one file per subcommand. Only this module prints.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Remedy: run Kubernetes remediation workflows safely.
+#[derive(Debug, Parser)]
+#[command(name = "remedy", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Parse the command line and run it; the exit code follows each subcommand's contract.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {}
+}

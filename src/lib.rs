@@ -1,0 +1,9 @@
+//! Remedy runs Kubernetes remediation workflows: a template language, a pure interpreter,
+//! an operator, an executor of real actions, and an embedded API server to run them on.
+//!
+//! See `ARCHITECTURE.md` for the code map.
+#![warn(missing_docs)]
+
+pub mod check;
+pub mod cli;
+pub mod dsl;

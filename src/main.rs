@@ -1,0 +1,5 @@
+//! The `remedy` binary.
+
+fn main() -> std::process::ExitCode {
+    remedy::cli::main()
+}
