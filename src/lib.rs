@@ -4,6 +4,7 @@
 //! See `ARCHITECTURE.md` for the code map.
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod catalog;
 pub mod check;
 pub mod cli;

@@ -1,0 +1,28 @@
+//! The three custom resources of the contract (`shared/spec/crds.md`) and their generated
+//! CustomResourceDefinitions.
+
+pub mod ai_analysis;
+pub mod crd;
+pub mod kubernetes_execution;
+pub mod schema;
+pub mod workflow_execution;
+
+pub use ai_analysis::{AIAnalysis, AIAnalysisStatus, AnalysisPhase, TargetResource};
+pub use kubernetes_execution::{
+    ExecutionKind, ExecutionPhase, ExecutionResult, KubernetesExecution, KubernetesExecutionSpec,
+    KubernetesExecutionStatus,
+};
+pub use workflow_execution::{
+    FailureReason, Outcome, StepPhase, StepStatus, WorkflowExecution, WorkflowExecutionSpec,
+    WorkflowExecutionStatus, WorkflowPhase,
+};
+
+/// A free-form JSON object (parameters, metrics, outputs).
+pub type JsonMap = serde_json::Map<String, serde_json::Value>;
+
+/// Label naming the WorkflowExecution an execution belongs to.
+pub const LABEL_WORKFLOW: &str = "workflowexecution.kubernaut.io/name";
+/// Label naming the step an execution runs.
+pub const LABEL_STEP: &str = "workflowexecution.kubernaut.io/step";
+/// Label naming the kind of execution: `step`, `rollback`, `verify` or `finally`.
+pub const LABEL_KIND: &str = "workflowexecution.kubernaut.io/kind";

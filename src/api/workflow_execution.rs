@@ -1,0 +1,314 @@
+//! WorkflowExecution (`workflowexecution.kubernaut.io/v1alpha1`, short name `wfe`): a request to
+//! run a workflow for an AIAnalysis, and the run's whole state in its status.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::JsonMap;
+use super::ai_analysis::WorkflowRef;
+use super::schema::{any_value, free_form_object};
+
+/// What the run should do. Immutable once Planning has started, except `approved`.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "workflowexecution.kubernaut.io",
+    version = "v1alpha1",
+    kind = "WorkflowExecution",
+    plural = "workflowexecutions",
+    shortname = "wfe",
+    namespaced,
+    status = "WorkflowExecutionStatus",
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Workflow","type":"string","jsonPath":".status.workflow.name"}"#,
+    printcolumn = r#"{"name":"Step","type":"string","jsonPath":".status.currentStep"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowExecutionSpec {
+    /// The analysis that motivates the run.
+    pub ai_analysis_ref: ObjectRef,
+    /// The workflow to run; overrides the analysis's recommendation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_ref: Option<WorkflowRef>,
+    /// Param overrides (highest precedence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub parameters: Option<JsonMap>,
+    /// Plan, validate and dry-run every step; change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Overrides the template's rollback mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_strategy: Option<RollbackStrategy>,
+    /// Set true to release a run waiting in AwaitingApproval.
+    #[serde(default)]
+    pub approved: bool,
+    /// The remediation request this run serves (informative).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation_request_ref: Option<ObjectRef>,
+}
+
+/// A reference to a namespaced object; the namespace defaults to the referrer's.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct ObjectRef {
+    /// The object's name.
+    pub name: String,
+    /// The object's namespace (default: the referring object's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// How a failed run compensates its completed steps.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RollbackStrategy {
+    /// Run the compensations in reverse order of completion.
+    Automatic,
+    /// Record the compensations that would run, and stop.
+    Manual,
+    /// Just fail.
+    None,
+}
+
+/// The observed state of a run.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowExecutionStatus {
+    /// Where the run is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<WorkflowPhase>,
+    /// The generation of the spec this status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The template pinned at Planning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<PinnedWorkflow>,
+    /// The params and lets resolved at Planning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub parameters: Option<JsonMap>,
+    /// One entry per step (main, verify and finally), in declared order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepStatus>,
+    /// The step running (or last run) now, for `kubectl get`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step: Option<String>,
+    /// The result of the safety checks at Validating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Validation>,
+    /// When Executing began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When the run reached a terminal phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Time>,
+    /// How the run ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Why the run failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// The compensations that would run, recorded when the rollback mode is `manual`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback_plan: Vec<String>,
+    /// The resolved plan pinned at Planning (the engine's own format).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_value")]
+    pub plan: Option<serde_json::Value>,
+    /// Standard conditions: Planned, Validated, Approved, Progressing, Ready (and
+    /// AnalysisPending, TargetBusy, SpecChangeIgnored while they apply).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// The phases of a run.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum WorkflowPhase {
+    /// Created, not yet looked at.
+    Pending,
+    /// Resolving the template and params.
+    Planning,
+    /// Running the safety checks.
+    Validating,
+    /// Waiting for `spec.approved`.
+    AwaitingApproval,
+    /// Running the main steps.
+    Executing,
+    /// Running the verify steps.
+    Monitoring,
+    /// Running compensations.
+    RollingBack,
+    /// Ended without a failure that stops it.
+    Completed,
+    /// Ended failed, nothing compensated.
+    Failed,
+    /// Ended failed, every compensation succeeded.
+    RolledBack,
+    /// A compensation failed.
+    RollbackFailed,
+}
+
+impl WorkflowPhase {
+    /// True for phases a run never leaves.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            WorkflowPhase::Completed
+                | WorkflowPhase::Failed
+                | WorkflowPhase::RolledBack
+                | WorkflowPhase::RollbackFailed
+        )
+    }
+}
+
+/// The template a run is pinned to.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct PinnedWorkflow {
+    /// The workflow name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// `sha256:…` of the template source and its imports.
+    pub digest: String,
+}
+
+/// The state of one step of a run.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepStatus {
+    /// The step name.
+    pub name: String,
+    /// Where the step is.
+    pub phase: StepPhase,
+    /// Attempts started so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The KubernetesExecution of the last attempt (or compensation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_ref: Option<String>,
+    /// When the first attempt started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When the step reached a final phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Time>,
+    /// What the executed action returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub output: Option<JsonMap>,
+    /// A message a person can act on.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// The phases of a step.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum StepPhase {
+    /// Not ready yet.
+    #[default]
+    Pending,
+    /// Ready, waiting for a slot (max_parallel) or a backoff.
+    Waiting,
+    /// An attempt is running.
+    Running,
+    /// An attempt failed; another will run.
+    Retrying,
+    /// Done.
+    Succeeded,
+    /// The last attempt failed.
+    Failed,
+    /// `when` was false, or the run stopped before it.
+    Skipped,
+    /// The last attempt ran past its timeout.
+    TimedOut,
+    /// Its compensation is running.
+    Compensating,
+    /// Its compensation succeeded.
+    Compensated,
+    /// Its compensation failed.
+    CompensationFailed,
+}
+
+/// The safety checks' result.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Validation {
+    /// True when every check passed.
+    pub passed: bool,
+    /// What failed, one message each.
+    #[serde(default)]
+    pub violations: Vec<String>,
+    /// Per step result of a dry run, when one ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub dry_run: Option<JsonMap>,
+}
+
+/// How a run ended.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum Outcome {
+    /// The remediation ran and verified.
+    Success,
+    /// It ran but verification failed.
+    Ineffective,
+    /// It failed and nothing was compensated.
+    Failed,
+    /// It failed and was compensated.
+    RolledBack,
+    /// A dry run that passed.
+    DryRun,
+}
+
+/// Why a run failed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct Failure {
+    /// The step that failed, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The reason, from a fixed set.
+    pub reason: FailureReason,
+    /// A message a person can act on.
+    pub message: String,
+}
+
+/// The reasons a run fails.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum FailureReason {
+    /// No template of that name (and version).
+    TemplateNotFound,
+    /// Params missing, mistyped or out of their constraints.
+    InvalidParameters,
+    /// A script failed or ran over its budget.
+    ScriptError,
+    /// A safety check failed at Validating.
+    SafetyViolation,
+    /// A step failed after its retries.
+    StepFailed,
+    /// A step's last attempt ran past its timeout.
+    StepTimedOut,
+    /// The workflow ran past its timeout.
+    WorkflowTimedOut,
+    /// Verification failed: the remediation did not work.
+    Ineffective,
+    /// The referenced AIAnalysis failed.
+    AnalysisFailed,
+}
+
+impl FailureReason {
+    /// The reason's name as status and events show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::TemplateNotFound => "TemplateNotFound",
+            FailureReason::InvalidParameters => "InvalidParameters",
+            FailureReason::ScriptError => "ScriptError",
+            FailureReason::SafetyViolation => "SafetyViolation",
+            FailureReason::StepFailed => "StepFailed",
+            FailureReason::StepTimedOut => "StepTimedOut",
+            FailureReason::WorkflowTimedOut => "WorkflowTimedOut",
+            FailureReason::Ineffective => "Ineffective",
+            FailureReason::AnalysisFailed => "AnalysisFailed",
+        }
+    }
+}
