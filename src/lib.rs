@@ -9,3 +9,5 @@ pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod dsl;
+pub mod plan;
+pub mod script;

@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// What an action does to the cluster, which decides the safety rules that apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Effect {
     /// Changes nothing the remediation targets (reads, notifies, waits, backs up).
     ReadOnly,
