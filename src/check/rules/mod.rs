@@ -131,6 +131,8 @@ rules![
     retry_backoff_exceeds_max,
 ];
 
+pub use missing_import::stays_inside as import_stays_inside;
+
 /// The rule with that code, if any.
 pub fn find(code: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.info.code == code)
