@@ -1,6 +1,8 @@
 //! The parser: the spec's example, every construct, literals, and syntax errors (message and
 //! position). Each case is one line through a small helper.
 
+#![allow(clippy::unwrap_used)]
+
 use remedy::check::Diagnostic;
 use remedy::dsl::ast::*;
 use remedy::dsl::span::SourceFile;
@@ -665,7 +667,7 @@ fn nesting_is_bounded_before_the_grammar() {
         format!("let x = {}{}", "{a:".repeat(100), "}".repeat(100)),
         format!("let x = ${{ {} }}", "{".repeat(100_000)),
         format!("let x = {}", "\"${".repeat(50_000)),
-        format!("{}", "step s { rollback { ".repeat(100)),
+        "step s { rollback { ".repeat(100),
     ] {
         let d = parse_err(&wf(&deep));
         assert_eq!(d.code, "E0003", "{}", d.message);

@@ -4,6 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod fmt;
+pub mod graph;
+
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
 #[command(name = "remedy", version, about, long_about = None)]
@@ -15,10 +18,18 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Rewrite `.wf` files in the canonical layout.
+    Fmt(fmt::FmtArgs),
+    /// Print a workflow's step graph.
+    Graph(graph::GraphArgs),
+}
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Graph(args) => graph::run(&args),
+    }
 }
