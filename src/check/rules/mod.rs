@@ -52,6 +52,7 @@ mod step_timeout_exceeds_workflow;
 mod unknown_action;
 mod unknown_action_param;
 mod unknown_after_target;
+mod unknown_identifier;
 mod unreachable_when;
 mod value_not_allowed;
 mod zero_duration;
@@ -125,6 +126,7 @@ rules![
     param_default_violates_constraint,
     irreversible_without_approval,
     protected_namespace,
+    unknown_identifier,
     reversible_without_rollback,
     unreachable_when,
     rollback_never_runs,
