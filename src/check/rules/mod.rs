@@ -321,8 +321,21 @@ pub fn rules_markdown() -> String {
         "# Lint rules\n\n\
          <!-- Generated from the rule files in src/check/rules/ by \
          `UPDATE_RULES_DOC=1 cargo test --test lint rules_doc`; do not edit by hand. -->\n\n\
-         `remedy lint` reports these findings. Errors make the template unusable; warnings \
-         fail lint only with `--deny-warnings`. Codes are stable.\n\n\
+         `remedy lint PATH…` checks `.wf` files (directories are searched recursively) and \
+         reports these findings. Errors make the template unusable; warnings fail lint only \
+         with `--deny-warnings`. Codes are stable.\n\n\
+         - `--format human` (default): `path:line:col: error[CODE]: message`, the source \
+         line with the span underlined, related places, `= help: …`, and a closing \
+         `checked N files: E errors, W warnings` line.\n\
+         - `--format json`: an array of objects with file, code, severity, message, line, \
+         column, end_line, end_column (exclusive), labels and help.\n\
+         - `--format sarif`: SARIF 2.1.0 for GitHub code scanning.\n\
+         - `--protect-namespace NS` (repeatable) protects a namespace on top of kube-system, \
+         kube-public, kube-node-lease and remedy-system.\n\n\
+         Exit codes: 0 clean (warnings allowed), 1 errors (or warnings with \
+         `--deny-warnings`), 2 usage or I/O error (missing path, unreadable file).\n\n\
+         Values written as expressions (`${ … }`) and params without a literal default are \
+         checked again at Validating, with the resolved values.\n\n\
          | code | name | severity | finds |\n|---|---|---|---|\n",
     );
     for (code, name, summary) in crate::check::render::SYNTAX_CODES {
