@@ -119,4 +119,32 @@ mod tests {
         let expected = "x.wf:3:12: error[E0101]: unknown action\n  |\n3 |     action \"nope\"\n  |            ^^^^^^\n  |\n1 | workflow \"x\" version \"1\" {\n  |                   --- here\n  = help: fix it\n\n";
         assert_eq!(human(&report), expected);
     }
+
+    #[test]
+    fn multi_line_spans_underline_the_first_line_and_tabs_keep_columns() {
+        let text = "a\n\tstep x {\n  y\n}\n";
+        let source = SourceFile::new("t.wf", text);
+        let start = text.find("step").unwrap_or(0);
+        let d = Diagnostic::warning("W0101", "spans lines", Span::new(start, text.len() - 1));
+        let out = human(&FileReport {
+            source,
+            diagnostics: vec![d],
+        });
+        assert_eq!(
+            out,
+            "t.wf:2:2: warning[W0101]: spans lines\n  |\n2 |  step x {\n  |  ^^^^^^^^\n\n"
+        );
+    }
+
+    #[test]
+    fn empty_span_at_end_of_file_still_gets_a_mark() {
+        let text = "workflow";
+        let source = SourceFile::new("t.wf", text);
+        let d = Diagnostic::error("E0001", "expected `\"`", Span::new(8, 8));
+        let out = human(&FileReport {
+            source,
+            diagnostics: vec![d],
+        });
+        assert!(out.contains("1 | workflow\n  |         ^\n"), "{out}");
+    }
 }

@@ -215,6 +215,8 @@ pub struct RuleContext<'a> {
     /// Every action site (steps and their compensations) in declared order.
     pub actions: Vec<ActionSite<'a>>,
     params: HashMap<&'a str, &'a Param>,
+    lets: HashMap<&'a str, (usize, &'a ast::Let)>,
+    step_names: HashMap<&'a str, usize>,
 }
 
 impl<'a> RuleContext<'a> {
@@ -267,6 +269,16 @@ impl<'a> RuleContext<'a> {
         for p in workflow.params() {
             params.entry(p.name.name.as_str()).or_insert(p);
         }
+        let mut lets = HashMap::new();
+        for (i, l) in workflow.lets().enumerate() {
+            lets.entry(l.name.name.as_str()).or_insert((i, l));
+        }
+        let mut step_names = HashMap::new();
+        for s in &steps {
+            step_names
+                .entry(s.step.name.name.as_str())
+                .or_insert(s.index);
+        }
         RuleContext {
             file,
             workflow,
@@ -274,12 +286,24 @@ impl<'a> RuleContext<'a> {
             steps,
             actions,
             params,
+            lets,
+            step_names,
         }
     }
 
     /// The `let` of that name, if any (the first, if declared twice).
     pub fn let_(&self, name: &str) -> Option<&'a ast::Let> {
-        self.workflow.lets().find(|l| l.name.name == name)
+        self.lets.get(name).map(|(_, l)| *l)
+    }
+
+    /// The position of the `let` of that name among the lets, in declared order.
+    pub fn let_index(&self, name: &str) -> Option<usize> {
+        self.lets.get(name).map(|(i, _)| *i)
+    }
+
+    /// The first step of that name.
+    pub fn step(&self, name: &str) -> Option<&StepRef<'a>> {
+        self.step_names.get(name).and_then(|&i| self.steps.get(i))
     }
 
     /// The param of that name (the first, if declared twice).

@@ -50,9 +50,8 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
                 return;
             }
             if let Some(l) = cx.let_(name) {
-                let later = let_index.is_some_and(|mine| {
-                    cx.workflow.lets().position(|x| std::ptr::eq(x, l)) >= Some(mine)
-                });
+                let later =
+                    let_index.is_some_and(|mine| cx.let_index(name).is_some_and(|i| i >= mine));
                 if later {
                     out.push(
                         Diagnostic::error(
