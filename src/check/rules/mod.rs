@@ -39,6 +39,7 @@ mod missing_action;
 mod missing_action_param;
 mod missing_import;
 mod mistyped_action_param;
+mod on_failure_in_finally;
 mod param_default_mistyped;
 mod param_default_violates_constraint;
 mod protected_namespace;
@@ -55,6 +56,8 @@ mod unknown_after_target;
 mod unknown_identifier;
 mod unreachable_when;
 mod value_not_allowed;
+mod verify_step_timeout_exceeds_within;
+mod verify_within_exceeds_workflow;
 mod zero_duration;
 mod zero_max_parallel;
 
@@ -127,10 +130,13 @@ rules![
     irreversible_without_approval,
     protected_namespace,
     unknown_identifier,
+    verify_step_timeout_exceeds_within,
+    verify_within_exceeds_workflow,
     reversible_without_rollback,
     unreachable_when,
     rollback_never_runs,
     retry_backoff_exceeds_max,
+    on_failure_in_finally,
 ];
 
 pub use missing_import::stays_inside as import_stays_inside;
