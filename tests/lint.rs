@@ -436,3 +436,39 @@ mod rules {
         assert_eq!(codes(&body), ["E0119", "E0112", "E0108"]);
     }
 }
+
+/// No input makes the checker or the renderers panic: fixtures cut, spliced and corrupted.
+mod robustness {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn corpus() -> Vec<Vec<u8>> {
+        fixtures()
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn edited_fixtures_never_panic(
+            pick in 0usize..1000,
+            cut in 0usize..4000,
+            len in 0usize..64,
+            insert in proptest::collection::vec(any::<u8>(), 0..8),
+        ) {
+            let all = corpus();
+            let mut bytes = all[pick % all.len()].clone();
+            let at = cut.min(bytes.len());
+            let end = (at + len).min(bytes.len());
+            bytes.splice(at..end, insert);
+            let report = check_source("fuzz.wf", &bytes, &CheckContext::for_dir(FIXTURES));
+            let _ = render::human(&report);
+            let _ = render::json(std::slice::from_ref(&report));
+            let _ = render::sarif(std::slice::from_ref(&report));
+        }
+    }
+}
