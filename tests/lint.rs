@@ -84,6 +84,21 @@ fn syntax_fixtures_report_exactly_one_syntax_error() {
     }
 }
 
+/// Invalid UTF-8 is a syntax error like any other. (Built in memory: a fixture file that is not
+/// UTF-8 would trip every tool that reads the fixtures as text.)
+#[test]
+fn invalid_utf8_is_reported_in_place() {
+    let bytes = b"workflow \"fixture\" version \"1.0.0\" {\n  description \"caf\xe9 au lait\"\n}\n";
+    let report = check_source(
+        "syntax_invalid_utf8.wf",
+        bytes,
+        &CheckContext::for_dir(FIXTURES),
+    );
+    assert_eq!(report.diagnostics.len(), 1);
+    assert_eq!(report.diagnostics[0].code, "E0002");
+    snapshots(|| insta::assert_snapshot!("lint_syntax_invalid_utf8", render::human(&report)));
+}
+
 #[test]
 fn json_and_sarif_renderings() {
     let reports = vec![
