@@ -272,6 +272,24 @@ fn lint_walks_directories_and_prints_machine_formats() {
     let sarif: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 1);
+    let uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+        ["artifactLocation"]["uri"]
+        .as_str()
+        .unwrap();
+    assert!(
+        uri.starts_with("file:///") && uri.ends_with("/two.wf"),
+        "{uri}"
+    );
+
+    let cwd = std::env::current_dir().unwrap();
+    let absolute = cwd.join(fixture("unknown_action_typo.wf"));
+    let (_, out, _) = remedy(&["lint", "--format", "sarif", absolute.to_str().unwrap()]);
+    let sarif: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "tests/fixtures/lint/unknown_action_typo.wf",
+        "paths below the working directory are made relative"
+    );
 }
 
 #[test]

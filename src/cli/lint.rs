@@ -152,8 +152,15 @@ fn pretty(value: &serde_json::Value) -> String {
     s
 }
 
-/// The path as readers see it: without a leading `./`.
+/// The path as readers see it: relative to the working directory when it lies below it
+/// (SARIF wants repository-relative paths), without a leading `./`.
 fn shown(path: &Path) -> PathBuf {
+    if path.is_absolute()
+        && let Ok(cwd) = std::env::current_dir()
+        && let Ok(rel) = path.strip_prefix(&cwd)
+    {
+        return rel.to_path_buf();
+    }
     path.strip_prefix(".")
         .map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
 }
