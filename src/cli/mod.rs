@@ -4,7 +4,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod actions;
 pub mod crds;
+pub mod fmt;
+pub mod graph;
+pub mod lint;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
@@ -20,6 +24,14 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions (AIAnalysis, WorkflowExecution, KubernetesExecution).
     Crds(crds::CrdsArgs),
+    /// Check `.wf` templates and report problems with their place and a fix.
+    Lint(lint::LintArgs),
+    /// List the action catalog, or show one action's parameters and effect.
+    Actions(actions::ActionsArgs),
+    /// Rewrite `.wf` files in the canonical layout.
+    Fmt(fmt::FmtArgs),
+    /// Print a workflow's step graph.
+    Graph(graph::GraphArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -27,5 +39,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crds(args) => crds::run(&args),
+        Command::Lint(args) => lint::run(&args),
+        Command::Actions(args) => actions::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Graph(args) => graph::run(&args),
     }
 }
