@@ -4,6 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod actions;
+pub mod lint;
+
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
 #[command(name = "remedy", version, about, long_about = None)]
@@ -15,10 +18,18 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Check `.wf` templates and report problems with their place and a fix.
+    Lint(lint::LintArgs),
+    /// List the action catalog, or show one action's parameters and effect.
+    Actions(actions::ActionsArgs),
+}
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Lint(args) => lint::run(&args),
+        Command::Actions(args) => actions::run(&args),
+    }
 }
