@@ -8,3 +8,4 @@ pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod dsl;
+pub mod graph;

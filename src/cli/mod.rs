@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 pub mod actions;
 pub mod lint;
+pub mod fmt;
+pub mod graph;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
@@ -23,6 +25,10 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// List the action catalog, or show one action's parameters and effect.
     Actions(actions::ActionsArgs),
+    /// Rewrite `.wf` files in the canonical layout.
+    Fmt(fmt::FmtArgs),
+    /// Print a workflow's step graph.
+    Graph(graph::GraphArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -31,5 +37,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Lint(args) => lint::run(&args),
         Command::Actions(args) => actions::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Graph(args) => graph::run(&args),
     }
 }

@@ -2,8 +2,11 @@
 
 pub mod ast;
 pub mod parser;
+pub mod printer;
 mod scan;
 pub mod span;
 mod syntax_error;
 
 pub use parser::{parse, parse_bytes};
+pub use printer::format;
+pub use scan::MAX_DEPTH;

@@ -155,9 +155,14 @@ fn push(stack: &mut Vec<Ctx>, ctx: Ctx, at: usize) -> Result<(), Diagnostic> {
 }
 
 fn comment(text: &str, start: usize, end: usize) -> Comment {
+    let line_start = text[..start].rfind('\n').map_or(0, |n| n + 1);
     Comment {
         text: text[start..end].to_string(),
         span: Span::new(start, end),
+        trailing: !text[line_start..start]
+            .trim_start_matches('\u{feff}')
+            .trim()
+            .is_empty(),
     }
 }
 
