@@ -90,6 +90,15 @@ pub fn type_fits_kind(ty: ParamType, kind: ParamKind) -> bool {
     }
 }
 
+/// A type name with its indefinite article: "an int", "a string".
+pub fn with_article(ty: &str) -> String {
+    if ty.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {ty}")
+    } else {
+        format!("a {ty}")
+    }
+}
+
 /// The milliseconds of a duration text such as `250ms`, `30s` or `1h30m`.
 pub fn parse_duration(text: &str) -> Option<u64> {
     let mut rest = text;

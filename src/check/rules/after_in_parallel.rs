@@ -20,7 +20,7 @@ rule! {
     ///
     /// **How to fix.** Remove `after` from the member; to order it after other steps, move
     /// the whole group below them, or take the step out of the group.
-    code: "E0114",
+    code: "E0113",
     name: "after_in_parallel",
     severity: Error,
     summary: "a member of a `parallel` group carries `after`",

@@ -1,7 +1,7 @@
 //! Finds param constraints that cannot hold or do not fit the param's type.
 
 use crate::check::diagnostic::Diagnostic;
-use crate::check::literal::{describe, fits_type};
+use crate::check::literal::{describe, fits_type, with_article};
 use crate::check::rules::RuleContext;
 use crate::dsl::ast::{ConstraintKind, Param, ParamType, Value, ValueKind};
 use crate::dsl::span::Span;
@@ -24,7 +24,7 @@ rule! {
     ///
     /// **How to fix.** Swap or correct the bounds, use constraints that fit the type, and
     /// fix the regular expression (the message quotes the regex error).
-    code: "E0121",
+    code: "E0120",
     name: "invalid_constraint",
     severity: Error,
     summary: "a param constraint cannot hold or does not fit the param's type",
@@ -44,6 +44,7 @@ pub fn ordered(value: &Value) -> Option<f64> {
 fn check_param(p: &Param, out: &mut Vec<Diagnostic>) {
     let name = &p.name.name;
     let ty = p.ty.as_str();
+    let a_ty = with_article(ty);
     let ordered_type = matches!(
         p.ty,
         ParamType::Int | ParamType::Float | ParamType::Duration
@@ -59,7 +60,7 @@ fn check_param(p: &Param, out: &mut Vec<Diagnostic>) {
                 let kw = c.kind.keyword();
                 if !ordered_type {
                     out.push(err(
-                        format!("param `{name}` is a {ty}, which has no `{kw}`"),
+                        format!("param `{name}` is {a_ty}, which has no `{kw}`"),
                         c.span,
                         "`min` and `max` apply to int, float and duration params; use `enum` or `pattern` for others",
                     ).with_label(p.ty_span, "declared here"));
@@ -72,7 +73,7 @@ fn check_param(p: &Param, out: &mut Vec<Diagnostic>) {
                             describe(v).unwrap_or("an expression")
                         ),
                         v.span,
-                        &format!("write the bound as a {ty} literal"),
+                        &format!("write the bound as {a_ty} literal"),
                     ));
                     continue;
                 }
@@ -86,7 +87,7 @@ fn check_param(p: &Param, out: &mut Vec<Diagnostic>) {
                 if matches!(p.ty, ParamType::Bool | ParamType::List | ParamType::Map) {
                     out.push(
                         err(
-                            format!("param `{name}` is a {ty}, which cannot have an `enum`"),
+                            format!("param `{name}` is {a_ty}, which cannot have an `enum`"),
                             c.span,
                             "remove the `enum`; an enum lists the allowed strings or numbers",
                         )
@@ -109,7 +110,7 @@ fn check_param(p: &Param, out: &mut Vec<Diagnostic>) {
                                 describe(v).unwrap_or("a value")
                             ),
                             v.span,
-                            &format!("every `enum` value must be a {ty}"),
+                            &format!("every `enum` value must be {a_ty}"),
                         ));
                     } else if fits_type(v, p.ty).is_none() {
                         out.push(err(
@@ -124,7 +125,7 @@ fn check_param(p: &Param, out: &mut Vec<Diagnostic>) {
                 if !matches!(p.ty, ParamType::String | ParamType::Any) {
                     out.push(
                         err(
-                            format!("param `{name}` is a {ty}, which cannot have a `pattern`"),
+                            format!("param `{name}` is {a_ty}, which cannot have a `pattern`"),
                             c.span,
                             "`pattern` applies to string params",
                         )

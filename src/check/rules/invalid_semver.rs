@@ -16,7 +16,7 @@ rule! {
     /// ```
     ///
     /// **How to fix.** Write all three numbers: `"1.2.0"`.
-    code: "E0116",
+    code: "E0115",
     name: "invalid_semver",
     severity: Error,
     summary: "the workflow version is not a semantic version",

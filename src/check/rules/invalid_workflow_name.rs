@@ -16,7 +16,7 @@ rule! {
     /// ```
     ///
     /// **How to fix.** Use lowercase and `-`, e.g. `oom-recovery`.
-    code: "E0115",
+    code: "E0114",
     name: "invalid_workflow_name",
     severity: Error,
     summary: "the workflow name is not a Kubernetes-style name",

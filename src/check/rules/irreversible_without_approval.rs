@@ -21,7 +21,7 @@ rule! {
     ///
     /// **How to fix.** Add `approval required` (or `approval ${ condition }`) to the
     /// workflow, or use a reversible action (`cordon_node` instead of `drain_node`).
-    code: "E0124",
+    code: "E0123",
     name: "irreversible_without_approval",
     severity: Error,
     summary: "an irreversible action in a workflow without `approval`",

@@ -1,5 +1,6 @@
 //! Finds required action parameters that `with { … }` does not give.
 
+use crate::catalog::actions::closest;
 use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
 
@@ -34,6 +35,16 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
         let missing: Vec<_> = spec
             .required_params()
             .filter(|p| site.with.is_none_or(|w| w.map.get(p.name).is_none()))
+            // A misspelt key is reported by `unknown_action_param` with a suggestion.
+            .filter(|p| {
+                site.with.is_none_or(|w| {
+                    !w.map.entries.iter().any(|e| {
+                        spec.param(&e.key.name).is_none()
+                            && closest(&e.key.name, spec.params.iter().map(|q| q.name))
+                                == Some(p.name)
+                    })
+                })
+            })
             .collect();
         if missing.is_empty() {
             continue;

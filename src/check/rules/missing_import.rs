@@ -22,7 +22,7 @@ rule! {
     ///
     /// **How to fix.** Fix the path (relative to the `.wf` file), or add the file; keep
     /// script files inside the template directory (e.g. `lib/`).
-    code: "E0117",
+    code: "E0116",
     name: "missing_import",
     severity: Error,
     summary: "an `import` names a missing file or one outside the template directory",

@@ -120,7 +120,6 @@ rules![
     step_timeout_exceeds_workflow,
     zero_duration,
     zero_max_parallel,
-    retry_backoff_exceeds_max,
     invalid_constraint,
     param_default_mistyped,
     param_default_violates_constraint,
@@ -129,6 +128,7 @@ rules![
     reversible_without_rollback,
     unreachable_when,
     rollback_never_runs,
+    retry_backoff_exceeds_max,
 ];
 
 /// The rule with that code, if any.

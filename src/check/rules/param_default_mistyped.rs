@@ -20,7 +20,7 @@ rule! {
     ///
     /// **How to fix.** Write the default in the declared type (`1.5`, `30s`, `true`), or
     /// change the declared type.
-    code: "E0122",
+    code: "E0121",
     name: "param_default_mistyped",
     severity: Error,
     summary: "a param's default literal is not of the param's type",
@@ -48,7 +48,10 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
             {
                 "remove the quotes".to_string()
             }
-            _ => format!("give a {ty} default, or change the declared type"),
+            _ => format!(
+                "give {} default, or change the declared type",
+                crate::check::literal::with_article(ty)
+            ),
         };
         out.push(
             Diagnostic::error(

@@ -18,7 +18,7 @@ rule! {
     /// ```
     ///
     /// **How to fix.** Change the default so it fits, or widen the constraint.
-    code: "E0123",
+    code: "E0122",
     name: "param_default_violates_constraint",
     severity: Error,
     summary: "a param's default literal breaks its own constraints",
@@ -60,7 +60,18 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
             continue;
         }
         let name = &p.name.name;
+        let bound = |min: bool| {
+            p.constraints.iter().find_map(|c| match (&c.kind, min) {
+                (ConstraintKind::Min(v), true) | (ConstraintKind::Max(v), false) => number(v),
+                _ => None,
+            })
+        };
+        // Bounds that contradict each other are reported by `invalid_constraint` alone.
+        let contradictory = matches!((bound(true), bound(false)), (Some(lo), Some(hi)) if lo > hi);
         for c in &p.constraints {
+            if contradictory && matches!(c.kind, ConstraintKind::Min(_) | ConstraintKind::Max(_)) {
+                continue;
+            }
             let broken = match &c.kind {
                 ConstraintKind::Min(lo) => match (number(default), number(lo)) {
                     (Some(d), Some(l)) if d < l => Some(format!("below its `min` {}", show(lo))),

@@ -24,7 +24,7 @@ rule! {
     ///
     /// **How to fix.** Target the workload's own namespace, usually
     /// `${ analysis.target.namespace }`.
-    code: "E0125",
+    code: "E0124",
     name: "protected_namespace",
     severity: Error,
     summary: "a `namespace` parameter names a protected namespace",

@@ -7,8 +7,7 @@ use crate::dsl::ast::StepItem;
 
 rule! {
     /// **What it finds.** A `retry` whose `max` (the cap of the backoff) is shorter than its
-    /// first `backoff`, or shorter than the default first backoff of 10s when `backoff` is
-    /// not written.
+    /// first `backoff`.
     ///
     /// **Why.** The backoff starts at D and doubles up to M; with M below D every wait is
     /// just M, so the written `backoff` has no effect — usually the two are swapped.
@@ -25,9 +24,6 @@ rule! {
     summary: "a retry's `max` is shorter than its first `backoff`",
 }
 
-/// The first backoff when `retry` does not say.
-const DEFAULT_BACKOFF_MS: u64 = 10_000;
-
 /// Report retries whose cap is below their first backoff.
 pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
     for s in &cx.steps {
@@ -38,24 +34,22 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
             .unwrap_or(&[]);
         for item in s.step.items.iter().chain(rollback_items) {
             let StepItem::Retry(r) = item else { continue };
-            let Some(max) = &r.max else { continue };
-            let backoff = r.backoff.as_ref().map_or(DEFAULT_BACKOFF_MS, |b| b.millis);
-            if max.millis >= backoff || max.millis == 0 {
+            let (Some(backoff), Some(max)) = (&r.backoff, &r.max) else {
+                continue;
+            };
+            if max.millis >= backoff.millis || max.millis == 0 {
                 continue;
             }
-            let mut d = Diagnostic::warning(
+            let d = Diagnostic::warning(
                 INFO.code,
                 format!(
                     "retry `max` {} is shorter than the first backoff {}",
                     format_duration(max.millis),
-                    format_duration(backoff)
+                    format_duration(backoff.millis)
                 ),
                 max.span,
             );
-            if let Some(b) = &r.backoff {
-                d = d.with_label(b.span, "the first backoff");
-            }
-            out.push(d.with_help("make `max` at least as long as `backoff`; the backoff doubles from `backoff` up to `max`"));
+            out.push(d.with_label(backoff.span, "the first backoff").with_help("make `max` at least as long as `backoff`; the backoff doubles from `backoff` up to `max`"));
         }
     }
 }

@@ -22,7 +22,7 @@ rule! {
     /// ```
     ///
     /// **How to fix.** Shorten the step's timeout, or raise the workflow's `timeout`.
-    code: "E0118",
+    code: "E0117",
     name: "step_timeout_exceeds_workflow",
     severity: Error,
     summary: "a step's timeout is longer than the whole workflow's",

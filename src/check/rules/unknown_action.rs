@@ -30,7 +30,12 @@ rule! {
 pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
     for site in cx.actions.iter().filter(|s| s.spec.is_none()) {
         let name = &site.action.name.value;
-        let suggestion = closest(name, cx.ctx.actions.names());
+        let suggestion = closest(name, cx.ctx.actions.names()).or_else(|| {
+            cx.ctx
+                .actions
+                .names()
+                .find(|n| !name.is_empty() && (n.starts_with(name.as_str()) || name.starts_with(n)))
+        });
         out.push(
             Diagnostic::error(
                 INFO.code,

@@ -22,7 +22,7 @@ rule! {
     ///
     /// **How to fix.** Move the step below the one it waits for, or fix the name (the help
     /// suggests the closest step).
-    code: "E0113",
+    code: "E0112",
     name: "unknown_after_target",
     severity: Error,
     summary: "`after` names an unknown step, a later one, itself, or one of another phase",

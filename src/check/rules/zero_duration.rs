@@ -17,7 +17,7 @@ rule! {
     /// ```
     ///
     /// **How to fix.** Give a positive duration, or remove the item to get its default.
-    code: "E0119",
+    code: "E0118",
     name: "zero_duration",
     severity: Error,
     summary: "a timeout, `within` or backoff is zero",
@@ -25,33 +25,40 @@ rule! {
 
 /// Report zero durations.
 pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
-    let mut found: Vec<(&DurationLit, &str)> = Vec::new();
+    let mut found: Vec<(&DurationLit, String)> = Vec::new();
     for item in &cx.workflow.items {
         match item {
-            Item::Timeout(t) => found.push((&t.duration, "the workflow's `timeout`")),
+            Item::Timeout(t) => found.push((&t.duration, "the workflow's `timeout`".into())),
             Item::Verify(v) => {
                 if let Some(w) = &v.within {
-                    found.push((w, "`verify within`"));
+                    found.push((w, "`verify within`".into()));
                 }
             }
             _ => {}
         }
     }
     for s in &cx.steps {
+        let name = &s.step.name.name;
         let rollback_items = s
             .step
             .rollback()
             .map(|rb| rb.items.as_slice())
             .unwrap_or(&[]);
-        for item in s.step.items.iter().chain(rollback_items) {
+        let own = s.step.items.iter().map(|i| (i, format!("step `{name}`")));
+        let comp = rollback_items
+            .iter()
+            .map(|i| (i, format!("the rollback of step `{name}`")));
+        for (item, owner) in own.chain(comp) {
             match item {
-                StepItem::Timeout(t) => found.push((&t.duration, "a step `timeout`")),
+                StepItem::Timeout(t) => {
+                    found.push((&t.duration, format!("the `timeout` of {owner}")));
+                }
                 StepItem::Retry(r) => {
                     if let Some(b) = &r.backoff {
-                        found.push((b, "a retry `backoff`"));
+                        found.push((b, format!("the retry `backoff` of {owner}")));
                     }
                     if let Some(m) = &r.max {
-                        found.push((m, "a retry `max`"));
+                        found.push((m, format!("the retry `max` of {owner}")));
                     }
                 }
                 _ => {}

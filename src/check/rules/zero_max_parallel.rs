@@ -16,7 +16,7 @@ rule! {
     /// ```
     ///
     /// **How to fix.** Use 1 for strictly one step at a time, or remove the item (default 5).
-    code: "E0120",
+    code: "E0119",
     name: "zero_max_parallel",
     severity: Error,
     summary: "`max_parallel` is 0, so no step could ever start",
