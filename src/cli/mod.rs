@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod actions;
-pub mod lint;
 pub mod fmt;
 pub mod graph;
+pub mod lint;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
