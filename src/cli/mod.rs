@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod serve;
+
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
 #[command(name = "remedy", version, about, long_about = None)]
@@ -15,10 +17,15 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Serve the embedded Kubernetes API server on a loopback port (for kubectl).
+    Serve(serve::ServeArgs),
+}
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+    }
 }

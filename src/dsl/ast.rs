@@ -627,15 +627,17 @@ pub enum ValueKind {
 impl Workflow {
     /// Every step of the file: main (including parallel members), verify, finally, in order.
     pub fn all_steps(&self) -> impl Iterator<Item = &Step> {
-        self.items.iter().flat_map(|item| -> Box<dyn Iterator<Item = &Step> + '_> {
-            match item {
-                Item::Step(s) => Box::new(std::iter::once(s)),
-                Item::Parallel(p) => Box::new(p.steps.iter()),
-                Item::Verify(v) => Box::new(v.steps.iter()),
-                Item::Finally(f) => Box::new(f.steps.iter()),
-                _ => Box::new(std::iter::empty()),
-            }
-        })
+        self.items
+            .iter()
+            .flat_map(|item| -> Box<dyn Iterator<Item = &Step> + '_> {
+                match item {
+                    Item::Step(s) => Box::new(std::iter::once(s)),
+                    Item::Parallel(p) => Box::new(p.steps.iter()),
+                    Item::Verify(v) => Box::new(v.steps.iter()),
+                    Item::Finally(f) => Box::new(f.steps.iter()),
+                    _ => Box::new(std::iter::empty()),
+                }
+            })
     }
 
     /// Every param, in order.

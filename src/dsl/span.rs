@@ -86,7 +86,10 @@ impl SourceFile {
             .get(start..offset)
             .map_or(offset - start, |s| s.chars().count())
             + 1;
-        LineCol { line: line + 1, col }
+        LineCol {
+            line: line + 1,
+            col,
+        }
     }
 
     /// The text of a 1-based line, without its newline.
