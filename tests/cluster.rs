@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cluster {
+    mod crd;
     mod crud;
+    mod deletion;
+    mod discovery;
     mod patches;
     mod selectors;
     mod status;
