@@ -10,6 +10,7 @@ mod cluster {
     mod discovery;
     mod patches;
     mod selectors;
+    mod simulation;
     mod status;
     mod watches;
 }

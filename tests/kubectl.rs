@@ -30,12 +30,18 @@ fn kubectl_missing() -> bool {
     !ok
 }
 
+/// `remedy serve` without the workload simulation (objects change only when kubectl changes them).
 fn serve() -> Served {
+    serve_with(&["--no-simulation"])
+}
+
+fn serve_with(extra: &[&str]) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     let mut child = Command::new(env!("CARGO_BIN_EXE_remedy"))
         .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
         .arg(&kc)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -470,6 +476,91 @@ fn custom_resources_get_printer_columns_validation_and_status() {
         "--timeout=5s",
     ]);
     assert!(waited.contains("condition met"));
+}
+
+#[test]
+fn simulated_rollout_undo_and_drain() {
+    if kubectl_missing() {
+        return;
+    }
+    let s = serve_with(&["--pod-ready-delay-ms", "100"]);
+    s.apply(&DEPLOYMENT.replace("replicas: 2", "replicas: 3"));
+    let status = s.ok(&["rollout", "status", "deploy/web", "--timeout=30s"]);
+    assert!(
+        status.contains("deployment \"web\" successfully rolled out"),
+        "{status}"
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.status.readyReplicas}/{.status.availableReplicas}"
+        ]),
+        "3/3"
+    );
+    s.ok(&["set", "image", "deploy/web", "app=nginx:2"]);
+    s.ok(&["rollout", "status", "deploy/web", "--timeout=30s"]);
+    s.ok(&["rollout", "undo", "deploy/web"]);
+    s.ok(&["rollout", "status", "deploy/web", "--timeout=30s"]);
+    let history = rows(&s.ok(&["rollout", "history", "deploy/web"]));
+    let revisions: Vec<&str> = history
+        .iter()
+        .skip(2)
+        .filter(|r| !r.is_empty())
+        .map(|r| r[0].as_str())
+        .collect();
+    assert_eq!(
+        revisions,
+        ["2", "3"],
+        "the undo reused revision 1's ReplicaSet as revision 3"
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}"
+        ]),
+        "nginx:1.27"
+    );
+    let sets = rows(&s.ok(&["get", "rs", "--no-headers"]));
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    let on_nodes = |s: &Served| -> Vec<String> {
+        let out = s.ok(&[
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}={.spec.nodeName}{\"\\n\"}{end}",
+        ]);
+        let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    s.ok(&["cordon", "node-1"]);
+    let before: Vec<String> = on_nodes(&s)
+        .into_iter()
+        .filter(|p| p.ends_with("=node-1"))
+        .collect();
+    let drained = s.kubectl(&["drain", "node-2", "--ignore-daemonsets", "--timeout=20s"]);
+    assert!(drained.ok, "{}", drained.stderr);
+    s.ok(&["rollout", "status", "deploy/web", "--timeout=30s"]);
+    let after = on_nodes(&s);
+    assert_eq!(after.len(), 3);
+    assert!(
+        !after.iter().any(|p| p.ends_with("=node-2")),
+        "node-2 was drained: {after:?}"
+    );
+    let on_node_1: Vec<String> = after
+        .iter()
+        .filter(|p| p.ends_with("=node-1"))
+        .cloned()
+        .collect();
+    assert_eq!(on_node_1, before, "the cordoned node-1 got no new pods");
+    let node_rows = rows(&s.ok(&["get", "nodes"]));
+    assert_eq!(node_rows[1][1], "Ready,SchedulingDisabled");
 }
 
 #[test]

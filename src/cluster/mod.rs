@@ -42,6 +42,7 @@ pub mod schema;
 pub mod selector;
 mod server;
 mod service;
+mod simulation;
 mod store;
 mod subresource;
 mod table;
@@ -58,6 +59,7 @@ pub use faults::Faults;
 pub use http::kubeconfig;
 pub use server::Config;
 pub use service::{ApiService, ResponseBody};
+pub use simulation::{Simulation, SimulationConfig};
 
 /// Errors of running the embedded cluster (not API errors, which are answers to clients).
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +113,12 @@ impl EmbeddedCluster {
     /// the cluster is dropped; returns the bound address.
     pub async fn serve(&self, addr: SocketAddr) -> Result<SocketAddr, ClusterError> {
         http::listen(self.service(), addr, self.shutdown.child_token()).await
+    }
+
+    /// Starts the workload simulation (off unless started): simulated controllers, scheduler
+    /// and kubelets acting through the API. Must be called inside a tokio runtime.
+    pub fn start_simulation(&self, config: SimulationConfig) -> Simulation {
+        simulation::start(self.server.clone(), config, self.shutdown.clone())
     }
 
     /// The latest resourceVersion handed out.
