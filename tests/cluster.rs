@@ -8,6 +8,7 @@ mod cluster {
     mod crud;
     mod deletion;
     mod discovery;
+    mod faults;
     mod patches;
     mod selectors;
     mod simulation;
