@@ -264,3 +264,39 @@ async fn a_crd_named_wrongly_is_invalid() {
         (422, "metadata.name")
     );
 }
+
+#[tokio::test]
+async fn strict_field_validation_rejects_unknown_fields() {
+    let c = cluster();
+    install(&c).await;
+    let wfes = api(c.client());
+    wfes.create(
+        &PostParams::default(),
+        &wfe("wf", json!({"template": "t@1"})),
+    )
+    .await
+    .unwrap();
+    let strict = PatchParams {
+        field_validation: Some(kube::api::ValidationDirective::Strict),
+        ..Default::default()
+    };
+    let s = api_err(
+        wfes.patch("wf", &strict, &Patch::Merge(json!({"spec": {"bogus": 1}})))
+            .await,
+    );
+    assert_eq!(s.code, 400);
+    assert!(
+        s.message.contains("unknown field \"spec.bogus\""),
+        "{}",
+        s.message
+    );
+    let pruned = wfes
+        .patch(
+            "wf",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"bogus": 1}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pruned.data["spec"].get("bogus"), None);
+}

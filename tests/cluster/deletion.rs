@@ -284,3 +284,38 @@ async fn replica_sets_owned_by_a_deployment_go_with_it() {
     deps.delete("web", &DeleteParams::default()).await.unwrap();
     assert_eq!(api_err(rss.get("web-1").await).code, 404);
 }
+
+#[tokio::test]
+async fn delete_collection_removes_the_selected_objects() {
+    let c = cluster();
+    let cms: Api<ConfigMap> = Api::default_namespaced(c.client());
+    for (n, team) in [("a", "x"), ("b", "y"), ("c", "x")] {
+        cms.create(&PostParams::default(), &configmap(n, json!({"team": team})))
+            .await
+            .unwrap();
+    }
+    let out = cms
+        .delete_collection(
+            &DeleteParams::default(),
+            &kube::api::ListParams::default().labels("team=x"),
+        )
+        .await
+        .unwrap();
+    let deleted: Vec<String> = out
+        .left()
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| c.metadata.name.unwrap())
+        .collect();
+    assert_eq!(deleted, ["a", "c"]);
+    let left: Vec<String> = cms
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| c.metadata.name.unwrap())
+        .collect();
+    assert_eq!(left, ["b"]);
+}
