@@ -74,7 +74,7 @@ pub enum ClusterError {
     Bind(SocketAddr, std::io::Error),
 }
 
-/// An embedded API server. Dropping it stops its HTTP listeners and background tasks.
+/// An embedded API server. Dropping it stops its HTTP listeners, simulation and watch streams.
 #[derive(Debug)]
 pub struct EmbeddedCluster {
     server: Arc<server::Server>,
@@ -130,5 +130,6 @@ impl EmbeddedCluster {
 impl Drop for EmbeddedCluster {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.server.cut_watches();
     }
 }

@@ -281,3 +281,69 @@ async fn hpa_reports_replicas_and_keeps_the_target_within_bounds() {
     .await;
     assert_eq!(status.desired_replicas, 2);
 }
+
+#[tokio::test]
+async fn daemon_sets_run_one_pod_per_matching_node() {
+    let c = cluster();
+    let _sim = c.start_simulation(fast());
+    let nodes: Api<Node> = Api::all(c.client());
+    eventually("nodes", || {
+        let nodes = nodes.clone();
+        async move {
+            (nodes
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .len()
+                == 3)
+                .then_some(())
+        }
+    })
+    .await;
+    nodes
+        .patch(
+            "node-2",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"disk": "ssd"}}, "spec": {"unschedulable": true}}),
+            ),
+        )
+        .await
+        .unwrap();
+    nodes
+        .patch(
+            "node-3",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"disk": "ssd"}}})),
+        )
+        .await
+        .unwrap();
+    let dss: Api<k8s_openapi::api::apps::v1::DaemonSet> = Api::default_namespaced(c.client());
+    let ds = serde_json::from_value(json!({
+        "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                 "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"nodeSelector": {"disk": "ssd"}, "containers": [{"name": "a", "image": "agent:1"}]}}}
+    }))
+    .unwrap();
+    dss.create(&PostParams::default(), &ds).await.unwrap();
+    eventually("daemon set ready", || {
+        let dss = dss.clone();
+        async move {
+            let s = dss.get("agent").await.unwrap().status?;
+            (s.desired_number_scheduled == 2 && s.number_ready == 2).then_some(())
+        }
+    })
+    .await;
+    let pods: Api<Pod> = Api::default_namespaced(c.client());
+    let mut on: Vec<String> = pods
+        .list(&ListParams::default().labels("app=agent"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|p| p.spec.unwrap().node_name.unwrap())
+        .collect();
+    on.sort();
+    assert_eq!(on, ["node-2", "node-3"]);
+}

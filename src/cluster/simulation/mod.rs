@@ -1,11 +1,12 @@
 //! Workload simulation: the controllers and kubelets a real cluster would run, acting through
 //! the API like any client. Deployments get a ReplicaSet per pod-template revision,
-//! ReplicaSets and StatefulSets get Pods, Pods are scheduled on schedulable Nodes and become
+//! ReplicaSets, StatefulSets and DaemonSets get Pods, Pods are scheduled on schedulable Nodes and become
 //! Ready after a delay, PVCs bind and show resizes, HPAs report replicas. Level-triggered:
 //! every tick recomputes from what exists and writes only differences.
 
 mod api;
 mod autoscaler;
+mod daemonset;
 mod deployment;
 mod pods;
 mod replicaset;
@@ -85,6 +86,7 @@ pub(crate) fn start(
             deployment::reconcile(&client).await;
             replicaset::reconcile(&client).await;
             statefulset::reconcile(&client).await;
+            daemonset::reconcile(&client).await;
             pods::reconcile(&client, &config, &mut memory).await;
             volumes::reconcile(&client).await;
             autoscaler::reconcile(&client).await;
