@@ -9,6 +9,7 @@ pub mod crds;
 pub mod fmt;
 pub mod graph;
 pub mod lint;
+pub mod serve;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
@@ -32,6 +33,8 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Print a workflow's step graph.
     Graph(graph::GraphArgs),
+    /// Serve the embedded Kubernetes API server on a loopback port (for kubectl).
+    Serve(serve::ServeArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -43,5 +46,6 @@ pub fn main() -> ExitCode {
         Command::Actions(args) => actions::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Serve(args) => serve::run(args),
     }
 }
