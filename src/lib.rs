@@ -11,3 +11,4 @@ pub mod cli;
 pub mod dsl;
 pub mod plan;
 pub mod script;
+pub mod graph;

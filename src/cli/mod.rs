@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod crds;
+pub mod fmt;
+pub mod graph;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
@@ -20,6 +22,10 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions (AIAnalysis, WorkflowExecution, KubernetesExecution).
     Crds(crds::CrdsArgs),
+    /// Rewrite `.wf` files in the canonical layout.
+    Fmt(fmt::FmtArgs),
+    /// Print a workflow's step graph.
+    Graph(graph::GraphArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -27,5 +33,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crds(args) => crds::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Graph(args) => graph::run(&args),
     }
 }
