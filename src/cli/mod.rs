@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 pub mod crds;
 pub mod fmt;
 pub mod graph;
+pub mod actions;
+pub mod lint;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
@@ -26,6 +28,10 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Print a workflow's step graph.
     Graph(graph::GraphArgs),
+    /// Check `.wf` templates and report problems with their place and a fix.
+    Lint(lint::LintArgs),
+    /// List the action catalog, or show one action's parameters and effect.
+    Actions(actions::ActionsArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -35,5 +41,7 @@ pub fn main() -> ExitCode {
         Command::Crds(args) => crds::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Lint(args) => lint::run(&args),
+        Command::Actions(args) => actions::run(&args),
     }
 }
