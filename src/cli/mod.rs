@@ -9,6 +9,7 @@ pub mod crds;
 pub mod fmt;
 pub mod graph;
 pub mod lint;
+pub mod plan;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
@@ -32,6 +33,8 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// List the action catalog, or show one action's parameters and effect.
     Actions(actions::ActionsArgs),
+    /// Resolve a template against an AIAnalysis and print the execution plan.
+    Plan(plan::PlanArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -43,5 +46,6 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph::run(&args),
         Command::Lint(args) => lint::run(&args),
         Command::Actions(args) => actions::run(&args),
+        Command::Plan(args) => plan::run(&args),
     }
 }
