@@ -46,6 +46,14 @@ mod repeated_item;
 mod reserved_name;
 mod retry_backoff_exceeds_max;
 mod reversible_without_rollback;
+mod rhai_constant_when;
+mod rhai_param_default_invalid;
+mod rhai_run_state_outside_finally;
+mod rhai_self_outside_rollback;
+pub mod rhai_sites;
+mod rhai_step_not_done;
+mod rhai_syntax_error;
+mod rhai_unknown_variable;
 mod rollback_block_items;
 mod rollback_never_runs;
 mod step_timeout_exceeds_workflow;
@@ -129,6 +137,13 @@ rules![
     unreachable_when,
     rollback_never_runs,
     retry_backoff_exceeds_max,
+    rhai_syntax_error,
+    rhai_unknown_variable,
+    rhai_step_not_done,
+    rhai_self_outside_rollback,
+    rhai_run_state_outside_finally,
+    rhai_param_default_invalid,
+    rhai_constant_when,
 ];
 
 /// The rule with that code, if any.
