@@ -377,11 +377,16 @@ mod tests {
         for rule in RULES {
             let i = &rule.info;
             assert!(seen.insert(i.code), "duplicate code {}", i.code);
+            // E01xx/W01xx: structure and catalog rules; E02xx/W02xx: rhai rules.
             let prefix = match i.severity {
-                Severity::Error => "E01",
-                Severity::Warning => "W01",
+                Severity::Error => "E0",
+                Severity::Warning => "W0",
             };
-            assert!(i.code.starts_with(prefix), "{} vs severity", i.code);
+            assert!(
+                i.code.starts_with(prefix) && i.code.len() == 5,
+                "{} vs severity",
+                i.code
+            );
             for section in ["## What it finds", "## Why", "## Example", "## How to fix"] {
                 assert!(
                     i.doc_text().contains(section.trim_start_matches("## ")),
