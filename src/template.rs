@@ -197,6 +197,8 @@ pub struct Script<'a> {
     pub key: Span,
     /// The whole `${ … }` (or identifier).
     pub span: Span,
+    /// True for a bare identifier value (`namespace`, shorthand for `${ namespace }`).
+    pub bare: bool,
 }
 
 /// Call `f` on every script of the file, in source order.
@@ -238,6 +240,7 @@ fn expr_script(e: &Expr) -> Script<'_> {
         source: &e.source,
         key: e.source_span,
         span: e.span,
+        bare: false,
     }
 }
 
@@ -285,6 +288,7 @@ pub fn value_scripts<'a>(value: &'a Value, f: &mut dyn FnMut(Script<'a>)) {
             source: &i.name,
             key: i.span,
             span: i.span,
+            bare: true,
         }),
         ValueKind::Int(_)
         | ValueKind::Float(..)

@@ -35,11 +35,22 @@ fn rules() -> Vec<Value> {
     for rule in RULES {
         let i = &rule.info;
         let doc = i.doc_text();
+        // Code scanning shows at most 1024 characters of a description: use the first
+        // paragraph ("What it finds"); the whole text goes in `help`.
+        let first: String = doc
+            .split("\n\n")
+            .next()
+            .unwrap_or(i.summary)
+            .trim_start_matches("**What it finds.** ")
+            .replace('\n', " ")
+            .chars()
+            .take(1000)
+            .collect();
         out.push(json!({
             "id": i.code,
             "name": i.name,
             "shortDescription": { "text": i.summary },
-            "fullDescription": { "text": doc },
+            "fullDescription": { "text": first },
             "help": { "text": doc, "markdown": doc },
             "helpUri": format!("{INFORMATION_URI}#{}", i.code.to_lowercase()),
             "defaultConfiguration": { "level": level(i.severity) },

@@ -98,6 +98,7 @@ fn collect<'a>(cx: &RuleContext<'a>, out: &mut Vec<Site<'a>>) {
                             source: &e.source,
                             key: e.source_span,
                             span: e.span,
+                            bare: false,
                         },
                         place: Place::Approval,
                     });
@@ -153,6 +154,7 @@ fn step_item<'a>(
                 source: &w.expr.source,
                 key: w.expr.source_span,
                 span: w.expr.span,
+                bare: false,
             },
             place: place(true),
         }),

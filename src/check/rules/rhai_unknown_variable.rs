@@ -7,9 +7,10 @@ use crate::dsl::span::Span;
 use crate::script::position;
 
 rule! {
-    /// **What it finds.** A name in an expression (or a bare identifier value) that is not a
-    /// param, a let, `analysis`, `params`, `workflow`, `steps`, `self`, nor a local of the
-    /// expression (a closure parameter); or `alias::f(…)` with no `import … as alias`.
+    /// **What it finds.** A name in a `${ … }` expression that is not a param, a let,
+    /// `analysis`, `params`, `workflow`, `steps`, `self`, nor a local of the expression (a
+    /// closure parameter); or `alias::f(…)` with no `import … as alias`. Bare identifier
+    /// values (`with { namespace }`) are `unknown_identifier`'s.
     ///
     /// **Why.** Planning (or the step, at run time) fails with "variable not found".
     ///
@@ -33,6 +34,9 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
     let known = known_names(cx);
     for site in sites(cx) {
         let s = site.script;
+        if s.bare {
+            continue;
+        }
         // Syntax errors are `rhai_syntax_error`'s.
         let Ok(undefined) = checker.undefined_names(s.source, &known) else {
             continue;
