@@ -631,7 +631,7 @@ mod cli {
         ]);
         assert_eq!(code, 1);
         assert!(
-            err.starts_with("error[TemplateNotFound]: no template `nothing@1.0.0`"),
+            err.starts_with("error[TemplateNotFound]: no template named \"nothing\" in ."),
             "{err}"
         );
     }

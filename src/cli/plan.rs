@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::api::workflow_execution::RollbackStrategy;
 use crate::api::{AIAnalysisStatus, JsonMap, WorkflowExecutionSpec};
+use crate::catalog::templates::TemplateCatalog;
 use crate::check::Diagnostic;
 use crate::check::render::{FileReport, human};
 use crate::plan::{ExecutionPlan, PlanContext, PlanError, PlannedAction, PlannedValue, plan};
@@ -98,8 +99,7 @@ pub fn run(args: &PlanArgs) -> ExitCode {
 fn plan_command(args: &PlanArgs) -> Result<String, Stop> {
     let overrides = parse_sets(&args.set).map_err(Stop::Usage)?;
     let analysis = read_analysis(&args.analysis).map_err(Stop::Usage)?;
-    let path = find_template(&args.template, &args.templates)?;
-    let template = Template::load(&path).map_err(|e| template_error(&path, &e))?;
+    let template = find_template(&args.template, &args.templates)?;
     let spec = WorkflowExecutionSpec {
         parameters: (!overrides.is_empty()).then_some(overrides),
         dry_run: args.dry_run,
@@ -176,62 +176,32 @@ fn read_analysis(path: &Path) -> Result<AIAnalysisStatus, String> {
     Ok(status)
 }
 
-/// A `.wf` path as given, or `NAME[@VERSION]` looked up in `dir` (newest version when none).
-fn find_template(spec: &str, dir: &Path) -> Result<PathBuf, Stop> {
-    let as_path = Path::new(spec);
-    if spec.ends_with(".wf") || as_path.is_file() {
-        if as_path.is_file() {
-            return Ok(as_path.to_path_buf());
+/// A `.wf` path as given, or `NAME[@VERSION]` from the template catalog of `dir` (newest
+/// release when no version is given).
+fn find_template(reference: &str, dir: &Path) -> Result<Template, Stop> {
+    let as_path = Path::new(reference);
+    if reference.ends_with(".wf") || as_path.is_file() {
+        if !as_path.is_file() {
+            return Err(Stop::Usage(format!("{reference}: no such file")));
         }
-        return Err(Stop::Usage(format!("{spec}: no such file")));
+        return Template::load(as_path).map_err(|e| template_error(as_path, &e));
     }
-    let (name, version) = match spec.split_once('@') {
-        Some((n, v)) => (n, Some(v)),
-        None => (spec, None),
-    };
-    let mut found: Vec<(semver::Version, PathBuf)> = Vec::new();
-    let mut seen = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|e| e == "wf")
-                && let Ok(text) = std::fs::read_to_string(&p)
-                && let Ok(file) = crate::dsl::parse(&text)
-                && file.workflow.name.value == name
-            {
-                let v = &file.workflow.version.value;
-                seen.push(v.clone());
-                if let Ok(parsed) = semver::Version::parse(v)
-                    && version.is_none_or(|want| want == v)
-                {
-                    found.push((parsed, p));
-                }
-            }
+    if !dir.is_dir() {
+        return Err(Stop::Usage(format!(
+            "{}: no such templates directory (use --templates DIR)",
+            dir.display()
+        )));
+    }
+    let (catalog, problems) = TemplateCatalog::load_dir_lenient(dir);
+    let entry = catalog.resolve(reference).map_err(|e| {
+        let reason = crate::api::FailureReason::TemplateNotFound.as_str();
+        let mut message = format!("error[{reason}]: {e} in {}\n", dir.display());
+        for p in &problems {
+            let _ = writeln!(message, "  note: not loaded: {p}");
         }
-    }
-    found.sort();
-    match found.pop() {
-        Some((_, p)) => Ok(p),
-        None => {
-            let reason = crate::api::FailureReason::TemplateNotFound.as_str();
-            let known = if seen.is_empty() {
-                String::new()
-            } else {
-                seen.sort();
-                format!(" (versions there: {})", seen.join(", "))
-            };
-            Err(Stop::Failed(format!(
-                "error[{reason}]: no template `{spec}` in {}{known}\n",
-                dir.display()
-            )))
-        }
-    }
+        Stop::Failed(message)
+    })?;
+    Template::from_catalog(entry).map_err(|e| template_error(&entry.path, &e))
 }
 
 fn template_error(path: &Path, e: &TemplateError) -> Stop {
