@@ -13,3 +13,4 @@ pub mod dsl;
 pub mod graph;
 pub mod plan;
 pub mod script;
+pub mod template;
