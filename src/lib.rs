@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod dsl;
+pub mod engine;
+pub mod graph;
 pub mod plan;
 pub mod script;
-pub mod graph;

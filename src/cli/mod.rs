@@ -4,10 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod actions;
 pub mod crds;
 pub mod fmt;
 pub mod graph;
-pub mod actions;
 pub mod lint;
 
 /// Remedy: run Kubernetes remediation workflows safely.
