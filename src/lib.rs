@@ -12,4 +12,5 @@ pub mod dsl;
 pub mod engine;
 pub mod graph;
 pub mod plan;
+pub mod rehearse;
 pub mod script;
