@@ -14,3 +14,4 @@ pub mod graph;
 pub mod plan;
 pub mod rehearse;
 pub mod script;
+pub mod template;

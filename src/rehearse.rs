@@ -12,13 +12,16 @@ use serde_json::Value;
 
 use crate::api::workflow_execution::Failure;
 use crate::api::{
-    ExecutionKind, FailureReason, JsonMap, Outcome, StepPhase, WorkflowExecutionStatus,
-    WorkflowPhase,
+    AIAnalysisStatus, AnalysisPhase, ExecutionKind, FailureReason, JsonMap, Outcome, StepPhase,
+    WorkflowExecutionSpec, WorkflowExecutionStatus, WorkflowPhase,
 };
+use crate::catalog::ActionCatalog;
+use crate::dsl::ast;
 use crate::engine::simulate::{AttemptScript, Script, Stop, label, simulate};
 use crate::engine::{Program, initial_status};
-use crate::plan::{ExecutionPlan, StepStage};
+use crate::plan::{ExecutionPlan, PlanContext, StepStage};
 use crate::script::duration::parse_millis;
+use crate::template::Template;
 
 /// The suffix that marks a rehearsal file.
 pub const SUFFIX: &str = ".rehearsal.yaml";
@@ -336,55 +339,107 @@ pub const EXECUTION: &str = "rehearsal";
 /// Its namespace.
 pub const NAMESPACE: &str = "rehearsal";
 
-/// Check a case's names against the plan, and turn its outcomes into a script.
-pub fn script_for(case: &Case, plan: &ExecutionPlan) -> Result<Script, String> {
-    let mut labels: HashMap<String, ()> = HashMap::new();
-    for s in &plan.steps {
+/// A step as rehearsal names see it: name, stage, and whether it has a compensation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepInfo {
+    /// The step name.
+    pub name: String,
+    /// Main, verify or finally.
+    pub stage: StepStage,
+    /// Whether it has a `rollback` block.
+    pub has_rollback: bool,
+}
+
+/// The steps of a plan.
+pub fn plan_steps(plan: &ExecutionPlan) -> Vec<StepInfo> {
+    plan.steps
+        .iter()
+        .map(|s| StepInfo {
+            name: s.name.clone(),
+            stage: s.stage,
+            has_rollback: s.rollback.is_some(),
+        })
+        .collect()
+}
+
+/// The steps of a template, in declared order.
+pub fn template_steps(template: &Template) -> Vec<StepInfo> {
+    let mut out = Vec::new();
+    let mut push = |step: &ast::Step, stage: StepStage| {
+        out.push(StepInfo {
+            name: step.name.name.clone(),
+            stage,
+            has_rollback: step
+                .items
+                .iter()
+                .any(|i| matches!(i, ast::StepItem::Rollback(_))),
+        });
+    };
+    for item in &template.file.workflow.items {
+        match item {
+            ast::Item::Step(s) => push(s, StepStage::Main),
+            ast::Item::Parallel(p) => p.steps.iter().for_each(|s| push(s, StepStage::Main)),
+            ast::Item::Verify(v) => v.steps.iter().for_each(|s| push(s, StepStage::Verify)),
+            ast::Item::Finally(f) => f.steps.iter().for_each(|s| push(s, StepStage::Finally)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Check a case's names against the workflow's steps.
+pub fn check_names(case: &Case, steps: &[StepInfo]) -> Result<(), String> {
+    let mut labels: Vec<String> = Vec::new();
+    for s in steps {
         let kind = match s.stage {
             StepStage::Main => ExecutionKind::Step,
             StepStage::Verify => ExecutionKind::Verify,
             StepStage::Finally => ExecutionKind::Finally,
         };
-        labels.insert(label(kind, &s.name), ());
-        if s.stage == StepStage::Main && s.rollback.is_some() {
-            labels.insert(label(ExecutionKind::Rollback, &s.name), ());
+        labels.push(label(kind, &s.name));
+        if s.stage == StepStage::Main && s.has_rollback {
+            labels.push(label(ExecutionKind::Rollback, &s.name));
         }
     }
-    let known = || {
-        let mut all: Vec<&str> = labels.keys().map(String::as_str).collect();
-        all.sort_unstable();
-        all.join(", ")
-    };
-    let mut outcomes = HashMap::new();
-    for (name, attempts) in &case.outcomes {
-        if !labels.contains_key(name) {
+    let known = |name: &str| labels.iter().any(|l| l == name);
+    let runs = || labels.join(", ");
+    for name in case.outcomes.keys() {
+        if !known(name) {
             return Err(format!(
                 "outcomes names `{name}`, which this workflow does not run (it runs: {})",
-                known()
+                runs()
             ));
         }
+    }
+    for name in case.expect.sequence.iter().flatten() {
+        if !known(name) {
+            return Err(format!(
+                "expect.sequence names `{name}`, which this workflow does not run (it runs: {})",
+                runs()
+            ));
+        }
+    }
+    for name in case.expect.steps.iter().flat_map(|s| s.keys()) {
+        if !steps.iter().any(|s| &s.name == name) {
+            let all: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+            return Err(format!(
+                "expect.steps names `{name}`, which is not a step of this workflow (steps: {})",
+                all.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Turn a case's outcomes into the simulation's script.
+pub fn script_for(case: &Case) -> Result<Script, String> {
+    let mut outcomes = HashMap::new();
+    for (name, attempts) in &case.outcomes {
         let mut script = Vec::with_capacity(attempts.len());
         for a in attempts {
             script.push(attempt_script(a).map_err(|e| format!("outcomes of `{name}`: {e}"))?);
         }
         outcomes.insert(name.clone(), script);
-    }
-    for name in case.expect.sequence.iter().flatten() {
-        if !labels.contains_key(name) {
-            return Err(format!(
-                "expect.sequence names `{name}`, which this workflow does not run (it runs: {})",
-                known()
-            ));
-        }
-    }
-    for name in case.expect.steps.iter().flat_map(|s| s.keys()) {
-        if !plan.steps.iter().any(|s| &s.name == name) {
-            let steps: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
-            return Err(format!(
-                "expect.steps names `{name}`, which is not a step of this workflow (steps: {})",
-                steps.join(", ")
-            ));
-        }
     }
     Ok(Script {
         outcomes,
@@ -536,14 +591,17 @@ fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Run one case end to end given a planner: plan, check names, rehearse, compare.
+/// Run one case given its plan (or planning's refusal) and the workflow's steps: check
+/// names, rehearse, compare.
 pub fn run_case(
     case: &Case,
+    steps: &[StepInfo],
     plan: Result<ExecutionPlan, PlanFailure>,
 ) -> Result<CaseReport, String> {
+    check_names(case, steps)?;
+    let script = script_for(case)?;
     let actual = match plan {
         Ok(plan) => {
-            let script = script_for(case, &plan)?;
             let mut actual = rehearse(&plan, &script)?;
             if actual.status.parameters.is_none() {
                 actual.status.parameters = Some(plan.parameters.clone());
@@ -553,4 +611,66 @@ pub fn run_case(
         Err(failure) => planning_failed(&failure),
     };
     Ok(compare(case, &actual))
+}
+
+/// The results of one rehearsal file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileReport {
+    /// The rehearsal file.
+    pub path: PathBuf,
+    /// The workflow's name (the template file's stem), to prefix case names.
+    pub workflow: String,
+    /// One report per case, in order.
+    pub cases: Vec<CaseReport>,
+}
+
+/// Load a rehearsal file and its template, plan and rehearse every case.
+pub fn run_file(path: &Path) -> Result<FileReport, RehearsalError> {
+    let file = load(path)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let template_path = dir.join(&file.workflow);
+    let template = Template::load(&template_path).map_err(|e| RehearsalError::Template {
+        path: template_path.clone(),
+        message: e.to_string(),
+    })?;
+    let ctx = PlanContext {
+        namespace: NAMESPACE.to_string(),
+        execution: EXECUTION.to_string(),
+        actions: ActionCatalog::builtin(),
+    };
+    let steps = template_steps(&template);
+    let mut cases = Vec::with_capacity(file.cases.len());
+    for case in &file.cases {
+        let case_error = |message: String| RehearsalError::Case {
+            path: path.to_path_buf(),
+            case: case.name.clone(),
+            message,
+        };
+        let mut analysis: AIAnalysisStatus =
+            serde_json::from_value(Value::Object(case.analysis.clone()))
+                .map_err(|e| case_error(format!("analysis: {e}")))?;
+        analysis.phase = Some(AnalysisPhase::Completed);
+        let spec = WorkflowExecutionSpec {
+            parameters: (!case.parameters.is_empty()).then(|| case.parameters.clone()),
+            dry_run: case.dry_run,
+            approved: case.approved,
+            ..WorkflowExecutionSpec::default()
+        };
+        let planned =
+            crate::plan::plan(&template, &analysis, &spec, &ctx).map_err(|e| PlanFailure {
+                reason: e.reason(),
+                message: e.to_string(),
+            });
+        cases.push(run_case(case, &steps, planned).map_err(case_error)?);
+    }
+    let workflow = template_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(&file.workflow)
+        .to_string();
+    Ok(FileReport {
+        path: path.to_path_buf(),
+        workflow,
+        cases,
+    })
 }

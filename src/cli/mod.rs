@@ -9,6 +9,7 @@ pub mod crds;
 pub mod fmt;
 pub mod graph;
 pub mod lint;
+pub mod test;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
@@ -32,6 +33,8 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// List the action catalog, or show one action's parameters and effect.
     Actions(actions::ActionsArgs),
+    /// Run the rehearsals (`*.rehearsal.yaml`) of templates on a virtual clock.
+    Test(test::TestArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -43,5 +46,6 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph::run(&args),
         Command::Lint(args) => lint::run(&args),
         Command::Actions(args) => actions::run(&args),
+        Command::Test(args) => test::run(&args),
     }
 }
