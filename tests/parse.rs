@@ -686,3 +686,87 @@ fn invalid_utf8_is_reported_at_its_offset() {
     let d = parse_bytes(&[b'w', 0xe2, 0x82]).unwrap_err();
     assert_eq!((d.code, d.span.start, d.span.end), ("E0002", 1, 3));
 }
+
+// ---- robustness -----------------------------------------------------------------------------
+
+#[test]
+fn fuzz_corpus_replays_without_panic() {
+    let mut n = 0;
+    for entry in std::fs::read_dir("fuzz/corpus/parse").unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        if let Ok(file) = parse_bytes(&bytes) {
+            let text = remedy::dsl::format(&file);
+            assert!(
+                parse(&text).is_ok(),
+                "{} formats to text that does not parse",
+                path.display()
+            );
+        }
+        n += 1;
+    }
+    assert!(n >= 10, "the seed corpus has {n} files");
+}
+
+/// A workflow nesting blocks, lists, maps, a string and expression braces `depth` deep.
+fn nested(depth: usize) -> String {
+    let blocks = depth / 4; // step + rollback blocks
+    let values = depth - blocks - 5; // lists and maps inside `with`, below workflow, with, "${ #{
+    let mut body = String::from("step s { ");
+    body.push_str(&"rollback { ".repeat(blocks - 1));
+    body.push_str("with { a: ");
+    for i in 0..values {
+        body.push_str(if i % 2 == 0 { "[" } else { "{ b: " });
+    }
+    body.push_str("\"${ #{ c: 1 } }\"");
+    for i in (0..values).rev() {
+        body.push_str(if i % 2 == 0 { "]" } else { " }" });
+    }
+    body.push_str(" }");
+    body.push_str(&" }".repeat(blocks));
+    wf(&body)
+}
+
+#[test]
+fn nesting_at_the_limit_parses_on_a_small_stack() {
+    // At the limit it parses, on a thread with a 1 MiB stack (in a debug build); one deeper
+    // is refused.
+    let deep = remedy::dsl::MAX_DEPTH;
+    let text = nested(deep);
+    let handle = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || parse(&text).map(|_| ()).map_err(|d| d.message))
+        .unwrap();
+    assert_eq!(handle.join().unwrap(), Ok(()));
+    assert_eq!(parse_err(&nested(deep + 1)).code, "E0003");
+}
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Token soup: fragments of the language in random order.
+    fn soup() -> impl Strategy<Value = String> {
+        let token = prop::sample::select(vec![
+            "workflow", "\"w\"", "version", "{", "}", "[", "]", "step", "s", "after", ",", ":",
+            "=", "with", "${", "\"", "\\", "//", "/*", "*/", "\n", " ", "5m", "1.5", "-3", "param",
+            "p", "int", "rollback", "parallel", "verify", "within", "finally", "'", "`", "é",
+            "\u{0}", "retry", "backoff", "max", "approval", "required", "let",
+        ]);
+        prop::collection::vec(token, 0..60).prop_map(|t| t.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn on_token_soup(text in soup()) {
+            let _ = parse(&text);
+            let with_head = format!("{HEAD}{text}");
+            let _ = parse(&with_head);
+        }
+
+        #[test]
+        fn on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_bytes(&bytes);
+        }
+    }
+}

@@ -9,3 +9,4 @@ mod syntax_error;
 
 pub use parser::{parse, parse_bytes};
 pub use printer::format;
+pub use scan::MAX_DEPTH;
