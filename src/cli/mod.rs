@@ -11,6 +11,7 @@ pub mod graph;
 pub mod lint;
 pub mod plan;
 pub mod serve;
+pub mod test;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
@@ -32,6 +33,8 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Resolve a template against an AIAnalysis and print the execution plan.
     Plan(plan::PlanArgs),
+    /// Run the rehearsals (`*.rehearsal.yaml`) of templates.
+    Test(test::TestArgs),
     /// List the action catalog, or show one action's parameters and effect.
     Actions(actions::ActionsArgs),
     /// Serve the embedded Kubernetes API server on a loopback port (for kubectl).
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Test(args) => test::run(&args),
         Command::Actions(args) => actions::run(&args),
         Command::Serve(args) => serve::run(args),
         Command::Crds(args) => crds::run(&args),
