@@ -9,5 +9,6 @@ pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod dsl;
+pub mod executor;
 pub mod plan;
 pub mod script;
