@@ -6,6 +6,7 @@ mod executor {
     mod controller;
     mod nodes;
     mod observe;
+    mod rbac;
     mod workloads;
 }
 
@@ -23,6 +24,7 @@ use remedy::api::kubernetes_execution::{
     KubernetesExecutionSpec,
 };
 use remedy::api::workflow_execution::ObjectRef;
+use remedy::catalog::ActionCatalog;
 use remedy::cluster::{Config, EmbeddedCluster};
 use remedy::executor::{Context, ExecutorConfig, reconcile};
 use serde::de::DeserializeOwned;
@@ -45,6 +47,11 @@ pub struct Env {
 pub async fn env() -> Env {
     let cluster = EmbeddedCluster::new(Config::default());
     let client = cluster.client();
+    env_on(cluster, client.clone(), client).await
+}
+
+/// An environment on `cluster`: fixtures go through `client`, the executor uses `executor`.
+pub async fn env_on(cluster: EmbeddedCluster, client: Client, executor: Client) -> Env {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.create(&PostParams::default(), &KubernetesExecution::crd())
         .await
@@ -61,7 +68,7 @@ pub async fn env() -> Env {
         poll_interval: Duration::from_millis(20),
         ..ExecutorConfig::default()
     };
-    let ctx = Arc::new(Context::new(client.clone(), config));
+    let ctx = Arc::new(Context::new(executor, config));
     Env {
         cluster,
         client,
@@ -148,7 +155,26 @@ impl Env {
     /// Creates an execution and runs it to the end; answers its result.
     pub async fn perform(&self, name: &str, action: &str, params: Value) -> ExecutionResult {
         self.execution(name, action, params).await;
-        result(&self.run(name).await)
+        let r = result(&self.run(name).await);
+        // Outputs hold exactly what the catalog documents (or less, when it failed early).
+        if let Some(spec) = ActionCatalog::builtin().get(action) {
+            for key in r.output.keys() {
+                assert!(
+                    spec.outputs.iter().any(|o| o.name == key),
+                    "{action} wrote output `{key}`, which the catalog does not list"
+                );
+            }
+            if r.success {
+                let missing: Vec<&str> = spec
+                    .outputs
+                    .iter()
+                    .map(|o| o.name)
+                    .filter(|k| !r.output.contains_key(*k))
+                    .collect();
+                assert!(missing.is_empty(), "{action} left out outputs {missing:?}");
+            }
+        }
+        r
     }
 
     /// A Deployment `name` with `replicas`, one container `app` with a 512Mi memory limit.
