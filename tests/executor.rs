@@ -4,6 +4,7 @@
 
 mod executor {
     mod controller;
+    mod docs;
     mod nodes;
     mod observe;
     mod rbac;

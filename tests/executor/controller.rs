@@ -401,3 +401,141 @@ async fn run_until_drives_executions_to_the_end_and_stops() {
         Action::await_change()
     );
 }
+
+/// Every object's resourceVersion, by kind/name, except the executions themselves.
+async fn snapshot(env: &crate::Env) -> Vec<(String, String)> {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
+    use kube::api::{Api, ListParams};
+    fn rvs<K: kube::Resource>(kind: &str, items: Vec<K>) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|o| {
+                (
+                    format!("{kind}/{}", o.name_any()),
+                    o.resource_version().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+    let lp = ListParams::default();
+    let mut out = Vec::new();
+    out.extend(rvs(
+        "deployment",
+        env.api::<Deployment>().list(&lp).await.unwrap().items,
+    ));
+    out.extend(rvs("pod", env.api::<Pod>().list(&lp).await.unwrap().items));
+    out.extend(rvs(
+        "configmap",
+        env.api::<ConfigMap>().list(&lp).await.unwrap().items,
+    ));
+    out.extend(rvs(
+        "pvc",
+        env.api::<PersistentVolumeClaim>()
+            .list(&lp)
+            .await
+            .unwrap()
+            .items,
+    ));
+    out.extend(rvs(
+        "hpa",
+        env.api::<HorizontalPodAutoscaler>()
+            .list(&lp)
+            .await
+            .unwrap()
+            .items,
+    ));
+    out.extend(rvs(
+        "event",
+        env.api::<Event>().list(&lp).await.unwrap().items,
+    ));
+    let nodes: Api<Node> = Api::all(env.client.clone());
+    out.extend(rvs("node", nodes.list(&lp).await.unwrap().items));
+    out
+}
+
+#[tokio::test]
+async fn every_writing_action_persists_nothing_in_a_dry_run() {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
+    use kube::api::Api;
+    let env = env().await;
+    env.deployment("web", 2).await;
+    let nodes: Api<Node> = Api::all(env.client.clone());
+    env.create(&nodes, json!({ "metadata": { "name": "n1" } }))
+        .await;
+    for name in ["p1", "p2"] {
+        env.create(
+            &env.api::<Pod>(),
+            json!({ "metadata": { "name": name },
+                    "spec": { "nodeName": "n1", "containers": [ { "name": "a", "image": "x" } ] } }),
+        )
+        .await;
+    }
+    env.create(
+        &env.api::<PersistentVolumeClaim>(),
+        json!({ "metadata": { "name": "data" }, "spec": { "resources": { "requests": { "storage": "1Gi" } } } }),
+    )
+    .await;
+    env.create(
+        &env.api::<ConfigMap>(),
+        json!({ "metadata": { "name": "cfg" }, "data": { "a": "1" } }),
+    )
+    .await;
+    env.create(
+        &env.api::<HorizontalPodAutoscaler>(),
+        json!({ "metadata": { "name": "web" },
+                "spec": { "maxReplicas": 5, "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": "web" } } }),
+    )
+    .await;
+    let before = snapshot(&env).await;
+    let calls = [
+        (
+            "scale_deployment",
+            json!({ "namespace": NS, "deployment": "web", "replicas": 3 }),
+        ),
+        (
+            "restart_deployment",
+            json!({ "namespace": NS, "deployment": "web" }),
+        ),
+        (
+            "increase_resources",
+            json!({ "namespace": NS, "deployment": "web", "memory": "1Gi" }),
+        ),
+        ("delete_pod", json!({ "namespace": NS, "pod": "p1" })),
+        (
+            "update_hpa",
+            json!({ "namespace": NS, "hpa": "web", "max_replicas": 6 }),
+        ),
+        (
+            "taint_node",
+            json!({ "node": "n1", "key": "k", "effect": "NoSchedule" }),
+        ),
+        ("drain_node", json!({ "node": "n1" })),
+        (
+            "expand_pvc",
+            json!({ "namespace": NS, "pvc": "data", "size": "2Gi" }),
+        ),
+        (
+            "patch_configmap",
+            json!({ "namespace": NS, "configmap": "cfg", "data": { "a": "2" } }),
+        ),
+        (
+            "backup_data",
+            json!({ "namespace": NS, "resource": "configmap/cfg" }),
+        ),
+        ("notify_only", json!({ "message": "hello" })),
+    ];
+    for (i, (action, params)) in calls.into_iter().enumerate() {
+        let name = format!("dry-{i}");
+        env.execution_with(&name, action, params, |s| s.dry_run = true)
+            .await;
+        let r = result(&env.run(&name).await);
+        assert!(r.success, "{action}: {}", r.error);
+        assert!(
+            !r.resources_affected.is_empty() || action == "notify_only",
+            "{action} says what it would change"
+        );
+    }
+    assert_eq!(snapshot(&env).await, before);
+}
