@@ -11,6 +11,7 @@ pub mod cli;
 pub mod cluster;
 pub mod dsl;
 pub mod engine;
+pub mod executor;
 pub mod graph;
 pub mod plan;
 pub mod rehearse;
