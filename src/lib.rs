@@ -9,5 +9,6 @@ pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod dsl;
+pub mod operator;
 pub mod plan;
 pub mod script;

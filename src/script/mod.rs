@@ -96,7 +96,7 @@ impl ScriptEngine {
         let ast = self
             .engine
             .compile_expression(source)
-            .map_err(|e| syntax_error(&e.into()))?;
+            .map_err(|e| syntax_error(&e))?;
         Ok(CompiledExpr {
             ast,
             source: source.to_string(),
