@@ -8,6 +8,7 @@ pub mod api;
 pub mod catalog;
 pub mod check;
 pub mod cli;
+pub mod cluster;
 pub mod dsl;
 pub mod operator;
 pub mod plan;

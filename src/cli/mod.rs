@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod crds;
+pub mod serve;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
@@ -20,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions (AIAnalysis, WorkflowExecution, KubernetesExecution).
     Crds(crds::CrdsArgs),
+    /// Serve the embedded Kubernetes API server on a loopback port (for kubectl).
+    Serve(serve::ServeArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -27,5 +30,6 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crds(args) => crds::run(&args),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -1,0 +1,72 @@
+//! `remedy serve`: the embedded Kubernetes API server on a loopback port, for kubectl.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cluster::{Config, EmbeddedCluster, kubeconfig};
+
+/// Arguments of `remedy serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Loopback address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Write a kubeconfig that points kubectl at the server to this file.
+    #[arg(long)]
+    pub kubeconfig_out: Option<PathBuf>,
+}
+
+/// Runs the server until interrupted; exit code 2 when it cannot start.
+pub fn run(args: ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let cluster = EmbeddedCluster::new(Config::default());
+    let addr = match cluster.serve(args.listen).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(path) = &args.kubeconfig_out
+        && let Err(e) = std::fs::write(path, kubeconfig(addr))
+    {
+        eprintln!(
+            "error: cannot write the kubeconfig to {}: {e}",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "remedy serve: listening on http://{addr}");
+    if let Some(path) = &args.kubeconfig_out {
+        let _ = writeln!(
+            out,
+            "remedy serve: kubeconfig written to {} (KUBECONFIG={} kubectl get pods)",
+            path.display(),
+            path.display()
+        );
+    }
+    let _ = out.flush();
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: waiting for interrupt: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

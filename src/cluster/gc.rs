@@ -1,0 +1,298 @@
+//! Deletion: finalizers and deletionTimestamp, ownerReference garbage collection (background,
+//! foreground, orphan), namespace termination and CRD cleanup. Runs inside the write that
+//! caused it, so dependents disappear with their own DELETED events right after the owner's.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::registry::{ResourceKey, from_crd};
+use super::server::now;
+use super::store::{State, meta_str, set_meta};
+
+/// How dependents of a deleted object are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    /// Delete the owner now; dependents are collected afterwards.
+    Background,
+    /// Keep the owner (with a `foregroundDeletion` finalizer) until its dependents are gone.
+    Foreground,
+    /// Delete the owner and leave its dependents without the owner reference.
+    Orphan,
+}
+
+impl Propagation {
+    /// Parses `propagationPolicy`; Background when absent or unknown.
+    pub fn parse(s: Option<&str>) -> Self {
+        match s {
+            Some("Foreground") => Propagation::Foreground,
+            Some("Orphan") => Propagation::Orphan,
+            _ => Propagation::Background,
+        }
+    }
+}
+
+/// What a delete did.
+#[derive(Debug)]
+pub enum Deleted {
+    /// The object still exists, marked with a deletionTimestamp (finalizers pending).
+    Pending(Arc<Value>),
+    /// The object is gone; this is its last state.
+    Removed(Arc<Value>),
+}
+
+const FOREGROUND: &str = "foregroundDeletion";
+const NAMESPACES: (&str, &str) = ("", "namespaces");
+
+fn ns_key() -> ResourceKey {
+    (NAMESPACES.0.to_string(), NAMESPACES.1.to_string())
+}
+
+fn finalizers(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn owner_uids(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.get("uid").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every object with an ownerReference to `uid`: (key, namespace, name).
+fn dependents(state: &State, uid: &str) -> Vec<(ResourceKey, String, String)> {
+    let mut out = Vec::new();
+    for (key, objects) in &state.objects {
+        for ((ns, name), obj) in objects {
+            if owner_uids(obj).iter().any(|u| u == uid) {
+                out.push((key.clone(), ns.clone(), name.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn mark_deleting(
+    state: &mut State,
+    key: &ResourceKey,
+    ns: &str,
+    name: &str,
+    add_finalizer: Option<&str>,
+) -> Option<Arc<Value>> {
+    let cur = state.get(key, ns, name)?.clone();
+    let mut obj = (*cur).clone();
+    let mut changed = false;
+    if meta_str(&obj, "deletionTimestamp").is_none() {
+        set_meta(&mut obj, "deletionTimestamp", json!(now()));
+        set_meta(&mut obj, "deletionGracePeriodSeconds", json!(0));
+        changed = true;
+    }
+    if let Some(f) = add_finalizer {
+        let mut fs = finalizers(&obj);
+        if !fs.iter().any(|x| x == f) {
+            fs.push(f.to_string());
+            set_meta(&mut obj, "finalizers", json!(fs));
+            changed = true;
+        }
+    }
+    if *key == ns_key()
+        && obj.pointer("/status/phase").and_then(Value::as_str) != Some("Terminating")
+    {
+        obj["status"] = json!({"phase": "Terminating"});
+        changed = true;
+    }
+    Some(if changed {
+        state.replace(key, obj)
+    } else {
+        cur
+    })
+}
+
+/// Deletes one object with the given propagation, honouring finalizers.
+pub fn delete_object(
+    state: &mut State,
+    key: &ResourceKey,
+    ns: &str,
+    name: &str,
+    policy: Propagation,
+) -> Option<Deleted> {
+    let cur = state.get(key, ns, name)?.clone();
+    let uid = meta_str(&cur, "uid").unwrap_or_default().to_string();
+    if policy == Propagation::Orphan {
+        orphan_dependents(state, &uid);
+    }
+    if policy == Propagation::Foreground {
+        mark_deleting(state, key, ns, name, Some(FOREGROUND));
+        for (k, n, m) in dependents(state, &uid) {
+            delete_object(state, &k, &n, &m, Propagation::Foreground);
+        }
+        sweep(state);
+        return Some(match state.get(key, ns, name) {
+            Some(o) => Deleted::Pending(o.clone()),
+            None => Deleted::Removed(cur),
+        });
+    }
+    if *key == ns_key() {
+        let marked = mark_deleting(state, key, ns, name, None);
+        let contents: Vec<(ResourceKey, String)> = state
+            .objects
+            .iter()
+            .flat_map(|(k, objs)| {
+                objs.keys()
+                    .filter(|(n, _)| n == name)
+                    .map(move |(_, m)| (k.clone(), m.clone()))
+            })
+            .collect();
+        for (k, m) in contents {
+            delete_object(state, &k, name, &m, Propagation::Background);
+        }
+        sweep(state);
+        return Some(match state.get(key, ns, name) {
+            Some(o) => Deleted::Pending(o.clone()),
+            None => Deleted::Removed(marked.unwrap_or(cur)),
+        });
+    }
+    if !finalizers(&cur).is_empty() {
+        return mark_deleting(state, key, ns, name, None).map(Deleted::Pending);
+    }
+    remove_and_collect(state, key, ns, name).map(Deleted::Removed)
+}
+
+/// Removes an object for good and collects what depended on it.
+pub fn remove_and_collect(
+    state: &mut State,
+    key: &ResourceKey,
+    ns: &str,
+    name: &str,
+) -> Option<Arc<Value>> {
+    remove_as_and_collect(state, key, ns, name, None)
+}
+
+/// Like [`remove_and_collect`], with the last state to report (an update that emptied finalizers).
+pub fn remove_as_and_collect(
+    state: &mut State,
+    key: &ResourceKey,
+    ns: &str,
+    name: &str,
+    last: Option<Value>,
+) -> Option<Arc<Value>> {
+    let last = state.remove_as(key, ns, name, last)?;
+    if key.0 == "apiextensions.k8s.io"
+        && key.1 == "customresourcedefinitions"
+        && let Ok(rt) = from_crd(&last)
+    {
+        let k = rt.key();
+        let names: Vec<(String, String)> = state
+            .objects
+            .get(&k)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        for (n, m) in names {
+            state.remove(&k, &n, &m);
+        }
+        state.types.remove(&k);
+        state.objects.remove(&k);
+    }
+    if let Some(uid) = meta_str(&last, "uid") {
+        for (k, n, m) in dependents(state, uid) {
+            let Some(dep) = state.get(&k, &n, &m).cloned() else {
+                continue;
+            };
+            let alive = owner_uids(&dep)
+                .iter()
+                .any(|u| u != uid && state.by_uid(u).is_some());
+            if alive {
+                drop_owner_ref(state, &k, &dep, uid);
+            } else {
+                delete_object(state, &k, &n, &m, Propagation::Background);
+            }
+        }
+    }
+    sweep(state);
+    Some(last)
+}
+
+fn drop_owner_ref(state: &mut State, key: &ResourceKey, dep: &Value, uid: &str) {
+    let mut obj = dep.clone();
+    if let Some(refs) = obj
+        .pointer_mut("/metadata/ownerReferences")
+        .and_then(Value::as_array_mut)
+    {
+        refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
+        if refs.is_empty() {
+            set_meta(&mut obj, "ownerReferences", Value::Null);
+        }
+    }
+    state.replace(key, obj);
+}
+
+fn orphan_dependents(state: &mut State, uid: &str) {
+    for (k, n, m) in dependents(state, uid) {
+        if let Some(dep) = state.get(&k, &n, &m).cloned() {
+            drop_owner_ref(state, &k, &dep, uid);
+        }
+    }
+}
+
+/// Finishes deletions that were waiting: foreground owners whose dependents are gone, and
+/// terminating namespaces that are empty.
+pub fn sweep(state: &mut State) {
+    loop {
+        let mut todo: Vec<(ResourceKey, String, String, bool)> = Vec::new();
+        for (key, objects) in &state.objects {
+            for ((ns, name), obj) in objects {
+                if meta_str(obj, "deletionTimestamp").is_none() {
+                    continue;
+                }
+                let uid = meta_str(obj, "uid").unwrap_or_default();
+                if finalizers(obj).iter().any(|f| f == FOREGROUND)
+                    && dependents(state, uid).is_empty()
+                {
+                    todo.push((key.clone(), ns.clone(), name.clone(), true));
+                } else if *key == ns_key()
+                    && finalizers(obj).is_empty()
+                    && !state
+                        .objects
+                        .values()
+                        .any(|o| o.keys().any(|(n, _)| n == name))
+                {
+                    todo.push((key.clone(), ns.clone(), name.clone(), false));
+                }
+            }
+        }
+        if todo.is_empty() {
+            return;
+        }
+        for (key, ns, name, foreground) in todo {
+            let Some(cur) = state.get(&key, &ns, &name).cloned() else {
+                continue;
+            };
+            if foreground {
+                let rest: Vec<String> = finalizers(&cur)
+                    .into_iter()
+                    .filter(|f| f != FOREGROUND)
+                    .collect();
+                if rest.is_empty() {
+                    remove_and_collect(state, &key, &ns, &name);
+                } else {
+                    let mut obj = (*cur).clone();
+                    set_meta(&mut obj, "finalizers", json!(rest));
+                    state.replace(&key, obj);
+                }
+            } else {
+                remove_and_collect(state, &key, &ns, &name);
+            }
+        }
+    }
+}

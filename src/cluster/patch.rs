@@ -1,0 +1,555 @@
+//! The four patch types: JSON merge patch, JSON patch, strategic merge patch and a subset of
+//! server-side apply (field ownership by manager, conflicts, force).
+
+use serde_json::{Map, Value, json};
+
+use super::error::ApiError;
+
+/// Which patch a request carries, from its Content-Type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchKind {
+    /// `application/merge-patch+json` (RFC 7386).
+    Merge,
+    /// `application/json-patch+json` (RFC 6902).
+    Json,
+    /// `application/strategic-merge-patch+json`.
+    Strategic,
+    /// `application/apply-patch+yaml` (server-side apply).
+    Apply,
+}
+
+impl PatchKind {
+    /// The patch kind for a Content-Type header, or 415.
+    pub fn from_content_type(ct: &str) -> Result<Self, ApiError> {
+        let base = ct.split(';').next().unwrap_or_default().trim();
+        match base {
+            "application/merge-patch+json" => Ok(PatchKind::Merge),
+            "application/json-patch+json" => Ok(PatchKind::Json),
+            "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
+            "application/apply-patch+yaml" | "application/apply-patch+cbor" => Ok(PatchKind::Apply),
+            other => Err(ApiError::unsupported_media(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"
+            ))),
+        }
+    }
+}
+
+/// Applies a JSON merge patch to `target`.
+pub fn merge(target: &mut Value, patch: &Value) {
+    json_patch::merge(target, patch);
+}
+
+/// Applies a JSON patch (a list of operations) to `target`.
+pub fn json(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
+    let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the server rejected our request due to an error in our request: {e}"
+        ))
+    })?;
+    json_patch::patch(target, &ops.0).map_err(|e| {
+        ApiError::with_code(
+            422,
+            format!("the server rejected our request due to an error in our request: {e}"),
+        )
+    })
+}
+
+/// The merge key of a list field in strategic merge patch and apply, if it is a keyed list.
+fn merge_key(field: &str, sample: &Value) -> Option<&'static str> {
+    match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "resourceClaims" => Some("name"),
+        "volumeMounts" => Some("mountPath"),
+        "volumeDevices" => Some("devicePath"),
+        "conditions" => Some("type"),
+        "ownerReferences" => Some("uid"),
+        "hostAliases" => Some("ip"),
+        "topologySpreadConstraints" => Some("topologyKey"),
+        "ports" if sample.get("containerPort").is_some() => Some("containerPort"),
+        "ports" => Some("port"),
+        _ => None,
+    }
+}
+
+/// Lists of scalars that strategic merge patch merges as sets rather than replaces.
+fn is_set_list(field: &str) -> bool {
+    field == "finalizers"
+}
+
+fn strip_directives(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), strip_directives(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(strip_directives).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Applies a strategic merge patch: maps merge, keyed lists merge by key, `$patch: delete`
+/// removes a keyed element, `$patch: replace` replaces a map or list, `null` removes a field,
+/// and `$deleteFromPrimitiveList/<field>` removes scalars from a list.
+pub fn strategic(target: &mut Value, patch: &Value) {
+    let Some(p) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if p.get("$patch").and_then(Value::as_str) == Some("replace") {
+        *target = strip_directives(patch);
+        return;
+    }
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    let Some(t) = target.as_object_mut() else {
+        return;
+    };
+    for (k, v) in p {
+        if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(list)), Some(remove)) = (t.get_mut(field), v.as_array()) {
+                list.retain(|x| !remove.contains(x));
+            }
+            continue;
+        }
+        if k.starts_with('$') {
+            continue;
+        }
+        match v {
+            Value::Null => {
+                t.remove(k);
+            }
+            Value::Object(_) => {
+                if v.get("$patch").and_then(Value::as_str) == Some("delete") {
+                    t.remove(k);
+                } else {
+                    strategic(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+            Value::Array(items) => {
+                let merged = merge_list(k, t.get(k), items);
+                t.insert(k.clone(), merged);
+            }
+            other => {
+                t.insert(k.clone(), other.clone());
+            }
+        }
+    }
+}
+
+fn merge_list(field: &str, current: Option<&Value>, items: &[Value]) -> Value {
+    let replace = items
+        .iter()
+        .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"));
+    let patch_items: Vec<&Value> = items
+        .iter()
+        .filter(|i| i.get("$patch").and_then(Value::as_str) != Some("replace"))
+        .collect();
+    let cur: Vec<Value> = match current {
+        Some(Value::Array(a)) if !replace => a.clone(),
+        _ => Vec::new(),
+    };
+    if is_set_list(field) {
+        let mut out = cur;
+        for i in patch_items {
+            if !out.contains(i) {
+                out.push(i.clone());
+            }
+        }
+        return Value::Array(out);
+    }
+    let key = patch_items
+        .first()
+        .and_then(|s| merge_key(field, s))
+        .or_else(|| cur.first().and_then(|s| merge_key(field, s)));
+    let Some(key) = key else {
+        return Value::Array(patch_items.iter().map(|v| strip_directives(v)).collect());
+    };
+    let mut out = cur;
+    for item in patch_items {
+        let id = item.get(key);
+        let pos = out
+            .iter()
+            .position(|e| e.get(key).is_some() && e.get(key) == id);
+        if item.get("$patch").and_then(Value::as_str) == Some("delete") {
+            if let Some(p) = pos {
+                out.remove(p);
+            }
+            continue;
+        }
+        match pos {
+            Some(p) => strategic(&mut out[p], item),
+            None => out.push(strip_directives(item)),
+        }
+    }
+    Value::Array(out)
+}
+
+/// A field path owned by a manager: segments like `f:spec`, `f:replicas`, `k:{"name":"app"}`.
+type FieldPath = Vec<String>;
+
+/// Collects the leaf field paths of an applied configuration.
+fn leaf_paths(v: &Value, field: &str, prefix: &mut FieldPath, out: &mut Vec<FieldPath>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, child) in m {
+                if prefix.is_empty() && (k == "apiVersion" || k == "kind") {
+                    continue;
+                }
+                if prefix.len() == 1
+                    && prefix[0] == "f:metadata"
+                    && !matches!(
+                        k.as_str(),
+                        "labels" | "annotations" | "finalizers" | "ownerReferences"
+                    )
+                {
+                    continue;
+                }
+                prefix.push(format!("f:{k}"));
+                leaf_paths(child, k, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Array(items) if items.first().and_then(|s| merge_key(field, s)).is_some() => {
+            let key = items
+                .first()
+                .and_then(|s| merge_key(field, s))
+                .unwrap_or("name");
+            for item in items {
+                let id = item.get(key).cloned().unwrap_or(Value::Null);
+                prefix.push(format!("k:{}", json!({ key: id })));
+                leaf_paths(item, "", prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => out.push(prefix.clone()),
+    }
+}
+
+/// The value at a field path, if present.
+fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+    let mut cur = v;
+    for seg in path {
+        cur = step(cur, seg)?;
+    }
+    Some(cur)
+}
+
+fn step<'a>(v: &'a Value, seg: &str) -> Option<&'a Value> {
+    if let Some(f) = seg.strip_prefix("f:") {
+        return v.get(f);
+    }
+    let key: Value = serde_json::from_str(seg.strip_prefix("k:")?).ok()?;
+    let (k, id) = key.as_object()?.iter().next()?;
+    v.as_array()?.iter().find(|e| e.get(k) == Some(id))
+}
+
+fn remove_path(v: &mut Value, path: &[String]) {
+    let Some((last, parent)) = path.split_last() else {
+        return;
+    };
+    let mut cur = v;
+    for seg in parent {
+        let next = if let Some(f) = seg.strip_prefix("f:") {
+            cur.get_mut(f)
+        } else {
+            let Some(key) = seg
+                .strip_prefix("k:")
+                .and_then(|s| serde_json::from_str::<Value>(s).ok())
+            else {
+                return;
+            };
+            let Some((k, id)) = key
+                .as_object()
+                .and_then(|o| o.iter().next())
+                .map(|(k, v)| (k.clone(), v.clone()))
+            else {
+                return;
+            };
+            cur.as_array_mut()
+                .and_then(|a| a.iter_mut().find(|e| e.get(&k) == Some(&id)))
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return,
+        }
+    }
+    if let Some(f) = last.strip_prefix("f:") {
+        if let Some(m) = cur.as_object_mut() {
+            m.remove(f);
+        }
+    } else if let Some(key) = last
+        .strip_prefix("k:")
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        && let Some((k, id)) = key.as_object().and_then(|o| o.iter().next())
+        && let Some(a) = cur.as_array_mut()
+    {
+        a.retain(|e| e.get(k) != Some(id));
+    }
+}
+
+/// Renders paths as a `fieldsV1` tree.
+fn to_fields_v1(paths: &[FieldPath]) -> Value {
+    let mut root = Map::new();
+    for p in paths {
+        let mut cur = &mut root;
+        for seg in p {
+            let next = cur
+                .entry(seg.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            match next.as_object_mut() {
+                Some(m) => cur = m,
+                None => break,
+            }
+        }
+    }
+    Value::Object(root)
+}
+
+/// Reads a `fieldsV1` tree back into leaf paths.
+fn from_fields_v1(v: &Value, prefix: &mut FieldPath, out: &mut Vec<FieldPath>) {
+    match v.as_object() {
+        Some(m) if !m.is_empty() => {
+            for (k, child) in m {
+                if k == "." {
+                    continue;
+                }
+                prefix.push(k.clone());
+                from_fields_v1(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => {
+            if !prefix.is_empty() {
+                out.push(prefix.clone());
+            }
+        }
+    }
+}
+
+fn managed_paths(entry: &Value) -> Vec<FieldPath> {
+    let mut out = Vec::new();
+    if let Some(f) = entry.get("fieldsV1") {
+        from_fields_v1(f, &mut Vec::new(), &mut out);
+    }
+    out
+}
+
+/// Server-side apply of `applied` by `manager` onto `current` (None when the object is new).
+///
+/// Field ownership is tracked per Apply manager in `metadata.managedFields`. Another Apply
+/// manager's field with a different value is a conflict unless `force`; fields this manager
+/// applied before and omits now are removed when no other manager owns them.
+pub fn apply(
+    current: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    now: &str,
+    plural_group: (&str, &str),
+    name: &str,
+) -> Result<Value, ApiError> {
+    let mut new_paths = Vec::new();
+    leaf_paths(applied, "", &mut Vec::new(), &mut new_paths);
+    let api_version = applied.get("apiVersion").cloned().unwrap_or(Value::Null);
+    let mut result = current.cloned().unwrap_or_else(|| json!({}));
+    let managed: Vec<Value> = result
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut entries = Vec::new();
+    let mut mine_before: Vec<FieldPath> = Vec::new();
+    let mut conflicts = Vec::new();
+    for entry in managed {
+        let m = entry
+            .get("manager")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let op = entry
+            .get("operation")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if m == manager && op == "Apply" {
+            mine_before = managed_paths(&entry);
+            continue;
+        }
+        let mut theirs = managed_paths(&entry);
+        if op == "Apply" {
+            let overlapping: Vec<FieldPath> = theirs
+                .iter()
+                .filter(|p| new_paths.contains(p))
+                .cloned()
+                .collect();
+            for p in &overlapping {
+                if get_path(&result, p) != get_path(applied, p) {
+                    if force {
+                        theirs.retain(|q| q != p);
+                    } else {
+                        conflicts.push(format!(
+                            "conflict with \"{m}\": .{}",
+                            p.iter()
+                                .map(|s| s.trim_start_matches("f:"))
+                                .collect::<Vec<_>>()
+                                .join(".")
+                        ));
+                    }
+                }
+            }
+        }
+        entries.push((entry, theirs));
+    }
+    if !conflicts.is_empty() {
+        let (plural, group) = plural_group;
+        return Err(ApiError::conflict_with(
+            plural,
+            group,
+            name,
+            format!(
+                "Apply failed with {} conflict{}: {}",
+                conflicts.len(),
+                if conflicts.len() == 1 { "" } else { "s" },
+                conflicts.join(", ")
+            ),
+        ));
+    }
+    for p in &mine_before {
+        let owned_by_other = entries.iter().any(|(_, theirs)| theirs.contains(p));
+        if !new_paths.contains(p) && !owned_by_other {
+            remove_path(&mut result, p);
+        }
+    }
+    strategic(&mut result, applied);
+    let mut managed_out: Vec<Value> = entries
+        .into_iter()
+        .filter(|(_, theirs)| !theirs.is_empty())
+        .map(|(mut entry, theirs)| {
+            if let Some(o) = entry.as_object_mut() {
+                o.insert("fieldsV1".into(), to_fields_v1(&theirs));
+            }
+            entry
+        })
+        .collect();
+    managed_out.push(json!({
+        "manager": manager,
+        "operation": "Apply",
+        "apiVersion": api_version,
+        "time": now,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": to_fields_v1(&new_paths),
+    }));
+    if let Some(meta) = result
+        .as_object_mut()
+        .map(|o| o.entry("metadata").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut)
+    {
+        meta.insert("managedFields".into(), Value::Array(managed_out));
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategic_merges_containers_by_name_and_deletes() {
+        let mut t = json!({"spec": {"containers": [
+            {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}]},
+            {"name": "b", "image": "b:1"}
+        ]}});
+        strategic(
+            &mut t,
+            &json!({"spec": {"containers": [
+                {"name": "a", "env": [{"name": "Y", "value": "2"}]},
+                {"name": "b", "$patch": "delete"},
+                {"name": "c", "image": "c:1"}
+            ]}}),
+        );
+        assert_eq!(
+            t,
+            json!({"spec": {"containers": [
+                {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]},
+                {"name": "c", "image": "c:1"}
+            ]}})
+        );
+    }
+
+    #[test]
+    fn apply_conflicts_with_other_manager_unless_forced() {
+        let first = apply(
+            None,
+            &json!({"spec": {"replicas": 1}}),
+            "a",
+            false,
+            "t",
+            ("x", "g"),
+            "n",
+        )
+        .unwrap();
+        let err = apply(
+            Some(&first),
+            &json!({"spec": {"replicas": 2}}),
+            "b",
+            false,
+            "t",
+            ("x", "g"),
+            "n",
+        )
+        .unwrap_err();
+        assert_eq!(err.code, 409);
+        let forced = apply(
+            Some(&first),
+            &json!({"spec": {"replicas": 2}}),
+            "b",
+            true,
+            "t",
+            ("x", "g"),
+            "n",
+        )
+        .unwrap();
+        assert_eq!(forced.pointer("/spec/replicas"), Some(&json!(2)));
+        let managers: Vec<&str> = forced
+            .pointer("/metadata/managedFields")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["manager"].as_str().unwrap())
+            .collect();
+        assert_eq!(managers, vec!["b"]);
+    }
+
+    #[test]
+    fn apply_removes_fields_the_manager_stopped_applying() {
+        let first = apply(
+            None,
+            &json!({"data": {"a": "1", "b": "2"}}),
+            "m",
+            false,
+            "t",
+            ("x", "g"),
+            "n",
+        )
+        .unwrap();
+        let second = apply(
+            Some(&first),
+            &json!({"data": {"a": "1"}}),
+            "m",
+            false,
+            "t",
+            ("x", "g"),
+            "n",
+        )
+        .unwrap();
+        assert_eq!(second.get("data"), Some(&json!({"a": "1"})));
+    }
+}

@@ -1,0 +1,242 @@
+//! The object store: every object of every resource, one global resourceVersion counter, a
+//! bounded window of recent events for watches, and the registry of served resource types.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::registry::{ResourceKey, ResourceType, builtins};
+
+/// The type of a watch event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// The object was created.
+    Added,
+    /// The object changed.
+    Modified,
+    /// The object was removed.
+    Deleted,
+}
+
+/// One change to one object, retained in the event window.
+#[derive(Debug)]
+pub struct Event {
+    /// The resourceVersion the change produced.
+    pub rv: u64,
+    /// Which resource changed.
+    pub key: ResourceKey,
+    /// The object's namespace ("" when cluster-scoped).
+    pub namespace: String,
+    /// Added, modified or deleted.
+    pub kind: EventType,
+    /// The object after the change (for deletions: its last state, at the deletion's version).
+    pub object: Arc<Value>,
+    /// The object before the change, for selector transitions.
+    pub prev: Option<Arc<Value>>,
+}
+
+/// Objects of one resource, keyed by (namespace, name).
+pub type Objects = BTreeMap<(String, String), Arc<Value>>;
+
+/// Everything the server holds, behind one lock.
+#[derive(Debug)]
+pub struct State {
+    /// The last resourceVersion handed out.
+    pub rv: u64,
+    /// Served resource types by key.
+    pub types: BTreeMap<ResourceKey, ResourceType>,
+    /// Objects per resource.
+    pub objects: BTreeMap<ResourceKey, Objects>,
+    /// uid → where the object lives, for owner lookups.
+    pub uids: HashMap<String, (ResourceKey, String, String)>,
+    /// Recent events, oldest first.
+    pub log: VecDeque<Arc<Event>>,
+    /// How many events the window keeps.
+    pub window: usize,
+}
+
+/// Reads `metadata.<field>` as a string.
+pub fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+}
+
+/// Sets `metadata.<field>` (creating `metadata` if absent).
+pub fn set_meta(obj: &mut Value, field: &str, value: Value) {
+    if let Some(o) = obj.as_object_mut() {
+        let meta = o
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(m) = meta.as_object_mut() {
+            if value.is_null() {
+                m.remove(field);
+            } else {
+                m.insert(field.to_string(), value);
+            }
+        }
+    }
+}
+
+impl State {
+    /// A store holding the built-in types and the four standard namespaces.
+    pub fn new(window: usize, now: &str) -> Self {
+        let mut s = State {
+            rv: 0,
+            types: BTreeMap::new(),
+            objects: BTreeMap::new(),
+            uids: HashMap::new(),
+            log: VecDeque::new(),
+            window: window.max(1),
+        };
+        for t in builtins() {
+            s.objects.entry(t.key()).or_default();
+            s.types.insert(t.key(), t);
+        }
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let obj = serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": ns, "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": now,
+                             "labels": {"kubernetes.io/metadata.name": ns}},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"}
+            });
+            s.insert(&(String::new(), "namespaces".into()), obj);
+        }
+        s
+    }
+
+    /// Finds a served type by group, version and plural.
+    pub fn find_type(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
+        self.types
+            .get(&(group.to_string(), plural.to_string()))
+            .filter(|t| t.versions.iter().any(|v| v == version))
+    }
+
+    /// The object at (namespace, name), if any.
+    pub fn get(&self, key: &ResourceKey, ns: &str, name: &str) -> Option<&Arc<Value>> {
+        self.objects
+            .get(key)
+            .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
+    }
+
+    /// Where the object with this uid lives, if it exists.
+    pub fn by_uid(&self, uid: &str) -> Option<&(ResourceKey, String, String)> {
+        self.uids.get(uid)
+    }
+
+    fn next_rv(&mut self) -> u64 {
+        self.rv += 1;
+        self.rv
+    }
+
+    fn record(&mut self, event: Event) {
+        self.log.push_back(Arc::new(event));
+        while self.log.len() > self.window {
+            self.log.pop_front();
+        }
+    }
+
+    /// The oldest resourceVersion a watch may resume from; older ones are 410 Gone.
+    pub fn oldest_resumable(&self) -> u64 {
+        match self.log.front() {
+            Some(e) if self.log.len() >= self.window => e.rv,
+            _ => 0,
+        }
+    }
+
+    /// Stores a new object, stamping a fresh resourceVersion; returns it as stored.
+    pub fn insert(&mut self, key: &ResourceKey, mut obj: Value) -> Arc<Value> {
+        let rv = self.next_rv();
+        set_meta(&mut obj, "resourceVersion", Value::String(rv.to_string()));
+        let ns = meta_str(&obj, "namespace").unwrap_or_default().to_string();
+        let name = meta_str(&obj, "name").unwrap_or_default().to_string();
+        if let Some(uid) = meta_str(&obj, "uid") {
+            self.uids
+                .insert(uid.to_string(), (key.clone(), ns.clone(), name.clone()));
+        }
+        let obj = Arc::new(obj);
+        self.objects
+            .entry(key.clone())
+            .or_default()
+            .insert((ns.clone(), name), obj.clone());
+        self.record(Event {
+            rv,
+            key: key.clone(),
+            namespace: ns,
+            kind: EventType::Added,
+            object: obj.clone(),
+            prev: None,
+        });
+        obj
+    }
+
+    /// Replaces an existing object, stamping a fresh resourceVersion; returns it as stored.
+    pub fn replace(&mut self, key: &ResourceKey, mut obj: Value) -> Arc<Value> {
+        let rv = self.next_rv();
+        set_meta(&mut obj, "resourceVersion", Value::String(rv.to_string()));
+        let ns = meta_str(&obj, "namespace").unwrap_or_default().to_string();
+        let name = meta_str(&obj, "name").unwrap_or_default().to_string();
+        let obj = Arc::new(obj);
+        let prev = self
+            .objects
+            .entry(key.clone())
+            .or_default()
+            .insert((ns.clone(), name), obj.clone());
+        self.record(Event {
+            rv,
+            key: key.clone(),
+            namespace: ns,
+            kind: EventType::Modified,
+            object: obj.clone(),
+            prev,
+        });
+        obj
+    }
+
+    /// Removes an object; its DELETED event carries the deletion's resourceVersion.
+    pub fn remove(&mut self, key: &ResourceKey, ns: &str, name: &str) -> Option<Arc<Value>> {
+        self.remove_as(key, ns, name, None)
+    }
+
+    /// Removes an object; `last` (when given) is the state its DELETED event shows.
+    pub fn remove_as(
+        &mut self,
+        key: &ResourceKey,
+        ns: &str,
+        name: &str,
+        last: Option<Value>,
+    ) -> Option<Arc<Value>> {
+        let old = self
+            .objects
+            .get_mut(key)?
+            .remove(&(ns.to_string(), name.to_string()))?;
+        if let Some(uid) = meta_str(&old, "uid") {
+            self.uids.remove(uid);
+        }
+        let rv = self.next_rv();
+        let mut last = last.unwrap_or_else(|| (*old).clone());
+        set_meta(&mut last, "resourceVersion", Value::String(rv.to_string()));
+        let last = Arc::new(last);
+        self.record(Event {
+            rv,
+            key: key.clone(),
+            namespace: ns.to_string(),
+            kind: EventType::Deleted,
+            object: last.clone(),
+            prev: Some(old),
+        });
+        Some(last)
+    }
+
+    /// Events after `rv` still in the window, or None when `rv` is older than the window.
+    pub fn events_since(&self, rv: u64) -> Option<Vec<Arc<Event>>> {
+        if rv + 1 < self.oldest_resumable() {
+            return None;
+        }
+        let start = self.log.partition_point(|e| e.rv <= rv);
+        Some(self.log.iter().skip(start).cloned().collect())
+    }
+}

@@ -1,0 +1,551 @@
+//! Writes: create, update (PUT), patch, delete and deletecollection, with server-set metadata,
+//! optimistic concurrency, status isolation, validation, dryRun and finalizers.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::error::{ApiError, cause};
+use super::gc::{self, Deleted, Propagation};
+use super::kinds;
+use super::patch::{self, PatchKind};
+use super::read::{Selectors, present};
+use super::registry::from_crd;
+use super::schema;
+use super::server::{Query, Server, Target, new_uid, now, parse_body};
+use super::store::{State, meta_str, set_meta};
+
+const CRD_KIND: &str = "CustomResourceDefinition";
+
+fn check_kind(obj: &Value, t: &Target) -> Result<(), ApiError> {
+    if !obj.is_object() {
+        return Err(ApiError::bad_request(
+            "the object provided is not a JSON object",
+        ));
+    }
+    if let Some(k) = obj.get("kind").and_then(Value::as_str)
+        && !k.is_empty()
+        && k != t.rt.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({}) does not match the expected API version ({}) or kind {k} is not {}",
+            obj.get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            t.rt.api_version(&t.version),
+            t.rt.kind
+        )));
+    }
+    Ok(())
+}
+
+/// Registers (or re-registers) the resource a CRD object declares.
+fn register_crd(state: &mut State, crd: &Value) {
+    if let Ok(rt) = from_crd(crd) {
+        let key = rt.key();
+        if state.types.get(&key).is_some_and(|t| !t.custom) {
+            return;
+        }
+        state.objects.entry(key.clone()).or_default();
+        state.types.insert(key, rt);
+    }
+}
+
+/// Applies the kind's defaults and validates: built-in rules or the CRD schema.
+fn validate(state: &State, t: &Target, obj: &mut Value, q: &Query) -> Result<(), ApiError> {
+    let name = meta_str(obj, "name").unwrap_or_default().to_string();
+    kinds::apply_defaults(&t.rt, obj);
+    let mut causes = kinds::validate(&t.rt, obj);
+    if t.rt.custom {
+        let rt = state.types.get(&t.rt.key()).unwrap_or(&t.rt);
+        if let Some(s) = rt.schemas.get(&t.version) {
+            let report = schema::check(obj, s);
+            if q.get("fieldValidation") == Some("Strict") && !report.pruned.is_empty() {
+                let fields: Vec<String> = report
+                    .pruned
+                    .iter()
+                    .map(|p| format!("unknown field \"{p}\""))
+                    .collect();
+                return Err(ApiError::bad_request(format!(
+                    "strict decoding error: {}",
+                    fields.join(", ")
+                )));
+            }
+            causes.extend(report.causes);
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(&t.rt.kind, &t.rt.group, &name, causes))
+    }
+}
+
+fn generate_name(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let suffix: String = bytes
+        .iter()
+        .take(5)
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    format!("{prefix}{suffix}")
+}
+
+/// POST: creates an object; 201 with the stored object.
+pub fn create(
+    server: &Arc<Server>,
+    t: &Target,
+    obj: Value,
+    q: &Query,
+) -> Result<(u16, Value), ApiError> {
+    let mut state = server.lock();
+    let out = create_locked(&mut state, t, obj, q)?;
+    server.notify(state.rv);
+    Ok((201, out))
+}
+
+fn create_locked(
+    state: &mut State,
+    t: &Target,
+    mut obj: Value,
+    q: &Query,
+) -> Result<Value, ApiError> {
+    check_kind(&obj, t)?;
+    let ns = t.ns().to_string();
+    if t.rt.namespaced {
+        match meta_str(&obj, "namespace") {
+            Some(n) if !n.is_empty() && n != ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            _ => set_meta(&mut obj, "namespace", json!(ns)),
+        }
+        let namespace = state
+            .get(&(String::new(), "namespaces".into()), "", &ns)
+            .ok_or_else(|| ApiError::not_found("namespaces", "", &ns))?;
+        if meta_str(namespace, "deletionTimestamp").is_some() {
+            return Err(ApiError::with_code(
+                403,
+                format!(
+                    "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                    t.rt.plural,
+                    meta_str(&obj, "name").unwrap_or_default()
+                ),
+            ));
+        }
+    } else {
+        set_meta(&mut obj, "namespace", Value::Null);
+    }
+    let name = match meta_str(&obj, "name").filter(|n| !n.is_empty()) {
+        Some(n) => n.to_string(),
+        None => match meta_str(&obj, "generateName").filter(|n| !n.is_empty()) {
+            Some(prefix) => {
+                let prefix = prefix.to_string();
+                let mut name = generate_name(&prefix);
+                for _ in 0..8 {
+                    if state.get(&t.rt.key(), &ns, &name).is_none() {
+                        break;
+                    }
+                    name = generate_name(&prefix);
+                }
+                name
+            }
+            None => {
+                let c = cause(
+                    "FieldValueRequired",
+                    "metadata.name",
+                    "Required value: name or generateName is required",
+                );
+                return Err(ApiError::invalid(&t.rt.kind, &t.rt.group, "", vec![c]));
+            }
+        },
+    };
+    set_meta(&mut obj, "name", json!(name));
+    if !kinds::valid_name(&name) {
+        let c = cause(
+            "FieldValueInvalid",
+            "metadata.name",
+            format!(
+                "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+            ),
+        );
+        return Err(ApiError::invalid(&t.rt.kind, &t.rt.group, &name, vec![c]));
+    }
+    if let Some(m) = obj.as_object_mut() {
+        m.insert("apiVersion".into(), json!(t.rt.api_version(&t.version)));
+        m.insert("kind".into(), json!(t.rt.kind));
+    }
+    if t.rt.status_subresource || t.rt.kind == CRD_KIND {
+        let status = kinds::initial_status(&t.rt, &obj);
+        match (status, obj.as_object_mut()) {
+            (Some(s), Some(m)) => {
+                m.insert("status".into(), s);
+            }
+            (None, Some(m)) => {
+                m.remove("status");
+            }
+            _ => {}
+        }
+    }
+    validate(state, t, &mut obj, q)?;
+    if state.get(&t.rt.key(), &ns, &name).is_some() {
+        return Err(ApiError::already_exists(&t.rt.plural, &t.rt.group, &name));
+    }
+    set_meta(&mut obj, "uid", json!(new_uid()));
+    set_meta(&mut obj, "creationTimestamp", json!(now()));
+    set_meta(&mut obj, "resourceVersion", Value::Null);
+    set_meta(&mut obj, "deletionTimestamp", Value::Null);
+    set_meta(&mut obj, "deletionGracePeriodSeconds", Value::Null);
+    set_meta(
+        &mut obj,
+        "generation",
+        if kinds::tracks_generation(&t.rt) {
+            json!(1)
+        } else {
+            Value::Null
+        },
+    );
+    if q.dry_run() {
+        return Ok(present(&obj, t));
+    }
+    let stored = state.insert(&t.rt.key(), obj);
+    if t.rt.kind == CRD_KIND && !t.rt.custom {
+        register_crd(state, &stored);
+    }
+    Ok(present(&stored, t))
+}
+
+/// Everything but metadata (and status, when a status subresource isolates it).
+fn spec_part(obj: &Value, status_isolated: bool) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.as_object_mut() {
+        m.remove("metadata");
+        if status_isolated {
+            m.remove("status");
+        }
+    }
+    o
+}
+
+fn without_rv(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    set_meta(&mut o, "resourceVersion", Value::Null);
+    o
+}
+
+/// PUT: replaces an object (or its status, for `/status`); 409 Conflict on a stale resourceVersion.
+pub fn update(server: &Arc<Server>, t: &Target, obj: Value, q: &Query) -> Result<Value, ApiError> {
+    let mut state = server.lock();
+    let current = state
+        .get(&t.rt.key(), t.ns(), t.name())
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&t.rt.plural, &t.rt.group, t.name()))?;
+    let out = update_locked(&mut state, t, &current, obj, q)?;
+    server.notify(state.rv);
+    Ok(out)
+}
+
+/// The update pipeline shared by PUT and PATCH, with the state locked.
+pub fn update_locked(
+    state: &mut State,
+    t: &Target,
+    current: &Value,
+    mut new: Value,
+    q: &Query,
+) -> Result<Value, ApiError> {
+    check_kind(&new, t)?;
+    let name = t.name().to_string();
+    if let Some(n) = meta_str(&new, "name")
+        && n != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        )));
+    }
+    if let Some(rv) = meta_str(&new, "resourceVersion").filter(|rv| !rv.is_empty())
+        && Some(rv) != meta_str(current, "resourceVersion")
+    {
+        return Err(ApiError::conflict(&t.rt.plural, &t.rt.group, &name));
+    }
+    if t.sub.as_deref() == Some("status") {
+        let status = new.get("status").cloned();
+        new = current.clone();
+        if let Some(m) = new.as_object_mut() {
+            match status {
+                Some(s) => m.insert("status".into(), s),
+                None => m.remove("status"),
+            };
+        }
+    } else if t.rt.status_subresource
+        && let Some(m) = new.as_object_mut()
+    {
+        match current.get("status") {
+            Some(s) => m.insert("status".into(), s.clone()),
+            None => m.remove("status"),
+        };
+    }
+    for field in [
+        "name",
+        "namespace",
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "resourceVersion",
+    ] {
+        set_meta(
+            &mut new,
+            field,
+            current
+                .pointer(&format!("/metadata/{field}"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
+    }
+    if new.pointer("/metadata/managedFields").is_none()
+        && let Some(mf) = current.pointer("/metadata/managedFields")
+    {
+        set_meta(&mut new, "managedFields", mf.clone());
+    }
+    if let Some(m) = new.as_object_mut() {
+        m.insert("apiVersion".into(), json!(t.rt.api_version(&t.version)));
+        m.insert("kind".into(), json!(t.rt.kind));
+    }
+    let deleting = meta_str(current, "deletionTimestamp").is_some();
+    let fins = |o: &Value| -> Vec<Value> {
+        o.pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    if deleting && fins(&new).iter().any(|f| !fins(current).contains(f)) {
+        let c = cause(
+            "FieldValueForbidden",
+            "metadata.finalizers",
+            "Forbidden: no new finalizers can be added if the object is being deleted",
+        );
+        return Err(ApiError::invalid(&t.rt.kind, &t.rt.group, &name, vec![c]));
+    }
+    validate(state, t, &mut new, q)?;
+    if kinds::tracks_generation(&t.rt)
+        && spec_part(&new, t.rt.status_subresource) != spec_part(current, t.rt.status_subresource)
+    {
+        let g = current
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        set_meta(&mut new, "generation", json!(g + 1));
+    }
+    if without_rv(&new) == without_rv(current) {
+        return Ok(present(current, t));
+    }
+    if q.dry_run() {
+        return Ok(present(&new, t));
+    }
+    if deleting && fins(&new).is_empty() {
+        let last = gc::remove_as_and_collect(state, &t.rt.key(), t.ns(), &name, Some(new.clone()));
+        return Ok(present(last.as_deref().unwrap_or(&new), t));
+    }
+    let stored = state.replace(&t.rt.key(), new);
+    if t.rt.kind == CRD_KIND && !t.rt.custom {
+        register_crd(state, &stored);
+    }
+    Ok(present(&stored, t))
+}
+
+/// PATCH: merge, JSON, strategic or apply patch; apply creates a missing object (201).
+pub fn patch(
+    server: &Arc<Server>,
+    t: &Target,
+    body: &[u8],
+    content_type: &str,
+    q: &Query,
+) -> Result<(u16, Value), ApiError> {
+    let kind = PatchKind::from_content_type(content_type)?;
+    if kind == PatchKind::Strategic && t.rt.custom {
+        return Err(ApiError::unsupported_media(
+            "strategic merge patch is not supported for custom resources; use a merge or JSON patch",
+        ));
+    }
+    let patch_body = parse_body(body, content_type)?;
+    let name = t.name().to_string();
+    let mut state = server.lock();
+    let current = state.get(&t.rt.key(), t.ns(), &name).cloned();
+    let manager = q.get("fieldManager").unwrap_or_default().to_string();
+    if kind == PatchKind::Apply {
+        if manager.is_empty() {
+            let c = cause(
+                "FieldValueRequired",
+                "fieldManager",
+                "Required value: is required for apply patch",
+            );
+            return Err(ApiError::invalid(
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                vec![c],
+            ));
+        }
+        if let Some(n) = meta_str(&patch_body, "name")
+            && n != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+    }
+    let result = match (kind, current) {
+        (PatchKind::Apply, None) if t.sub.is_none() => {
+            let mut obj = patch::apply(
+                None,
+                &patch_body,
+                &manager,
+                q.flag("force"),
+                &now(),
+                (&t.rt.plural, &t.rt.group),
+                &name,
+            )?;
+            set_meta(&mut obj, "name", json!(name));
+            create_locked(&mut state, t, obj, q).map(|o| (201, o))
+        }
+        (_, None) => Err(ApiError::not_found(&t.rt.plural, &t.rt.group, &name)),
+        (kind, Some(cur)) => {
+            let mut new = (*cur).clone();
+            match kind {
+                PatchKind::Merge => patch::merge(&mut new, &patch_body),
+                PatchKind::Json => patch::json(&mut new, &patch_body)?,
+                PatchKind::Strategic => patch::strategic(&mut new, &patch_body),
+                PatchKind::Apply => {
+                    new = patch::apply(
+                        Some(&cur),
+                        &patch_body,
+                        &manager,
+                        q.flag("force"),
+                        &now(),
+                        (&t.rt.plural, &t.rt.group),
+                        &name,
+                    )?;
+                }
+            }
+            update_locked(&mut state, t, &cur, new, q).map(|o| (200, o))
+        }
+    };
+    server.notify(state.rv);
+    result
+}
+
+fn delete_options(opts: &Value, q: &Query) -> (Propagation, bool) {
+    let policy = q
+        .get("propagationPolicy")
+        .or_else(|| opts.get("propagationPolicy").and_then(Value::as_str));
+    let orphan = opts.get("orphanDependents").and_then(Value::as_bool) == Some(true)
+        || q.flag("orphanDependents");
+    let dry = q.dry_run()
+        || opts
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
+    (
+        if orphan && policy.is_none() {
+            Propagation::Orphan
+        } else {
+            Propagation::parse(policy)
+        },
+        dry,
+    )
+}
+
+fn success_status(t: &Target, obj: &Value) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {"name": meta_str(obj, "name"), "group": t.rt.group, "kind": t.rt.plural, "uid": meta_str(obj, "uid")}
+    })
+}
+
+/// DELETE one object: finalizers defer it, propagationPolicy decides its dependents' fate.
+pub fn delete(
+    server: &Arc<Server>,
+    t: &Target,
+    opts: &Value,
+    q: &Query,
+) -> Result<Value, ApiError> {
+    let (policy, dry) = delete_options(opts, q);
+    let name = t.name().to_string();
+    let mut state = server.lock();
+    let cur = state
+        .get(&t.rt.key(), t.ns(), &name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&t.rt.plural, &t.rt.group, &name))?;
+    for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+        if let Some(want) = opts
+            .pointer(&format!("/preconditions/{field}"))
+            .and_then(Value::as_str)
+        {
+            let have = meta_str(&cur, field).unwrap_or_default();
+            if want != have {
+                return Err(ApiError::conflict_with(
+                    &t.rt.plural,
+                    &t.rt.group,
+                    &name,
+                    format!(
+                        "Precondition failed: {label} in precondition: {want}, {label} in object meta: {have}"
+                    ),
+                ));
+            }
+        }
+    }
+    if dry {
+        return Ok(present(&cur, t));
+    }
+    let out = gc::delete_object(&mut state, &t.rt.key(), t.ns(), &name, policy);
+    server.notify(state.rv);
+    Ok(match out {
+        Some(Deleted::Pending(o)) => present(&o, t),
+        Some(Deleted::Removed(o)) if t.rt.custom => present(&o, t),
+        Some(Deleted::Removed(o)) => success_status(t, &o),
+        None => success_status(t, &cur),
+    })
+}
+
+/// DELETE a collection: deletes every object matching the selectors; answers the list of them.
+pub fn delete_collection(server: &Arc<Server>, t: &Target, q: &Query) -> Result<Value, ApiError> {
+    let sel = Selectors::from_query(q, t)?;
+    let (policy, dry) = delete_options(&json!({}), q);
+    let mut state = server.lock();
+    let names: Vec<(String, String)> = state
+        .objects
+        .get(&t.rt.key())
+        .map(|objs| {
+            objs.iter()
+                .filter(|(_, o)| sel.matches(o, t))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut items = Vec::new();
+    for (ns, name) in names {
+        if dry {
+            if let Some(o) = state.get(&t.rt.key(), &ns, &name) {
+                items.push(present(o, t));
+            }
+            continue;
+        }
+        match gc::delete_object(&mut state, &t.rt.key(), &ns, &name, policy) {
+            Some(Deleted::Pending(o) | Deleted::Removed(o)) => items.push(present(&o, t)),
+            None => {}
+        }
+    }
+    server.notify(state.rv);
+    Ok(json!({
+        "kind": format!("{}List", t.rt.kind),
+        "apiVersion": t.rt.api_version(&t.version),
+        "metadata": {"resourceVersion": state.rv.to_string()},
+        "items": items,
+    }))
+}
