@@ -6,6 +6,10 @@ use clap::{Parser, Subcommand};
 
 pub mod crds;
 pub mod serve;
+pub mod actions;
+pub mod fmt;
+pub mod graph;
+pub mod lint;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
@@ -23,6 +27,14 @@ pub enum Command {
     Crds(crds::CrdsArgs),
     /// Serve the embedded Kubernetes API server on a loopback port (for kubectl).
     Serve(serve::ServeArgs),
+    /// Check `.wf` templates and report problems with their place and a fix.
+    Lint(lint::LintArgs),
+    /// List the action catalog, or show one action's parameters and effect.
+    Actions(actions::ActionsArgs),
+    /// Rewrite `.wf` files in the canonical layout.
+    Fmt(fmt::FmtArgs),
+    /// Print a workflow's step graph.
+    Graph(graph::GraphArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -31,5 +43,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Crds(args) => crds::run(&args),
         Command::Serve(args) => serve::run(args),
+        Command::Lint(args) => lint::run(&args),
+        Command::Actions(args) => actions::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Graph(args) => graph::run(&args),
     }
 }
