@@ -5,6 +5,10 @@
 
 mod cluster {
     mod crud;
+    mod patches;
+    mod selectors;
+    mod status;
+    mod watches;
 }
 
 use k8s_openapi::api::apps::v1::Deployment;

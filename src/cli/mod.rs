@@ -4,12 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub mod crds;
-pub mod serve;
 pub mod actions;
+pub mod crds;
 pub mod fmt;
 pub mod graph;
 pub mod lint;
+pub mod serve;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]

@@ -1,0 +1,494 @@
+//! The KubernetesExecution controller: picks up an attempt, records the previous state as
+//! phase Running, performs the action, and writes the result. Finished attempts are never
+//! acted on again.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, ListParams, PostParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use tracing::{debug, info, warn};
+
+use super::actions::{self, ActionContext, Progress, public_output};
+use super::failure::ActionError;
+use super::params::{Params, parse_duration};
+use super::redact::{redact_map, redact_text};
+use crate::api::JsonMap;
+use crate::api::kubernetes_execution::{
+    ErrorReason, ExecutionPhase, ExecutionResult, KubernetesExecution, KubernetesExecutionStatus,
+};
+use crate::catalog::{ActionCatalog, Effect, is_protected_namespace};
+
+/// How the executor runs.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Watch only this namespace (all namespaces when `None`).
+    pub namespace: Option<String>,
+    /// Namespaces protected besides the built-in ones and `remedy-system`.
+    pub protected_namespaces: Vec<String>,
+    /// The attempt timeout when `spec.timeout` is absent.
+    pub default_timeout: Duration,
+    /// How often to look again at something awaited (verify_deployment).
+    pub poll_interval: Duration,
+    /// How many executions to work on at once.
+    pub concurrency: u16,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            namespace: None,
+            protected_namespaces: Vec::new(),
+            default_timeout: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(2),
+            concurrency: 4,
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The client all API calls go through.
+    pub client: Client,
+    /// The configuration.
+    pub config: ExecutorConfig,
+    /// The action schemas parameters are checked against.
+    pub catalog: ActionCatalog,
+}
+
+impl Context {
+    /// A context with the built-in action catalog.
+    pub fn new(client: Client, config: ExecutorConfig) -> Self {
+        Context {
+            client,
+            config,
+            catalog: ActionCatalog::builtin(),
+        }
+    }
+
+    fn is_protected(&self, namespace: &str) -> bool {
+        is_protected_namespace(namespace)
+            || self
+                .config
+                .protected_namespaces
+                .iter()
+                .any(|n| n == namespace)
+    }
+}
+
+/// Failures of the controller itself (not of an action: those end up in status).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a KubernetesExecution failed.
+    #[error("could not {verb} KubernetesExecution {name}: {source}")]
+    Kube {
+        /// What the executor was doing.
+        verb: &'static str,
+        /// The execution, as namespace/name.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The KubernetesExecution kind is not served: the CRD is not installed.
+    #[error("the KubernetesExecution CRD is not installed (apply deploy/crds): {0}")]
+    CrdMissing(#[source] kube::Error),
+    /// A KubernetesExecution without a namespace.
+    #[error("KubernetesExecution {0} has no namespace")]
+    NoNamespace(String),
+}
+
+/// Runs the executor until the process ends.
+pub async fn run(client: Client, config: ExecutorConfig) -> Result<(), Error> {
+    run_until(client, config, std::future::pending()).await
+}
+
+/// Runs the executor until `shutdown` completes, then lets running reconciles finish.
+pub async fn run_until(
+    client: Client,
+    config: ExecutorConfig,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), Error> {
+    let api: Api<KubernetesExecution> = match &config.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    api.list(&ListParams::default().limit(1))
+        .await
+        .map_err(Error::CrdMissing)?;
+    let concurrency = config.concurrency;
+    let context = Arc::new(Context::new(client, config));
+    info!("executor started");
+    Controller::new(api, watcher::Config::default())
+        .with_config(ControllerConfig::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            match result {
+                Ok((obj, _)) => debug!(execution = %obj.name, "reconciled"),
+                Err(e) => warn!(error = %e, "reconcile failed"),
+            }
+        })
+        .await;
+    info!("executor stopped");
+    Ok(())
+}
+
+/// After a controller failure, try again shortly.
+pub fn error_policy(_kex: Arc<KubernetesExecution>, error: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(error = %redact_text(&error.to_string()), "executor error");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Brings one KubernetesExecution forward: start it, resume it, or leave it finished.
+pub async fn reconcile(kex: Arc<KubernetesExecution>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let name = kex.name_any();
+    let ns = kex
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(name.clone()))?;
+    let api: Api<KubernetesExecution> = Api::namespaced(ctx.client.clone(), &ns);
+    // The cache may lag our own status writes: decide on what the API server holds now.
+    let Some(kex) = api.get_opt(&name).await.map_err(|source| Error::Kube {
+        verb: "read",
+        name: format!("{ns}/{name}"),
+        source,
+    })?
+    else {
+        return Ok(Action::await_change());
+    };
+    let attempt = Attempt {
+        api,
+        ctx: ctx.as_ref(),
+        key: format!("{ns}/{name}"),
+    };
+    let status = kex.status.clone().unwrap_or_default();
+    match status.phase {
+        Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed) => Ok(Action::await_change()),
+        Some(ExecutionPhase::Running) => attempt.resume(kex, status).await,
+        Some(ExecutionPhase::Pending) | None => attempt.start(kex).await,
+    }
+}
+
+/// One reconcile of one execution.
+struct Attempt<'a> {
+    api: Api<KubernetesExecution>,
+    ctx: &'a Context,
+    key: String,
+}
+
+/// The checked call: action parameters and timeout.
+struct Call {
+    params: Params,
+    timeout: Duration,
+    effect: Effect,
+}
+
+impl Attempt<'_> {
+    /// Checks the call, records the previous state as Running, then acts.
+    async fn start(&self, kex: KubernetesExecution) -> Result<Action, Error> {
+        let now = Timestamp::now();
+        let call = match self.check(&kex) {
+            Ok(call) => call,
+            Err(e) => return self.finish_failed(kex, now, e).await,
+        };
+        let action_ctx = self.action_context(&kex, now, now);
+        let prepared =
+            tokio::time::timeout(call.timeout, actions::prepare(&action_ctx, &call.params)).await;
+        let recorded = match prepared {
+            Ok(Ok(recorded)) => recorded,
+            Ok(Err(e)) => return self.finish_failed(kex, now, e).await,
+            Err(_) => return self.finish_failed(kex, now, timed_out(&call)).await,
+        };
+        let mut output = recorded;
+        redact_map(&mut output);
+        let running = KubernetesExecutionStatus {
+            phase: Some(ExecutionPhase::Running),
+            started_at: Some(Time(now)),
+            completed_at: None,
+            result: Some(ExecutionResult {
+                success: false,
+                output,
+                ..ExecutionResult::default()
+            }),
+        };
+        let Some(kex) = self.write_status(kex, running).await? else {
+            // Someone else moved it first: look again.
+            return Ok(Action::requeue(Duration::from_millis(200)));
+        };
+        info!(execution = %self.key, action = %call.params.action(), "started");
+        self.act(kex, call, now).await
+    }
+
+    /// Continues a Running execution: the recorded state stands; the action is applied only
+    /// where the target does not show it yet.
+    async fn resume(
+        &self,
+        kex: KubernetesExecution,
+        status: KubernetesExecutionStatus,
+    ) -> Result<Action, Error> {
+        let started = status.started_at.map_or_else(Timestamp::now, |t| t.0);
+        let call = match self.check(&kex) {
+            Ok(call) => call,
+            Err(e) => return self.finish_failed(kex, started, e).await,
+        };
+        self.act(kex, call, started).await
+    }
+
+    /// Applies the action within the attempt's deadline and records what came of it.
+    async fn act(
+        &self,
+        kex: KubernetesExecution,
+        call: Call,
+        started: Timestamp,
+    ) -> Result<Action, Error> {
+        let now = Timestamp::now();
+        let elapsed: Duration = now
+            .duration_since(started)
+            .try_into()
+            .unwrap_or(Duration::ZERO);
+        let past_deadline = elapsed >= call.timeout;
+        if past_deadline && call.effect != Effect::ReadOnly {
+            return self.finish_failed(kex, started, timed_out(&call)).await;
+        }
+        // A read-only action gets one last look at its deadline, to report what it saw.
+        let budget = if past_deadline {
+            Duration::from_secs(10)
+        } else {
+            call.timeout - elapsed
+        };
+        let recorded = kex
+            .status
+            .as_ref()
+            .and_then(|s| s.result.as_ref())
+            .map(|r| r.output.clone())
+            .unwrap_or_default();
+        let action_ctx = self.action_context(&kex, started, now);
+        let applied =
+            tokio::time::timeout(budget, actions::apply(&action_ctx, &call.params, &recorded))
+                .await;
+        match applied {
+            Err(_) => self.finish_failed(kex, started, timed_out(&call)).await,
+            Ok(Err(e)) => self.finish_failed(kex, started, e).await,
+            Ok(Ok(Progress::Done(outcome))) => {
+                let result = ExecutionResult {
+                    success: true,
+                    output: public_output(&outcome.output),
+                    error: String::new(),
+                    reason: None,
+                    resources_affected: outcome.changes,
+                };
+                self.finish(kex, started, ExecutionPhase::Succeeded, result)
+                    .await
+            }
+            Ok(Ok(Progress::Waiting {
+                retry_after,
+                status,
+            })) => {
+                if past_deadline {
+                    let e = ActionError::timeout(format!(
+                        "{status} after {}; the step's timeout is over",
+                        human(call.timeout)
+                    ));
+                    return self.finish_failed(kex, started, e).await;
+                }
+                debug!(execution = %self.key, status = %redact_text(&status), "waiting");
+                let remaining = call.timeout - elapsed;
+                Ok(Action::requeue(
+                    retry_after.min(remaining).max(Duration::from_millis(50)),
+                ))
+            }
+        }
+    }
+
+    /// Checks the timeout, the action type, its parameters and the target namespace.
+    fn check(&self, kex: &KubernetesExecution) -> Result<Call, ActionError> {
+        let timeout = match kex.spec.timeout.as_deref() {
+            None => self.ctx.config.default_timeout,
+            Some(text) => parse_duration(text)
+                .map_err(|e| ActionError::invalid(format!("spec.timeout: {e}")))?,
+        };
+        let action = kex.spec.action.action_type.as_str();
+        let Some(spec) = self.ctx.catalog.get(action) else {
+            let hint = self
+                .ctx
+                .catalog
+                .suggest(action)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            return Err(ActionError::invalid(format!(
+                "unknown action `{action}`{hint}"
+            )));
+        };
+        let params = Params::validate(spec, &kex.spec.action.parameters)?;
+        if let Some(ns) = params.namespace()
+            && self.ctx.is_protected(ns)
+        {
+            return Err(ActionError::protected(ns));
+        }
+        if action == "wait" {
+            let duration = params.duration("duration")?;
+            if duration >= timeout {
+                return Err(ActionError::invalid(format!(
+                    "wait {} is not shorter than the step's timeout {}; raise the timeout",
+                    human(duration),
+                    human(timeout)
+                )));
+            }
+        }
+        Ok(Call {
+            params,
+            timeout,
+            effect: spec.effect,
+        })
+    }
+
+    fn action_context(
+        &self,
+        kex: &KubernetesExecution,
+        started: Timestamp,
+        now: Timestamp,
+    ) -> ActionContext {
+        ActionContext {
+            client: self.ctx.client.clone(),
+            dry_run: kex.spec.dry_run,
+            execution_name: kex.name_any(),
+            execution_namespace: kex.namespace().unwrap_or_default(),
+            execution_uid: kex.uid(),
+            started_at: started,
+            now,
+            poll_interval: self.ctx.config.poll_interval,
+        }
+    }
+
+    async fn finish_failed(
+        &self,
+        kex: KubernetesExecution,
+        started: Timestamp,
+        error: ActionError,
+    ) -> Result<Action, Error> {
+        let output: JsonMap = kex
+            .status
+            .as_ref()
+            .and_then(|s| s.result.as_ref())
+            .map(|r| public_output(&r.output))
+            .unwrap_or_default();
+        let result = ExecutionResult {
+            success: false,
+            output,
+            error: error.message,
+            reason: Some(error.reason),
+            resources_affected: Vec::new(),
+        };
+        self.finish(kex, started, ExecutionPhase::Failed, result)
+            .await
+    }
+
+    /// Writes the final status (redacted).
+    async fn finish(
+        &self,
+        kex: KubernetesExecution,
+        started: Timestamp,
+        phase: ExecutionPhase,
+        mut result: ExecutionResult,
+    ) -> Result<Action, Error> {
+        redact_map(&mut result.output);
+        result.error = redact_text(&result.error);
+        for change in &mut result.resources_affected {
+            change.change = redact_text(&change.change);
+        }
+        match phase {
+            ExecutionPhase::Failed => warn!(
+                execution = %self.key,
+                reason = ?result.reason.unwrap_or(ErrorReason::Unknown),
+                error = %result.error,
+                "failed"
+            ),
+            _ => info!(execution = %self.key, "succeeded"),
+        }
+        let status = KubernetesExecutionStatus {
+            phase: Some(phase),
+            started_at: Some(Time(started)),
+            completed_at: Some(Time(Timestamp::now())),
+            result: Some(result),
+        };
+        match self.write_status(kex, status).await? {
+            Some(_) => Ok(Action::await_change()),
+            None => Ok(Action::requeue(Duration::from_millis(200))),
+        }
+    }
+
+    /// Replaces the status, guarded by the resourceVersion read; `None` on a conflict.
+    async fn write_status(
+        &self,
+        mut kex: KubernetesExecution,
+        status: KubernetesExecutionStatus,
+    ) -> Result<Option<KubernetesExecution>, Error> {
+        kex.status = Some(status);
+        let name = kex.name_any();
+        match self
+            .api
+            .replace_status(&name, &PostParams::default(), &kex)
+            .await
+        {
+            Ok(written) => Ok(Some(written)),
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                debug!(execution = %self.key, "status changed meanwhile");
+                Ok(None)
+            }
+            Err(source) => Err(Error::Kube {
+                verb: "write the status of",
+                name: self.key.clone(),
+                source,
+            }),
+        }
+    }
+}
+
+fn timed_out(call: &Call) -> ActionError {
+    ActionError::timeout(format!(
+        "{} did not complete within the step's timeout of {}; raise the timeout or check the target",
+        call.params.action(),
+        human(call.timeout)
+    ))
+}
+
+/// A duration as people write it: `5m`, `1h30m`, `45s`, `250ms`.
+pub fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_like_people_write_them() {
+        assert_eq!(human(Duration::from_secs(300)), "5m");
+        assert_eq!(human(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(human(Duration::from_secs(45)), "45s");
+        assert_eq!(human(Duration::from_millis(250)), "250ms");
+    }
+}

@@ -1,0 +1,22 @@
+//! The executor: the KubernetesExecution controller and the catalog's actions.
+//!
+//! An execution is one attempt of one step. The executor checks the call against the action
+//! catalog (reason Invalid), refuses protected namespaces (Protected), reads the target and
+//! records the previous state as phase Running (a write guarded by the resourceVersion, so
+//! two executors cannot both start), performs the action with `kube::Api` (dry runs use the
+//! API server's own dry run), and writes the result: output, resources affected with
+//! before → after, or a reason and a message a person can act on. Nothing written to status,
+//! events or logs carries a credential.
+//!
+//! **Invariant:** a finished execution is never acted on again, and a resumed one applies
+//! only what the target does not show yet.
+
+pub mod actions;
+pub mod controller;
+pub mod failure;
+pub mod params;
+pub mod quantity;
+pub mod redact;
+
+pub use controller::{Context, Error, ExecutorConfig, error_policy, reconcile, run, run_until};
+pub use failure::{ActionError, Target};
