@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod dsl;
+pub mod engine;
 pub mod executor;
 pub mod graph;
 pub mod operator;
