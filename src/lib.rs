@@ -16,3 +16,4 @@ pub mod graph;
 pub mod operator;
 pub mod plan;
 pub mod script;
+pub mod template;

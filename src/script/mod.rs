@@ -22,6 +22,7 @@
 //! | `quantity.rs`, `duration.rs` | quantity and duration strings as integers |
 //! | `value.rs` | JSON ↔ rhai values |
 //! | `modules.rs` | reading `import`ed files from inside the template directory |
+//! | `names.rs` | [`NameChecker`]: variables an expression reads that nothing binds |
 //! | `scan.rs` | which `steps.X` / `workflow.X` / `self` an expression reads |
 //! | `position.rs` | script positions → `.wf` spans |
 
@@ -30,6 +31,7 @@ pub mod duration;
 mod error;
 mod limits;
 pub mod modules;
+mod names;
 pub mod position;
 pub mod quantity;
 pub mod scan;
@@ -37,11 +39,12 @@ pub mod value;
 
 use std::collections::BTreeMap;
 
-use rhai::{AST, Dynamic, Engine, Module, OptimizationLevel, ParseErrorType, Scope};
+use rhai::{AST, Dynamic, Engine, Module, Scope};
 use serde_json::Value;
 
 pub use error::ScriptError;
 pub use limits::Limits;
+pub use names::{NameChecker, Undefined};
 
 /// The names an expression can see.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -131,24 +134,11 @@ impl Bindings {
     }
 }
 
-/// A name an expression reads that is not bound, found by [`ScriptEngine::undefined_names`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Undefined {
-    /// The variable (or module alias) name.
-    pub name: String,
-    /// True for `name::f(…)` with no import of that alias.
-    pub module: bool,
-    /// 1-based line within the expression source.
-    pub line: usize,
-    /// 1-based column within the expression source.
-    pub column: usize,
-}
-
 /// The sandboxed rhai engine of one template (its imported modules included).
 pub struct ScriptEngine {
     engine: Engine,
-    /// A strict-variables engine used only to find undefined names.
-    checker: Engine,
+    /// Finds undefined names (knows the module aliases).
+    checker: NameChecker,
     limits: Limits,
 }
 
@@ -174,11 +164,7 @@ impl ScriptEngine {
     ) -> Result<Self, ScriptError> {
         let mut engine = sandboxed(&limits);
         builtins::register(&mut engine);
-        let mut checker = Engine::new_raw();
-        checker.disable_symbol("eval");
-        checker.set_strict_variables(true);
-        checker.set_optimization_level(OptimizationLevel::None);
-        checker.set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth);
+        let checker = NameChecker::new(modules.keys().map(String::as_str), &limits);
         for (alias, source) in modules {
             let module =
                 load_module(&engine, &limits, source).map_err(|error| ScriptError::Module {
@@ -186,7 +172,6 @@ impl ScriptEngine {
                     error: Box::new(error),
                 })?;
             engine.register_static_module(alias.as_str(), module.into());
-            checker.register_static_module(alias.as_str(), Module::new().into());
         }
         Ok(ScriptEngine {
             engine,
@@ -243,45 +228,7 @@ impl ScriptEngine {
         source: &str,
         known: &[&str],
     ) -> Result<Vec<Undefined>, ScriptError> {
-        let mut scope = Scope::new();
-        for name in known {
-            scope.push_dynamic(name.to_string(), Dynamic::UNIT);
-        }
-        let mut found = Vec::new();
-        // Each round reveals one more name; a bound keeps a pathological source cheap.
-        for _ in 0..64 {
-            match self.checker.compile_expression_with_scope(&scope, source) {
-                Ok(_) => return Ok(found),
-                Err(e) => {
-                    let (line, column) = (
-                        e.position().line().unwrap_or(1),
-                        e.position().position().unwrap_or(1),
-                    );
-                    match e.err_type() {
-                        ParseErrorType::VariableUndefined(name) => {
-                            scope.push_dynamic(name.clone(), Dynamic::UNIT);
-                            found.push(Undefined {
-                                name: name.clone(),
-                                module: false,
-                                line,
-                                column,
-                            });
-                        }
-                        ParseErrorType::ModuleUndefined(name) => {
-                            found.push(Undefined {
-                                name: name.clone(),
-                                module: true,
-                                line,
-                                column,
-                            });
-                            return Ok(found);
-                        }
-                        _ => return Err(ScriptError::from_parse(&e)),
-                    }
-                }
-            }
-        }
-        Ok(found)
+        self.checker.undefined_names(source, known)
     }
 }
 

@@ -1,8 +1,8 @@
 //! Kubernetes quantities (`512Mi`, `1.5Gi`, `250m`, `2`) as integers, and back.
 //!
-//! The integer world has two units. A quantity written with the `m` suffix counts thousandths
-//! (`"250m"` is 250: millicores); every other quantity counts base units (`"512Mi"` is
-//! 536870912 bytes, `"2"` is 2), rounded up when fractional, as Kubernetes rounds. To compare
+//! The integer world has two units. A quantity written with a fractional suffix (`m`, `u`, `n`)
+//! counts thousandths (`"250m"` is 250: millicores); every other quantity counts base units
+//! (`"512Mi"` is 536870912 bytes, `"2"` is 2). Fractions round up, as Kubernetes rounds. To compare
 //! CPU values written both ways, ask for a unit: [`parse_in`]`("2", "m")` is 2000.
 
 /// Why a quantity string or unit was refused.
@@ -15,7 +15,7 @@ pub enum QuantityError {
     Invalid(String),
     /// The unit is not one of the suffixes.
     #[error(
-        "`{0}` is not a quantity unit (use one of m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei, or \"\")"
+        "`{0}` is not a quantity unit (use one of n, u, m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei, or \"\")"
     )]
     UnknownUnit(String),
     /// The value does not fit a 64-bit integer.
@@ -33,6 +33,8 @@ fn unit(suffix: &str) -> Option<Unit> {
     let pow = |b: i128, e: u32| b.pow(e);
     let (num, den) = match suffix {
         "" => (1, 1),
+        "n" => (1, pow(10, 9)),
+        "u" => (1, pow(10, 6)),
         "m" => (1, 1000),
         "k" => (pow(10, 3), 1),
         "M" => (pow(10, 6), 1),
@@ -154,7 +156,11 @@ fn convert(text: &str, parsed: &Parsed<'_>, target: &Unit) -> Result<i64, Quanti
 /// `"512Mi"` → 536870912, `"250m"` → 250, `"1.5"` → 2: see the module doc for the units.
 pub fn parse(text: &str) -> Result<i64, QuantityError> {
     let parsed = split(text)?;
-    let target = if parsed.suffix == "m" { "m" } else { "" };
+    let target = if matches!(parsed.suffix, "m" | "u" | "n") {
+        "m"
+    } else {
+        ""
+    };
     convert(
         text,
         &parsed,
@@ -211,6 +217,8 @@ mod tests {
             ("1e3", 1000),
             ("250m", 250),
             ("0.5m", 1),
+            ("500000u", 500),
+            (".5Ki", 512),
             ("-1Ki", -1024),
             (" 3Gi ", 3 * 1024 * 1024 * 1024),
         ] {
