@@ -9,6 +9,7 @@ pub mod crds;
 pub mod fmt;
 pub mod graph;
 pub mod lint;
+pub mod operator;
 pub mod serve;
 
 /// Remedy: run Kubernetes remediation workflows safely.
@@ -35,6 +36,8 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Print a workflow's step graph.
     Graph(graph::GraphArgs),
+    /// Run the controllers against a cluster, with metrics, probes and leader election.
+    Operator(operator::OperatorArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -47,5 +50,6 @@ pub fn main() -> ExitCode {
         Command::Actions(args) => actions::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Operator(args) => operator::run(args),
     }
 }

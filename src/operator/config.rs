@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::clock::{Clock, SystemClock};
+use super::http::Readiness;
+use super::metrics::Metrics;
 
 /// The controllers `remedy operator` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -46,6 +48,12 @@ pub struct OperatorConfig {
     pub clock: Arc<dyn Clock>,
     /// The name events are reported under.
     pub reporter: String,
+    /// This instance's name in events (usually the pod name).
+    pub instance: Option<String>,
+    /// The metrics the controller records (served by `http`).
+    pub metrics: Arc<Metrics>,
+    /// Set once the controller's watches are synced (served at `/readyz`).
+    pub ready: Arc<Readiness>,
 }
 
 impl OperatorConfig {
@@ -60,6 +68,9 @@ impl OperatorConfig {
             wait_requeue: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
             reporter: "remedy-workflow-controller".to_string(),
+            instance: None,
+            metrics: Arc::new(Metrics::new()),
+            ready: Arc::new(Readiness::default()),
         }
     }
 }

@@ -126,7 +126,11 @@ fn value_problem(param: &ParamSpec, value: &Value) -> Option<String> {
         ParamKind::Map => value.is_object(),
     };
     if !fits {
-        return Some(format!("must be a {}, got {}", param.kind, short(value)));
+        return Some(format!(
+            "must be of type {}, got {}",
+            param.kind,
+            short(value)
+        ));
     }
     if !param.allowed.is_empty()
         && let Some(s) = value.as_str()
@@ -143,5 +147,186 @@ fn short(value: &Value) -> String {
         format!("{}…", text.chars().take(40).collect::<String>())
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::dsl::ast::{OnFailure, RollbackMode};
+    use crate::plan::{PlannedStep, RetryPolicy};
+
+    fn action(kind: &str, with: &[(&str, PlannedValue)]) -> PlannedAction {
+        PlannedAction {
+            action_type: kind.into(),
+            with: with
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            timeout_ms: 60_000,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    fn value(v: serde_json::Value) -> PlannedValue {
+        PlannedValue::Value(v)
+    }
+
+    fn plan(steps: Vec<(PlannedAction, Effect)>, approval: bool) -> ExecutionPlan {
+        ExecutionPlan {
+            workflow: "w".into(),
+            version: "1.0.0".into(),
+            digest: "sha256:0".into(),
+            timeout_ms: 600_000,
+            max_parallel: 5,
+            rollback: RollbackMode::Automatic,
+            approval_required: approval,
+            dry_run: false,
+            verify_within_ms: None,
+            parameters: Default::default(),
+            analysis: Default::default(),
+            workflow_info: Default::default(),
+            modules: BTreeMap::new(),
+            steps: steps
+                .into_iter()
+                .enumerate()
+                .map(|(i, (action, effect))| PlannedStep {
+                    name: format!("s{i}"),
+                    stage: StepStage::Main,
+                    depends_on: vec![],
+                    action,
+                    effect,
+                    when: None,
+                    on_failure: OnFailure::Rollback,
+                    rollback: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn check(p: &ExecutionPlan, target_ns: Option<&str>) -> Vec<String> {
+        let target = target_ns.map(|ns| TargetResource {
+            kind: "Deployment".into(),
+            name: "web".into(),
+            namespace: Some(ns.into()),
+            api_version: None,
+        });
+        let protected = ProtectedNamespaces::new("remedy-system", ["payments".to_string()]);
+        violations(p, target.as_ref(), &protected, &ActionCatalog::builtin())
+    }
+
+    fn scale(ns: &str) -> PlannedAction {
+        action(
+            "scale_deployment",
+            &[
+                ("namespace", value(json!(ns))),
+                ("deployment", value(json!("web"))),
+                ("replicas", value(json!(3))),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_safe_plan_passes() {
+        assert_eq!(
+            check(
+                &plan(vec![(scale("shop"), Effect::Reversible)], false),
+                Some("shop")
+            ),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn protected_namespaces_builtin_own_and_configured_are_refused() {
+        for ns in ["kube-system", "remedy-system", "payments"] {
+            let found = check(
+                &plan(vec![(scale(ns), Effect::Reversible)], false),
+                Some("shop"),
+            );
+            assert_eq!(
+                found,
+                vec![format!("step `s0`: namespace `{ns}` is protected")]
+            );
+        }
+        let found = check(
+            &plan(vec![(scale("shop"), Effect::Reversible)], false),
+            Some("kube-public"),
+        );
+        assert_eq!(
+            found,
+            vec!["the target is in protected namespace `kube-public`".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_protected_namespace_in_a_rollback_is_refused() {
+        let mut p = plan(vec![(scale("shop"), Effect::Reversible)], false);
+        p.steps[0].rollback = Some(scale("kube-system"));
+        assert_eq!(
+            check(&p, None),
+            vec!["the rollback of step `s0`: namespace `kube-system` is protected".to_string()]
+        );
+    }
+
+    #[test]
+    fn irreversible_actions_need_approval() {
+        let delete = action(
+            "delete_pod",
+            &[
+                ("namespace", value(json!("shop"))),
+                ("pod", value(json!("web-1"))),
+            ],
+        );
+        let found = check(
+            &plan(vec![(delete.clone(), Effect::Irreversible)], false),
+            None,
+        );
+        assert_eq!(
+            found,
+            vec!["step `s0`: action `delete_pod` is irreversible and the run does not require approval".to_string()]
+        );
+        assert!(check(&plan(vec![(delete, Effect::Irreversible)], true), None).is_empty());
+    }
+
+    #[test]
+    fn resolved_values_are_checked_against_the_action_schema() {
+        let bad = action(
+            "scale_deployment",
+            &[
+                ("namespace", value(json!("shop"))),
+                ("replicas", value(json!("three"))),
+                ("colour", value(json!("red"))),
+            ],
+        );
+        let found = check(&plan(vec![(bad, Effect::Reversible)], false), None);
+        assert_eq!(
+            found,
+            vec![
+                "step `s0`: missing parameter `deployment` of `scale_deployment`".to_string(),
+                "step `s0`: `scale_deployment` has no parameter `colour`".to_string(),
+                "step `s0`: parameter `replicas` must be of type int, got \"three\"".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn deferred_values_are_left_to_the_executor() {
+        let deferred = action(
+            "scale_deployment",
+            &[
+                ("namespace", value(json!("shop"))),
+                ("deployment", value(json!("web"))),
+                (
+                    "replicas",
+                    PlannedValue::Deferred("self.output.previous_replicas".into()),
+                ),
+            ],
+        );
+        assert!(check(&plan(vec![(deferred, Effect::Reversible)], false), None).is_empty());
     }
 }
