@@ -289,6 +289,30 @@ impl Harness {
             .collect()
     }
 
+    /// Waits until execution `name` exists (at most 20 s).
+    pub async fn wait_execution(&self, name: &str) -> KubernetesExecution {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(k)) = self.executions().get_opt(name).await {
+                return k;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "execution {name} never created"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Finishes a (hanging) execution as `outcome` says.
+    pub async fn complete(&self, name: &str, outcome: Outcome) {
+        let patch = json!({ "status": execution_status(outcome) });
+        self.executions()
+            .patch_status(name, &Default::default(), &kube::api::Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+
     /// Phase of each step, by name.
     pub fn step_phases(status: &WorkflowExecutionStatus) -> BTreeMap<String, String> {
         status
@@ -309,65 +333,58 @@ impl Drop for Harness {
     }
 }
 
-/// Finishes every Pending KubernetesExecution as the script says. Creation order matters for
-/// the tests, so each execution is handled once, when first seen.
+/// Finishes every Pending KubernetesExecution as the script says, once, when first seen.
 async fn run_executor(client: Client, script: Script) {
-    let api: Api<KubernetesExecution> = Api::all(client);
+    let api: Api<KubernetesExecution> = Api::all(client.clone());
     loop {
         if let Ok(list) = api.list(&ListParams::default()).await {
             for kex in list.items {
-                let phase = kex.status.as_ref().and_then(|s| s.phase);
-                if matches!(
-                    phase,
-                    Some(
-                        ExecutionPhase::Succeeded
-                            | ExecutionPhase::Failed
-                            | ExecutionPhase::Running
-                    )
-                ) {
+                if kex.status.as_ref().and_then(|s| s.phase).is_some() {
                     continue;
                 }
                 let name = kex.name_any();
                 let ns = kex.namespace().unwrap_or_default();
-                let now =
-                    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
-                let status = match script.get(&name) {
-                    Outcome::Hang => KubernetesExecutionStatus {
-                        phase: Some(ExecutionPhase::Running),
-                        started_at: Some(now),
-                        ..Default::default()
-                    },
-                    Outcome::Ok(output) => KubernetesExecutionStatus {
-                        phase: Some(ExecutionPhase::Succeeded),
-                        started_at: Some(now.clone()),
-                        completed_at: Some(now),
-                        result: Some(ExecutionResult {
-                            success: true,
-                            output: output.as_object().cloned().unwrap_or_default(),
-                            ..Default::default()
-                        }),
-                    },
-                    Outcome::Fail(message) => KubernetesExecutionStatus {
-                        phase: Some(ExecutionPhase::Failed),
-                        started_at: Some(now.clone()),
-                        completed_at: Some(now),
-                        result: Some(ExecutionResult {
-                            success: false,
-                            error: message.to_string(),
-                            reason: Some(ErrorReason::Unknown),
-                            ..Default::default()
-                        }),
-                    },
-                };
-                let ns_api: Api<KubernetesExecution> =
-                    Api::namespaced(api.clone().into_client(), &ns);
-                let patch = json!({ "status": status });
+                let ns_api: Api<KubernetesExecution> = Api::namespaced(client.clone(), &ns);
+                let patch = json!({ "status": execution_status(script.get(&name)) });
                 let _ = ns_api
                     .patch_status(&name, &Default::default(), &kube::api::Patch::Merge(&patch))
                     .await;
             }
         }
         tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+}
+
+/// The status the executor writes for an outcome.
+fn execution_status(outcome: Outcome) -> KubernetesExecutionStatus {
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
+    match outcome {
+        Outcome::Hang => KubernetesExecutionStatus {
+            phase: Some(ExecutionPhase::Running),
+            started_at: Some(now),
+            ..Default::default()
+        },
+        Outcome::Ok(output) => KubernetesExecutionStatus {
+            phase: Some(ExecutionPhase::Succeeded),
+            started_at: Some(now.clone()),
+            completed_at: Some(now),
+            result: Some(ExecutionResult {
+                success: true,
+                output: output.as_object().cloned().unwrap_or_default(),
+                ..Default::default()
+            }),
+        },
+        Outcome::Fail(message) => KubernetesExecutionStatus {
+            phase: Some(ExecutionPhase::Failed),
+            started_at: Some(now.clone()),
+            completed_at: Some(now),
+            result: Some(ExecutionResult {
+                success: false,
+                error: message.to_string(),
+                reason: Some(ErrorReason::Unknown),
+                ..Default::default()
+            }),
+        },
     }
 }
 
@@ -414,3 +431,43 @@ pub const REMEDIATE: &str = r#"workflow "remediate" version "1.0.0" {
   }
 }
 "#;
+
+/// A three-step workflow (a, b, c, each compensated) with a finally step; `header` adds
+/// workflow items, `b` and `c` add items to those steps.
+pub fn three(header: &str, b: &str, c: &str) -> String {
+    format!(
+        r#"workflow "three" version "1.0.0" {{
+  timeout 20s
+  {header}
+  param namespace: string = ${{ analysis.target.namespace }}
+  param deployment: string = ${{ analysis.target.name }}
+  step a {{
+    action "scale_deployment"
+    with {{ namespace, deployment, replicas: 3 }}
+    rollback {{
+      action "scale_deployment"
+      with {{ namespace, deployment, replicas: ${{ self.output.previous_replicas }} }}
+    }}
+  }}
+  step b {{
+    action "increase_resources"
+    with {{ namespace, deployment, memory: "1Gi" }}
+    {b}
+    rollback {{ action "rollback_deployment" with {{ namespace, deployment, revision: 0 }} }}
+  }}
+  step c {{
+    action "restart_deployment"
+    with {{ namespace, deployment }}
+    {c}
+    rollback {{ action "rollback_deployment" with {{ namespace, deployment, revision: 0 }} }}
+  }}
+  finally {{
+    step tell {{
+      action "notify_only"
+      with {{ message: "three done" }}
+    }}
+  }}
+}}
+"#
+    )
+}
