@@ -9,6 +9,7 @@ pub mod crds;
 pub mod fmt;
 pub mod graph;
 pub mod lint;
+pub mod operator;
 pub mod plan;
 pub mod serve;
 pub mod test;
@@ -37,6 +38,8 @@ pub enum Command {
     Test(test::TestArgs),
     /// List the action catalog, or show one action's parameters and effect.
     Actions(actions::ActionsArgs),
+    /// Run the controllers against a Kubernetes cluster (kubeconfig or in-cluster).
+    Operator(operator::OperatorArgs),
     /// Serve the embedded Kubernetes API server on a loopback port (for kubectl).
     Serve(serve::ServeArgs),
     /// Print the CustomResourceDefinitions (AIAnalysis, WorkflowExecution, KubernetesExecution).
@@ -53,6 +56,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Actions(args) => actions::run(&args),
+        Command::Operator(args) => operator::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Crds(args) => crds::run(&args),
     }
