@@ -71,18 +71,29 @@ fn generate() -> (String, String) {
     );
     let mut steps = Vec::new();
     for i in 0..STEPS {
-        let after = if i % 10 == 5 { vec![format!("s{}", i - 3)] } else { Vec::new() };
+        let after = if i % 10 == 5 {
+            vec![format!("s{}", i - 3)]
+        } else {
+            Vec::new()
+        };
         let mut with = BTreeMap::new();
         with.insert("namespace".to_string(), "${ namespace }".to_string());
         with.insert("deployment".to_string(), format!("web-{i}"));
-        with.insert("replicas".to_string(), "${ analysis.target.replicas + 1 }".to_string());
+        with.insert(
+            "replicas".to_string(),
+            "${ analysis.target.replicas + 1 }".to_string(),
+        );
         let step = YamlStep {
             name: format!("s{i}"),
             after,
             action: "scale_deployment".to_string(),
             with,
             timeout: Some("2m".to_string()),
-            retry: Some(YamlRetry { count: 3, backoff: "5s".to_string(), max: "1m".to_string() }),
+            retry: Some(YamlRetry {
+                count: 3,
+                backoff: "5s".to_string(),
+                max: "1m".to_string(),
+            }),
             when: (i % 3 == 0).then(|| "${ analysis.confidence >= 0.8 }".to_string()),
             on_failure: Some("rollback".to_string()),
             rollback: Some(YamlRollback {
@@ -153,7 +164,8 @@ fn bench(c: &mut Criterion) {
     // Both inputs must hold the whole workflow, or the comparison means nothing.
     let file = parse(&wf).unwrap_or_else(|d| panic!("generated .wf does not parse: {}", d.message));
     assert_eq!(file.workflow.all_steps().count(), STEPS + 1);
-    let back: YamlWorkflow = serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("generated YAML: {e}"));
+    let back: YamlWorkflow =
+        serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("generated YAML: {e}"));
     assert_eq!(back.steps.len() + back.verify.len(), STEPS + 1);
 
     let mut g = c.benchmark_group("parse_2000_steps");
