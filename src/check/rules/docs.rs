@@ -19,7 +19,8 @@ pub fn rules_markdown() -> String {
          column, end_line, end_column (exclusive), labels and help.\n\
          - `--format sarif`: SARIF 2.1.0 for GitHub code scanning.\n\
          - `--protect-namespace NS` (repeatable) protects a namespace on top of kube-system, \
-         kube-public, kube-node-lease and remedy-system.\n\n\
+         kube-public, kube-node-lease and remedy-system.\n\
+         - `--explain CODE` prints one rule's documentation (by code or name).\n\n\
          Exit codes: 0 clean (warnings allowed), 1 errors (or warnings with \
          `--deny-warnings`), 2 usage or I/O error (missing path, unreadable file).\n\n\
          Values written as expressions (`${ … }`) and params without a literal default are \
