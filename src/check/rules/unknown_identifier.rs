@@ -50,18 +50,27 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
                 return;
             }
             if let Some(l) = cx.let_(name) {
-                let later =
-                    let_index.is_some_and(|mine| cx.let_index(name).is_some_and(|i| i >= mine));
-                if later {
-                    out.push(
+                let order = let_index.zip(cx.let_index(name));
+                if let Some((mine, theirs)) = order
+                    && theirs >= mine
+                {
+                    let d = if theirs == mine {
+                        Diagnostic::error(
+                            INFO.code,
+                            format!("let `{name}` refers to itself"),
+                            ident.span,
+                        )
+                        .with_help("a let cannot use its own value; compute it from params or earlier lets")
+                    } else {
                         Diagnostic::error(
                             INFO.code,
                             format!("`{name}` is a let declared later, so it has no value here"),
                             ident.span,
                         )
                         .with_label(l.name.span, format!("`{name}` is declared here"))
-                        .with_help("lets are computed in declaration order; move this let below the one it uses"),
-                    );
+                        .with_help("lets are computed in declaration order; move this let below the one it uses")
+                    };
+                    out.push(d);
                 }
                 return;
             }
