@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use remedy::api::{AIAnalysisStatus, FailureReason, WorkflowExecutionSpec};
 use remedy::plan::{ExecutionPlan, PlanContext, PlanError, PlannedValue, StepStage, plan};
-use remedy::script::{EvalContext, ScriptEngine};
+use remedy::script::EvalContext;
 use remedy::template::Template;
 use serde_json::{Value, json};
 
@@ -385,7 +385,7 @@ finally {
     #[test]
     fn deferred_values_evaluate_at_run_time() {
         let p = with_replicas();
-        let engine = ScriptEngine::new(&p.modules).expect("engine");
+        let engine = p.script_engine().expect("engine");
         let Value::Object(steps) = json!({
             "scale_out": { "output": { "replicas": 3 } },
             "backup": { "attempts": 1 },
@@ -393,20 +393,18 @@ finally {
             unreachable!()
         };
         let ctx = EvalContext {
-            analysis: p.analysis.clone(),
-            params: p.parameters.clone(),
-            workflow: p.workflow_info.clone(),
             steps: Some(steps),
-            self_step: None,
+            ..p.eval_context()
         };
         let eval = |step_name: &str, key: &str| {
-            let PlannedValue::Deferred(src) = &step(&p, step_name).action.with[key] else {
-                panic!("not deferred")
-            };
-            engine.eval_source(src, &ctx).expect("evaluates")
+            let value = &step(&p, step_name).action.with[key];
+            assert!(matches!(value, PlannedValue::Deferred(_)), "{value:?}");
+            value.resolve(&engine, &ctx).expect("evaluates")
         };
         assert_eq!(eval("a", "message"), json!("shop: 3"));
         assert_eq!(eval("b", "extra"), json!(["shop", 1]));
+        let namespace = &step(&p, "backup").action.with["namespace"];
+        assert_eq!(namespace.resolve(&engine, &ctx), Ok(json!("shop")));
     }
 
     #[test]
