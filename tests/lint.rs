@@ -84,6 +84,21 @@ fn syntax_fixtures_report_exactly_one_syntax_error() {
     }
 }
 
+/// Invalid UTF-8 is a syntax error like any other. (Built in memory: a fixture file that is not
+/// UTF-8 would trip every tool that reads the fixtures as text.)
+#[test]
+fn invalid_utf8_is_reported_in_place() {
+    let bytes = b"workflow \"fixture\" version \"1.0.0\" {\n  description \"caf\xe9 au lait\"\n}\n";
+    let report = check_source(
+        "syntax_invalid_utf8.wf",
+        bytes,
+        &CheckContext::for_dir(FIXTURES),
+    );
+    assert_eq!(report.diagnostics.len(), 1);
+    assert_eq!(report.diagnostics[0].code, "E0002");
+    snapshots(|| insta::assert_snapshot!("lint_syntax_invalid_utf8", render::human(&report)));
+}
+
 #[test]
 fn json_and_sarif_renderings() {
     let reports = vec![
@@ -257,6 +272,39 @@ fn lint_walks_directories_and_prints_machine_formats() {
     let sarif: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 1);
+    let uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+        ["artifactLocation"]["uri"]
+        .as_str()
+        .unwrap();
+    assert!(
+        uri.starts_with("file:///") && uri.ends_with("/two.wf"),
+        "{uri}"
+    );
+
+    let cwd = std::env::current_dir().unwrap();
+    let absolute = cwd.join(fixture("unknown_action_typo.wf"));
+    let (_, out, _) = remedy(&["lint", "--format", "sarif", absolute.to_str().unwrap()]);
+    let sarif: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "tests/fixtures/lint/unknown_action_typo.wf",
+        "paths below the working directory are made relative"
+    );
+}
+
+#[test]
+fn lint_explains_rules() {
+    let (code, out, _) = remedy(&["lint", "--explain", "E0112"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("E0112 unknown_after_target (error)\n\n**What it finds.**"),
+        "{out}"
+    );
+    let (code, by_name, _) = remedy(&["lint", "--explain", "unknown_after_target"]);
+    assert_eq!((code, by_name), (0, out));
+    let (code, _, err) = remedy(&["lint", "--explain", "unknown_actoin"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `unknown_action`?"), "{err}");
 }
 
 #[test]

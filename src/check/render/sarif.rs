@@ -69,7 +69,7 @@ pub fn sarif(reports: &[FileReport]) -> Value {
     };
     let mut results = Vec::new();
     for report in reports {
-        let uri = display_path(&report.source);
+        let uri = artifact_uri(&display_path(&report.source));
         for d in &report.diagnostics {
             let r = region(&report.source, d.span);
             let text = match &d.help {
@@ -117,6 +117,17 @@ pub fn sarif(reports: &[FileReport]) -> Value {
             "results": results,
         } ],
     })
+}
+
+/// A relative path as is; an absolute one as a `file://` URI.
+fn artifact_uri(path: &str) -> String {
+    if path.starts_with('/') {
+        format!("file://{path}")
+    } else if path.as_bytes().get(1) == Some(&b':') {
+        format!("file:///{path}")
+    } else {
+        path.to_string()
+    }
 }
 
 fn physical(uri: &str, r: crate::check::render::Region) -> Value {
