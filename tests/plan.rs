@@ -677,3 +677,34 @@ mod cli {
         assert_eq!(remedy_plan(&["oom-recovery.wf"]).0, 2);
     }
 }
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (-1.0e300f64..1.0e300).prop_map(Value::from),
+        "\\PC{0,12}".prop_map(Value::from),
+        "[\"\\\\\n\t\r\u{1}`$]{0,6}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map("\\PC{0,6}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// What a deferred value inlines as a literal reads back as the same value.
+    #[test]
+    fn rhai_literals_read_back_as_the_same_value(value in json_value()) {
+        let engine = remedy::script::ScriptEngine::new(&BTreeMap::new()).unwrap();
+        let source = remedy::plan::rhai_literal(&value);
+        let back = engine.eval_source(&source, &EvalContext::default());
+        prop_assert_eq!(back, Ok(value), "{}", source);
+    }
+}
