@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use remedy::api::{AIAnalysisStatus, FailureReason, WorkflowExecutionSpec};
 use remedy::plan::{ExecutionPlan, PlanContext, PlanError, PlannedValue, StepStage, plan};
-use remedy::script::{EvalContext, ScriptEngine};
+use remedy::script::EvalContext;
 use remedy::template::Template;
 use serde_json::{Value, json};
 
@@ -365,14 +365,12 @@ finally {
         let rb = s.rollback.as_ref().expect("rollback");
         assert_eq!(
             rb.with["replicas"],
-            PlannedValue::Deferred("(self.output.previous_replicas)".into())
+            PlannedValue::Deferred("self.output.previous_replicas".into())
         );
         assert_eq!(rb.with["namespace"], PlannedValue::Value(json!("shop")));
         assert_eq!(
             step(&p, "a").action.with["message"],
-            PlannedValue::Deferred(
-                r#""" + "shop" + ": " + (steps.scale_out.output.replicas)"#.into()
-            )
+            PlannedValue::Deferred(r#""shop: " + (steps.scale_out.output.replicas)"#.into())
         );
         assert_eq!(
             step(&p, "b").action.with["extra"],
@@ -380,14 +378,14 @@ finally {
         );
         assert_eq!(
             step(&p, "tell").action.with["message"],
-            PlannedValue::Deferred(r#""" + "done: " + (workflow.phase)"#.into())
+            PlannedValue::Deferred(r#""done: " + (workflow.phase)"#.into())
         );
     }
 
     #[test]
     fn deferred_values_evaluate_at_run_time() {
         let p = with_replicas();
-        let engine = ScriptEngine::new(&p.modules).expect("engine");
+        let engine = p.script_engine().expect("engine");
         let Value::Object(steps) = json!({
             "scale_out": { "output": { "replicas": 3 } },
             "backup": { "attempts": 1 },
@@ -395,20 +393,18 @@ finally {
             unreachable!()
         };
         let ctx = EvalContext {
-            analysis: p.analysis.clone(),
-            params: p.parameters.clone(),
-            workflow: p.workflow_info.clone(),
             steps: Some(steps),
-            self_step: None,
+            ..p.eval_context()
         };
         let eval = |step_name: &str, key: &str| {
-            let PlannedValue::Deferred(src) = &step(&p, step_name).action.with[key] else {
-                panic!("not deferred")
-            };
-            engine.eval_source(src, &ctx).expect("evaluates")
+            let value = &step(&p, step_name).action.with[key];
+            assert!(matches!(value, PlannedValue::Deferred(_)), "{value:?}");
+            value.resolve(&engine, &ctx).expect("evaluates")
         };
         assert_eq!(eval("a", "message"), json!("shop: 3"));
         assert_eq!(eval("b", "extra"), json!(["shop", 1]));
+        let namespace = &step(&p, "backup").action.with["namespace"];
+        assert_eq!(namespace.resolve(&engine, &ctx), Ok(json!("shop")));
     }
 
     #[test]
@@ -541,5 +537,174 @@ proptest! {
                 FailureReason::InvalidParameters | FailureReason::ScriptError
             )),
         }
+    }
+}
+
+mod cli {
+    use std::process::Command;
+
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/plan");
+
+    /// Run `remedy plan ARGS…` in the fixture directory: exit code, stdout, stderr.
+    fn remedy_plan(args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_remedy"))
+            .arg("plan")
+            .args(args)
+            .current_dir(DIR)
+            .output()
+            .expect("runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn snapshot(name: &str, text: &str) {
+        insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(name, text);
+        });
+    }
+
+    #[test]
+    fn prints_the_plan_as_a_table() {
+        let (code, out, err) = remedy_plan(&[
+            "oom-recovery.wf",
+            "--analysis",
+            "analysis.yaml",
+            "--execution",
+            "wfe-a",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        snapshot("plan_cli_table", &out);
+    }
+
+    #[test]
+    fn finds_templates_by_name_and_prints_json() {
+        let (code, out, err) = remedy_plan(&[
+            "oom-recovery@1.2.0",
+            "--templates",
+            ".",
+            "--analysis",
+            "analysis.yaml",
+            "--set",
+            "factor=3",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let plan: remedy::plan::ExecutionPlan = serde_json::from_str(&out).expect("a plan");
+        assert_eq!(plan.parameters["factor"], serde_json::json!(3.0));
+        assert_eq!(plan.parameters["new_limit"], serde_json::json!("1536Mi"));
+        let (code, out, _) = remedy_plan(&[
+            "oom-recovery",
+            "--templates",
+            ".",
+            "--analysis",
+            "analysis.yaml",
+            "--format",
+            "yaml",
+        ]);
+        assert_eq!(code, 0);
+        assert!(out.contains("workflow: oom-recovery"), "{out}");
+    }
+
+    #[test]
+    fn a_plan_error_exits_1_and_says_why() {
+        let (code, out, err) = remedy_plan(&[
+            "oom-recovery.wf",
+            "--analysis",
+            "analysis.yaml",
+            "--set",
+            "factor=5.0",
+        ]);
+        assert_eq!((code, out.as_str()), (1, ""));
+        snapshot("plan_cli_invalid_parameters", &err);
+        let (code, _, err) = remedy_plan(&[
+            "nothing@1.0.0",
+            "--templates",
+            ".",
+            "--analysis",
+            "analysis.yaml",
+        ]);
+        assert_eq!(code, 1);
+        assert!(
+            err.starts_with("error[TemplateNotFound]: no template named \"nothing\" in ."),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_script_error_points_into_the_template() {
+        let (code, _, err) = remedy_plan(&[
+            "oom-recovery.wf",
+            "--analysis",
+            "analysis.yaml",
+            "--set",
+            "factor=\"x\"",
+        ]);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("param `factor` must be a float, got \"x\""),
+            "{err}"
+        );
+        let (code, _, err) = remedy_plan(&["script-error.wf", "--analysis", "analysis.yaml"]);
+        assert_eq!(code, 1);
+        snapshot("plan_cli_script_error", &err);
+    }
+
+    #[test]
+    fn usage_and_io_errors_exit_2() {
+        assert_eq!(
+            remedy_plan(&["oom-recovery.wf", "--analysis", "missing.yaml"]).0,
+            2
+        );
+        assert_eq!(
+            remedy_plan(&["missing.wf", "--analysis", "analysis.yaml"]).0,
+            2
+        );
+        assert_eq!(
+            remedy_plan(&[
+                "oom-recovery.wf",
+                "--analysis",
+                "analysis.yaml",
+                "--set",
+                "factor"
+            ])
+            .0,
+            2
+        );
+        assert_eq!(remedy_plan(&["oom-recovery.wf"]).0, 2);
+    }
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (-1.0e300f64..1.0e300).prop_map(Value::from),
+        "\\PC{0,12}".prop_map(Value::from),
+        "[\"\\\\\n\t\r\u{1}`$]{0,6}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map("\\PC{0,6}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// What a deferred value inlines as a literal reads back as the same value.
+    #[test]
+    fn rhai_literals_read_back_as_the_same_value(value in json_value()) {
+        let engine = remedy::script::ScriptEngine::new(&BTreeMap::new()).unwrap();
+        let source = remedy::plan::rhai_literal(&value);
+        let back = engine.eval_source(&source, &EvalContext::default());
+        prop_assert_eq!(back, Ok(value), "{}", source);
     }
 }

@@ -9,6 +9,7 @@ pub mod crds;
 pub mod fmt;
 pub mod graph;
 pub mod lint;
+pub mod plan;
 pub mod test;
 
 /// Remedy: run Kubernetes remediation workflows safely.
@@ -33,6 +34,8 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// List the action catalog, or show one action's parameters and effect.
     Actions(actions::ActionsArgs),
+    /// Resolve a template against an AIAnalysis and print the execution plan.
+    Plan(plan::PlanArgs),
     /// Run the rehearsals (`*.rehearsal.yaml`) of templates on a virtual clock.
     Test(test::TestArgs),
 }
@@ -46,6 +49,7 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph::run(&args),
         Command::Lint(args) => lint::run(&args),
         Command::Actions(args) => actions::run(&args),
+        Command::Plan(args) => plan::run(&args),
         Command::Test(args) => test::run(&args),
     }
 }

@@ -48,6 +48,14 @@ mod repeated_item;
 mod reserved_name;
 mod retry_backoff_exceeds_max;
 mod reversible_without_rollback;
+mod rhai_constant_when;
+mod rhai_param_default_invalid;
+mod rhai_run_state_outside_finally;
+mod rhai_self_outside_rollback;
+pub mod rhai_sites;
+mod rhai_step_not_done;
+mod rhai_syntax_error;
+mod rhai_unknown_variable;
 mod rollback_block_items;
 mod rollback_never_runs;
 mod step_timeout_exceeds_workflow;
@@ -138,6 +146,13 @@ rules![
     rollback_never_runs,
     retry_backoff_exceeds_max,
     on_failure_in_finally,
+    rhai_syntax_error,
+    rhai_unknown_variable,
+    rhai_step_not_done,
+    rhai_self_outside_rollback,
+    rhai_run_state_outside_finally,
+    rhai_param_default_invalid,
+    rhai_constant_when,
 ];
 
 pub use missing_import::stays_inside as import_stays_inside;
@@ -165,11 +180,16 @@ mod tests {
         for rule in RULES {
             let i = &rule.info;
             assert!(seen.insert(i.code), "duplicate code {}", i.code);
+            // E01xx/W01xx: structure and catalog rules; E02xx/W02xx: rhai rules.
             let prefix = match i.severity {
-                Severity::Error => "E01",
-                Severity::Warning => "W01",
+                Severity::Error => "E0",
+                Severity::Warning => "W0",
             };
-            assert!(i.code.starts_with(prefix), "{} vs severity", i.code);
+            assert!(
+                i.code.starts_with(prefix) && i.code.len() == 5,
+                "{} vs severity",
+                i.code
+            );
             for section in ["## What it finds", "## Why", "## Example", "## How to fix"] {
                 assert!(
                     i.doc_text().contains(section.trim_start_matches("## ")),
