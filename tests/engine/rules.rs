@@ -503,3 +503,88 @@ fn execution_kinds_label_rollback_verify_and_finally() {
         .expect("rollback created");
     assert_eq!(rb.name, "wfe-a-a-rb-1");
 }
+
+#[test]
+fn observations_convert_from_kubernetes_executions() {
+    use remedy::api::kubernetes_execution::{ErrorReason, ExecutionResult};
+    use remedy::api::{ExecutionPhase, KubernetesExecution, KubernetesExecutionStatus};
+    use remedy::engine::Observation;
+    let plan = PlanBuilder::new().step("scale_out").rollback().build();
+    let program = Program::new(&plan).expect("plan");
+    let d = program.decide(&initial_status(&plan), &Observations::default(), t0());
+    let new = &d.create[0];
+    let mut kex = KubernetesExecution::new(&new.name, new.spec.clone());
+    kex.metadata.labels = Some(new.labels.clone());
+    let pending = Observation::from(&kex);
+    assert_eq!(pending.name, "wfe-a-scale-out-1");
+    assert_eq!(pending.step, "scale_out");
+    assert_eq!(pending.kind, ExecutionKind::Step);
+    assert_eq!(pending.attempt, 1);
+    assert_eq!(pending.phase, ExecutionPhase::Pending);
+    kex.status = Some(KubernetesExecutionStatus {
+        phase: Some(ExecutionPhase::Failed),
+        result: Some(ExecutionResult {
+            success: false,
+            error: "took too long".into(),
+            reason: Some(ErrorReason::Timeout),
+            ..ExecutionResult::default()
+        }),
+        ..KubernetesExecutionStatus::default()
+    });
+    let failed = Observation::from(&kex);
+    assert!(failed.timed_out);
+    assert_eq!(failed.error, "took too long");
+    // fed back, the executor's timeout makes the step TimedOut
+    let obs = Observations {
+        executions: vec![failed],
+        approved: true,
+    };
+    let next = program.decide(&d.status, &obs, t0());
+    assert_eq!(next.status.steps[0].phase, StepPhase::TimedOut);
+    assert_eq!(
+        next.status.failure.map(|f| f.reason),
+        Some(FailureReason::StepTimedOut)
+    );
+}
+
+#[test]
+fn a_lost_status_write_repeats_the_same_creates() {
+    use remedy::api::ExecutionPhase;
+    use remedy::engine::Observation;
+    let plan = PlanBuilder::new().parallel(&["a", "b"]).step("c").build();
+    let program = Program::new(&plan).expect("plan");
+    let s0 = initial_status(&plan);
+    let first = program.decide(&s0, &Observations::default(), t0());
+    let names: Vec<&str> = first.create.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["wfe-a-a-1", "wfe-a-b-1"]);
+    // the executions were created, then the status write was lost; they even finished
+    let done: Vec<Observation> = first
+        .create
+        .iter()
+        .map(|c| Observation {
+            name: c.name.clone(),
+            step: c.spec.step.clone(),
+            kind: ExecutionKind::Step,
+            attempt: 1,
+            phase: ExecutionPhase::Succeeded,
+            output: Default::default(),
+            error: String::new(),
+            timed_out: false,
+            started_at: None,
+            completed_at: None,
+        })
+        .collect();
+    let obs = Observations {
+        executions: done,
+        approved: true,
+    };
+    let again = program.decide(&s0, &obs, t0());
+    assert_eq!(
+        again.create, first.create,
+        "same names: AlreadyExists, no second run"
+    );
+    let next = program.decide(&again.status, &obs, t0());
+    let names: Vec<&str> = next.create.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["wfe-a-c-1"], "their results are absorbed, c starts");
+    assert_eq!(next.status.steps[0].attempts, 1);
+}
