@@ -484,6 +484,24 @@ mod tests {
     }
 
     #[test]
+    fn strategic_directives_replace_and_delete_from_primitive_lists() {
+        let mut t = json!({"metadata": {"finalizers": ["a", "b"], "labels": {"x": "1", "y": "2"}},
+                           "spec": {"volumes": [{"name": "v1"}, {"name": "v2"}], "args": ["--a"]}});
+        strategic(
+            &mut t,
+            &json!({
+                "metadata": {"finalizers": ["c"], "$deleteFromPrimitiveList/finalizers": ["a"], "labels": {"$patch": "replace", "z": "3"}},
+                "spec": {"volumes": [{"$patch": "replace"}, {"name": "v3"}], "args": ["--b"], "$setElementOrder/volumes": [{"name": "v3"}]}
+            }),
+        );
+        assert_eq!(
+            t,
+            json!({"metadata": {"finalizers": ["b", "c"], "labels": {"z": "3"}},
+                   "spec": {"volumes": [{"name": "v3"}], "args": ["--b"]}})
+        );
+    }
+
+    #[test]
     fn apply_conflicts_with_other_manager_unless_forced() {
         let first = apply(
             None,
