@@ -39,19 +39,29 @@ pub fn merge(target: &mut Value, patch: &Value) {
     json_patch::merge(target, patch);
 }
 
-/// Applies a JSON patch (a list of operations) to `target`.
+/// Applies a JSON patch (a list of operations) to `target`. As in Kubernetes, a `test` of a
+/// missing path against `null` passes (kube-runtime's finalizer helper relies on it).
 pub fn json(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
     let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
         ApiError::bad_request(format!(
             "the server rejected our request due to an error in our request: {e}"
         ))
     })?;
-    json_patch::patch(target, &ops.0).map_err(|e| {
-        ApiError::with_code(
-            422,
-            format!("the server rejected our request due to an error in our request: {e}"),
-        )
-    })
+    for op in &ops.0 {
+        if let json_patch::PatchOperation::Test(t) = op
+            && t.value.is_null()
+            && target.pointer(t.path.as_str()).is_none_or(Value::is_null)
+        {
+            continue;
+        }
+        json_patch::patch(target, std::slice::from_ref(op)).map_err(|e| {
+            ApiError::with_code(
+                422,
+                format!("the server rejected our request due to an error in our request: {e}"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// The merge key of a list field in strategic merge patch and apply, if it is a keyed list.
