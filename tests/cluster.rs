@@ -11,6 +11,7 @@ mod cluster {
     mod discovery;
     mod faults;
     mod patches;
+    mod robustness;
     mod selectors;
     mod simulation;
     mod status;
