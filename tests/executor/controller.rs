@@ -90,6 +90,17 @@ async fn a_missing_target_is_not_found_with_a_message_to_act_on() {
         failed(r, ErrorReason::NotFound),
         "Deployment shop/web not found: check the AIAnalysis target and the step's parameters"
     );
+    // `kubectl describe kex gone` says so too.
+    let event = env.api::<Event>().get("gone.failed").await.unwrap();
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert_eq!(event.reason.as_deref(), Some("ActionNotFound"));
+    assert_eq!(
+        event.message.as_deref(),
+        Some(
+            "scale_deployment: Deployment shop/web not found: check the AIAnalysis target and the step's parameters"
+        )
+    );
+    assert_eq!(event.involved_object.name.as_deref(), Some("gone"));
 }
 
 #[tokio::test]
