@@ -77,6 +77,9 @@ pub async fn publish(
         field_manager: Some(FIELD_MANAGER.to_string()),
     };
     let api: Api<Event> = Api::namespaced(client.clone(), &execution.namespace);
+    if api.get_opt(&name).await?.is_some() {
+        return Ok(name);
+    }
     match api.create(&pp, &event).await {
         Ok(_) => Ok(name),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(name),

@@ -16,7 +16,7 @@ use remedy::api::kubernetes_execution::{
 use remedy::executor::{ExecutorConfig, reconcile, run_until};
 use serde_json::json;
 
-use crate::{NS, changes, env, failed, phase, result, succeeded};
+use crate::{NS, changes, env, failed, phase, result, snapshot, succeeded};
 
 fn replicas(d: &Deployment) -> Option<i32> {
     d.spec.as_ref().and_then(|s| s.replicas)
@@ -411,58 +411,6 @@ async fn run_until_drives_executions_to_the_end_and_stops() {
         reconcile(Arc::new(kex), env.ctx.clone()).await.unwrap(),
         Action::await_change()
     );
-}
-
-/// Every object's resourceVersion, by kind/name, except the executions themselves.
-async fn snapshot(env: &crate::Env) -> Vec<(String, String)> {
-    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-    use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
-    use kube::api::{Api, ListParams};
-    fn rvs<K: kube::Resource>(kind: &str, items: Vec<K>) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|o| {
-                (
-                    format!("{kind}/{}", o.name_any()),
-                    o.resource_version().unwrap_or_default(),
-                )
-            })
-            .collect()
-    }
-    let lp = ListParams::default();
-    let mut out = Vec::new();
-    out.extend(rvs(
-        "deployment",
-        env.api::<Deployment>().list(&lp).await.unwrap().items,
-    ));
-    out.extend(rvs("pod", env.api::<Pod>().list(&lp).await.unwrap().items));
-    out.extend(rvs(
-        "configmap",
-        env.api::<ConfigMap>().list(&lp).await.unwrap().items,
-    ));
-    out.extend(rvs(
-        "pvc",
-        env.api::<PersistentVolumeClaim>()
-            .list(&lp)
-            .await
-            .unwrap()
-            .items,
-    ));
-    out.extend(rvs(
-        "hpa",
-        env.api::<HorizontalPodAutoscaler>()
-            .list(&lp)
-            .await
-            .unwrap()
-            .items,
-    ));
-    out.extend(rvs(
-        "event",
-        env.api::<Event>().list(&lp).await.unwrap().items,
-    ));
-    let nodes: Api<Node> = Api::all(env.client.clone());
-    out.extend(rvs("node", nodes.list(&lp).await.unwrap().items));
-    out
 }
 
 #[tokio::test]

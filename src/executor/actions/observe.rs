@@ -352,23 +352,27 @@ pub async fn apply_backup(ctx: &ActionContext, p: &Params) -> Result<Progress, A
         ..ConfigMap::default()
     };
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
-    match api.create(&ctx.post_params(), &backup).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            let existing = api
-                .get(&destination)
-                .await
-                .map_err(|e| ActionError::from_kube(&e, "read", &target))?;
-            if existing.annotations().get(BACKUP_BY_ANNOTATION) != Some(&marker) {
-                return Err(ActionError::new(
-                    crate::api::kubernetes_execution::ErrorReason::Conflict,
-                    format!(
-                        "{target} already exists and is not this execution's backup; choose another `destination`"
-                    ),
-                ));
-            }
-        }
-        Err(e) => return Err(ActionError::from_kube(&e, "create", &target)),
+    let ours = |cm: &ConfigMap| cm.annotations().get(BACKUP_BY_ANNOTATION) == Some(&marker);
+    let not_ours = || {
+        ActionError::new(
+            crate::api::kubernetes_execution::ErrorReason::Conflict,
+            format!(
+                "{target} already exists and is not this execution's backup; choose another `destination`"
+            ),
+        )
+    };
+    let existing = api
+        .get_opt(&destination)
+        .await
+        .map_err(|e| ActionError::from_kube(&e, "read", &target))?;
+    match existing {
+        Some(cm) if ours(&cm) => {}
+        Some(_) => return Err(not_ours()),
+        None => match api.create(&ctx.post_params(), &backup).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => return Err(not_ours()),
+            Err(e) => return Err(ActionError::from_kube(&e, "create", &target)),
+        },
     }
     Ok(Progress::Done(
         Outcome::with_output(map([("backup", json!(destination))]))
