@@ -24,11 +24,25 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! | File | Holds |
+//! |---|---|
+//! | `server.rs` | request and response types, routing, verbs, content negotiation |
+//! | `service.rs`, `http.rs` | the `tower::Service`; the loopback HTTP listener and kubeconfig |
+//! | `store.rs` | objects, the global resourceVersion, the event window |
+//! | `registry.rs`, `kinds.rs` | resource types (built-in and from CRDs); per-kind defaults and validation |
+//! | `read.rs`, `write.rs`, `watch.rs` | get/list; create/update/patch/delete; watch streams |
+//! | `patch.rs`, `schema.rs`, `selector.rs` | patch types; CRD schema checks; label and field selectors |
+//! | `gc.rs` | finalizers, garbage collection, namespace termination |
+//! | `subresource.rs`, `convert.rs` | scale and eviction; served ↔ stored forms (Events) |
+//! | `discovery.rs`, `table.rs` | discovery and OpenAPI documents; Table renderings |
+//! | `faults.rs`, `simulation/` | fault injection; simulated controllers, scheduler and kubelets |
 
 // API errors are answers carried back to the client whole; they are built on the error path
 // only, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod convert;
 mod discovery;
 pub mod error;
 mod faults;
@@ -42,6 +56,7 @@ pub mod schema;
 pub mod selector;
 mod server;
 mod service;
+mod simulation;
 mod store;
 mod subresource;
 mod table;
@@ -58,6 +73,7 @@ pub use faults::Faults;
 pub use http::kubeconfig;
 pub use server::Config;
 pub use service::{ApiService, ResponseBody};
+pub use simulation::{Simulation, SimulationConfig};
 
 /// Errors of running the embedded cluster (not API errors, which are answers to clients).
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +88,7 @@ pub enum ClusterError {
     Bind(SocketAddr, std::io::Error),
 }
 
-/// An embedded API server. Dropping it stops its HTTP listeners and background tasks.
+/// An embedded API server. Dropping it stops its HTTP listeners, simulation and watch streams.
 #[derive(Debug)]
 pub struct EmbeddedCluster {
     server: Arc<server::Server>,
@@ -113,6 +129,12 @@ impl EmbeddedCluster {
         http::listen(self.service(), addr, self.shutdown.child_token()).await
     }
 
+    /// Starts the workload simulation (off unless started): simulated controllers, scheduler
+    /// and kubelets acting through the API. Must be called inside a tokio runtime.
+    pub fn start_simulation(&self, config: SimulationConfig) -> Simulation {
+        simulation::start(self.server.clone(), config, self.shutdown.clone())
+    }
+
     /// The latest resourceVersion handed out.
     pub fn resource_version(&self) -> u64 {
         self.server.lock().rv
@@ -122,5 +144,6 @@ impl EmbeddedCluster {
 impl Drop for EmbeddedCluster {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.server.cut_watches();
     }
 }

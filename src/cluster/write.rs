@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::convert;
 use super::error::{ApiError, cause};
 use super::gc::{self, Deleted, Propagation};
 use super::kinds;
@@ -54,10 +55,14 @@ fn register_crd(state: &mut State, crd: &Value) {
 /// Applies the kind's defaults and validates: built-in rules or the CRD schema.
 fn validate(state: &State, t: &Target, obj: &mut Value, q: &Query) -> Result<(), ApiError> {
     let name = meta_str(obj, "name").unwrap_or_default().to_string();
+    if !t.rt.custom {
+        // Typed decoding in a real API server drops explicit nulls of built-in kinds.
+        drop_nulls(obj);
+    }
     kinds::apply_defaults(&t.rt, obj);
     let mut causes = kinds::validate(&t.rt, obj);
     if t.rt.custom {
-        let rt = state.types.get(&t.rt.key()).unwrap_or(&t.rt);
+        let rt = state.types.get(&t.rt.id()).unwrap_or(&t.rt);
         if let Some(s) = rt.schemas.get(&t.version) {
             let report = schema::check(obj, s);
             if q.get("fieldValidation") == Some("Strict") && !report.pruned.is_empty() {
@@ -78,6 +83,17 @@ fn validate(state: &State, t: &Target, obj: &mut Value, q: &Query) -> Result<(),
         Ok(())
     } else {
         Err(ApiError::invalid(&t.rt.kind, &t.rt.group, &name, causes))
+    }
+}
+
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }
 
@@ -210,6 +226,7 @@ fn create_locked(
     if q.dry_run() {
         return Ok(present(&obj, t));
     }
+    let obj = convert::to_storage(&t.rt, obj);
     let stored = state.insert(&t.rt.key(), obj);
     if t.rt.kind == CRD_KIND && !t.rt.custom {
         register_crd(state, &stored);
@@ -271,7 +288,11 @@ pub fn update_locked(
     }
     if t.sub.as_deref() == Some("status") {
         let status = new.get("status").cloned();
+        let managed = new.pointer("/metadata/managedFields").cloned();
         new = current.clone();
+        if let Some(mf) = managed {
+            set_meta(&mut new, "managedFields", mf);
+        }
         if let Some(m) = new.as_object_mut() {
             match status {
                 Some(s) => m.insert("status".into(), s),
@@ -330,6 +351,7 @@ pub fn update_locked(
         return Err(ApiError::invalid(&t.rt.kind, &t.rt.group, &name, vec![c]));
     }
     validate(state, t, &mut new, q)?;
+    let mut new = convert::to_storage(&t.rt, new);
     if kinds::tracks_generation(&t.rt)
         && spec_part(&new, t.rt.status_subresource) != spec_part(current, t.rt.status_subresource)
     {
@@ -397,37 +419,31 @@ pub fn patch(
             )));
         }
     }
+    let time = now();
+    let who = patch::Applier {
+        manager: &manager,
+        force: q.flag("force"),
+        now: &time,
+        subresource: t.sub.as_deref(),
+        plural_group: (&t.rt.plural, &t.rt.group),
+        name: &name,
+    };
+    let applied = applied_part(&patch_body, t);
     let result = match (kind, current) {
         (PatchKind::Apply, None) if t.sub.is_none() => {
-            let mut obj = patch::apply(
-                None,
-                &patch_body,
-                &manager,
-                q.flag("force"),
-                &now(),
-                (&t.rt.plural, &t.rt.group),
-                &name,
-            )?;
+            let mut obj = patch::apply(None, &applied, &who)?;
             set_meta(&mut obj, "name", json!(name));
             create_locked(&mut state, t, obj, q).map(|o| (201, o))
         }
         (_, None) => Err(ApiError::not_found(&t.rt.plural, &t.rt.group, &name)),
         (kind, Some(cur)) => {
-            let mut new = (*cur).clone();
+            let mut new = present(&cur, t);
             match kind {
                 PatchKind::Merge => patch::merge(&mut new, &patch_body),
                 PatchKind::Json => patch::json(&mut new, &patch_body)?,
                 PatchKind::Strategic => patch::strategic(&mut new, &patch_body),
                 PatchKind::Apply => {
-                    new = patch::apply(
-                        Some(&cur),
-                        &patch_body,
-                        &manager,
-                        q.flag("force"),
-                        &now(),
-                        (&t.rt.plural, &t.rt.group),
-                        &name,
-                    )?;
+                    new = patch::apply(Some(&new), &applied, &who)?;
                 }
             }
             update_locked(&mut state, t, &cur, new, q).map(|o| (200, o))
@@ -435,6 +451,23 @@ pub fn patch(
     };
     server.notify(state.rv);
     result
+}
+
+/// The part of an applied configuration a subresource takes: only status for `/status`;
+/// everything but status on the main resource when a status subresource isolates it.
+fn applied_part(applied: &Value, t: &Target) -> Value {
+    let mut out = applied.clone();
+    if let Some(m) = out.as_object_mut() {
+        if t.sub.as_deref() == Some("status") {
+            m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status"));
+            if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace"));
+            }
+        } else if t.rt.status_subresource {
+            m.remove("status");
+        }
+    }
+    out
 }
 
 fn delete_options(opts: &Value, q: &Query) -> (Propagation, bool) {
