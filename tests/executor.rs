@@ -9,6 +9,7 @@ mod executor {
     mod observe;
     mod rbac;
     mod resume;
+    mod simulated;
     mod workloads;
 }
 
