@@ -133,7 +133,7 @@ pub async fn run_until(
         .for_each(|result| async move {
             match result {
                 Ok((obj, _)) => debug!(execution = %obj.name, "reconciled"),
-                Err(e) => warn!(error = %e, "reconcile failed"),
+                Err(e) => warn!(error = %redact_text(&e.to_string()), "reconcile failed"),
             }
         })
         .await;
