@@ -1,6 +1,10 @@
 //! Template + AIAnalysis + overrides → [`ExecutionPlan`]: the pinned, resolved form of a run
 //! that the interpreter executes. Serialisable: the operator pins it in the run's status.
 
+mod error;
+pub mod params;
+mod resolve;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +13,12 @@ use serde_json::Value;
 use crate::api::JsonMap;
 use crate::catalog::Effect;
 use crate::dsl::ast::{OnFailure, RollbackMode};
+
+pub use error::PlanError;
+pub use resolve::{
+    DEFAULT_MAX_PARALLEL, DEFAULT_STEP_TIMEOUT_MS, DEFAULT_WORKFLOW_TIMEOUT_MS, PlanContext,
+    display, plan, rhai_literal,
+};
 
 /// A run's plan: every value that needs no step output is resolved; the rest is kept as
 /// rhai source to evaluate when its step is scheduled.

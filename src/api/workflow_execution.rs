@@ -101,6 +101,9 @@ pub struct WorkflowExecutionStatus {
     /// When Executing began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
+    /// When Monitoring began (the start of the `verify within` bound); kept by the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring_started_at: Option<Time>,
     /// When the run reached a terminal phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Time>,
@@ -201,6 +204,24 @@ pub struct StepStatus {
     /// A message a person can act on.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// When the attempt (or compensation attempt) in flight started; its timeout counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_started_at: Option<Time>,
+    /// When the step (or its next attempt, or its compensation) may start: set while it waits
+    /// for a slot or a backoff, cleared when the attempt starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<Time>,
+    /// The position of this step among the run's completed steps (1 = first done); the
+    /// rollback saga compensates in reverse of this order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_order: Option<u32>,
+    /// Compensation attempts started so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rollback_attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The phases of a step.

@@ -2,8 +2,10 @@
 //! catalog (a directory of templates indexed by `name@version`).
 
 pub mod actions;
+pub mod templates;
 
 pub use actions::{ActionCatalog, ActionSpec, Effect, ParamKind, ParamSpec};
+pub use templates::{Template, TemplateCatalog, TemplateError};
 
 /// Namespaces no remediation may touch, whatever the configuration adds.
 pub const BUILTIN_PROTECTED_NAMESPACES: &[&str] =

@@ -21,6 +21,8 @@ pub struct Comment {
     pub text: String,
     /// Where it stands.
     pub span: Span,
+    /// True when code precedes it on its line (`timeout 5m // why`); the formatter keeps it there.
+    pub trailing: bool,
 }
 
 /// An identifier: a step, param, let, alias or map key name.

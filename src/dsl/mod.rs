@@ -1,4 +1,12 @@
 //! Text to syntax tree: the pest grammar, the AST with spans, the parser and the formatter.
 
 pub mod ast;
+pub mod parser;
+pub mod printer;
+mod scan;
 pub mod span;
+mod syntax_error;
+
+pub use parser::{parse, parse_bytes};
+pub use printer::format;
+pub use scan::MAX_DEPTH;

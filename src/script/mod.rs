@@ -2,33 +2,49 @@
 //! conditions from the AIAnalysis and, at run time, from earlier steps.
 //!
 //! Expressions compile once ([`ScriptEngine::compile`]) and evaluate many times
-//! ([`ScriptEngine::eval`]) against an [`EvalContext`].
+//! ([`ScriptEngine::eval`], or [`ScriptEngine::eval_bound`] with prepared [`Bindings`]).
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use remedy::script::{EvalContext, ScriptEngine};
+//!
+//! let modules = BTreeMap::from([("mem".to_string(), "fn twice(q) { parse_quantity(q) * 2 }".to_string())]);
+//! let engine = ScriptEngine::new(&modules).unwrap();
+//! let expr = engine.compile(r#"format_quantity(mem::twice("512Mi"), "Gi")"#).unwrap();
+//! assert_eq!(engine.eval(&expr, &EvalContext::default()).unwrap(), "1Gi");
+//! ```
+//!
+//! | file | holds |
+//! |---|---|
+//! | `error.rs` | [`ScriptError`], with positions in the script source |
+//! | `limits.rs` | [`Limits`]: the sandbox budgets and the wall-clock guard |
+//! | `builtins.rs` | `parse_quantity`, `format_quantity`, `seconds`, `clamp` |
+//! | `quantity.rs`, `duration.rs` | quantity and duration strings as integers |
+//! | `value.rs` | JSON ↔ rhai values |
+//! | `modules.rs` | reading `import`ed files from inside the template directory |
+//! | `names.rs` | [`NameChecker`]: variables an expression reads that nothing binds |
+//! | `scan.rs` | which `steps.X` / `workflow.X` / `self` an expression reads |
+//! | `position.rs` | script positions → `.wf` spans |
+
+mod builtins;
+pub mod duration;
+mod error;
+mod limits;
+pub mod modules;
+mod names;
+pub mod position;
+pub mod quantity;
+pub mod scan;
+pub mod value;
 
 use std::collections::BTreeMap;
 
-use rhai::{AST, Dynamic, Engine, Scope};
+use rhai::{AST, Dynamic, Engine, Module, Scope};
 use serde_json::Value;
 
-/// A script that failed to compile or run, with its message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ScriptError {
-    /// The source is not a valid rhai expression.
-    #[error("invalid expression at line {line}, column {column}: {message}")]
-    Syntax {
-        /// What is wrong.
-        message: String,
-        /// 1-based line within the expression source.
-        line: usize,
-        /// 1-based column within the expression source.
-        column: usize,
-    },
-    /// The expression failed while running (unknown variable, type error, over budget…).
-    #[error("{0}")]
-    Runtime(String),
-    /// The result cannot be represented as a JSON value.
-    #[error("the result cannot be used as a value: {0}")]
-    Result(String),
-}
+pub use error::ScriptError;
+pub use limits::Limits;
+pub use names::{NameChecker, Undefined};
 
 /// The names an expression can see.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -59,36 +75,114 @@ impl CompiledExpr {
     }
 }
 
+/// The variables of an [`EvalContext`], converted once to rhai values; every binding is a
+/// constant, so no expression can change what the next one sees.
+#[derive(Debug, Clone)]
+pub struct Bindings {
+    scope: Scope<'static>,
+    params: rhai::Map,
+}
+
+impl Bindings {
+    /// Bind `analysis` (with `target`), every param, `params`, `workflow`, and `steps` and
+    /// `self` when the context has them.
+    pub fn new(ctx: &EvalContext) -> Self {
+        let mut scope = Scope::new();
+        let mut analysis = value::to_dynamic(&Value::Object(ctx.analysis.clone()));
+        if let Some(mut map) = analysis.write_lock::<rhai::Map>()
+            && let Some(target) = map.get("targetResource").cloned()
+        {
+            map.entry("target".into()).or_insert(target);
+        }
+        scope.push_constant_dynamic("analysis", analysis);
+        scope.push_constant_dynamic(
+            "workflow",
+            value::to_dynamic(&Value::Object(ctx.workflow.clone())),
+        );
+        if let Some(steps) = &ctx.steps {
+            scope.push_constant_dynamic("steps", value::to_dynamic(&Value::Object(steps.clone())));
+        }
+        if let Some(this) = &ctx.self_step {
+            scope.push_constant_dynamic("self", value::to_dynamic(&Value::Object(this.clone())));
+        }
+        let mut bindings = Bindings {
+            scope,
+            params: rhai::Map::new(),
+        };
+        for (name, value) in &ctx.params {
+            bindings
+                .params
+                .insert(name.as_str().into(), value::to_dynamic(value));
+            bindings
+                .scope
+                .push_constant_dynamic(name.clone(), value::to_dynamic(value));
+        }
+        bindings
+            .scope
+            .push_constant_dynamic("params", Dynamic::from_map(bindings.params.clone()));
+        bindings
+    }
+
+    /// Bind (or rebind) a param or let by name, and in `params`.
+    pub fn set_param(&mut self, name: &str, value: &Value) {
+        let dynamic = value::to_dynamic(value);
+        self.params.insert(name.into(), dynamic.clone());
+        // A later binding of the same name shadows the earlier one.
+        self.scope.push_constant_dynamic(name.to_string(), dynamic);
+        self.scope
+            .push_constant_dynamic("params", Dynamic::from_map(self.params.clone()));
+    }
+}
+
 /// The sandboxed rhai engine of one template (its imported modules included).
 pub struct ScriptEngine {
     engine: Engine,
+    /// Finds undefined names (knows the module aliases).
+    checker: NameChecker,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for ScriptEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScriptEngine").finish_non_exhaustive()
+        f.debug_struct("ScriptEngine")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
 impl ScriptEngine {
-    /// An engine with the sandbox limits and the built-in functions; `modules` maps an import
-    /// alias to its rhai source.
+    /// An engine with the default sandbox limits and the built-in functions; `modules` maps
+    /// an import alias to its rhai source.
     pub fn new(modules: &BTreeMap<String, String>) -> Result<Self, ScriptError> {
-        let mut engine = Engine::new();
-        engine.disable_symbol("eval");
-        engine.set_max_operations(100_000);
-        engine.set_max_expr_depths(64, 32);
-        engine.set_max_call_levels(32);
-        engine.set_max_string_size(64 * 1024);
-        engine.set_max_array_size(10_000);
-        engine.set_max_map_size(10_000);
+        ScriptEngine::with_limits(modules, Limits::default())
+    }
+
+    /// An engine with the given limits.
+    pub fn with_limits(
+        modules: &BTreeMap<String, String>,
+        limits: Limits,
+    ) -> Result<Self, ScriptError> {
+        let mut engine = sandboxed(&limits);
+        builtins::register(&mut engine);
+        let checker = NameChecker::new(modules.keys().map(String::as_str), &limits);
         for (alias, source) in modules {
-            let ast = engine.compile(source).map_err(|e| syntax_error(&e))?;
-            let module = rhai::Module::eval_ast_as_new(Scope::new(), &ast, &engine)
-                .map_err(|e| ScriptError::Runtime(e.to_string()))?;
+            let module =
+                load_module(&engine, &limits, source).map_err(|error| ScriptError::Module {
+                    alias: alias.clone(),
+                    error: Box::new(error),
+                })?;
             engine.register_static_module(alias.as_str(), module.into());
         }
-        Ok(ScriptEngine { engine })
+        Ok(ScriptEngine {
+            engine,
+            checker,
+            limits,
+        })
+    }
+
+    /// The limits scripts run under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Compile one expression.
@@ -96,7 +190,7 @@ impl ScriptEngine {
         let ast = self
             .engine
             .compile_expression(source)
-            .map_err(|e| syntax_error(&e.into()))?;
+            .map_err(|e| ScriptError::from_parse(&e))?;
         Ok(CompiledExpr {
             ast,
             source: source.to_string(),
@@ -105,47 +199,63 @@ impl ScriptEngine {
 
     /// Evaluate a compiled expression against a context, giving a JSON value.
     pub fn eval(&self, expr: &CompiledExpr, ctx: &EvalContext) -> Result<Value, ScriptError> {
-        let mut scope = Scope::new();
-        let mut analysis = ctx.analysis.clone();
-        if let Some(target) = analysis.get("targetResource").cloned() {
-            analysis.entry("target").or_insert(target);
-        }
-        push(&mut scope, "analysis", Value::Object(analysis))?;
-        for (name, value) in &ctx.params {
-            push(&mut scope, name, value.clone())?;
-        }
-        push(&mut scope, "params", Value::Object(ctx.params.clone()))?;
-        push(&mut scope, "workflow", Value::Object(ctx.workflow.clone()))?;
-        if let Some(steps) = &ctx.steps {
-            push(&mut scope, "steps", Value::Object(steps.clone()))?;
-        }
-        if let Some(this) = &ctx.self_step {
-            push(&mut scope, "self", Value::Object(this.clone()))?;
-        }
+        self.eval_bound(expr, &mut Bindings::new(ctx))
+    }
+
+    /// Evaluate a compiled expression against prepared bindings.
+    pub fn eval_bound(
+        &self,
+        expr: &CompiledExpr,
+        bindings: &mut Bindings,
+    ) -> Result<Value, ScriptError> {
+        let _clock = self.limits.start_clock();
         let result: Dynamic = self
             .engine
-            .eval_ast_with_scope(&mut scope, &expr.ast)
-            .map_err(|e| ScriptError::Runtime(e.to_string()))?;
-        rhai::serde::from_dynamic(&result).map_err(|e| ScriptError::Result(e.to_string()))
+            .eval_ast_with_scope(&mut bindings.scope, &expr.ast)
+            .map_err(|e| ScriptError::from_eval(*e))?;
+        value::from_dynamic_within(&result, &self.limits)
+    }
+
+    /// Compile and evaluate source in one go (what [`ScriptEngine::compile`] saves).
+    pub fn eval_source(&self, source: &str, ctx: &EvalContext) -> Result<Value, ScriptError> {
+        self.eval(&self.compile(source)?, ctx)
+    }
+
+    /// The variables and module aliases `source` reads that are neither in `known` nor locals
+    /// of the expression (closure parameters), in order of first use. A syntax error is an error.
+    pub fn undefined_names(
+        &self,
+        source: &str,
+        known: &[&str],
+    ) -> Result<Vec<Undefined>, ScriptError> {
+        self.checker.undefined_names(source, known)
     }
 }
 
-fn push(scope: &mut Scope<'_>, name: &str, value: Value) -> Result<(), ScriptError> {
-    let dynamic =
-        rhai::serde::to_dynamic(value).map_err(|e| ScriptError::Runtime(e.to_string()))?;
-    scope.push_dynamic(name.to_string(), dynamic);
-    Ok(())
+/// A standard engine with the sandbox applied: no `eval`, no `import`, no clock, output to
+/// tracing, budgets enforced.
+fn sandboxed(limits: &Limits) -> Engine {
+    let mut engine = Engine::new();
+    engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    engine.disable_symbol("eval");
+    engine.on_print(|text| tracing::debug!(target: "remedy::script", "print: {text}"));
+    engine.on_debug(|text, _source, pos| {
+        tracing::debug!(target: "remedy::script", "debug at {pos}: {text}");
+    });
+    limits.apply(&mut engine);
+    engine
 }
 
-fn syntax_error(e: &rhai::ParseError) -> ScriptError {
-    ScriptError::Syntax {
-        message: e.err_type().to_string(),
-        line: e.position().line().unwrap_or(1),
-        column: e.position().position().unwrap_or(1),
-    }
+fn load_module(engine: &Engine, limits: &Limits, source: &str) -> Result<Module, ScriptError> {
+    let ast = engine
+        .compile(source)
+        .map_err(|e| ScriptError::from_parse(&e))?;
+    let _clock = limits.start_clock();
+    Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(|e| ScriptError::from_eval(*e))
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -171,9 +281,9 @@ mod tests {
     fn evaluates_against_analysis_and_params() {
         let engine = ScriptEngine::new(&BTreeMap::new()).expect("engine");
         let e = engine
-            .compile("analysis.target.name + \"-\" + factor")
+            .compile("analysis.target.name + \"-\" + factor + \"-\" + params.factor")
             .expect("compile");
-        assert_eq!(engine.eval(&e, &ctx()), Ok(json!("web-1.5")));
+        assert_eq!(engine.eval(&e, &ctx()), Ok(json!("web-1.5-1.5")));
         let e = engine
             .compile("analysis.confidence >= 0.8")
             .expect("compile");
@@ -181,28 +291,46 @@ mod tests {
     }
 
     #[test]
-    fn reports_syntax_and_runtime_errors() {
+    fn rebinding_a_param_shadows_it() {
         let engine = ScriptEngine::new(&BTreeMap::new()).expect("engine");
-        assert!(matches!(
-            engine.compile("1 +"),
-            Err(ScriptError::Syntax { .. })
-        ));
-        let e = engine.compile("nope + 1").expect("compile");
-        assert!(matches!(
-            engine.eval(&e, &ctx()),
-            Err(ScriptError::Runtime(_))
-        ));
-        assert!(matches!(
-            engine.compile("loop { }"),
-            Err(ScriptError::Syntax { .. })
-        ));
+        let mut b = Bindings::new(&ctx());
+        b.set_param("factor", &json!(3));
+        b.set_param("extra", &json!("x"));
+        let e = engine
+            .compile("[factor, params.factor, extra]")
+            .expect("compile");
+        assert_eq!(engine.eval_bound(&e, &mut b), Ok(json!([3, 3, "x"])));
     }
 
     #[test]
-    fn modules_are_callable_by_alias() {
-        let modules = BTreeMap::from([("m".to_string(), "fn double(x) { x * 2 }".to_string())]);
+    fn bindings_cannot_be_changed_by_an_expression() {
+        let engine = ScriptEngine::new(&BTreeMap::new()).expect("engine");
+        let mut b = Bindings::new(&ctx());
+        let mutate = engine.compile("analysis.target.clear()").expect("compile");
+        assert!(engine.eval_bound(&mutate, &mut b).is_err());
+        let read = engine.compile("analysis.target.name").expect("compile");
+        assert_eq!(engine.eval_bound(&read, &mut b), Ok(json!("web")));
+    }
+
+    #[test]
+    fn finds_undefined_names_in_order() {
+        let modules = BTreeMap::from([("m".to_string(), "fn f(x) { x }".to_string())]);
         let engine = ScriptEngine::new(&modules).expect("engine");
-        let e = engine.compile("m::double(21)").expect("compile");
-        assert_eq!(engine.eval(&e, &ctx()), Ok(json!(42)));
+        let names = |src| {
+            engine
+                .undefined_names(src, &["analysis", "factor"])
+                .expect("compiles")
+                .into_iter()
+                .map(|u| (u.name, u.module, u.column))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names("analysis.x + factor"), []);
+        assert_eq!(
+            names("nope + steps.a + nope"),
+            [("nope".into(), false, 1), ("steps".into(), false, 8)]
+        );
+        assert_eq!(names("[1].map(|x| x + factor)"), []);
+        assert_eq!(names("m::f(1) + q::g()"), [("q".into(), true, 11)]);
+        assert!(engine.undefined_names("1 +", &[]).is_err());
     }
 }

@@ -1,0 +1,77 @@
+//! Finds `timeout 0s`, `verify within 0s` and `retry … backoff 0s`.
+
+use crate::check::diagnostic::Diagnostic;
+use crate::check::rules::RuleContext;
+use crate::dsl::ast::{DurationLit, Item, StepItem};
+
+rule! {
+    /// **What it finds.** A zero duration where a deadline or a wait is meant: a workflow or
+    /// step `timeout`, `verify within`, or a retry's `backoff` or `max`.
+    ///
+    /// **Why.** A zero timeout expires before anything can happen, so the step or the run
+    /// always fails; a zero backoff retries in a tight loop.
+    ///
+    /// **Example.**
+    /// ```text
+    /// step check { action "verify_deployment" … timeout 0s }
+    /// ```
+    ///
+    /// **How to fix.** Give a positive duration, or remove the item to get its default.
+    code: "E0118",
+    name: "zero_duration",
+    severity: Error,
+    summary: "a timeout, `within` or backoff is zero",
+}
+
+/// Report zero durations.
+pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
+    let mut found: Vec<(&DurationLit, String)> = Vec::new();
+    for item in &cx.workflow.items {
+        match item {
+            Item::Timeout(t) => found.push((&t.duration, "the workflow's `timeout`".into())),
+            Item::Verify(v) => {
+                if let Some(w) = &v.within {
+                    found.push((w, "`verify within`".into()));
+                }
+            }
+            _ => {}
+        }
+    }
+    for s in &cx.steps {
+        let name = &s.step.name.name;
+        let rollback_items = s
+            .step
+            .rollback()
+            .map(|rb| rb.items.as_slice())
+            .unwrap_or(&[]);
+        let own = s.step.items.iter().map(|i| (i, format!("step `{name}`")));
+        let comp = rollback_items
+            .iter()
+            .map(|i| (i, format!("the rollback of step `{name}`")));
+        for (item, owner) in own.chain(comp) {
+            match item {
+                StepItem::Timeout(t) => {
+                    found.push((&t.duration, format!("the `timeout` of {owner}")));
+                }
+                StepItem::Retry(r) => {
+                    if let Some(b) = &r.backoff {
+                        found.push((b, format!("the retry `backoff` of {owner}")));
+                    }
+                    if let Some(m) = &r.max {
+                        found.push((m, format!("the retry `max` of {owner}")));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for (d, what) in found {
+        if d.millis == 0 {
+            out.push(
+                Diagnostic::error(INFO.code, format!("{what} is zero"), d.span).with_help(
+                    "give a positive duration such as `30s`, or remove the item to use its default",
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! `remedy lint PATH…`: check `.wf` files and directories, print diagnostics, exit 0/1/2.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use crate::check::render;
+use crate::check::{CheckContext, check_source};
+
+/// How `remedy lint` prints its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    /// Source excerpts with underlines, then a summary line.
+    Human,
+    /// A JSON array of diagnostics.
+    Json,
+    /// A SARIF 2.1.0 log (for GitHub code scanning).
+    Sarif,
+}
+
+/// When `remedy lint` colours its human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When stdout is a terminal and `NO_COLOR` is not set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        }
+    }
+}
+
+/// Arguments of `remedy lint`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// `.wf` files, or directories searched recursively for `*.wf`.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = LintFormat::Human)]
+    pub format: LintFormat,
+    /// Colour the human format: auto (when stdout is a terminal and NO_COLOR is unset),
+    /// always or never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// A namespace to protect on top of the built-in ones (repeatable).
+    #[arg(long = "protect-namespace", value_name = "NAMESPACE")]
+    pub protected_namespaces: Vec<String>,
+}
+
+/// Run `remedy lint`: 0 clean (warnings allowed), 1 findings, 2 usage or I/O error.
+pub fn run(args: &LintArgs) -> ExitCode {
+    let mut io_errors = Vec::new();
+    let mut files = Vec::new();
+    for path in &args.paths {
+        collect(path, &mut files, &mut io_errors);
+    }
+    let mut reports = Vec::new();
+    for file in files {
+        match std::fs::read(&file) {
+            Ok(bytes) => {
+                let ctx = CheckContext {
+                    template_dir: Some(
+                        file.parent()
+                            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+                    ),
+                    protected_namespaces: args.protected_namespaces.clone(),
+                    ..CheckContext::default()
+                };
+                reports.push(check_source(shown(&file), &bytes, &ctx));
+            }
+            Err(e) => io_errors.push(format!("cannot read {}: {e}", file.display())),
+        }
+    }
+    let errors: usize = reports
+        .iter()
+        .flat_map(|r| &r.diagnostics)
+        .filter(|d| d.is_error())
+        .count();
+    let warnings: usize = reports.iter().map(|r| r.diagnostics.len()).sum::<usize>() - errors;
+    let text = match args.format {
+        LintFormat::Human => {
+            let colored = args.color.enabled();
+            let mut s: String = reports
+                .iter()
+                .map(|r| {
+                    if colored {
+                        render::human_colored(r)
+                    } else {
+                        render::human(r)
+                    }
+                })
+                .collect();
+            s.push_str(&format!(
+                "checked {} {}: {} {}, {} {}\n",
+                reports.len(),
+                plural(reports.len(), "file"),
+                errors,
+                plural(errors, "error"),
+                warnings,
+                plural(warnings, "warning"),
+            ));
+            s
+        }
+        LintFormat::Json => pretty(&render::json(&reports)),
+        LintFormat::Sarif => pretty(&render::sarif(&reports)),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+    if !io_errors.is_empty() {
+        let mut stderr = std::io::stderr().lock();
+        for e in &io_errors {
+            let _ = writeln!(stderr, "error: {e}");
+        }
+        return ExitCode::from(2);
+    }
+    if errors > 0 || (args.deny_warnings && warnings > 0) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|_| "[]".to_string());
+    s.push('\n');
+    s
+}
+
+/// The path as readers see it: relative to the working directory when it lies below it
+/// (SARIF wants repository-relative paths), without a leading `./`.
+fn shown(path: &Path) -> PathBuf {
+    if path.is_absolute()
+        && let Ok(cwd) = std::env::current_dir()
+        && let Ok(rel) = path.strip_prefix(&cwd)
+    {
+        return rel.to_path_buf();
+    }
+    path.strip_prefix(".")
+        .map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
+}
+
+/// Add `path` (a file) or every `*.wf` below it (a directory), sorted.
+fn collect(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            let mut found = Vec::new();
+            walk(path, &mut found, errors);
+            found.sort();
+            files.extend(found);
+        }
+        Ok(_) => files.push(path.to_path_buf()),
+        Err(e) => errors.push(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            errors.push(format!("cannot read directory {}: {e}", dir.display()));
+            return;
+        }
+    };
+    for entry in entries {
+        let Ok(entry) = entry else { continue };
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(&path, found, errors),
+            Ok(_) if path.extension().is_some_and(|e| e == "wf") => found.push(path),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! `remedy operator`: run the controllers against a cluster (kubeconfig or in-cluster), with
+//! Prometheus metrics, health probes, graceful shutdown and optional leader election.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::operator::http::{self, Readiness};
+use crate::operator::leader::{self, LeaderConfig};
+use crate::operator::metrics::Metrics;
+use crate::operator::{ControllerKind, OperatorConfig};
+
+/// Arguments of `remedy operator`.
+#[derive(Debug, clap::Args)]
+pub struct OperatorArgs {
+    /// The template directory (`*.wf`, `lib/*.rhai`), e.g. a mounted ConfigMap; reloaded on change.
+    #[arg(
+        long,
+        env = "REMEDY_TEMPLATES",
+        default_value = "/etc/remedy/templates"
+    )]
+    pub templates: PathBuf,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "REMEDY_WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The controllers to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "workflow")]
+    pub controllers: Vec<ControllerArg>,
+    /// Address of the Prometheus metrics endpoint (`/metrics`).
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Address of the health probes (`/healthz`, `/readyz`); may equal the metrics address.
+    #[arg(long, default_value = "0.0.0.0:8081")]
+    pub probe_addr: SocketAddr,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Reconcile only while holding a Lease, so that several replicas can run safely.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// The Lease's name.
+    #[arg(long, default_value = "remedy-operator")]
+    pub leader_election_id: String,
+    /// The namespace the operator runs in: holds the Lease, and is protected.
+    #[arg(long, env = "POD_NAMESPACE", default_value = crate::catalog::DEFAULT_OPERATOR_NAMESPACE)]
+    pub operator_namespace: String,
+    /// This replica's identity in the Lease and in events (default: the pod name or host name).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// A namespace no run may touch, besides kube-system, kube-public, kube-node-lease and the
+    /// operator's own (repeatable).
+    #[arg(long = "protected-namespace", value_name = "NAMESPACE")]
+    pub protected_namespaces: Vec<String>,
+}
+
+/// A controller to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ControllerArg {
+    /// The WorkflowExecution controller.
+    Workflow,
+    /// The KubernetesExecution controller (the executor).
+    Executor,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Runs the operator until SIGTERM or Ctrl-C; exit code 2 when it cannot start.
+pub fn run(args: OperatorArgs) -> ExitCode {
+    init_logging(args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(operate(args))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    if let Err(e) = result {
+        eprintln!("warning: logging already set up: {e}");
+    }
+}
+
+async fn operate(args: OperatorArgs) -> ExitCode {
+    let controllers: BTreeSet<ControllerKind> = args
+        .controllers
+        .iter()
+        .map(|c| match c {
+            ControllerArg::Workflow => ControllerKind::Workflow,
+            ControllerArg::Executor => ControllerKind::Executor,
+        })
+        .collect();
+    if controllers.contains(&ControllerKind::Executor) {
+        eprintln!(
+            "error: the executor controller is not part of this build; run --controllers workflow"
+        );
+        return ExitCode::from(2);
+    }
+    let client = match kube::Client::try_default().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "error: cannot connect to the cluster (kubeconfig or in-cluster configuration): {e}"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(Readiness::default());
+    let mut config = OperatorConfig::new(&args.templates);
+    config.namespace = args.namespace.clone();
+    config.operator_namespace = args.operator_namespace.clone();
+    config.protected_namespaces = args.protected_namespaces.iter().cloned().collect();
+    config.instance = Some(identity.clone());
+    config.metrics = metrics.clone();
+    config.ready = ready.clone();
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    let mut addrs = vec![args.metrics_addr];
+    if args.probe_addr != args.metrics_addr {
+        addrs.push(args.probe_addr);
+    }
+    for addr in addrs {
+        let listener = match http::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+        servers.push(tokio::spawn(http::serve(
+            listener,
+            metrics.clone(),
+            ready.clone(),
+            stopped(stop_rx.clone()),
+        )));
+    }
+
+    tracing::info!(
+        templates = %args.templates.display(),
+        namespace = args.namespace.as_deref().unwrap_or("(all)"),
+        leader_elect = args.leader_elect,
+        "remedy operator starting"
+    );
+    let outcome = if args.leader_elect {
+        let leader_config = LeaderConfig {
+            lease_name: args.leader_election_id.clone(),
+            namespace: args.operator_namespace.clone(),
+            identity,
+            duration_secs: 15,
+            grace_secs: 5,
+        };
+        // Standing by for the Lease is ready: another replica is serving.
+        ready.set(true);
+        leader::run_as_leader(client.clone(), leader_config, terminated(), |stop| {
+            crate::operator::run(client.clone(), config.clone(), stop)
+        })
+        .await
+        .map_err(|e| e.to_string())
+    } else {
+        crate::operator::run(client, config, terminated()).await;
+        Ok(())
+    };
+    let _ = stop_tx.send(true);
+    for s in servers {
+        let _ = s.await;
+    }
+    match outcome {
+        Ok(()) => {
+            tracing::info!("remedy operator stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Completes on SIGTERM (how Kubernetes stops a pod) or Ctrl-C.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn default_identity() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "remedy".to_string());
+    format!("{host}-{}", uuid::Uuid::new_v4().simple())
+}

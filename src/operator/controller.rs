@@ -1,0 +1,710 @@
+//! The WorkflowExecution controller, top-down: context → `reconcile` / `error_policy` → `run`.
+//!
+//! Each reconcile reads the run fresh, its executions and its analysis, and moves it on:
+//! Pending (waits for the analysis) → Planning (pins the plan) → Validating (safety checks,
+//! per-target lock) → the engine's phases, where `engine` decides and this file only applies
+//! the decision: create executions (AlreadyExists = done), write status (optimistic
+//! concurrency), publish events, requeue.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, ListParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+
+use super::config::OperatorConfig;
+use super::planning::{self, PlanFailure, TemplateSource};
+use super::run_state::{self, Transition};
+use super::safety::{self, ProtectedNamespaces};
+use super::target_lock::{self, Claim, LockState};
+use super::{conditions, metrics::Metrics};
+use crate::api::{
+    AIAnalysis, AnalysisPhase, FailureReason, KubernetesExecution, LABEL_WORKFLOW,
+    WorkflowExecution, WorkflowExecutionStatus, WorkflowPhase,
+};
+use crate::catalog::ActionCatalog;
+use crate::engine::{self, Observation, Observations, Program};
+use crate::plan::ExecutionPlan;
+
+/// The annotation holding the digest of the spec pinned at Planning (without `approved`).
+pub const ANNOTATION_PINNED_SPEC: &str = "workflowexecution.kubernaut.io/pinned-spec";
+
+/// Why a reconcile failed; it is retried with a backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A call to the API server failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// The run's pinned plan could not be read back.
+    #[error("the pinned plan in status is unreadable: {0}")]
+    PinnedPlan(#[source] serde_json::Error),
+    /// The pinned plan does not compile (a template the engine rejects).
+    #[error("the engine rejected the plan: {0}")]
+    Engine(#[from] engine::ProgramError),
+    /// The object lacks a namespace or name.
+    #[error("the WorkflowExecution has no {0}")]
+    MissingField(&'static str),
+}
+
+impl Error {
+    /// The label of this error in the reconcile metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
+            Error::Kube(_) => "api_error",
+            Error::PinnedPlan(_) => "pinned_plan",
+            Error::Engine(_) => "engine",
+            Error::MissingField(_) => "invalid_object",
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    client: Client,
+    config: OperatorConfig,
+    recorder: Recorder,
+    templates: Arc<TemplateSource>,
+    protected: ProtectedNamespaces,
+    actions: ActionCatalog,
+    /// Compiled programs by run uid and plan digest: a plan is pinned, so it compiles once.
+    programs: Mutex<HashMap<(String, String), Arc<Program>>>,
+    /// Serialises the target-lock decision (check the lock, then claim it by a status write).
+    lock_gate: tokio::sync::Mutex<()>,
+}
+
+impl Context {
+    fn metrics(&self) -> &Metrics {
+        &self.config.metrics
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reconciles one run, timing it in the metrics.
+pub async fn reconcile(wfe: Arc<WorkflowExecution>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let mut timer = ctx.metrics().reconcile_timer();
+    let result = reconcile_run(&wfe, &ctx).await;
+    if let Err(e) = &result {
+        timer.failed(e.metric_label());
+    }
+    result
+}
+
+/// Retries a failed reconcile: soon after a conflict, later after other errors.
+pub fn error_policy(wfe: Arc<WorkflowExecution>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = match error {
+        Error::Kube(kube::Error::Api(s)) if s.code == 409 => Duration::from_millis(50),
+        _ => Duration::from_secs(2),
+    };
+    tracing::warn!(run = %wfe.name_any(), error = %error, "reconcile failed; retrying");
+    let _ = ctx;
+    Action::requeue(delay)
+}
+
+async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Action, Error> {
+    let ns = cached.namespace().ok_or(Error::MissingField("namespace"))?;
+    let name = cached
+        .metadata
+        .name
+        .clone()
+        .ok_or(Error::MissingField("name"))?;
+    let runs: Api<WorkflowExecution> = Api::namespaced(ctx.client.clone(), &ns);
+    // The store may lag behind our own last write; act only on the object as it is now.
+    let Some(wfe) = runs.get_opt(&name).await? else {
+        return Ok(Action::await_change());
+    };
+    let before = wfe.status.clone().unwrap_or_default();
+    let phase = before.phase.unwrap_or(WorkflowPhase::Pending);
+    if phase.is_terminal() {
+        return Ok(Action::await_change());
+    }
+    let now = ctx.config.clock.now();
+    let mut status = before.clone();
+    let mut requeue = None;
+
+    if matches!(phase, WorkflowPhase::Pending | WorkflowPhase::Planning) {
+        match plan_step(&wfe, ctx, &mut status, now).await? {
+            Step::Wait(delay) => requeue = Some(delay),
+            Step::Continue => {}
+        }
+    } else {
+        note_spec_change(&wfe, &mut status, now);
+    }
+    // Held until the status is written, so that the lock decision and the claim (the phase
+    // moving past Validating) are one step for every other run.
+    let mut _lock_guard = None;
+    if status.phase == Some(WorkflowPhase::Validating) {
+        let (step, guard) = validate_step(&wfe, ctx, &mut status, now).await?;
+        _lock_guard = guard;
+        if let Step::Wait(delay) = step {
+            requeue = Some(delay);
+        }
+    }
+    let in_engine = status.phase.is_some_and(|p| {
+        !p.is_terminal() && !matches!(p, WorkflowPhase::Pending | WorkflowPhase::Planning)
+    }) && !(status.phase == Some(WorkflowPhase::Validating) && requeue.is_some());
+    let mut observed = Vec::new();
+    if in_engine {
+        let (next, delay, obs) = engine_step(&wfe, ctx, &status, now).await?;
+        status = next;
+        observed = obs;
+        requeue = delay.map(|d| ctx.config.clock.real_delay(d));
+    }
+    status.observed_generation = wfe.metadata.generation;
+    run_state::derive_conditions(&mut status, wfe.metadata.generation, now);
+    if status != before {
+        write_status(&runs, &wfe, &status).await?;
+        if before.phase.is_none() || before.phase == Some(WorkflowPhase::Pending) {
+            pin_spec(&runs, &wfe, &status).await;
+        }
+        report(ctx, &wfe, &before, &status, &observed).await;
+    }
+    Ok(match requeue {
+        Some(d) => Action::requeue(d),
+        None => Action::await_change(),
+    })
+}
+
+/// Whether a phase handler let the run move on in this reconcile.
+enum Step {
+    Continue,
+    Wait(Duration),
+}
+
+/// Pending and Planning: wait for the analysis, then plan and pin.
+async fn plan_step(
+    wfe: &WorkflowExecution,
+    ctx: &Context,
+    status: &mut WorkflowExecutionStatus,
+    now: Timestamp,
+) -> Result<Step, Error> {
+    let generation = wfe.metadata.generation;
+    let ns = wfe.namespace().unwrap_or_default();
+    let ana_ref = &wfe.spec.ai_analysis_ref;
+    let ana_ns = ana_ref.namespace.clone().unwrap_or(ns);
+    let analyses: Api<AIAnalysis> = Api::namespaced(ctx.client.clone(), &ana_ns);
+    let analysis = analyses.get_opt(&ana_ref.name).await?;
+    let analysis_status = analysis.as_ref().and_then(|a| a.status.clone());
+    let ana_phase = analysis_status.as_ref().and_then(|s| s.phase);
+    match ana_phase {
+        Some(AnalysisPhase::Completed) => {}
+        Some(AnalysisPhase::Failed) => {
+            conditions::remove(&mut status.conditions, "AnalysisPending");
+            let message = format!("AIAnalysis {ana_ns}/{} failed", ana_ref.name);
+            run_state::fail(
+                status,
+                FailureReason::AnalysisFailed,
+                None,
+                &message,
+                generation,
+                now,
+            );
+            return Ok(Step::Continue);
+        }
+        _ => {
+            let message = match &analysis {
+                None => format!("waiting for AIAnalysis {ana_ns}/{} to exist", ana_ref.name),
+                Some(_) => format!(
+                    "waiting for AIAnalysis {ana_ns}/{} to complete (phase {})",
+                    ana_ref.name,
+                    ana_phase.map_or("unset".to_string(), |p| format!("{p:?}"))
+                ),
+            };
+            status.phase = Some(WorkflowPhase::Pending);
+            conditions::set(
+                &mut status.conditions,
+                "AnalysisPending",
+                true,
+                "AnalysisNotCompleted",
+                &message,
+                generation,
+                now,
+            );
+            return Ok(Step::Wait(ctx.config.wait_requeue));
+        }
+    }
+    conditions::remove(&mut status.conditions, "AnalysisPending");
+    let Some(analysis_status) = analysis_status else {
+        return Ok(Step::Wait(ctx.config.wait_requeue));
+    };
+    let catalog = ctx.templates.current();
+    match planning::plan_run(&catalog, wfe, &analysis_status) {
+        Err(PlanFailure { reason, message }) => {
+            conditions::set(
+                &mut status.conditions,
+                "Planned",
+                false,
+                reason.as_str(),
+                &message,
+                generation,
+                now,
+            );
+            run_state::fail(status, reason, None, &message, generation, now);
+        }
+        Ok(plan) => {
+            let conds = std::mem::take(&mut status.conditions);
+            *status = engine::initial_status(&plan);
+            status.conditions = conds;
+            status.validation = None;
+            status.plan = serde_json::to_value(&plan).ok();
+            let message = format!(
+                "pinned {}@{} ({})",
+                plan.workflow, plan.version, plan.digest
+            );
+            conditions::set(
+                &mut status.conditions,
+                "Planned",
+                true,
+                "Planned",
+                &message,
+                generation,
+                now,
+            );
+        }
+    }
+    Ok(Step::Continue)
+}
+
+/// Validating: the safety checks, then the per-target lock.
+async fn validate_step<'c>(
+    wfe: &WorkflowExecution,
+    ctx: &'c Context,
+    status: &mut WorkflowExecutionStatus,
+    now: Timestamp,
+) -> Result<(Step, Option<tokio::sync::MutexGuard<'c, ()>>), Error> {
+    let generation = wfe.metadata.generation;
+    let plan = pinned_plan(status)?;
+    let target = planning::target_of(&plan);
+    let violations = safety::violations(&plan, target.as_ref(), &ctx.protected, &ctx.actions);
+    if !violations.is_empty() {
+        let message = violations.join("; ");
+        status.validation = Some(crate::api::workflow_execution::Validation {
+            passed: false,
+            violations,
+            dry_run: None,
+        });
+        conditions::set(
+            &mut status.conditions,
+            "Validated",
+            false,
+            "SafetyViolation",
+            &message,
+            generation,
+            now,
+        );
+        run_state::fail(
+            status,
+            FailureReason::SafetyViolation,
+            None,
+            &message,
+            generation,
+            now,
+        );
+        return Ok((Step::Continue, None));
+    }
+    status.validation = Some(crate::api::workflow_execution::Validation {
+        passed: true,
+        violations: Vec::new(),
+        dry_run: None,
+    });
+    conditions::set(
+        &mut status.conditions,
+        "Validated",
+        true,
+        "SafetyChecksPassed",
+        "",
+        generation,
+        now,
+    );
+    let Some(key) = planning::target_key(target.as_ref()) else {
+        conditions::remove(&mut status.conditions, "TargetBusy");
+        return Ok((Step::Continue, None));
+    };
+    // Decide the lock with a fresh list, one decision at a time, so two runs on one target
+    // never both pass.
+    let gate = ctx.lock_gate.lock().await;
+    let all: Api<WorkflowExecution> =
+        namespaced_or_all(&ctx.client, ctx.config.namespace.as_deref());
+    let list = all.list(&ListParams::default()).await?;
+    let claims: Vec<Claim> = list.items.iter().map(claim_of).collect();
+    let me = Claim {
+        target: Some(key.clone()),
+        ..claim_of(wfe)
+    };
+    match target_lock::state(&me, &claims) {
+        LockState::Free => {
+            conditions::remove(&mut status.conditions, "TargetBusy");
+            Ok((Step::Continue, Some(gate)))
+        }
+        LockState::Busy { holder } => {
+            let message =
+                format!("{key} is being remediated by {holder}; this run starts when it ends");
+            conditions::set(
+                &mut status.conditions,
+                "TargetBusy",
+                true,
+                "TargetLocked",
+                &message,
+                generation,
+                now,
+            );
+            Ok((Step::Wait(ctx.config.wait_requeue), None))
+        }
+    }
+}
+
+fn claim_of(wfe: &WorkflowExecution) -> Claim {
+    let status = wfe.status.as_ref();
+    let target = status
+        .and_then(|s| s.plan.as_ref())
+        .and_then(|p| serde_json::from_value::<ExecutionPlan>(p.clone()).ok())
+        .and_then(|p| planning::target_key(planning::target_of(&p).as_ref()));
+    Claim {
+        run: format!("{}/{}", wfe.namespace().unwrap_or_default(), wfe.name_any()),
+        phase: status
+            .and_then(|s| s.phase)
+            .unwrap_or(WorkflowPhase::Pending),
+        created: wfe.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        target,
+    }
+}
+
+/// The engine's phases: observe, decide, create what it asks for.
+async fn engine_step(
+    wfe: &WorkflowExecution,
+    ctx: &Context,
+    status: &WorkflowExecutionStatus,
+    now: Timestamp,
+) -> Result<(WorkflowExecutionStatus, Option<Duration>, Vec<Observation>), Error> {
+    let ns = wfe.namespace().unwrap_or_default();
+    let name = wfe.name_any();
+    let uid = wfe.metadata.uid.clone().unwrap_or_default();
+    let plan = pinned_plan(status)?;
+    let program = program_for(ctx, &uid, &plan)?;
+    let executions: Api<KubernetesExecution> = Api::namespaced(ctx.client.clone(), &ns);
+    let selector = format!("{LABEL_WORKFLOW}={name}");
+    let owned = executions
+        .list(&ListParams::default().labels(&selector))
+        .await?;
+    let observed: Vec<Observation> = owned
+        .items
+        .iter()
+        .filter(|k| k.owner_references().iter().any(|o| o.uid == uid))
+        .map(Observation::from)
+        .collect();
+    let observations = Observations {
+        executions: observed.clone(),
+        approved: wfe.spec.approved,
+    };
+    let decision = program.decide(status, &observations, now);
+    let owner = owner_reference(wfe)?;
+    for new in &decision.create {
+        let kex = KubernetesExecution {
+            metadata: ObjectMeta {
+                name: Some(new.name.clone()),
+                namespace: Some(ns.clone()),
+                labels: Some(new.labels.clone()),
+                owner_references: Some(vec![owner.clone()]),
+                ..ObjectMeta::default()
+            },
+            spec: new.spec.clone(),
+            status: None,
+        };
+        match executions.create(&PostParams::default(), &kex).await {
+            Ok(_) => ctx
+                .metrics()
+                .execution_created(&new.spec.action.action_type),
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                tracing::debug!(execution = %new.name, "already exists; created before");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut next = decision.status;
+    run_state::keep_conditions(status, &mut next);
+    Ok((next, decision.requeue_after, observed))
+}
+
+fn program_for(ctx: &Context, uid: &str, plan: &ExecutionPlan) -> Result<Arc<Program>, Error> {
+    let key = (uid.to_string(), plan.digest.clone());
+    if let Ok(cache) = ctx.programs.lock()
+        && let Some(p) = cache.get(&key)
+    {
+        return Ok(p.clone());
+    }
+    let program = Arc::new(Program::new(plan)?);
+    if let Ok(mut cache) = ctx.programs.lock() {
+        // Compiled programs are small; a bound keeps a long-lived operator's memory flat.
+        if cache.len() > 1024 {
+            cache.clear();
+        }
+        cache.insert(key, program.clone());
+    }
+    Ok(program)
+}
+
+fn pinned_plan(status: &WorkflowExecutionStatus) -> Result<ExecutionPlan, Error> {
+    let value = status.plan.clone().unwrap_or(serde_json::Value::Null);
+    serde_json::from_value(value).map_err(Error::PinnedPlan)
+}
+
+fn owner_reference(wfe: &WorkflowExecution) -> Result<OwnerReference, Error> {
+    wfe.controller_owner_ref(&())
+        .ok_or(Error::MissingField("uid"))
+}
+
+/// Reports a spec change after Planning (other than `approved`) with a condition; the change
+/// is ignored.
+fn note_spec_change(wfe: &WorkflowExecution, status: &mut WorkflowExecutionStatus, now: Timestamp) {
+    let pinned = wfe.annotations().get(ANNOTATION_PINNED_SPEC);
+    let current = run_state::spec_digest(&wfe.spec);
+    match pinned {
+        Some(p) if *p != current => conditions::set(
+            &mut status.conditions,
+            "SpecChangeIgnored",
+            true,
+            "SpecImmutable",
+            "the spec changed after Planning; only `approved` may change, the change is ignored",
+            wfe.metadata.generation,
+            now,
+        ),
+        _ => conditions::remove(&mut status.conditions, "SpecChangeIgnored"),
+    }
+}
+
+/// Records the digest of the spec the run was planned from, to notice later changes.
+async fn pin_spec(
+    runs: &Api<WorkflowExecution>,
+    wfe: &WorkflowExecution,
+    status: &WorkflowExecutionStatus,
+) {
+    if matches!(status.phase, None | Some(WorkflowPhase::Pending)) {
+        return;
+    }
+    let patch = serde_json::json!({
+        "metadata": { "annotations": { ANNOTATION_PINNED_SPEC: run_state::spec_digest(&wfe.spec) } }
+    });
+    let params = kube::api::PatchParams::default();
+    if let Err(e) = runs
+        .patch(&wfe.name_any(), &params, &kube::api::Patch::Merge(&patch))
+        .await
+    {
+        tracing::warn!(run = %wfe.name_any(), error = %e, "could not record the pinned spec");
+    }
+}
+
+/// Writes status with the resourceVersion read: a concurrent change answers Conflict.
+async fn write_status(
+    runs: &Api<WorkflowExecution>,
+    wfe: &WorkflowExecution,
+    status: &WorkflowExecutionStatus,
+) -> Result<(), Error> {
+    let mut obj = wfe.clone();
+    obj.status = Some(status.clone());
+    runs.replace_status(&wfe.name_any(), &PostParams::default(), &obj)
+        .await?;
+    Ok(())
+}
+
+/// Events and metrics for what changed.
+async fn report(
+    ctx: &Context,
+    wfe: &WorkflowExecution,
+    before: &WorkflowExecutionStatus,
+    after: &WorkflowExecutionStatus,
+    observed: &[Observation],
+) {
+    let reference = wfe.object_ref(&());
+    for t in run_state::transitions(before, after) {
+        match &t {
+            Transition::RunEnded(outcome) => {
+                ctx.metrics().run_ended(run_state::outcome_name(*outcome))
+            }
+            Transition::StepFinished { execution, .. } => {
+                if let Some(o) = observed
+                    .iter()
+                    .find(|o| Some(&o.name) == execution.as_ref())
+                    && let (Some(s), Some(c)) = (o.started_at, o.completed_at)
+                {
+                    let action = action_of(after, &o.step).unwrap_or_default();
+                    ctx.metrics()
+                        .execution_finished(&action, c.duration_since(s).as_secs_f64());
+                }
+            }
+            _ => {}
+        }
+        if let Some((type_, reason, note)) = t.event() {
+            let event = Event {
+                type_: if type_ {
+                    EventType::Normal
+                } else {
+                    EventType::Warning
+                },
+                reason: reason.to_string(),
+                note: Some(note),
+                action: "Reconcile".to_string(),
+                secondary: None,
+            };
+            if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+                tracing::debug!(error = %e, "could not publish an event");
+            }
+        }
+    }
+}
+
+fn action_of(status: &WorkflowExecutionStatus, step: &str) -> Option<String> {
+    let plan: ExecutionPlan = serde_json::from_value(status.plan.clone()?).ok()?;
+    plan.steps
+        .iter()
+        .find(|s| s.name == step)
+        .map(|s| s.action.action_type.clone())
+}
+
+/// Runs the controller until `shutdown` completes.
+pub async fn run(
+    client: Client,
+    config: OperatorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let ns = config.namespace.clone();
+    let runs: Api<WorkflowExecution> = namespaced_or_all(&client, ns.as_deref());
+    let executions: Api<KubernetesExecution> = namespaced_or_all(&client, ns.as_deref());
+    let analyses: Api<AIAnalysis> = namespaced_or_all(&client, ns.as_deref());
+    let templates = Arc::new(TemplateSource::load(&config.templates));
+    let reporter = Reporter {
+        controller: config.reporter.clone(),
+        instance: config.instance.clone(),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
+        protected: ProtectedNamespaces::new(
+            &config.operator_namespace,
+            config.protected_namespaces.iter().cloned(),
+        ),
+        actions: ActionCatalog::builtin(),
+        templates: templates.clone(),
+        programs: Mutex::new(HashMap::new()),
+        lock_gate: tokio::sync::Mutex::new(()),
+        config,
+    });
+    // One signal, fanned out: the controller's graceful shutdown and the background tasks.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (controller_stop, controller_stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let _ = controller_stop.send(());
+    });
+    let controller = Controller::new(runs, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    let by_analysis = store.clone();
+    let reload = templates.changes(ctx.config.template_poll, stop_rx.clone());
+    let active = tokio::spawn(track_active(store.clone(), ctx.clone(), stop_rx.clone()));
+    let ready = ctx.config.ready.clone();
+    let ready_store = store.clone();
+    let readiness = tokio::spawn(async move {
+        if ready_store.wait_until_ready().await.is_ok() {
+            ready.set(true);
+        }
+    });
+    tracing::info!(
+        namespace = ns.as_deref().unwrap_or("(all)"),
+        "workflow controller started"
+    );
+    controller
+        .owns(executions, watcher::Config::default().any_semantic())
+        .watches(
+            analyses,
+            watcher::Config::default().any_semantic(),
+            move |ana: AIAnalysis| runs_of_analysis(&by_analysis, &ana),
+        )
+        .reconcile_all_on(reload)
+        .graceful_shutdown_on(async move {
+            let _ = controller_stopped.await;
+        })
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+    active.abort();
+    readiness.abort();
+    tracing::info!("workflow controller stopped");
+}
+
+fn namespaced_or_all<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The runs that reference an analysis.
+fn runs_of_analysis(
+    store: &Store<WorkflowExecution>,
+    ana: &AIAnalysis,
+) -> Vec<ObjectRef<WorkflowExecution>> {
+    let ana_ns = ana.namespace().unwrap_or_default();
+    let ana_name = ana.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|w| {
+            let r = &w.spec.ai_analysis_ref;
+            let ns = r
+                .namespace
+                .clone()
+                .or_else(|| w.namespace())
+                .unwrap_or_default();
+            r.name == ana_name && ns == ana_ns
+        })
+        .map(|w| ObjectRef::from_obj(w.as_ref()))
+        .collect()
+}
+
+/// Keeps the active-runs gauge current from the watch cache.
+async fn track_active(
+    store: Store<WorkflowExecution>,
+    ctx: Arc<Context>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let active = store
+            .state()
+            .iter()
+            .filter(|w| {
+                !w.status
+                    .as_ref()
+                    .and_then(|s| s.phase)
+                    .is_some_and(WorkflowPhase::is_terminal)
+            })
+            .count();
+        ctx.metrics().set_active_runs(active);
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}

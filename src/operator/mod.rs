@@ -1,0 +1,45 @@
+//! The WorkflowExecution controller: reads a run, its executions and its analysis, asks the
+//! engine what to do, creates executions and writes status. Glue only: every rule of the run
+//! lives in the engine.
+//!
+//! | file | what |
+//! |---|---|
+//! | `controller` | context → `reconcile` / `error_policy` → `run` |
+//! | `planning` | the analysis and template → the pinned plan; the run's target |
+//! | `safety`, `target_lock` | the checks at Validating |
+//! | `run_state` | failing a run, spec digests, status transitions (events, metrics) |
+//! | `conditions` | standard conditions with observedGeneration |
+//! | `templates` | the template directory, reloaded on change |
+//! | `config`, `clock` | what the operator is told; injectable time |
+//! | `metrics`, `http`, `leader` | Prometheus series, `/metrics` `/healthz` `/readyz`, Lease election |
+//!
+//! **Invariant:** the operator never decides what a run does next; `engine::decide` does.
+//! It only plans, validates, and applies decisions idempotently.
+
+pub mod clock;
+pub mod conditions;
+pub mod config;
+pub mod controller;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod planning;
+pub mod run_state;
+pub mod safety;
+pub mod target_lock;
+pub mod templates;
+
+use std::future::Future;
+
+pub use clock::{Clock, ScaledClock, SystemClock};
+pub use config::{ControllerKind, OperatorConfig};
+
+/// Runs the workflow controller on `client` until `shutdown` completes, then lets the
+/// reconciles in flight finish. `remedy operator`, `remedy run` and the tests all use it.
+pub async fn run(
+    client: kube::Client,
+    config: OperatorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    controller::run(client, config, shutdown).await;
+}

@@ -1,0 +1,408 @@
+//! Small pure helpers on a run's status that belong to the operator, not the engine: ending a
+//! run before the engine takes it, the digest of a pinned spec, and what changed between two
+//! statuses (for events and metrics).
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use sha2::{Digest, Sha256};
+
+use super::conditions;
+use crate::api::workflow_execution::Failure;
+use crate::api::{
+    FailureReason, Outcome, StepPhase, WorkflowExecutionSpec, WorkflowExecutionStatus,
+    WorkflowPhase,
+};
+
+/// Ends a run as Failed, before any step ran (analysis failed, planning or validation failed).
+pub fn fail(
+    status: &mut WorkflowExecutionStatus,
+    reason: FailureReason,
+    step: Option<String>,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    status.phase = Some(WorkflowPhase::Failed);
+    status.outcome = Some(Outcome::Failed);
+    status.failure = Some(Failure {
+        step,
+        reason,
+        message: message.to_string(),
+    });
+    status.completed_at = Some(Time(now));
+    let conds = &mut status.conditions;
+    conditions::set(
+        conds,
+        "Progressing",
+        false,
+        reason.as_str(),
+        message,
+        generation,
+        now,
+    );
+    conditions::set(
+        conds,
+        "Ready",
+        false,
+        reason.as_str(),
+        message,
+        generation,
+        now,
+    );
+}
+
+/// Carries the operator's own conditions (those the engine does not know) into the engine's
+/// new status.
+pub fn keep_conditions(before: &WorkflowExecutionStatus, after: &mut WorkflowExecutionStatus) {
+    for c in &before.conditions {
+        if conditions::get(&after.conditions, &c.type_).is_none() {
+            after.conditions.push(c.clone());
+        }
+    }
+}
+
+/// Sets the conditions that follow from the phase: Approved, Progressing and Ready.
+pub fn derive_conditions(
+    status: &mut WorkflowExecutionStatus,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let Some(phase) = status.phase else { return };
+    let failure = status
+        .failure
+        .as_ref()
+        .map(|f| (f.reason.as_str(), f.message.clone()));
+    let conds = &mut status.conditions;
+    let approval_required = status
+        .plan
+        .as_ref()
+        .and_then(|p| p.get("approvalRequired"))
+        .and_then(serde_json::Value::as_bool);
+    match (phase, approval_required) {
+        (WorkflowPhase::AwaitingApproval, _) => conditions::set(
+            conds,
+            "Approved",
+            false,
+            "AwaitingApproval",
+            "set spec.approved to true to let the run start",
+            generation,
+            now,
+        ),
+        (
+            WorkflowPhase::Executing | WorkflowPhase::Monitoring | WorkflowPhase::RollingBack,
+            Some(true),
+        ) if conditions::get(conds, "Approved").is_some_and(|c| c.status != "True") => {
+            conditions::set(
+                conds,
+                "Approved",
+                true,
+                "Approved",
+                "spec.approved is true",
+                generation,
+                now,
+            )
+        }
+        (WorkflowPhase::Executing, Some(false)) if conditions::get(conds, "Approved").is_none() => {
+            conditions::set(
+                conds,
+                "Approved",
+                true,
+                "NotRequired",
+                "the workflow needs no approval",
+                generation,
+                now,
+            )
+        }
+        _ => {}
+    }
+    let phase_name = format!("{phase:?}");
+    if phase.is_terminal() {
+        let (reason, message) = failure.unwrap_or(("Finished", String::new()));
+        conditions::set(
+            conds,
+            "Progressing",
+            false,
+            reason,
+            &message,
+            generation,
+            now,
+        );
+        let ok = phase == WorkflowPhase::Completed;
+        let reason = if ok {
+            outcome_name(status.outcome)
+        } else {
+            reason
+        };
+        conditions::set(conds, "Ready", ok, reason, &message, generation, now);
+    } else {
+        conditions::set(conds, "Progressing", true, &phase_name, "", generation, now);
+        conditions::set(
+            conds,
+            "Ready",
+            false,
+            &phase_name,
+            "the run has not finished",
+            generation,
+            now,
+        );
+    }
+}
+
+/// The name of an outcome as metrics and conditions show it (`Failed` when unset).
+pub fn outcome_name(outcome: Option<Outcome>) -> &'static str {
+    match outcome {
+        Some(Outcome::Success) => "Success",
+        Some(Outcome::Ineffective) => "Ineffective",
+        Some(Outcome::Failed) | None => "Failed",
+        Some(Outcome::RolledBack) => "RolledBack",
+        Some(Outcome::DryRun) => "DryRun",
+    }
+}
+
+/// The digest of a spec without `approved`, the one field that may change after Planning.
+pub fn spec_digest(spec: &WorkflowExecutionSpec) -> String {
+    let mut pinned = spec.clone();
+    pinned.approved = false;
+    let bytes = serde_json::to_vec(&pinned).unwrap_or_default();
+    format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+}
+
+/// One change between two statuses of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// The run moved to another phase.
+    Phase {
+        /// The phase before (None: new run).
+        from: Option<WorkflowPhase>,
+        /// The phase now.
+        to: WorkflowPhase,
+        /// The failure message, when the new phase ends a failed run.
+        failure: Option<(FailureReason, String)>,
+    },
+    /// The run reached a terminal phase with this outcome.
+    RunEnded(Option<Outcome>),
+    /// A step (or its compensation) reached a final phase.
+    StepFinished {
+        /// The step.
+        step: String,
+        /// Its new phase.
+        phase: StepPhase,
+        /// The execution of its last attempt.
+        execution: Option<String>,
+        /// Its message.
+        message: String,
+    },
+    /// A step's attempt failed and it will be retried.
+    StepRetrying {
+        /// The step.
+        step: String,
+        /// Attempts so far.
+        attempts: u32,
+        /// Its message.
+        message: String,
+    },
+}
+
+impl Transition {
+    /// The event to publish for this change, if any: (normal?, reason, note).
+    pub fn event(&self) -> Option<(bool, &'static str, String)> {
+        match self {
+            Transition::Phase { from, to, failure } => {
+                let from = from.map_or("new".to_string(), |p| format!("{p:?}"));
+                let normal = matches!(
+                    to,
+                    WorkflowPhase::Pending
+                        | WorkflowPhase::Planning
+                        | WorkflowPhase::Validating
+                        | WorkflowPhase::AwaitingApproval
+                        | WorkflowPhase::Executing
+                        | WorkflowPhase::Monitoring
+                        | WorkflowPhase::Completed
+                );
+                let mut note = format!("phase {from} → {to:?}");
+                if let Some((reason, message)) = failure {
+                    note.push_str(&format!(": {}: {message}", reason.as_str()));
+                }
+                Some((normal, phase_reason(*to), note))
+            }
+            Transition::RunEnded(_) => None,
+            Transition::StepFinished {
+                step,
+                phase,
+                message,
+                ..
+            } => {
+                let reason = match phase {
+                    StepPhase::Failed => "StepFailed",
+                    StepPhase::TimedOut => "StepTimedOut",
+                    StepPhase::CompensationFailed => "CompensationFailed",
+                    _ => return None,
+                };
+                Some((false, reason, format!("step {step}: {message}")))
+            }
+            Transition::StepRetrying {
+                step,
+                attempts,
+                message,
+            } => Some((
+                false,
+                "StepRetrying",
+                format!("step {step}: attempt {attempts} failed, retrying: {message}"),
+            )),
+        }
+    }
+}
+
+fn phase_reason(phase: WorkflowPhase) -> &'static str {
+    match phase {
+        WorkflowPhase::Pending => "Pending",
+        WorkflowPhase::Planning => "Planning",
+        WorkflowPhase::Validating => "Validating",
+        WorkflowPhase::AwaitingApproval => "AwaitingApproval",
+        WorkflowPhase::Executing => "Executing",
+        WorkflowPhase::Monitoring => "Monitoring",
+        WorkflowPhase::RollingBack => "RollingBack",
+        WorkflowPhase::Completed => "Completed",
+        WorkflowPhase::Failed => "Failed",
+        WorkflowPhase::RolledBack => "RolledBack",
+        WorkflowPhase::RollbackFailed => "RollbackFailed",
+    }
+}
+
+/// What changed from `before` to `after`, in a stable order.
+pub fn transitions(
+    before: &WorkflowExecutionStatus,
+    after: &WorkflowExecutionStatus,
+) -> Vec<Transition> {
+    let mut out = Vec::new();
+    for step in &after.steps {
+        let old = before.steps.iter().find(|s| s.name == step.name);
+        let old_phase = old.map(|s| s.phase);
+        if old_phase == Some(step.phase) && old.map(|s| s.attempts) == Some(step.attempts) {
+            continue;
+        }
+        let finished = matches!(
+            step.phase,
+            StepPhase::Succeeded
+                | StepPhase::Failed
+                | StepPhase::TimedOut
+                | StepPhase::Compensated
+                | StepPhase::CompensationFailed
+        );
+        if finished && old_phase != Some(step.phase) {
+            out.push(Transition::StepFinished {
+                step: step.name.clone(),
+                phase: step.phase,
+                execution: step.execution_ref.clone(),
+                message: step.message.clone(),
+            });
+        } else if step.phase == StepPhase::Retrying {
+            out.push(Transition::StepRetrying {
+                step: step.name.clone(),
+                attempts: step.attempts,
+                message: step.message.clone(),
+            });
+        }
+    }
+    if let Some(to) = after.phase
+        && before.phase != Some(to)
+    {
+        let failure = after
+            .failure
+            .as_ref()
+            .filter(|_| to.is_terminal())
+            .map(|f| (f.reason, f.message.clone()));
+        out.push(Transition::Phase {
+            from: before.phase,
+            to,
+            failure,
+        });
+        if to.is_terminal() {
+            out.push(Transition::RunEnded(after.outcome));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::StepStatus;
+
+    fn step(name: &str, phase: StepPhase, attempts: u32) -> StepStatus {
+        StepStatus {
+            name: name.into(),
+            phase,
+            attempts,
+            message: "boom".into(),
+            ..StepStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_failed_step_and_a_rollback_are_reported() {
+        let before = WorkflowExecutionStatus {
+            phase: Some(WorkflowPhase::Executing),
+            steps: vec![
+                step("a", StepPhase::Succeeded, 1),
+                step("b", StepPhase::Running, 2),
+            ],
+            ..Default::default()
+        };
+        let after = WorkflowExecutionStatus {
+            phase: Some(WorkflowPhase::RollingBack),
+            steps: vec![
+                step("a", StepPhase::Succeeded, 1),
+                step("b", StepPhase::Failed, 2),
+            ],
+            ..Default::default()
+        };
+        let events: Vec<_> = transitions(&before, &after)
+            .iter()
+            .filter_map(Transition::event)
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (false, "StepFailed", "step b: boom".to_string()),
+                (
+                    false,
+                    "RollingBack",
+                    "phase Executing → RollingBack".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_that_ends_counts_once_with_its_outcome() {
+        let before = WorkflowExecutionStatus {
+            phase: Some(WorkflowPhase::Monitoring),
+            ..Default::default()
+        };
+        let mut after = before.clone();
+        after.phase = Some(WorkflowPhase::Completed);
+        after.outcome = Some(Outcome::Success);
+        let t = transitions(&before, &after);
+        assert!(
+            t.contains(&Transition::RunEnded(Some(Outcome::Success))),
+            "{t:?}"
+        );
+        assert!(transitions(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn the_spec_digest_ignores_only_approved() {
+        let spec = WorkflowExecutionSpec::default();
+        let approved = WorkflowExecutionSpec {
+            approved: true,
+            ..spec.clone()
+        };
+        let dry = WorkflowExecutionSpec {
+            dry_run: true,
+            ..spec.clone()
+        };
+        assert_eq!(spec_digest(&spec), spec_digest(&approved));
+        assert_ne!(spec_digest(&spec), spec_digest(&dry));
+    }
+}

@@ -1,0 +1,332 @@
+//! The safety checks at Validating, on the resolved plan, before anything runs: protected
+//! namespaces, action effects, and the action schemas applied to the resolved values.
+//! A violation ends the run with reason SafetyViolation and creates nothing.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::api::TargetResource;
+use crate::catalog::{ActionCatalog, BUILTIN_PROTECTED_NAMESPACES, Effect, ParamKind, ParamSpec};
+use crate::plan::{ExecutionPlan, PlannedAction, PlannedValue, StepStage};
+
+/// The namespaces no run may touch: the built-in ones, the operator's own, and configured ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectedNamespaces(BTreeSet<String>);
+
+impl ProtectedNamespaces {
+    /// The built-in list plus the operator's namespace and `extra`.
+    pub fn new(operator_namespace: &str, extra: impl IntoIterator<Item = String>) -> Self {
+        let mut set: BTreeSet<String> = BUILTIN_PROTECTED_NAMESPACES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        set.insert(operator_namespace.to_string());
+        set.extend(extra);
+        ProtectedNamespaces(set)
+    }
+
+    /// True when no run may touch `namespace`.
+    pub fn contains(&self, namespace: &str) -> bool {
+        self.0.contains(namespace)
+    }
+}
+
+/// Every violation of the plan, one message each; empty when the plan is safe to run.
+pub fn violations(
+    plan: &ExecutionPlan,
+    target: Option<&TargetResource>,
+    protected: &ProtectedNamespaces,
+    actions: &ActionCatalog,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(ns) = target.and_then(|t| t.namespace.as_deref())
+        && protected.contains(ns)
+    {
+        found.push(format!("the target is in protected namespace `{ns}`"));
+    }
+    for step in &plan.steps {
+        let place = match step.stage {
+            StepStage::Main => format!("step `{}`", step.name),
+            StepStage::Verify => format!("verify step `{}`", step.name),
+            StepStage::Finally => format!("finally step `{}`", step.name),
+        };
+        check_action(&place, &step.action, plan, protected, actions, &mut found);
+        if let Some(rollback) = &step.rollback {
+            let place = format!("the rollback of step `{}`", step.name);
+            check_action(&place, rollback, plan, protected, actions, &mut found);
+        }
+    }
+    found
+}
+
+fn check_action(
+    place: &str,
+    action: &PlannedAction,
+    plan: &ExecutionPlan,
+    protected: &ProtectedNamespaces,
+    actions: &ActionCatalog,
+    found: &mut Vec<String>,
+) {
+    let Some(spec) = actions.get(&action.action_type) else {
+        found.push(format!("{place}: unknown action `{}`", action.action_type));
+        return;
+    };
+    if spec.effect == Effect::Irreversible && !plan.approval_required {
+        found.push(format!(
+            "{place}: action `{}` is irreversible and the run does not require approval",
+            spec.name
+        ));
+    }
+    for param in spec.required_params() {
+        if !action.with.contains_key(param.name) {
+            found.push(format!(
+                "{place}: missing parameter `{}` of `{}`",
+                param.name, spec.name
+            ));
+        }
+    }
+    for (name, value) in &action.with {
+        let Some(param) = spec.param(name) else {
+            found.push(format!(
+                "{place}: `{}` has no parameter `{name}`",
+                spec.name
+            ));
+            continue;
+        };
+        // A deferred value is known only when its step is scheduled; the executor checks it.
+        let PlannedValue::Value(value) = value else {
+            continue;
+        };
+        if let Some(problem) = value_problem(param, value) {
+            found.push(format!("{place}: parameter `{name}` {problem}"));
+        }
+        if name == "namespace"
+            && let Some(ns) = value.as_str()
+            && protected.contains(ns)
+        {
+            found.push(format!("{place}: namespace `{ns}` is protected"));
+        }
+    }
+}
+
+/// What is wrong with a resolved value for its parameter, if anything.
+fn value_problem(param: &ParamSpec, value: &Value) -> Option<String> {
+    if value.is_null() {
+        return (param.required).then(|| "is null".to_string());
+    }
+    let fits = match param.kind {
+        ParamKind::String => value.is_string(),
+        ParamKind::Duration => value.is_string() || value.is_number(),
+        ParamKind::Int => value.is_i64() || value.is_u64(),
+        ParamKind::Float => value.is_number(),
+        ParamKind::Bool => value.is_boolean(),
+        ParamKind::Quantity => value.is_string() || value.is_number(),
+        ParamKind::List => value.is_array(),
+        ParamKind::Map => value.is_object(),
+    };
+    if !fits {
+        return Some(format!(
+            "must be of type {}, got {}",
+            param.kind,
+            short(value)
+        ));
+    }
+    if !param.allowed.is_empty()
+        && let Some(s) = value.as_str()
+        && !param.allowed.contains(&s)
+    {
+        return Some(format!("is `{s}`; allowed: {}", param.allowed.join(", ")));
+    }
+    None
+}
+
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::dsl::ast::{OnFailure, RollbackMode};
+    use crate::plan::{PlannedStep, RetryPolicy};
+
+    fn action(kind: &str, with: &[(&str, PlannedValue)]) -> PlannedAction {
+        PlannedAction {
+            action_type: kind.into(),
+            with: with
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            timeout_ms: 60_000,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    fn value(v: serde_json::Value) -> PlannedValue {
+        PlannedValue::Value(v)
+    }
+
+    fn plan(steps: Vec<(PlannedAction, Effect)>, approval: bool) -> ExecutionPlan {
+        ExecutionPlan {
+            workflow: "w".into(),
+            version: "1.0.0".into(),
+            digest: "sha256:0".into(),
+            timeout_ms: 600_000,
+            max_parallel: 5,
+            rollback: RollbackMode::Automatic,
+            approval_required: approval,
+            dry_run: false,
+            verify_within_ms: None,
+            parameters: Default::default(),
+            analysis: Default::default(),
+            workflow_info: Default::default(),
+            modules: BTreeMap::new(),
+            steps: steps
+                .into_iter()
+                .enumerate()
+                .map(|(i, (action, effect))| PlannedStep {
+                    name: format!("s{i}"),
+                    stage: StepStage::Main,
+                    depends_on: vec![],
+                    action,
+                    effect,
+                    when: None,
+                    on_failure: OnFailure::Rollback,
+                    rollback: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn check(p: &ExecutionPlan, target_ns: Option<&str>) -> Vec<String> {
+        let target = target_ns.map(|ns| TargetResource {
+            kind: "Deployment".into(),
+            name: "web".into(),
+            namespace: Some(ns.into()),
+            api_version: None,
+        });
+        let protected = ProtectedNamespaces::new("remedy-system", ["payments".to_string()]);
+        violations(p, target.as_ref(), &protected, &ActionCatalog::builtin())
+    }
+
+    fn scale(ns: &str) -> PlannedAction {
+        action(
+            "scale_deployment",
+            &[
+                ("namespace", value(json!(ns))),
+                ("deployment", value(json!("web"))),
+                ("replicas", value(json!(3))),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_safe_plan_passes() {
+        assert_eq!(
+            check(
+                &plan(vec![(scale("shop"), Effect::Reversible)], false),
+                Some("shop")
+            ),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn protected_namespaces_builtin_own_and_configured_are_refused() {
+        for ns in ["kube-system", "remedy-system", "payments"] {
+            let found = check(
+                &plan(vec![(scale(ns), Effect::Reversible)], false),
+                Some("shop"),
+            );
+            assert_eq!(
+                found,
+                vec![format!("step `s0`: namespace `{ns}` is protected")]
+            );
+        }
+        let found = check(
+            &plan(vec![(scale("shop"), Effect::Reversible)], false),
+            Some("kube-public"),
+        );
+        assert_eq!(
+            found,
+            vec!["the target is in protected namespace `kube-public`".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_protected_namespace_in_a_rollback_is_refused() {
+        let mut p = plan(vec![(scale("shop"), Effect::Reversible)], false);
+        p.steps[0].rollback = Some(scale("kube-system"));
+        assert_eq!(
+            check(&p, None),
+            vec!["the rollback of step `s0`: namespace `kube-system` is protected".to_string()]
+        );
+    }
+
+    #[test]
+    fn irreversible_actions_need_approval() {
+        let delete = action(
+            "delete_pod",
+            &[
+                ("namespace", value(json!("shop"))),
+                ("pod", value(json!("web-1"))),
+            ],
+        );
+        let found = check(
+            &plan(vec![(delete.clone(), Effect::Irreversible)], false),
+            None,
+        );
+        assert_eq!(
+            found,
+            vec!["step `s0`: action `delete_pod` is irreversible and the run does not require approval".to_string()]
+        );
+        assert!(check(&plan(vec![(delete, Effect::Irreversible)], true), None).is_empty());
+    }
+
+    #[test]
+    fn resolved_values_are_checked_against_the_action_schema() {
+        let bad = action(
+            "scale_deployment",
+            &[
+                ("namespace", value(json!("shop"))),
+                ("replicas", value(json!("three"))),
+                ("colour", value(json!("red"))),
+            ],
+        );
+        let found = check(&plan(vec![(bad, Effect::Reversible)], false), None);
+        assert_eq!(
+            found,
+            vec![
+                "step `s0`: missing parameter `deployment` of `scale_deployment`".to_string(),
+                "step `s0`: `scale_deployment` has no parameter `colour`".to_string(),
+                "step `s0`: parameter `replicas` must be of type int, got \"three\"".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn deferred_values_are_left_to_the_executor() {
+        let deferred = action(
+            "scale_deployment",
+            &[
+                ("namespace", value(json!("shop"))),
+                ("deployment", value(json!("web"))),
+                (
+                    "replicas",
+                    PlannedValue::Deferred("self.output.previous_replicas".into()),
+                ),
+            ],
+        );
+        assert!(check(&plan(vec![(deferred, Effect::Reversible)], false), None).is_empty());
+    }
+}

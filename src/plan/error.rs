@@ -1,0 +1,68 @@
+//! Why planning failed: a typed error per failure reason of the contract, with a message a
+//! person can act on.
+
+use crate::api::FailureReason;
+use crate::dsl::span::Span;
+use crate::script::ScriptError;
+
+/// A run that cannot be planned.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    /// No template of that name (and version).
+    #[error("{0}")]
+    TemplateNotFound(String),
+    /// A param is missing, mistyped or outside its constraints (or an override names no param).
+    #[error("{message}")]
+    InvalidParameters {
+        /// The param concerned, when there is one.
+        param: Option<String>,
+        /// What is wrong and where the value came from.
+        message: String,
+    },
+    /// A script failed or ran over its budget.
+    #[error("{what}: {}", error.message())]
+    ScriptError {
+        /// What was being computed, e.g. "let `new_limit`" or "`with.replicas` of step `scale_out`".
+        what: String,
+        /// The step concerned, when there is one.
+        step: Option<String>,
+        /// Where in the template, when known.
+        span: Option<Span>,
+        /// The script's error.
+        error: ScriptError,
+    },
+}
+
+impl PlanError {
+    /// The contract's failure reason for this error.
+    pub fn reason(&self) -> FailureReason {
+        match self {
+            PlanError::TemplateNotFound(_) => FailureReason::TemplateNotFound,
+            PlanError::InvalidParameters { .. } => FailureReason::InvalidParameters,
+            PlanError::ScriptError { .. } => FailureReason::ScriptError,
+        }
+    }
+
+    /// The step the error belongs to, if any.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            PlanError::ScriptError { step, .. } => step.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Where in the template, when known.
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            PlanError::ScriptError { span, .. } => *span,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid(param: &str, message: impl Into<String>) -> Self {
+        PlanError::InvalidParameters {
+            param: Some(param.to_string()),
+            message: message.into(),
+        }
+    }
+}
