@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use super::conditions;
 use crate::api::workflow_execution::Failure;
 use crate::api::{
-    FailureReason, Outcome, StepPhase, WorkflowExecutionSpec, WorkflowExecutionStatus,
-    WorkflowPhase,
+    ExecutionPhase, FailureReason, KubernetesExecution, Outcome, StepPhase, WorkflowExecutionSpec,
+    WorkflowExecutionStatus, WorkflowPhase,
 };
 
 /// Ends a run as Failed, before any step ran (analysis failed, planning or validation failed).
@@ -165,6 +165,36 @@ pub fn spec_digest(spec: &WorkflowExecutionSpec) -> String {
     pinned.approved = false;
     let bytes = serde_json::to_vec(&pinned).unwrap_or_default();
     format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+}
+
+/// The executions that finished since `before` was written: those `before` shows in flight
+/// (a step Running or Compensating on them) that are now Succeeded or Failed. Each is
+/// absorbed by exactly one decision, so each is counted once.
+pub fn absorbed<'a>(
+    before: &WorkflowExecutionStatus,
+    observed: &'a [KubernetesExecution],
+) -> Vec<&'a KubernetesExecution> {
+    let in_flight: Vec<&str> = before
+        .steps
+        .iter()
+        .filter(|s| matches!(s.phase, StepPhase::Running | StepPhase::Compensating))
+        .filter_map(|s| s.execution_ref.as_deref())
+        .collect();
+    observed
+        .iter()
+        .filter(|k| {
+            k.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| in_flight.contains(&n))
+        })
+        .filter(|k| {
+            matches!(
+                k.status.as_ref().and_then(|s| s.phase),
+                Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed)
+            )
+        })
+        .collect()
 }
 
 /// One change between two statuses of a run.
