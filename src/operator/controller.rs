@@ -33,6 +33,7 @@ use crate::api::{
 };
 use crate::catalog::ActionCatalog;
 use crate::engine::{self, Observation, Observations, Program};
+use crate::executor::redact::redact_text;
 use crate::plan::ExecutionPlan;
 
 /// The annotation holding the digest of the spec pinned at Planning (without `approved`).
@@ -168,6 +169,7 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     }
     status.observed_generation = wfe.metadata.generation;
     run_state::derive_conditions(&mut status, wfe.metadata.generation, now);
+    run_state::redact(&mut status);
     if status != before {
         write_status(&runs, &wfe, &status).await?;
         if before.phase.is_none() || before.phase == Some(WorkflowPhase::Pending) {
@@ -560,7 +562,7 @@ async fn report(
                     EventType::Warning
                 },
                 reason: reason.to_string(),
-                note: Some(note),
+                note: Some(redact_text(&note)),
                 action: "Reconcile".to_string(),
                 secondary: None,
             };
