@@ -15,5 +15,6 @@ pub mod executor;
 pub mod graph;
 pub mod operator;
 pub mod plan;
+pub mod rehearse;
 pub mod script;
 pub mod template;

@@ -15,8 +15,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
-
+use crate::catalog::templates::ImportedScript;
 use crate::check::Diagnostic;
 use crate::dsl::ast::{
     ApprovalKind, ConstraintKind, Expr, File, Item, MapLit, Step, StepItem, StringPart, Value,
@@ -101,6 +100,22 @@ impl Template {
             .map(|i| (i.alias.name.as_str(), i.path.value.as_str()));
         let modules = modules::read_imports(dir, imports)?;
         Template::build(SourceFile::new(path, text), file, modules)
+    }
+
+    /// Compile a template of the template catalog (already read, parsed and checked).
+    pub fn from_catalog(
+        entry: &crate::catalog::templates::Template,
+    ) -> Result<Self, TemplateError> {
+        let modules = entry
+            .imports
+            .iter()
+            .map(|i| (i.alias.clone(), i.source.clone()))
+            .collect();
+        Template::build(
+            SourceFile::new(&entry.path, entry.source.clone()),
+            entry.file.clone(),
+            modules,
+        )
     }
 
     /// Load a template from text; `modules` gives each import alias its source.
@@ -197,6 +212,8 @@ pub struct Script<'a> {
     pub key: Span,
     /// The whole `${ … }` (or identifier).
     pub span: Span,
+    /// True for a bare identifier value (`namespace`, shorthand for `${ namespace }`).
+    pub bare: bool,
 }
 
 /// Call `f` on every script of the file, in source order.
@@ -238,6 +255,7 @@ fn expr_script(e: &Expr) -> Script<'_> {
         source: &e.source,
         key: e.source_span,
         span: e.span,
+        bare: false,
     }
 }
 
@@ -285,6 +303,7 @@ pub fn value_scripts<'a>(value: &'a Value, f: &mut dyn FnMut(Script<'a>)) {
             source: &i.name,
             key: i.span,
             span: i.span,
+            bare: true,
         }),
         ValueKind::Int(_)
         | ValueKind::Float(..)
@@ -312,18 +331,18 @@ pub fn is_runtime(r: &FieldRef) -> bool {
     }
 }
 
+/// The template catalog's digest (so a plan's digest names the catalog entry it came from).
 fn digest(source: &SourceFile, file: &File, modules: &BTreeMap<String, String>) -> String {
-    let mut h = Sha256::new();
-    h.update(source.text().as_bytes());
-    for import in file.workflow.imports() {
-        h.update(b"\0");
-        h.update(import.path.value.as_bytes());
-        h.update(b"\0");
-        if let Some(m) = modules.get(&import.alias.name) {
-            h.update(m.as_bytes());
-        }
-    }
-    format!("sha256:{}", hex::encode(h.finalize()))
+    let imports: Vec<ImportedScript> = file
+        .workflow
+        .imports()
+        .map(|i| ImportedScript {
+            alias: i.alias.name.clone(),
+            path: i.path.value.clone(),
+            source: modules.get(&i.alias.name).cloned().unwrap_or_default(),
+        })
+        .collect();
+    crate::catalog::templates::digest(source.text(), &imports)
 }
 
 #[cfg(test)]
@@ -336,7 +355,7 @@ mod tests {
   param a: int = ${ m::one() }
   step s {
     action "notify_only"
-    with { message: "x ${a} ${ steps.q.output }" }
+    with { message: "x ${a} ${ analysis.q.output }" }
   }
 }"#;
 
@@ -350,7 +369,7 @@ mod tests {
         assert_eq!(t.compiled.len(), 3);
         let mut sources = Vec::new();
         for_each_script(&t.file, &mut |s| sources.push(s.source.trim().to_string()));
-        assert_eq!(sources, ["m::one()", "a", "steps.q.output"]);
+        assert_eq!(sources, ["m::one()", "a", "analysis.q.output"]);
     }
 
     #[test]
@@ -358,6 +377,20 @@ mod tests {
         let a = Template::from_source("t.wf", WF, modules("fn one() { 1 }")).expect("loads");
         let b = Template::from_source("t.wf", WF, modules("fn one() { 2 }")).expect("loads");
         assert_ne!(a.digest, b.digest);
+    }
+
+    #[test]
+    fn the_digest_is_the_catalogs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("lib")).expect("mkdir");
+        std::fs::write(dir.path().join("lib/m.rhai"), "fn one() { 1 }").expect("write");
+        let path = dir.path().join("t.wf");
+        std::fs::write(&path, WF).expect("write");
+        let entry = crate::catalog::templates::load_file(&path).expect("catalog entry");
+        let from_catalog = Template::from_catalog(&entry).expect("compiles");
+        let loaded = Template::load(&path).expect("loads");
+        assert_eq!(from_catalog.digest, entry.digest);
+        assert_eq!(loaded.digest, entry.digest);
     }
 
     #[test]

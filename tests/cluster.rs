@@ -4,9 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cluster {
+    mod crd;
     mod crud;
+    mod deletion;
+    mod discovery;
+    mod faults;
     mod patches;
     mod selectors;
+    mod simulation;
     mod status;
     mod watches;
 }

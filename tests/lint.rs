@@ -84,6 +84,21 @@ fn syntax_fixtures_report_exactly_one_syntax_error() {
     }
 }
 
+/// Invalid UTF-8 is a syntax error like any other. (Built in memory: a fixture file that is not
+/// UTF-8 would trip every tool that reads the fixtures as text.)
+#[test]
+fn invalid_utf8_is_reported_in_place() {
+    let bytes = b"workflow \"fixture\" version \"1.0.0\" {\n  description \"caf\xe9 au lait\"\n}\n";
+    let report = check_source(
+        "syntax_invalid_utf8.wf",
+        bytes,
+        &CheckContext::for_dir(FIXTURES),
+    );
+    assert_eq!(report.diagnostics.len(), 1);
+    assert_eq!(report.diagnostics[0].code, "E0002");
+    snapshots(|| insta::assert_snapshot!("lint_syntax_invalid_utf8", render::human(&report)));
+}
+
 #[test]
 fn json_and_sarif_renderings() {
     let reports = vec![
@@ -148,6 +163,25 @@ fn rules_doc_is_current() {
     for rule in RULES {
         assert!(checked_in.contains(&format!("## {}", rule.info.code)));
     }
+}
+
+/// The template library (`workflows/`, written on another branch) must lint clean, with no
+/// warning either. Until the branches meet, the directory may not exist here.
+#[test]
+fn template_library_lints_clean() {
+    let Ok(entries) = std::fs::read_dir("workflows") else {
+        return;
+    };
+    let mut checked = 0;
+    for path in entries.map(|e| e.unwrap().path()) {
+        if path.extension().is_some_and(|e| e == "wf") {
+            let bytes = std::fs::read(&path).unwrap();
+            let report = check_source(&path, &bytes, &CheckContext::for_dir("workflows"));
+            assert!(report.diagnostics.is_empty(), "{}", render::human(&report));
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "workflows/ holds no template");
 }
 
 fn remedy(args: &[&str]) -> (i32, String, String) {
@@ -238,6 +272,24 @@ fn lint_walks_directories_and_prints_machine_formats() {
     let sarif: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 1);
+    let uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+        ["artifactLocation"]["uri"]
+        .as_str()
+        .unwrap();
+    assert!(
+        uri.starts_with("file:///") && uri.ends_with("/two.wf"),
+        "{uri}"
+    );
+
+    let cwd = std::env::current_dir().unwrap();
+    let absolute = cwd.join(fixture("unknown_action_typo.wf"));
+    let (_, out, _) = remedy(&["lint", "--format", "sarif", absolute.to_str().unwrap()]);
+    let sarif: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "tests/fixtures/lint/unknown_action_typo.wf",
+        "paths below the working directory are made relative"
+    );
 }
 
 #[test]
@@ -279,4 +331,196 @@ fn actions_command() {
     let (code, _, err) = remedy(&["actions", "scale_deploymnet"]);
     assert_eq!(code, 2);
     assert!(err.contains("did you mean `scale_deployment`?"), "{err}");
+}
+
+/// Rule semantics on small inline workflows: what must and must not be reported.
+mod rules {
+    use remedy::check::{CheckContext, check};
+
+    /// The codes `check` reports for a workflow body.
+    fn codes(body: &str) -> Vec<&'static str> {
+        let text = format!("workflow \"t\" version \"1.0.0\" {{\n{body}\n}}\n");
+        let file = remedy::dsl::parse(&text).unwrap_or_else(|d| panic!("{}", d.message));
+        check(&file, &CheckContext::default())
+            .into_iter()
+            .map(|d| d.code)
+            .collect()
+    }
+
+    const TELL: &str = "action \"notify_only\"  with { message: \"hi\" }";
+
+    #[test]
+    fn after_may_name_earlier_steps_and_parallel_members() {
+        let body = format!(
+            "step a {{ {TELL} }}\n parallel {{ step b {{ {TELL} }}  step c {{ {TELL} }} }}\n step d after b, a {{ {TELL} }}"
+        );
+        assert_eq!(codes(&body), Vec::<&str>::new());
+        let body = format!("step a after b {{ {TELL} }}\n step b {{ {TELL} }}");
+        assert_eq!(codes(&body), ["E0112"]);
+    }
+
+    #[test]
+    fn when_false_only_when_literally_false() {
+        assert_eq!(
+            codes(&format!("step a {{ when ${{ (false) }} {TELL} }}")),
+            ["W0102"]
+        );
+        let body = format!("param falsy: bool = false\n step a {{ when ${{ falsy }} {TELL} }}");
+        assert_eq!(codes(&body), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn rollback_mode_none_moves_the_warning_to_the_rollback_block() {
+        let cordon = "action \"cordon_node\"  with { node: \"n1\" }";
+        let uncordon = "rollback { action \"uncordon_node\"  with { node: \"n1\" } }";
+        assert_eq!(codes(&format!("step a {{ {cordon} }}")), ["W0101"]);
+        assert_eq!(
+            codes(&format!("rollback none\n step a {{ {cordon} }}")),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(&format!("rollback none\n step a {{ {cordon} {uncordon} }}")),
+            ["W0103"]
+        );
+        assert_eq!(
+            codes(&format!("verify {{ step a {{ {cordon} }} }}")),
+            Vec::<&str>::new(),
+            "verify steps are never compensated, so no rollback is expected"
+        );
+    }
+
+    #[test]
+    fn approval_in_either_form_allows_irreversible_actions() {
+        let drain = "step d { action \"drain_node\"  with { node: \"n1\" } }";
+        assert_eq!(codes(drain), ["E0123"]);
+        assert_eq!(
+            codes(&format!("approval required\n{drain}")),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(&format!(
+                "approval ${{ analysis.confidence < 0.9 }}\n{drain}"
+            )),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn only_literal_namespaces_are_checked() {
+        let step = |ns: &str| {
+            format!(
+                "step b {{ action \"backup_data\"  with {{ namespace: {ns}, resource: \"x/y\" }} }}"
+            )
+        };
+        assert_eq!(codes(&step("\"kube-node-lease\"")), ["E0124"]);
+        assert_eq!(codes(&step("\"kube-${ \"system\" }\"")), Vec::<&str>::new());
+        assert_eq!(
+            codes(&step("${ analysis.target.namespace }")),
+            Vec::<&str>::new()
+        );
+        assert_eq!(codes(&step("\"shop\"")), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn timeouts_compare_with_the_workflow_deadline() {
+        let wait =
+            |t: &str| format!("step w {{ action \"wait\"  with {{ duration: 1m }}  timeout {t} }}");
+        assert_eq!(
+            codes(&format!("timeout 10m\n{}", wait("10m"))),
+            Vec::<&str>::new()
+        );
+        assert_eq!(codes(&format!("timeout 10m\n{}", wait("10m1s"))), ["E0117"]);
+        assert_eq!(
+            codes(&wait("31m")),
+            ["E0117"],
+            "the default deadline is 30m"
+        );
+        assert_eq!(
+            codes(&format!("timeout 10m\n finally {{ {} }}", wait("1h"))),
+            Vec::<&str>::new(),
+            "finally steps run after the deadline"
+        );
+    }
+
+    #[test]
+    fn literal_types_against_the_schema() {
+        let scale = |r: &str| {
+            format!(
+                "approval required\n step s {{ action \"update_hpa\"  with {{ namespace: \"a\", hpa: \"h\", max_replicas: {r} }}  rollback {{ action \"update_hpa\"  with {{ namespace: \"a\", hpa: \"h\" }} }} }}"
+            )
+        };
+        assert_eq!(codes(&scale("5")), Vec::<&str>::new());
+        assert_eq!(codes(&scale("5.5")), ["E0105"]);
+        assert_eq!(codes(&scale("${ 2 + 3 }")), Vec::<&str>::new());
+        assert_eq!(
+            codes(&scale("null")),
+            Vec::<&str>::new(),
+            "null leaves an optional param out"
+        );
+        let resize = |m: &str| {
+            format!(
+                "step r {{ action \"increase_resources\"  with {{ namespace: \"a\", deployment: \"d\", memory: {m} }}  rollback {{ action \"rollback_deployment\"  with {{ namespace: \"a\", deployment: \"d\" }} }} }}"
+            )
+        };
+        for ok in ["\"1.5Gi\"", "1073741824", "\"${ 512 * 2 }Mi\""] {
+            assert_eq!(codes(&resize(ok)), Vec::<&str>::new(), "{ok}");
+        }
+        let typed = |ty: &str| format!("param m: {ty}\n{}", resize("m"));
+        assert_eq!(codes(&typed("string")), Vec::<&str>::new());
+        assert_eq!(codes(&typed("any")), Vec::<&str>::new());
+        assert_eq!(codes(&typed("bool")), ["E0105"]);
+        let tell = "step t { action \"notify_only\"  with { message: null } }";
+        assert_eq!(
+            codes(tell),
+            ["E0105"],
+            "null is no value for a required param"
+        );
+    }
+
+    #[test]
+    fn findings_come_sorted_by_position() {
+        let body = "max_parallel 0\n step Workflow_x { }";
+        let err = remedy::dsl::parse(&format!("workflow \"t\" version \"1\" {{\n{body}\n}}"));
+        assert!(err.is_err(), "an invalid name is a syntax error");
+        let body = format!(
+            "max_parallel 0\n step b after a {{ {TELL} }}\n step a {{ {TELL} }}\n step a {{ {TELL} }}"
+        );
+        assert_eq!(codes(&body), ["E0119", "E0112", "E0108"]);
+    }
+}
+
+/// No input makes the checker or the renderers panic: fixtures cut, spliced and corrupted.
+mod robustness {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn corpus() -> Vec<Vec<u8>> {
+        fixtures()
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn edited_fixtures_never_panic(
+            pick in 0usize..1000,
+            cut in 0usize..4000,
+            len in 0usize..64,
+            insert in proptest::collection::vec(any::<u8>(), 0..8),
+        ) {
+            let all = corpus();
+            let mut bytes = all[pick % all.len()].clone();
+            let at = cut.min(bytes.len());
+            let end = (at + len).min(bytes.len());
+            bytes.splice(at..end, insert);
+            let report = check_source("fuzz.wf", &bytes, &CheckContext::for_dir(FIXTURES));
+            let _ = render::human(&report);
+            let _ = render::json(std::slice::from_ref(&report));
+            let _ = render::sarif(std::slice::from_ref(&report));
+        }
+    }
 }

@@ -365,14 +365,12 @@ finally {
         let rb = s.rollback.as_ref().expect("rollback");
         assert_eq!(
             rb.with["replicas"],
-            PlannedValue::Deferred("(self.output.previous_replicas)".into())
+            PlannedValue::Deferred("self.output.previous_replicas".into())
         );
         assert_eq!(rb.with["namespace"], PlannedValue::Value(json!("shop")));
         assert_eq!(
             step(&p, "a").action.with["message"],
-            PlannedValue::Deferred(
-                r#""" + "shop" + ": " + (steps.scale_out.output.replicas)"#.into()
-            )
+            PlannedValue::Deferred(r#""shop: " + (steps.scale_out.output.replicas)"#.into())
         );
         assert_eq!(
             step(&p, "b").action.with["extra"],
@@ -380,7 +378,7 @@ finally {
         );
         assert_eq!(
             step(&p, "tell").action.with["message"],
-            PlannedValue::Deferred(r#""" + "done: " + (workflow.phase)"#.into())
+            PlannedValue::Deferred(r#""done: " + (workflow.phase)"#.into())
         );
     }
 
@@ -541,5 +539,143 @@ proptest! {
                 FailureReason::InvalidParameters | FailureReason::ScriptError
             )),
         }
+    }
+}
+
+mod cli {
+    use std::process::Command;
+
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/plan");
+
+    /// Run `remedy plan ARGS…` in the fixture directory: exit code, stdout, stderr.
+    fn remedy_plan(args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_remedy"))
+            .arg("plan")
+            .args(args)
+            .current_dir(DIR)
+            .output()
+            .expect("runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn snapshot(name: &str, text: &str) {
+        insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(name, text);
+        });
+    }
+
+    #[test]
+    fn prints_the_plan_as_a_table() {
+        let (code, out, err) = remedy_plan(&[
+            "oom-recovery.wf",
+            "--analysis",
+            "analysis.yaml",
+            "--execution",
+            "wfe-a",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        snapshot("plan_cli_table", &out);
+    }
+
+    #[test]
+    fn finds_templates_by_name_and_prints_json() {
+        let (code, out, err) = remedy_plan(&[
+            "oom-recovery@1.2.0",
+            "--templates",
+            ".",
+            "--analysis",
+            "analysis.yaml",
+            "--set",
+            "factor=3",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let plan: remedy::plan::ExecutionPlan = serde_json::from_str(&out).expect("a plan");
+        assert_eq!(plan.parameters["factor"], serde_json::json!(3.0));
+        assert_eq!(plan.parameters["new_limit"], serde_json::json!("1536Mi"));
+        let (code, out, _) = remedy_plan(&[
+            "oom-recovery",
+            "--templates",
+            ".",
+            "--analysis",
+            "analysis.yaml",
+            "--format",
+            "yaml",
+        ]);
+        assert_eq!(code, 0);
+        assert!(out.contains("workflow: oom-recovery"), "{out}");
+    }
+
+    #[test]
+    fn a_plan_error_exits_1_and_says_why() {
+        let (code, out, err) = remedy_plan(&[
+            "oom-recovery.wf",
+            "--analysis",
+            "analysis.yaml",
+            "--set",
+            "factor=5.0",
+        ]);
+        assert_eq!((code, out.as_str()), (1, ""));
+        snapshot("plan_cli_invalid_parameters", &err);
+        let (code, _, err) = remedy_plan(&[
+            "nothing@1.0.0",
+            "--templates",
+            ".",
+            "--analysis",
+            "analysis.yaml",
+        ]);
+        assert_eq!(code, 1);
+        assert!(
+            err.starts_with("error[TemplateNotFound]: no template named \"nothing\" in ."),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_script_error_points_into_the_template() {
+        let (code, _, err) = remedy_plan(&[
+            "oom-recovery.wf",
+            "--analysis",
+            "analysis.yaml",
+            "--set",
+            "factor=\"x\"",
+        ]);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("param `factor` must be a float, got \"x\""),
+            "{err}"
+        );
+        let (code, _, err) = remedy_plan(&["script-error.wf", "--analysis", "analysis.yaml"]);
+        assert_eq!(code, 1);
+        snapshot("plan_cli_script_error", &err);
+    }
+
+    #[test]
+    fn usage_and_io_errors_exit_2() {
+        assert_eq!(
+            remedy_plan(&["oom-recovery.wf", "--analysis", "missing.yaml"]).0,
+            2
+        );
+        assert_eq!(
+            remedy_plan(&["missing.wf", "--analysis", "analysis.yaml"]).0,
+            2
+        );
+        assert_eq!(
+            remedy_plan(&[
+                "oom-recovery.wf",
+                "--analysis",
+                "analysis.yaml",
+                "--set",
+                "factor"
+            ])
+            .0,
+            2
+        );
+        assert_eq!(remedy_plan(&["oom-recovery.wf"]).0, 2);
     }
 }

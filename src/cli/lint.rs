@@ -1,6 +1,6 @@
 //! `remedy lint PATH…`: check `.wf` files and directories, print diagnostics, exit 0/1/2.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -20,6 +20,29 @@ pub enum LintFormat {
     Sarif,
 }
 
+/// When `remedy lint` colours its human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When stdout is a terminal and `NO_COLOR` is not set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        }
+    }
+}
+
 /// Arguments of `remedy lint`.
 #[derive(Debug, Args)]
 pub struct LintArgs {
@@ -29,6 +52,10 @@ pub struct LintArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = LintFormat::Human)]
     pub format: LintFormat,
+    /// Colour the human format: auto (when stdout is a terminal and NO_COLOR is unset),
+    /// always or never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
@@ -69,7 +96,17 @@ pub fn run(args: &LintArgs) -> ExitCode {
     let warnings: usize = reports.iter().map(|r| r.diagnostics.len()).sum::<usize>() - errors;
     let text = match args.format {
         LintFormat::Human => {
-            let mut s: String = reports.iter().map(render::human).collect();
+            let colored = args.color.enabled();
+            let mut s: String = reports
+                .iter()
+                .map(|r| {
+                    if colored {
+                        render::human_colored(r)
+                    } else {
+                        render::human(r)
+                    }
+                })
+                .collect();
             s.push_str(&format!(
                 "checked {} {}: {} {}, {} {}\n",
                 reports.len(),
@@ -115,8 +152,15 @@ fn pretty(value: &serde_json::Value) -> String {
     s
 }
 
-/// The path as readers see it: without a leading `./`.
+/// The path as readers see it: relative to the working directory when it lies below it
+/// (SARIF wants repository-relative paths), without a leading `./`.
 fn shown(path: &Path) -> PathBuf {
+    if path.is_absolute()
+        && let Ok(cwd) = std::env::current_dir()
+        && let Ok(rel) = path.strip_prefix(&cwd)
+    {
+        return rel.to_path_buf();
+    }
     path.strip_prefix(".")
         .map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
 }

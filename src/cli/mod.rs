@@ -10,7 +10,9 @@ pub mod fmt;
 pub mod graph;
 pub mod lint;
 pub mod operator;
+pub mod plan;
 pub mod serve;
+pub mod test;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
@@ -24,32 +26,38 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the CustomResourceDefinitions (AIAnalysis, WorkflowExecution, KubernetesExecution).
-    Crds(crds::CrdsArgs),
-    /// Serve the embedded Kubernetes API server on a loopback port (for kubectl).
-    Serve(serve::ServeArgs),
     /// Check `.wf` templates and report problems with their place and a fix.
     Lint(lint::LintArgs),
-    /// List the action catalog, or show one action's parameters and effect.
-    Actions(actions::ActionsArgs),
     /// Rewrite `.wf` files in the canonical layout.
     Fmt(fmt::FmtArgs),
     /// Print a workflow's step graph.
     Graph(graph::GraphArgs),
-    /// Run the controllers against a cluster, with metrics, probes and leader election.
+    /// Resolve a template against an AIAnalysis and print the execution plan.
+    Plan(plan::PlanArgs),
+    /// Run the rehearsals (`*.rehearsal.yaml`) of templates.
+    Test(test::TestArgs),
+    /// List the action catalog, or show one action's parameters and effect.
+    Actions(actions::ActionsArgs),
+    /// Run the controllers against a Kubernetes cluster (kubeconfig or in-cluster).
     Operator(operator::OperatorArgs),
+    /// Serve the embedded Kubernetes API server on a loopback port (for kubectl).
+    Serve(serve::ServeArgs),
+    /// Print the CustomResourceDefinitions (AIAnalysis, WorkflowExecution, KubernetesExecution).
+    Crds(crds::CrdsArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crds(args) => crds::run(&args),
-        Command::Serve(args) => serve::run(args),
         Command::Lint(args) => lint::run(&args),
-        Command::Actions(args) => actions::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Test(args) => test::run(&args),
+        Command::Actions(args) => actions::run(&args),
         Command::Operator(args) => operator::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Crds(args) => crds::run(&args),
     }
 }

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cluster::{Config, EmbeddedCluster, kubeconfig};
+use std::time::Duration;
+
+use crate::cluster::{Config, EmbeddedCluster, SimulationConfig, kubeconfig};
 
 /// Arguments of `remedy serve`.
 #[derive(Debug, clap::Args)]
@@ -16,6 +18,15 @@ pub struct ServeArgs {
     /// Write a kubeconfig that points kubectl at the server to this file.
     #[arg(long)]
     pub kubeconfig_out: Option<PathBuf>,
+    /// Do not run the workload simulation (controllers, scheduler, kubelets).
+    #[arg(long)]
+    pub no_simulation: bool,
+    /// Milliseconds after scheduling before a simulated pod becomes Ready.
+    #[arg(long, default_value_t = 1000)]
+    pub pod_ready_delay_ms: u64,
+    /// Number of simulated nodes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
 }
 
 /// Runs the server until interrupted; exit code 2 when it cannot start.
@@ -35,6 +46,13 @@ pub fn run(args: ServeArgs) -> ExitCode {
 
 async fn serve(args: ServeArgs) -> ExitCode {
     let cluster = EmbeddedCluster::new(Config::default());
+    let _simulation = (!args.no_simulation).then(|| {
+        cluster.start_simulation(SimulationConfig {
+            pod_ready_delay: Duration::from_millis(args.pod_ready_delay_ms),
+            nodes: args.nodes,
+            ..SimulationConfig::default()
+        })
+    });
     let addr = match cluster.serve(args.listen).await {
         Ok(a) => a,
         Err(e) => {

@@ -1,5 +1,6 @@
-//! Discovery documents (`/version`, `/api`, `/apis`, resource lists), health endpoints, and
-//! 404 for the OpenAPI documents (kubectl then falls back to what it knows).
+//! Discovery documents (`/version`, `/api`, `/apis`, resource lists), health endpoints, and a
+//! minimal OpenAPI v3 (paths with their PATCH operations and query parameters, no schemas):
+//! enough for kubectl to see that the server validates fields itself. `/openapi/v2` is 404.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -96,6 +97,76 @@ fn resource_list(state: &State, group: &str, version: &str) -> Option<Value> {
     )
 }
 
+fn group_versions(state: &State) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for rt in state.types.values() {
+        for v in &rt.versions {
+            let gv = (rt.group.clone(), v.clone());
+            if !out.contains(&gv) {
+                out.push(gv);
+            }
+        }
+    }
+    out
+}
+
+fn gv_path(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+/// `/openapi/v3`: the index of per-group-version documents.
+fn openapi_index(state: &State) -> Value {
+    let mut paths = serde_json::Map::new();
+    for (g, v) in group_versions(state) {
+        let p = gv_path(&g, &v);
+        paths.insert(
+            p.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}")}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+/// `/openapi/v3/<group-version>`: one PATCH operation per resource, declaring the GVK and
+/// the `fieldValidation` and `dryRun` parameters, so kubectl validates on the server.
+fn openapi_group_version(state: &State, group: &str, version: &str) -> Option<Value> {
+    let types: Vec<&ResourceType> = state
+        .types
+        .values()
+        .filter(|t| t.group == group && t.versions.iter().any(|v| v == version))
+        .collect();
+    if types.is_empty() {
+        return None;
+    }
+    let mut paths = serde_json::Map::new();
+    for rt in types {
+        let base = gv_path(group, version);
+        let path = if rt.namespaced {
+            format!("/{base}/namespaces/{{namespace}}/{}/{{name}}", rt.plural)
+        } else {
+            format!("/{base}/{}/{{name}}", rt.plural)
+        };
+        let param = |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+        paths.insert(
+            path,
+            json!({"patch": {
+                "operationId": format!("patch{}", rt.kind),
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": rt.kind},
+                "parameters": [param("dryRun"), param("fieldManager"), param("fieldValidation"), param("force")],
+                "responses": {"200": {"description": "OK"}}
+            }}),
+        );
+    }
+    Some(
+        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": paths}),
+    )
+}
+
 /// Answers a non-resource path.
 pub fn answer(server: &Arc<Server>, path: &str) -> ApiResponse {
     let state = server.lock();
@@ -124,6 +195,9 @@ pub fn answer(server: &Arc<Server>, path: &str) -> ApiResponse {
         }),
         ["apis", g, v] => resource_list(&state, g, v),
         ["healthz"] | ["readyz"] | ["livez"] => return ApiResponse::Text(200, "ok".into()),
+        ["openapi", "v3"] => Some(openapi_index(&state)),
+        ["openapi", "v3", "api", v] => openapi_group_version(&state, "", v),
+        ["openapi", "v3", "apis", g, v] => openapi_group_version(&state, g, v),
         _ => None,
     };
     match found {

@@ -42,6 +42,7 @@ pub mod schema;
 pub mod selector;
 mod server;
 mod service;
+mod simulation;
 mod store;
 mod subresource;
 mod table;
@@ -58,6 +59,7 @@ pub use faults::Faults;
 pub use http::kubeconfig;
 pub use server::Config;
 pub use service::{ApiService, ResponseBody};
+pub use simulation::{Simulation, SimulationConfig};
 
 /// Errors of running the embedded cluster (not API errors, which are answers to clients).
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +74,7 @@ pub enum ClusterError {
     Bind(SocketAddr, std::io::Error),
 }
 
-/// An embedded API server. Dropping it stops its HTTP listeners and background tasks.
+/// An embedded API server. Dropping it stops its HTTP listeners, simulation and watch streams.
 #[derive(Debug)]
 pub struct EmbeddedCluster {
     server: Arc<server::Server>,
@@ -113,6 +115,12 @@ impl EmbeddedCluster {
         http::listen(self.service(), addr, self.shutdown.child_token()).await
     }
 
+    /// Starts the workload simulation (off unless started): simulated controllers, scheduler
+    /// and kubelets acting through the API. Must be called inside a tokio runtime.
+    pub fn start_simulation(&self, config: SimulationConfig) -> Simulation {
+        simulation::start(self.server.clone(), config, self.shutdown.clone())
+    }
+
     /// The latest resourceVersion handed out.
     pub fn resource_version(&self) -> u64 {
         self.server.lock().rv
@@ -122,5 +130,6 @@ impl EmbeddedCluster {
 impl Drop for EmbeddedCluster {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.server.cut_watches();
     }
 }

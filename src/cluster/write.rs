@@ -54,6 +54,10 @@ fn register_crd(state: &mut State, crd: &Value) {
 /// Applies the kind's defaults and validates: built-in rules or the CRD schema.
 fn validate(state: &State, t: &Target, obj: &mut Value, q: &Query) -> Result<(), ApiError> {
     let name = meta_str(obj, "name").unwrap_or_default().to_string();
+    if !t.rt.custom {
+        // Typed decoding in a real API server drops explicit nulls of built-in kinds.
+        drop_nulls(obj);
+    }
     kinds::apply_defaults(&t.rt, obj);
     let mut causes = kinds::validate(&t.rt, obj);
     if t.rt.custom {
@@ -78,6 +82,17 @@ fn validate(state: &State, t: &Target, obj: &mut Value, q: &Query) -> Result<(),
         Ok(())
     } else {
         Err(ApiError::invalid(&t.rt.kind, &t.rt.group, &name, causes))
+    }
+}
+
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }
 

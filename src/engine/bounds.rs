@@ -35,25 +35,6 @@ pub(crate) fn cap_message(message: &str) -> String {
     format!("{}…", &message[..end])
 }
 
-/// A duration in milliseconds as the language writes it: `250ms`, `30s`, `1h30m`.
-pub(crate) fn format_duration(ms: u64) -> String {
-    if ms == 0 {
-        return "0s".to_string();
-    }
-    if !ms.is_multiple_of(1000) {
-        return format!("{ms}ms");
-    }
-    let mut secs = ms / 1000;
-    let mut out = String::new();
-    for (unit, size) in [("h", 3600), ("m", 60), ("s", 1)] {
-        if secs >= size {
-            out.push_str(&format!("{}{unit}", secs / size));
-            secs %= size;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,13 +57,5 @@ mod tests {
         assert!(cut.len() <= MAX_MESSAGE_BYTES);
         assert!(cut.ends_with('…'));
         assert_eq!(cap_message("short"), "short");
-    }
-
-    #[test]
-    fn durations_read_like_the_language() {
-        assert_eq!(format_duration(250), "250ms");
-        assert_eq!(format_duration(300_000), "5m");
-        assert_eq!(format_duration(5_400_000), "1h30m");
-        assert_eq!(format_duration(90_000), "1m30s");
     }
 }

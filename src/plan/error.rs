@@ -20,7 +20,7 @@ pub enum PlanError {
         message: String,
     },
     /// A script failed or ran over its budget.
-    #[error("{what}: {error}")]
+    #[error("{what}: {}", error.message())]
     ScriptError {
         /// What was being computed, e.g. "let `new_limit`" or "`with.replicas` of step `scale_out`".
         what: String,

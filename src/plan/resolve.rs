@@ -16,8 +16,9 @@ use crate::plan::params::{self, Source};
 use crate::plan::{
     ExecutionPlan, PlanError, PlannedAction, PlannedStep, PlannedValue, RetryPolicy, StepStage,
 };
+use crate::script::scan;
 use crate::script::{Bindings, EvalContext, ScriptError, duration, position};
-use crate::template::{Template, runtime_refs};
+use crate::template::{Template, is_runtime, runtime_refs};
 
 /// Step attempt deadline when a step sets none: 5 minutes.
 pub const DEFAULT_STEP_TIMEOUT_MS: u64 = 300_000;
@@ -357,6 +358,8 @@ impl Resolver<'_> {
                     self.resolve(&entry.value)
                         .map_err(|e| e.into_plan(what, Some(step)))?,
                 )
+            } else if let ValueKind::Expr(e) = &entry.value.kind {
+                PlannedValue::Deferred(e.source.trim().to_string())
             } else {
                 PlannedValue::Deferred(
                     self.deferred(&entry.value)
@@ -449,19 +452,27 @@ impl Resolver<'_> {
         Ok(match &value.kind {
             ValueKind::Expr(e) => format!("({})", e.source.trim()),
             ValueKind::String(s) => {
-                let mut pieces = vec!["\"\"".to_string()];
+                // Adjacent text (and parts known now) merge into one literal.
+                let mut pieces: Vec<String> = Vec::new();
+                let mut text = String::new();
                 for part in &s.parts {
                     match part {
-                        StringPart::Text(t) => pieces.push(rhai_literal(&Value::from(t.clone()))),
+                        StringPart::Text(t) => text.push_str(t),
                         StringPart::Expr(e)
-                            if !crate::script::scan::field_refs(&e.source)
-                                .iter()
-                                .any(crate::template::is_runtime) =>
+                            if !scan::field_refs(&e.source).iter().any(is_runtime) =>
                         {
-                            pieces.push(rhai_literal(&Value::from(display(&self.expr(e)?))));
+                            text.push_str(&display(&self.expr(e)?));
                         }
-                        StringPart::Expr(e) => pieces.push(format!("({})", e.source.trim())),
+                        StringPart::Expr(e) => {
+                            if !text.is_empty() || pieces.is_empty() {
+                                pieces.push(rhai_literal(&Value::from(std::mem::take(&mut text))));
+                            }
+                            pieces.push(format!("({})", e.source.trim()));
+                        }
                     }
+                }
+                if !text.is_empty() {
+                    pieces.push(rhai_literal(&Value::from(text)));
                 }
                 pieces.join(" + ")
             }

@@ -100,6 +100,9 @@ impl ScriptError {
                 "the expression nests too deeply (split it, or move it into a module function)"
                     .to_string()
             }
+            ParseErrorType::UnexpectedEOF => {
+                "the expression ends too early (a missing operand or closing bracket?)".to_string()
+            }
             ParseErrorType::LiteralTooLarge(what, max) => {
                 format!("{what} is larger than the limit of {max}")
             }

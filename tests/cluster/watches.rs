@@ -305,3 +305,37 @@ async fn reflector_stays_in_sync_through_cut_streams_and_gone_versions() {
     assert_eq!(have, want);
     task.abort();
 }
+
+#[tokio::test]
+async fn streaming_list_watchers_get_initial_events_then_changes() {
+    let c = cluster();
+    let cms: Api<ConfigMap> = Api::default_namespaced(c.client());
+    for n in ["a", "b"] {
+        cms.create(&PostParams::default(), &configmap(n, json!({})))
+            .await
+            .unwrap();
+    }
+    let (reader, writer) = reflector::store::<ConfigMap>();
+    let stream = reflector(
+        writer,
+        watcher(cms.clone(), watcher::Config::default().streaming_lists()),
+    )
+    .applied_objects();
+    let task = tokio::spawn(stream.for_each(|_| async {}));
+    tokio::time::timeout(Duration::from_secs(5), reader.wait_until_ready())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reader.state().len(), 2);
+    cms.create(&PostParams::default(), &configmap("c", json!({})))
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if reader.state().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(reader.state().len(), 3);
+    task.abort();
+}

@@ -4,7 +4,7 @@ mod human;
 mod json;
 mod sarif;
 
-pub use human::human;
+pub use human::{human, human_colored};
 pub use json::json;
 pub use sarif::sarif;
 

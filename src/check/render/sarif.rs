@@ -35,11 +35,22 @@ fn rules() -> Vec<Value> {
     for rule in RULES {
         let i = &rule.info;
         let doc = i.doc_text();
+        // Code scanning shows at most 1024 characters of a description: use the first
+        // paragraph ("What it finds"); the whole text goes in `help`.
+        let first: String = doc
+            .split("\n\n")
+            .next()
+            .unwrap_or(i.summary)
+            .trim_start_matches("**What it finds.** ")
+            .replace('\n', " ")
+            .chars()
+            .take(1000)
+            .collect();
         out.push(json!({
             "id": i.code,
             "name": i.name,
             "shortDescription": { "text": i.summary },
-            "fullDescription": { "text": doc },
+            "fullDescription": { "text": first },
             "help": { "text": doc, "markdown": doc },
             "helpUri": format!("{INFORMATION_URI}#{}", i.code.to_lowercase()),
             "defaultConfiguration": { "level": level(i.severity) },
@@ -58,7 +69,7 @@ pub fn sarif(reports: &[FileReport]) -> Value {
     };
     let mut results = Vec::new();
     for report in reports {
-        let uri = display_path(&report.source);
+        let uri = artifact_uri(&display_path(&report.source));
         for d in &report.diagnostics {
             let r = region(&report.source, d.span);
             let text = match &d.help {
@@ -106,6 +117,17 @@ pub fn sarif(reports: &[FileReport]) -> Value {
             "results": results,
         } ],
     })
+}
+
+/// A relative path as is; an absolute one as a `file://` URI.
+fn artifact_uri(path: &str) -> String {
+    if path.starts_with('/') {
+        format!("file://{path}")
+    } else if path.as_bytes().get(1) == Some(&b':') {
+        format!("file:///{path}")
+    } else {
+        path.to_string()
+    }
 }
 
 fn physical(uri: &str, r: crate::check::render::Region) -> Value {

@@ -60,7 +60,7 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
             ("parameters", "them")
         };
         let help = match missing.as_slice() {
-            [p] => format!("add `{}: …` to `with` ({}: {})", p.name, p.kind, p.doc),
+            [p] => format!("add `{}: …` to `with` — {}, {}", p.name, p.kind, p.doc),
             _ => format!(
                 "add {} to `with`; `remedy actions {}` shows their types",
                 missing

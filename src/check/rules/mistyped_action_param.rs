@@ -158,12 +158,13 @@ fn help_for(param: &ParamSpec) -> String {
         ParamKind::Float => "1.5",
         ParamKind::Bool => "true",
         ParamKind::Duration => "30s",
+        ParamKind::Quantity if param.name.contains("cpu") => "\"500m\"",
         ParamKind::Quantity => "\"512Mi\"",
         ParamKind::List => "[\"a\", \"b\"]",
         ParamKind::Map => "{ key: \"value\" }",
     };
     format!(
-        "give {} such as `{}: {example}` ({})",
+        "give {}, e.g. `{}: {example}` — {}",
         article(param.kind),
         param.name,
         param.doc

@@ -39,6 +39,7 @@ mod missing_action;
 mod missing_action_param;
 mod missing_import;
 mod mistyped_action_param;
+mod on_failure_in_finally;
 mod param_default_mistyped;
 mod param_default_violates_constraint;
 mod protected_namespace;
@@ -46,14 +47,25 @@ mod repeated_item;
 mod reserved_name;
 mod retry_backoff_exceeds_max;
 mod reversible_without_rollback;
+mod rhai_constant_when;
+mod rhai_param_default_invalid;
+mod rhai_run_state_outside_finally;
+mod rhai_self_outside_rollback;
+pub mod rhai_sites;
+mod rhai_step_not_done;
+mod rhai_syntax_error;
+mod rhai_unknown_variable;
 mod rollback_block_items;
 mod rollback_never_runs;
 mod step_timeout_exceeds_workflow;
 mod unknown_action;
 mod unknown_action_param;
 mod unknown_after_target;
+mod unknown_identifier;
 mod unreachable_when;
 mod value_not_allowed;
+mod verify_step_timeout_exceeds_within;
+mod verify_within_exceeds_workflow;
 mod zero_duration;
 mod zero_max_parallel;
 
@@ -125,10 +137,21 @@ rules![
     param_default_violates_constraint,
     irreversible_without_approval,
     protected_namespace,
+    unknown_identifier,
+    verify_step_timeout_exceeds_within,
+    verify_within_exceeds_workflow,
     reversible_without_rollback,
     unreachable_when,
     rollback_never_runs,
     retry_backoff_exceeds_max,
+    on_failure_in_finally,
+    rhai_syntax_error,
+    rhai_unknown_variable,
+    rhai_step_not_done,
+    rhai_self_outside_rollback,
+    rhai_run_state_outside_finally,
+    rhai_param_default_invalid,
+    rhai_constant_when,
 ];
 
 pub use missing_import::stays_inside as import_stays_inside;
@@ -213,6 +236,8 @@ pub struct RuleContext<'a> {
     /// Every action site (steps and their compensations) in declared order.
     pub actions: Vec<ActionSite<'a>>,
     params: HashMap<&'a str, &'a Param>,
+    lets: HashMap<&'a str, (usize, &'a ast::Let)>,
+    step_names: HashMap<&'a str, usize>,
 }
 
 impl<'a> RuleContext<'a> {
@@ -265,6 +290,16 @@ impl<'a> RuleContext<'a> {
         for p in workflow.params() {
             params.entry(p.name.name.as_str()).or_insert(p);
         }
+        let mut lets = HashMap::new();
+        for (i, l) in workflow.lets().enumerate() {
+            lets.entry(l.name.name.as_str()).or_insert((i, l));
+        }
+        let mut step_names = HashMap::new();
+        for s in &steps {
+            step_names
+                .entry(s.step.name.name.as_str())
+                .or_insert(s.index);
+        }
         RuleContext {
             file,
             workflow,
@@ -272,12 +307,24 @@ impl<'a> RuleContext<'a> {
             steps,
             actions,
             params,
+            lets,
+            step_names,
         }
     }
 
     /// The `let` of that name, if any (the first, if declared twice).
     pub fn let_(&self, name: &str) -> Option<&'a ast::Let> {
-        self.workflow.lets().find(|l| l.name.name == name)
+        self.lets.get(name).map(|(_, l)| *l)
+    }
+
+    /// The position of the `let` of that name among the lets, in declared order.
+    pub fn let_index(&self, name: &str) -> Option<usize> {
+        self.lets.get(name).map(|(i, _)| *i)
+    }
+
+    /// The first step of that name.
+    pub fn step(&self, name: &str) -> Option<&StepRef<'a>> {
+        self.step_names.get(name).and_then(|&i| self.steps.get(i))
     }
 
     /// The param of that name (the first, if declared twice).
@@ -319,8 +366,21 @@ pub fn rules_markdown() -> String {
         "# Lint rules\n\n\
          <!-- Generated from the rule files in src/check/rules/ by \
          `UPDATE_RULES_DOC=1 cargo test --test lint rules_doc`; do not edit by hand. -->\n\n\
-         `remedy lint` reports these findings. Errors make the template unusable; warnings \
-         fail lint only with `--deny-warnings`. Codes are stable.\n\n\
+         `remedy lint PATH…` checks `.wf` files (directories are searched recursively) and \
+         reports these findings. Errors make the template unusable; warnings fail lint only \
+         with `--deny-warnings`. Codes are stable.\n\n\
+         - `--format human` (default): `path:line:col: error[CODE]: message`, the source \
+         line with the span underlined, related places, `= help: …`, and a closing \
+         `checked N files: E errors, W warnings` line.\n\
+         - `--format json`: an array of objects with file, code, severity, message, line, \
+         column, end_line, end_column (exclusive), labels and help.\n\
+         - `--format sarif`: SARIF 2.1.0 for GitHub code scanning.\n\
+         - `--protect-namespace NS` (repeatable) protects a namespace on top of kube-system, \
+         kube-public, kube-node-lease and remedy-system.\n\n\
+         Exit codes: 0 clean (warnings allowed), 1 errors (or warnings with \
+         `--deny-warnings`), 2 usage or I/O error (missing path, unreadable file).\n\n\
+         Values written as expressions (`${ … }`) and params without a literal default are \
+         checked again at Validating, with the resolved values.\n\n\
          | code | name | severity | finds |\n|---|---|---|---|\n",
     );
     for (code, name, summary) in crate::check::render::SYNTAX_CODES {
@@ -364,11 +424,16 @@ mod tests {
         for rule in RULES {
             let i = &rule.info;
             assert!(seen.insert(i.code), "duplicate code {}", i.code);
+            // E01xx/W01xx: structure and catalog rules; E02xx/W02xx: rhai rules.
             let prefix = match i.severity {
-                Severity::Error => "E01",
-                Severity::Warning => "W01",
+                Severity::Error => "E0",
+                Severity::Warning => "W0",
             };
-            assert!(i.code.starts_with(prefix), "{} vs severity", i.code);
+            assert!(
+                i.code.starts_with(prefix) && i.code.len() == 5,
+                "{} vs severity",
+                i.code
+            );
             for section in ["## What it finds", "## Why", "## Example", "## How to fix"] {
                 assert!(
                     i.doc_text().contains(section.trim_start_matches("## ")),

@@ -34,7 +34,7 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
         let me = &s.step.name.name;
         for target in &s.step.after {
             let name = &target.name;
-            let found = cx.steps.iter().find(|o| &o.step.name.name == name);
+            let found = cx.step(name);
             let d = match found {
                 Some(o) if o.index == s.index => Diagnostic::error(
                     INFO.code,

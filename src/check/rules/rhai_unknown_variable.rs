@@ -1,0 +1,76 @@
+//! Finds expressions that read a variable (or a module) nothing defines.
+
+use crate::check::diagnostic::Diagnostic;
+use crate::check::rules::RuleContext;
+use crate::check::rules::rhai_sites::{known_names, name_checker, sites};
+use crate::dsl::span::Span;
+use crate::script::position;
+
+rule! {
+    /// **What it finds.** A name in a `${ … }` expression that is not a param, a let,
+    /// `analysis`, `params`, `workflow`, `steps`, `self`, nor a local of the expression (a
+    /// closure parameter); or `alias::f(…)` with no `import … as alias`. Bare identifier
+    /// values (`with { namespace }`) are `unknown_identifier`'s.
+    ///
+    /// **Why.** Planning (or the step, at run time) fails with "variable not found".
+    ///
+    /// **Example.**
+    /// ```text
+    /// param deployment: string = ${ analysis.target.name }
+    /// step s { action "restart_deployment" with { deployment: ${ deploymnet } } }
+    /// ```
+    ///
+    /// **How to fix.** Fix the spelling, declare the param or let, or read the value
+    /// through `analysis` (e.g. `analysis.metrics.x`).
+    code: "E0202",
+    name: "rhai_unknown_variable",
+    severity: Error,
+    summary: "an expression reads a variable or module nothing defines",
+}
+
+/// Report undefined names.
+pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
+    let checker = name_checker(cx);
+    let known = known_names(cx);
+    for site in sites(cx) {
+        let s = site.script;
+        if s.bare {
+            continue;
+        }
+        // Syntax errors are `rhai_syntax_error`'s.
+        let Ok(undefined) = checker.undefined_names(s.source, &known) else {
+            continue;
+        };
+        for u in undefined {
+            let start = s.key.start + position::offset_of(s.source, u.line, u.column);
+            let span = Span::new(start, start + u.name.len());
+            let d = if u.module {
+                Diagnostic::error(
+                    INFO.code,
+                    format!(
+                        "no module is imported as `{}` (in {})",
+                        u.name,
+                        site.place.describe()
+                    ),
+                    span,
+                )
+                .with_help(format!(
+                    "add `import \"lib/{}.rhai\" as {}`, or use an imported alias",
+                    u.name, u.name
+                ))
+            } else {
+                let suggestion = crate::catalog::actions::closest(&u.name, known.iter().copied());
+                Diagnostic::error(
+                    INFO.code,
+                    format!("unknown variable `{}` in {}", u.name, site.place.describe()),
+                    span,
+                )
+                .with_help(crate::check::rules::did_you_mean(
+                    suggestion,
+                    "declare a param or let of that name, or read it through `analysis`",
+                ))
+            };
+            out.push(d);
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! `remedy plan TEMPLATE --analysis FILE.yaml [--set k=v]… [--templates DIR] [--format
+//! table|yaml|json]`: resolve a template against an analysis and print the plan.
+//!
+//! Exit codes: 0 planned; 1 the template does not load or the plan fails; 2 usage or I/O error.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use serde_json::Value;
+
+use crate::api::workflow_execution::RollbackStrategy;
+use crate::api::{AIAnalysisStatus, JsonMap, WorkflowExecutionSpec};
+use crate::catalog::templates::TemplateCatalog;
+use crate::check::Diagnostic;
+use crate::check::render::{FileReport, human};
+use crate::plan::{ExecutionPlan, PlanContext, PlanError, PlannedAction, PlannedValue, plan};
+use crate::script::duration::format_millis;
+use crate::template::{Template, TemplateError};
+
+/// Arguments of `remedy plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// A `.wf` file, or `NAME[@VERSION]` of a template in the templates directory.
+    pub template: String,
+    /// The AIAnalysis (a whole object, or just its status) as YAML.
+    #[arg(long, value_name = "FILE.yaml")]
+    pub analysis: PathBuf,
+    /// Override a param (`--set factor=2.0`); the value is read as a YAML scalar.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// Where `NAME[@VERSION]` templates are looked up.
+    #[arg(long, value_name = "DIR", default_value = "workflows")]
+    pub templates: PathBuf,
+    /// Plan a dry run.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Override the template's rollback mode.
+    #[arg(long, value_enum)]
+    pub rollback: Option<RollbackArg>,
+    /// The WorkflowExecution's namespace (`workflow.namespace`; default: the target's).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The WorkflowExecution's name (`workflow.execution`).
+    #[arg(long, default_value = "plan")]
+    pub execution: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    pub format: PlanFormat,
+}
+
+/// The rollback modes a run may force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RollbackArg {
+    /// Compensate completed steps.
+    Automatic,
+    /// Record the compensations, run none.
+    Manual,
+    /// Just fail.
+    None,
+}
+
+/// How the plan is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// Params, then steps, for people.
+    Table,
+    /// The plan as YAML.
+    Yaml,
+    /// The plan as JSON.
+    Json,
+}
+
+/// What stopped the command, with its exit code.
+enum Stop {
+    Usage(String),
+    Failed(String),
+}
+
+/// Run `remedy plan`.
+pub fn run(args: &PlanArgs) -> ExitCode {
+    match plan_command(args) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(Stop::Failed(message)) => {
+            eprint!("{message}");
+            ExitCode::from(1)
+        }
+        Err(Stop::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn plan_command(args: &PlanArgs) -> Result<String, Stop> {
+    let overrides = parse_sets(&args.set).map_err(Stop::Usage)?;
+    let analysis = read_analysis(&args.analysis).map_err(Stop::Usage)?;
+    let template = find_template(&args.template, &args.templates)?;
+    let spec = WorkflowExecutionSpec {
+        parameters: (!overrides.is_empty()).then_some(overrides),
+        dry_run: args.dry_run,
+        rollback_strategy: args.rollback.map(|r| match r {
+            RollbackArg::Automatic => RollbackStrategy::Automatic,
+            RollbackArg::Manual => RollbackStrategy::Manual,
+            RollbackArg::None => RollbackStrategy::None,
+        }),
+        ..WorkflowExecutionSpec::default()
+    };
+    let ctx = PlanContext {
+        namespace: args.namespace.clone().unwrap_or_else(|| {
+            analysis
+                .target_resource
+                .as_ref()
+                .and_then(|t| t.namespace.clone())
+                .unwrap_or_else(|| "default".to_string())
+        }),
+        execution: args.execution.clone(),
+        ..PlanContext::default()
+    };
+    let planned = plan(&template, &analysis, &spec, &ctx).map_err(|e| plan_error(&template, &e))?;
+    match args.format {
+        PlanFormat::Table => Ok(table(&planned)),
+        PlanFormat::Json => serde_json::to_string_pretty(&planned)
+            .map(|s| s + "\n")
+            .map_err(|e| Stop::Usage(e.to_string())),
+        PlanFormat::Yaml => {
+            serde_saphyr::to_string(&planned).map_err(|e| Stop::Usage(e.to_string()))
+        }
+    }
+}
+
+/// `--set NAME=VALUE`, each value read as a YAML scalar (`2.0` a float, `web` a string).
+fn parse_sets(sets: &[String]) -> Result<JsonMap, String> {
+    let mut out = JsonMap::new();
+    for set in sets {
+        let Some((name, text)) = set.split_once('=') else {
+            return Err(format!("--set {set}: expected NAME=VALUE"));
+        };
+        let value: Value = if text.trim().is_empty() {
+            Value::String(String::new())
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| format!("--set {name}: {e}"))?
+        };
+        out.insert(name.trim().to_string(), value);
+    }
+    Ok(out)
+}
+
+/// An AIAnalysis object (its `status`) or a bare status.
+fn read_analysis(path: &Path) -> Result<AIAnalysisStatus, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value: Value =
+        serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let is_object = value.get("kind").is_some() || value.get("apiVersion").is_some();
+    let status = match value.get("status") {
+        Some(status) if is_object => status.clone(),
+        _ => value,
+    };
+    if !status.is_object() {
+        return Err(format!(
+            "{}: expected an AIAnalysis or its status (a map)",
+            path.display()
+        ));
+    }
+    let status: AIAnalysisStatus = serde_json::from_value(status)
+        .map_err(|e| format!("{}: not an AIAnalysis status: {e}", path.display()))?;
+    if let Some(phase) = status.phase
+        && phase != crate::api::AnalysisPhase::Completed
+    {
+        eprintln!("note: the analysis is {phase:?}, not Completed; a real run would wait for it");
+    }
+    Ok(status)
+}
+
+/// A `.wf` path as given, or `NAME[@VERSION]` from the template catalog of `dir` (newest
+/// release when no version is given).
+fn find_template(reference: &str, dir: &Path) -> Result<Template, Stop> {
+    let as_path = Path::new(reference);
+    if reference.ends_with(".wf") || as_path.is_file() {
+        if !as_path.is_file() {
+            return Err(Stop::Usage(format!("{reference}: no such file")));
+        }
+        return Template::load(as_path).map_err(|e| template_error(as_path, &e));
+    }
+    if !dir.is_dir() {
+        return Err(Stop::Usage(format!(
+            "{}: no such templates directory (use --templates DIR)",
+            dir.display()
+        )));
+    }
+    let (catalog, problems) = TemplateCatalog::load_dir_lenient(dir);
+    let entry = catalog.resolve(reference).map_err(|e| {
+        let reason = crate::api::FailureReason::TemplateNotFound.as_str();
+        let mut message = format!("error[{reason}]: {e} in {}\n", dir.display());
+        for p in &problems {
+            let _ = writeln!(message, "  note: not loaded: {p}");
+        }
+        Stop::Failed(message)
+    })?;
+    Template::from_catalog(entry).map_err(|e| template_error(&entry.path, &e))
+}
+
+fn template_error(path: &Path, e: &TemplateError) -> Stop {
+    match (e, e.to_diagnostic()) {
+        (TemplateError::Io { .. }, _) => Stop::Usage(e.to_string()),
+        (_, Some(d)) => {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            Stop::Failed(human(&FileReport {
+                source: crate::dsl::span::SourceFile::new(path, text),
+                diagnostics: vec![d],
+            }))
+        }
+        (_, None) => Stop::Failed(format!("error: {}: {e}\n", path.display())),
+    }
+}
+
+fn plan_error(template: &Template, e: &PlanError) -> Stop {
+    let reason = e.reason().as_str();
+    match e.span() {
+        Some(span) => {
+            let d = Diagnostic::error(reason, e.to_string(), span)
+                .with_help("planning stops here; fix the template or the values it reads");
+            Stop::Failed(human(&FileReport {
+                source: template.source.clone(),
+                diagnostics: vec![d],
+            }))
+        }
+        None => Stop::Failed(format!(
+            "error[{reason}]: {e}\n  = planning {} {} stops here\n",
+            template.name(),
+            template.version()
+        )),
+    }
+}
+
+/// The plan for people: the run's settings, the params, then every step.
+pub fn table(p: &ExecutionPlan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "workflow {} {}  {}", p.workflow, p.version, p.digest);
+    let _ = writeln!(
+        out,
+        "timeout {} · max_parallel {} · rollback {} · approval {} · dry run {}{}",
+        format_millis(p.timeout_ms),
+        p.max_parallel,
+        p.rollback.as_str(),
+        if p.approval_required {
+            "required"
+        } else {
+            "not required"
+        },
+        if p.dry_run { "yes" } else { "no" },
+        p.verify_within_ms
+            .map(|ms| format!(" · verify within {}", format_millis(ms)))
+            .unwrap_or_default()
+    );
+    out.push_str("\nparams\n");
+    if p.parameters.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    let width = p.parameters.keys().map(String::len).max().unwrap_or(0);
+    for (name, value) in &p.parameters {
+        let _ = writeln!(out, "  {name:width$}  {value}");
+    }
+    out.push_str("\nsteps\n");
+    for (i, s) in p.steps.iter().enumerate() {
+        let stage = match s.stage {
+            crate::plan::StepStage::Main => "",
+            crate::plan::StepStage::Verify => "verify ",
+            crate::plan::StepStage::Finally => "finally ",
+        };
+        let after = if s.depends_on.is_empty() {
+            String::new()
+        } else {
+            format!("  after {}", s.depends_on.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "  {}. {stage}{}  {} ({}){after}",
+            i + 1,
+            s.name,
+            s.action.action_type,
+            s.effect.as_str()
+        );
+        action_lines(&mut out, &s.action, "       ");
+        if let Some(when) = &s.when {
+            let _ = writeln!(out, "       when {when}  (at run time)");
+        }
+        // A finally step's failure changes no outcome, whatever its policy says.
+        if s.stage != crate::plan::StepStage::Finally {
+            let _ = writeln!(out, "       on_failure {}", s.on_failure.as_str());
+        }
+        if let Some(rb) = &s.rollback {
+            let _ = writeln!(out, "       rollback {}", rb.action_type);
+            action_lines(&mut out, rb, "         ");
+        }
+    }
+    out
+}
+
+fn action_lines(out: &mut String, a: &PlannedAction, indent: &str) {
+    let retry = &a.retry;
+    let retry = if retry.retries == 0 {
+        "no retry".to_string()
+    } else {
+        format!(
+            "retry {} backoff {} max {}",
+            retry.retries,
+            format_millis(retry.backoff_ms),
+            format_millis(retry.max_backoff_ms)
+        )
+    };
+    let _ = writeln!(
+        out,
+        "{indent}timeout {} · {retry}",
+        format_millis(a.timeout_ms)
+    );
+    let width = a.with.keys().map(String::len).max().unwrap_or(0);
+    for (key, value) in &a.with {
+        let shown = match value {
+            PlannedValue::Value(v) => v.to_string(),
+            PlannedValue::Deferred(src) => format!("${{ {src} }}  (at run time)"),
+        };
+        let _ = writeln!(out, "{indent}with {key:width$} = {shown}");
+    }
+}

@@ -1,0 +1,235 @@
+//! Rehearsals: every rehearsal in `workflows/` passes; the format's errors name what is wrong;
+//! a failing case shows a readable diff; `remedy test` prints one line per case and exits
+//! 0, 1 or 2.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use remedy::rehearse::{self, RehearsalError, discover, run_file};
+
+const DEMO_WF: &str = r#"workflow "demo" version "1.0.0" {
+  param namespace: string = "shop"
+  step scale {
+    action "scale_deployment"
+    with { namespace, deployment: "web", replicas: 3 }
+    rollback {
+      action "scale_deployment"
+      with { namespace, deployment: "web", replicas: ${ self.output.previous_replicas } }
+    }
+  }
+  step raise {
+    action "increase_resources"
+    with { namespace, deployment: "web", memory: "1Gi" }
+  }
+  finally {
+    step tell {
+      action "notify_only"
+      with { message: "demo ended ${workflow.phase}" }
+    }
+  }
+}
+"#;
+
+fn demo(rehearsal: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("demo.wf"), DEMO_WF).unwrap();
+    let path = dir.path().join("demo.rehearsal.yaml");
+    std::fs::write(&path, rehearsal).unwrap();
+    (dir, path)
+}
+
+fn workflows() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")
+}
+
+#[test]
+fn every_rehearsal_in_workflows_passes() {
+    let files = discover(&[workflows()]).unwrap();
+    assert!(files.len() >= 10, "found {} rehearsal files", files.len());
+    let mut failures = String::new();
+    let mut cases = 0;
+    for file in files {
+        let report = run_file(&file).unwrap_or_else(|e| panic!("{e}"));
+        for case in &report.cases {
+            cases += 1;
+            if !case.passed() {
+                failures.push_str(&format!(
+                    "FAIL {}: {}\n{}",
+                    report.workflow,
+                    case.name,
+                    case.render_diff()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+    assert!(cases >= 30, "{cases} cases");
+}
+
+const PASSING: &str = r#"workflow: demo.wf
+cases:
+  - name: raise fails, scale is undone
+    outcomes:
+      scale: [ { output: { previous_replicas: 2 } } ]
+      raise: [ { success: false, error: "exceeded quota" } ]
+    expect:
+      phase: RolledBack
+      outcome: RolledBack
+      failure_reason: StepFailed
+      sequence: [scale, raise, rollback:scale, finally:tell]
+      parameters: { namespace: shop }
+      steps: { scale: Compensated, raise: Failed, tell: Succeeded }
+"#;
+
+#[test]
+fn a_case_that_matches_passes() {
+    let (_dir, path) = demo(PASSING);
+    let report = run_file(&path).unwrap();
+    assert_eq!(report.workflow, "demo");
+    assert_eq!(report.cases.len(), 1);
+    assert!(
+        report.cases[0].passed(),
+        "{}",
+        report.cases[0].render_diff()
+    );
+}
+
+#[test]
+fn a_failing_case_shows_each_field_and_aligned_sequences() {
+    let wrong = PASSING
+        .replace("phase: RolledBack", "phase: Failed")
+        .replace(
+            "sequence: [scale, raise, rollback:scale, finally:tell]",
+            "sequence: [scale, rollback:scale, finally:tell]",
+        )
+        .replace("namespace: shop }", "namespace: prod }")
+        .replace("raise: Failed,", "raise: TimedOut,");
+    let (_dir, path) = demo(&wrong);
+    let report = run_file(&path).unwrap();
+    let case = &report.cases[0];
+    assert!(!case.passed());
+    insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("rehearse_failing_case_diff", case.render_diff());
+    });
+}
+
+#[test]
+fn timeouts_and_durations_drive_the_virtual_clock() {
+    let text = r#"workflow: demo.wf
+cases:
+  - name: raise hangs past its timeout
+    outcomes:
+      scale: [ { duration: 2m, output: { previous_replicas: 2 } } ]
+      raise: [ { timeout: true } ]
+    expect:
+      phase: RolledBack
+      failure_reason: StepTimedOut
+      steps: { raise: TimedOut }
+"#;
+    let (_dir, path) = demo(text);
+    let report = run_file(&path).unwrap();
+    assert!(
+        report.cases[0].passed(),
+        "{}",
+        report.cases[0].render_diff()
+    );
+}
+
+fn error_of(text: &str) -> String {
+    let (_dir, path) = demo(text);
+    match run_file(&path) {
+        Err(e) => e.to_string(),
+        Ok(r) => panic!("expected an error, got {r:?}"),
+    }
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    let e = error_of("workflow: demo.wf\ncases:\n  - name: x\n    outcome: {}\n");
+    assert!(e.contains("unknown field `outcome`"), "{e}");
+    let e = error_of("workflow: demo.wf\ncases:\n  - name: x\n    expect: { phase: Done }\n");
+    assert!(e.contains("Done"), "{e}");
+    let e = error_of(
+        "workflow: demo.wf\ncases:\n  - name: x\n    outcomes: { scale: [ { sucess: true } ] }\n",
+    );
+    assert!(e.contains("unknown field `sucess`"), "{e}");
+}
+
+#[test]
+fn unknown_step_names_are_errors() {
+    let e = error_of("workflow: demo.wf\ncases:\n  - name: x\n    outcomes: { nope: [] }\n");
+    assert!(e.contains("case `x`") && e.contains("`nope`"), "{e}");
+    assert!(e.contains("rollback:scale"), "lists what runs: {e}");
+    let e =
+        error_of("workflow: demo.wf\ncases:\n  - name: x\n    outcomes: { rollback:raise: [] }\n");
+    assert!(
+        e.contains("`rollback:raise`"),
+        "raise has no compensation: {e}"
+    );
+    let e = error_of(
+        "workflow: demo.wf\ncases:\n  - name: x\n    expect: { sequence: [scale, verify:tell] }\n",
+    );
+    assert!(e.contains("`verify:tell`"), "{e}");
+    let e = error_of(
+        "workflow: demo.wf\ncases:\n  - name: x\n    expect: { steps: { ghost: Failed } }\n",
+    );
+    assert!(e.contains("`ghost`"), "{e}");
+    let e = error_of(
+        "workflow: demo.wf\ncases:\n  - name: x\n    outcomes: { scale: [ { duration: soon } ] }\n",
+    );
+    assert!(e.contains("soon"), "{e}");
+}
+
+#[test]
+fn a_missing_template_is_an_error() {
+    let e = error_of("workflow: other.wf\ncases: []\n");
+    assert!(e.contains("other.wf"), "{e}");
+    let (_dir, path) = demo(PASSING);
+    let missing = path.with_file_name("absent.rehearsal.yaml");
+    assert!(matches!(
+        rehearse::load(&missing),
+        Err(RehearsalError::Read { .. })
+    ));
+}
+
+fn remedy_test(args: &[&Path]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_remedy"))
+        .arg("test")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn remedy_test_prints_one_line_per_case_and_a_summary() {
+    let (dir, _) = demo(PASSING);
+    let (code, out) = remedy_test(&[dir.path()]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "ok   demo: raise fails, scale is undone\n1 passed, 0 failed\n"
+    );
+    let (dir, _) = demo(&PASSING.replace("phase: RolledBack", "phase: Completed"));
+    let (code, out) = remedy_test(&[dir.path()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with("FAIL demo: raise fails, scale is undone\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("phase: expected Completed, got RolledBack"),
+        "{out}"
+    );
+    assert!(out.ends_with("0 passed, 1 failed\n"), "{out}");
+    let (dir, _) = demo("workflow: demo.wf\ncases:\n  - name: x\n    bogus: 1\n");
+    let (code, _) = remedy_test(&[dir.path()]);
+    assert_eq!(code, 2);
+    let (code, _) = remedy_test(&[Path::new("/nonexistent/rehearsals")]);
+    assert_eq!(code, 2);
+}
