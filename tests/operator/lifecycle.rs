@@ -106,6 +106,8 @@ async fn a_failed_step_is_retried_then_completed_steps_are_compensated_in_revers
     assert_eq!(step_phase(&status, "a"), StepPhase::Compensated);
     assert_eq!(step_phase(&status, "b"), StepPhase::Compensated);
     assert_eq!(step_phase(&status, "c"), StepPhase::Failed);
+    // Events are published right after the status write the test saw.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let events = h.events("run-1").await;
     for (reason, needle) in [
         (
