@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! The custom resources: generated CRDs are checked in and current; the contract's examples
 //! deserialise into the types.
 
