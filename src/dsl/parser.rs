@@ -1,5 +1,6 @@
-//! Text to syntax tree: runs the scan, then the pest grammar, then builds the [`ast`] with
-//! spans. Purely syntactic: what the grammar accepts but the language forbids is the checker's.
+//! Text to syntax tree: runs the scan, then the pest grammar, then builds the
+//! [`ast`](super::ast) with spans. Purely syntactic: what the grammar accepts but the language
+//! forbids is the checker's.
 
 use pest::Parser as _;
 use pest::iterators::{Pair, Pairs};
