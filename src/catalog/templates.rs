@@ -362,6 +362,11 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<TemplateError>) {
     };
     for entry in entries.flatten() {
         let path = entry.path();
+        // Hidden entries are skipped: a mounted ConfigMap keeps a second copy of every file
+        // under `..<timestamp>/`, which would load each template twice.
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         match entry.file_type() {
             Ok(t) if t.is_dir() => walk(&path, found, errors),
             Ok(_) if path.extension().is_some_and(|e| e == "wf") => found.push(path),
@@ -386,6 +391,16 @@ mod tests {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn skips_the_hidden_copies_of_a_mounted_configmap() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = template("oom", "1.0.0", "");
+        write(dir.path(), "..2026_11_25_19_00_00.123/oom.wf", &text);
+        write(dir.path(), "oom.wf", &text);
+        let catalog = TemplateCatalog::load_dir(dir.path()).unwrap();
+        assert_eq!(catalog.len(), 1);
     }
 
     #[test]

@@ -70,7 +70,16 @@ fn the_workflow_controller_has_no_rights_on_workloads() {
 
 #[test]
 fn the_deployment_runs_restricted() {
-    let docs = documents("workflow-controller.yaml");
+    check_restricted(
+        "workflow-controller.yaml",
+        "remedy-workflow-controller",
+        "--leader-elect",
+    );
+    check_restricted("executor.yaml", "remedy-executor", "--controllers=executor");
+}
+
+fn check_restricted(file: &str, service_account: &str, needed_arg: &str) {
+    let docs = documents(file);
     let deploy = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
     let pod = &deploy["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
@@ -78,7 +87,7 @@ fn the_deployment_runs_restricted() {
         pod["securityContext"]["seccompProfile"]["type"],
         "RuntimeDefault"
     );
-    assert_eq!(pod["serviceAccountName"], "remedy-workflow-controller");
+    assert_eq!(pod["serviceAccountName"], service_account);
     let container = &pod["containers"][0];
     let sc = &container["securityContext"];
     assert_eq!(sc["allowPrivilegeEscalation"], false);
@@ -91,7 +100,7 @@ fn the_deployment_runs_restricted() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        args.contains(&"operator") && args.contains(&"--leader-elect"),
+        args.contains(&"operator") && args.contains(&needed_arg),
         "{args:?}"
     );
     // The args are ones `remedy operator` accepts.
