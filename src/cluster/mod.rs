@@ -29,6 +29,7 @@
 // only, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod convert;
 mod discovery;
 pub mod error;
 mod faults;

@@ -39,19 +39,29 @@ pub fn merge(target: &mut Value, patch: &Value) {
     json_patch::merge(target, patch);
 }
 
-/// Applies a JSON patch (a list of operations) to `target`.
+/// Applies a JSON patch (a list of operations) to `target`. As in Kubernetes, a `test` of a
+/// missing path against `null` passes (kube-runtime's finalizer helper relies on it).
 pub fn json(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
     let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
         ApiError::bad_request(format!(
             "the server rejected our request due to an error in our request: {e}"
         ))
     })?;
-    json_patch::patch(target, &ops.0).map_err(|e| {
-        ApiError::with_code(
-            422,
-            format!("the server rejected our request due to an error in our request: {e}"),
-        )
-    })
+    for op in &ops.0 {
+        if let json_patch::PatchOperation::Test(t) = op
+            && t.value.is_null()
+            && target.pointer(t.path.as_str()).is_none_or(Value::is_null)
+        {
+            continue;
+        }
+        json_patch::patch(target, std::slice::from_ref(op)).map_err(|e| {
+            ApiError::with_code(
+                422,
+                format!("the server rejected our request due to an error in our request: {e}"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// The merge key of a list field in strategic merge patch and apply, if it is a keyed list.
@@ -480,6 +490,24 @@ mod tests {
                 {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]},
                 {"name": "c", "image": "c:1"}
             ]}})
+        );
+    }
+
+    #[test]
+    fn strategic_directives_replace_and_delete_from_primitive_lists() {
+        let mut t = json!({"metadata": {"finalizers": ["a", "b"], "labels": {"x": "1", "y": "2"}},
+                           "spec": {"volumes": [{"name": "v1"}, {"name": "v2"}], "args": ["--a"]}});
+        strategic(
+            &mut t,
+            &json!({
+                "metadata": {"finalizers": ["c"], "$deleteFromPrimitiveList/finalizers": ["a"], "labels": {"$patch": "replace", "z": "3"}},
+                "spec": {"volumes": [{"$patch": "replace"}, {"name": "v3"}], "args": ["--b"], "$setElementOrder/volumes": [{"name": "v3"}]}
+            }),
+        );
+        assert_eq!(
+            t,
+            json!({"metadata": {"finalizers": ["b", "c"], "labels": {"z": "3"}},
+                   "spec": {"volumes": [{"name": "v3"}], "args": ["--b"]}})
         );
     }
 

@@ -11,7 +11,7 @@ use super::store::meta_str;
 
 /// The object as served at the request's version (apiVersion rewritten; no conversion needed).
 pub fn present(obj: &Value, t: &Target) -> Value {
-    let mut o = obj.clone();
+    let mut o = super::convert::to_view(&t.rt, obj, &t.rt.api_version(&t.version));
     if let Some(m) = o.as_object_mut() {
         m.insert("apiVersion".into(), json!(t.rt.api_version(&t.version)));
         m.insert("kind".into(), json!(t.rt.kind));

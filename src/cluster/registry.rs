@@ -44,6 +44,8 @@ pub struct ResourceType {
     pub scale: Option<(String, String, Option<String>)>,
     /// Whether this came from a CustomResourceDefinition.
     pub custom: bool,
+    /// Where objects are stored when another resource holds them (events.k8s.io Events).
+    pub storage: Option<ResourceKey>,
     /// The CRD's `openAPIV3Schema` per version, for validation and defaults.
     pub schemas: BTreeMap<String, Value>,
     /// The CRD's printer columns.
@@ -67,6 +69,7 @@ impl ResourceType {
             status_subresource: false,
             scale: None,
             custom: false,
+            storage: None,
             schemas: BTreeMap::new(),
             printer_columns: Vec::new(),
         }
@@ -96,9 +99,16 @@ impl ResourceType {
         self
     }
 
-    /// The store key.
-    pub fn key(&self) -> ResourceKey {
+    /// The identity of the resource: (group, plural).
+    pub fn id(&self) -> ResourceKey {
         (self.group.clone(), self.plural.clone())
+    }
+
+    /// Where its objects are stored: its identity, or the resource that holds them.
+    pub fn key(&self) -> ResourceKey {
+        self.storage
+            .clone()
+            .unwrap_or_else(|| (self.group.clone(), self.plural.clone()))
     }
 
     /// `apiVersion` for a version: `v1` or `apps/v1`.
@@ -171,7 +181,10 @@ pub fn builtins() -> Vec<ResourceType> {
         .short(&["hpa"])
         .all()
         .status(),
-        R::builtin("events.k8s.io", "v1", "Event", "events", true).short(&["ev"]),
+        R {
+            storage: Some((String::new(), "events".into())),
+            ..R::builtin("events.k8s.io", "v1", "Event", "events", true).short(&["ev"])
+        },
         R::builtin("coordination.k8s.io", "v1", "Lease", "leases", true),
         R::builtin(
             "policy",
@@ -281,6 +294,7 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, String> {
         status_subresource,
         scale,
         custom: true,
+        storage: None,
         schemas,
         printer_columns,
     })

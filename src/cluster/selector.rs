@@ -220,7 +220,16 @@ impl FieldSelector {
                     "invalid selector: '{s}'; can't understand '{p}'"
                 )));
             };
-            let field = field.trim();
+            let mut field = field.trim().to_string();
+            if kind == "Event" {
+                // Both Event APIs select on the stored (core v1) fields.
+                if let Some(rest) = field.strip_prefix("regarding.") {
+                    field = format!("involvedObject.{rest}");
+                } else if field == "reportingController" {
+                    field = "reportingComponent".into();
+                }
+            }
+            let field = field.as_str();
             let supported = matches!(field, "metadata.name" | "metadata.namespace")
                 || (!custom && kind_fields(kind).contains(&field));
             if !supported {

@@ -44,7 +44,7 @@ pub type Objects = BTreeMap<(String, String), Arc<Value>>;
 pub struct State {
     /// The last resourceVersion handed out.
     pub rv: u64,
-    /// Served resource types by key.
+    /// Served resource types by identity (group, plural).
     pub types: BTreeMap<ResourceKey, ResourceType>,
     /// Objects per resource.
     pub objects: BTreeMap<ResourceKey, Objects>,
@@ -92,7 +92,7 @@ impl State {
         };
         for t in builtins() {
             s.objects.entry(t.key()).or_default();
-            s.types.insert(t.key(), t);
+            s.types.insert(t.id(), t);
         }
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let obj = serde_json::json!({

@@ -474,7 +474,7 @@ pub fn from_list(state: &State, t: &Target, list: &Value, q: &Query) -> Value {
 }
 
 fn table(state: &State, t: &Target, items: &[Value], q: &Query, metadata: Value) -> Value {
-    let rt = state.types.get(&t.rt.key()).unwrap_or(&t.rt);
+    let rt = state.types.get(&t.rt.id()).unwrap_or(&t.rt);
     let mut defs = Vec::new();
     let include = q.get("includeObject").unwrap_or("Metadata");
     let row_object = |o: &Value| -> Value {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::convert;
 use super::error::{ApiError, cause};
 use super::gc::{self, Deleted, Propagation};
 use super::kinds;
@@ -61,7 +62,7 @@ fn validate(state: &State, t: &Target, obj: &mut Value, q: &Query) -> Result<(),
     kinds::apply_defaults(&t.rt, obj);
     let mut causes = kinds::validate(&t.rt, obj);
     if t.rt.custom {
-        let rt = state.types.get(&t.rt.key()).unwrap_or(&t.rt);
+        let rt = state.types.get(&t.rt.id()).unwrap_or(&t.rt);
         if let Some(s) = rt.schemas.get(&t.version) {
             let report = schema::check(obj, s);
             if q.get("fieldValidation") == Some("Strict") && !report.pruned.is_empty() {
@@ -225,6 +226,7 @@ fn create_locked(
     if q.dry_run() {
         return Ok(present(&obj, t));
     }
+    let obj = convert::to_storage(&t.rt, obj);
     let stored = state.insert(&t.rt.key(), obj);
     if t.rt.kind == CRD_KIND && !t.rt.custom {
         register_crd(state, &stored);
@@ -345,6 +347,7 @@ pub fn update_locked(
         return Err(ApiError::invalid(&t.rt.kind, &t.rt.group, &name, vec![c]));
     }
     validate(state, t, &mut new, q)?;
+    let mut new = convert::to_storage(&t.rt, new);
     if kinds::tracks_generation(&t.rt)
         && spec_part(&new, t.rt.status_subresource) != spec_part(current, t.rt.status_subresource)
     {
@@ -428,7 +431,7 @@ pub fn patch(
         }
         (_, None) => Err(ApiError::not_found(&t.rt.plural, &t.rt.group, &name)),
         (kind, Some(cur)) => {
-            let mut new = (*cur).clone();
+            let mut new = present(&cur, t);
             match kind {
                 PatchKind::Merge => patch::merge(&mut new, &patch_body),
                 PatchKind::Json => patch::json(&mut new, &patch_body)?,

@@ -309,3 +309,55 @@ async fn a_continue_token_older_than_the_window_is_gone() {
     );
     assert_eq!((s.code, s.reason.as_str()), (410, "Expired"));
 }
+
+#[tokio::test]
+async fn events_recorded_through_events_k8s_io_are_core_events_too() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use k8s_openapi::api::events::v1::Event as NewEvent;
+    use kube::Resource;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let c = cluster();
+    let cms: Api<ConfigMap> = Api::default_namespaced(c.client());
+    let cm = cms
+        .create(&PostParams::default(), &configmap("target", json!({})))
+        .await
+        .unwrap();
+    let recorder = Recorder::new(
+        c.client(),
+        Reporter {
+            controller: "remedy-test".into(),
+            instance: None,
+        },
+    );
+    let ev = Event {
+        type_: EventType::Warning,
+        reason: "StepFailed".into(),
+        note: Some("restart failed".into()),
+        action: "Restart".into(),
+        secondary: None,
+    };
+    recorder.publish(&ev, &cm.object_ref(&())).await.unwrap();
+    recorder.publish(&ev, &cm.object_ref(&())).await.unwrap();
+    let core: Api<CoreEvent> = Api::default_namespaced(c.client());
+    let listed = core
+        .list(&ListParams::default().fields("involvedObject.name=target"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].message.as_deref(), Some("restart failed"));
+    assert_eq!(listed[0].reason.as_deref(), Some("StepFailed"));
+    assert_eq!(listed[0].series.as_ref().map(|s| s.count), Some(Some(2)));
+    let new: Api<NewEvent> = Api::default_namespaced(c.client());
+    let same = new
+        .list(&ListParams::default().fields("regarding.name=target"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(same.len(), 1);
+    assert_eq!(same[0].note.as_deref(), Some("restart failed"));
+    assert_eq!(
+        same[0].regarding.as_ref().unwrap().name.as_deref(),
+        Some("target")
+    );
+}

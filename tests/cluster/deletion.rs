@@ -319,3 +319,40 @@ async fn delete_collection_removes_the_selected_objects() {
         .collect();
     assert_eq!(left, ["b"]);
 }
+
+#[tokio::test]
+async fn kube_runtime_finalizer_helper_adds_and_removes_its_finalizer() {
+    use kube::runtime::controller::Action;
+    use kube::runtime::finalizer::{Event, finalizer};
+    let c = cluster();
+    let cms: Api<ConfigMap> = Api::default_namespaced(c.client());
+    cms.create(&PostParams::default(), &configmap("a", json!({})))
+        .await
+        .unwrap();
+    let run = |obj: ConfigMap| {
+        let cms = cms.clone();
+        async move {
+            finalizer(
+                &cms,
+                "remedy.example.io/cleanup",
+                std::sync::Arc::new(obj),
+                |event| async move {
+                    Ok::<_, std::convert::Infallible>(match event {
+                        Event::Apply(_) => Action::await_change(),
+                        Event::Cleanup(_) => Action::await_change(),
+                    })
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())
+        }
+    };
+    run(cms.get("a").await.unwrap()).await.unwrap();
+    assert_eq!(
+        cms.get("a").await.unwrap().metadata.finalizers.unwrap(),
+        ["remedy.example.io/cleanup"]
+    );
+    cms.delete("a", &DeleteParams::default()).await.unwrap();
+    run(cms.get("a").await.unwrap()).await.unwrap();
+    assert_eq!(api_err(cms.get("a").await).code, 404);
+}

@@ -339,3 +339,76 @@ async fn streaming_list_watchers_get_initial_events_then_changes() {
     assert_eq!(reader.state().len(), 3);
     task.abort();
 }
+
+#[tokio::test]
+async fn a_kube_runtime_controller_reconciles_and_owns_its_children() {
+    use kube::Resource;
+    use kube::runtime::controller::{Action, Controller};
+    use std::sync::Arc;
+    let c = cluster();
+    let cms: Api<ConfigMap> = Api::default_namespaced(c.client());
+    let reconcile = |cm: Arc<ConfigMap>, api: Arc<Api<ConfigMap>>| async move {
+        let name = cm.metadata.name.clone().unwrap();
+        if name.ends_with("-copy") {
+            return Ok::<_, kube::Error>(Action::await_change());
+        }
+        let mut copy = configmap(&format!("{name}-copy"), json!({"copy": "yes"}));
+        copy.data = cm.data.clone();
+        copy.metadata.owner_references = Some(vec![cm.controller_owner_ref(&()).unwrap()]);
+        let pp = PatchParams::apply("copier").force();
+        api.patch(
+            copy.metadata.name.as_deref().unwrap(),
+            &pp,
+            &Patch::Apply(&copy),
+        )
+        .await?;
+        Ok(Action::await_change())
+    };
+    let controller = Controller::new(cms.clone(), watcher::Config::default().labels("!copy"))
+        .owns(cms.clone(), watcher::Config::default().labels("copy"))
+        .run(
+            reconcile,
+            |_, _, _| Action::requeue(Duration::from_secs(1)),
+            Arc::new(cms.clone()),
+        )
+        .for_each(|_| async {});
+    let task = tokio::spawn(controller);
+    cms.create(&PostParams::default(), &configmap("src", json!({})))
+        .await
+        .unwrap();
+    let mut copied = None;
+    for _ in 0..200 {
+        if let Ok(cm) = cms.get("src-copy").await {
+            copied = Some(cm);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        copied.expect("the controller made a copy").data.unwrap()["k"],
+        "v"
+    );
+    cms.patch(
+        "src",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "changed"}})),
+    )
+    .await
+    .unwrap();
+    let mut value = String::new();
+    for _ in 0..200 {
+        value = cms.get("src-copy").await.unwrap().data.unwrap()["k"].clone();
+        if value == "changed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(value, "changed");
+    cms.delete("src", &DeleteParams::default()).await.unwrap();
+    assert_eq!(
+        crate::api_err(cms.get("src-copy").await).code,
+        404,
+        "garbage collected with its owner"
+    );
+    task.abort();
+}
