@@ -11,6 +11,7 @@ pub mod graph;
 pub mod lint;
 pub mod operator;
 pub mod plan;
+pub mod run;
 pub mod serve;
 pub mod test;
 
@@ -40,6 +41,8 @@ pub enum Command {
     Actions(actions::ActionsArgs),
     /// Run the controllers against a Kubernetes cluster (kubeconfig or in-cluster).
     Operator(operator::OperatorArgs),
+    /// Run a scenario end to end on the embedded cluster, with both controllers.
+    Run(run::RunArgs),
     /// Serve the embedded Kubernetes API server on a loopback port (for kubectl).
     Serve(serve::ServeArgs),
     /// Print the CustomResourceDefinitions (AIAnalysis, WorkflowExecution, KubernetesExecution).
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Actions(args) => actions::run(&args),
         Command::Operator(args) => operator::run(args),
+        Command::Run(args) => run::run(&args),
         Command::Serve(args) => serve::run(args),
         Command::Crds(args) => crds::run(&args),
     }
