@@ -27,6 +27,10 @@ pub struct Scenario {
     /// YAML files of more objects (several documents each), relative to the scenario.
     #[serde(default)]
     pub files: Vec<PathBuf>,
+    /// Changes made once the cluster has settled, before the incident is analysed (a rollout,
+    /// a bad edit): merge patches, applied in order.
+    #[serde(default)]
+    pub changes: Vec<Change>,
     /// The AIAnalysis that recommends the workflow.
     pub analysis: AnalysisSpec,
     /// The WorkflowExecution's spec; by default one referring to the analysis.
@@ -66,6 +70,16 @@ pub struct AnalysisSpec {
 
 fn default_analysis_name() -> String {
     "analysis".to_string()
+}
+
+/// A merge patch of one object: `{ object: deployment shop/web, patch: { spec: … } }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Change {
+    /// `KIND NAMESPACE/NAME`, or `KIND NAME` for cluster-scoped kinds.
+    pub object: String,
+    /// The JSON merge patch.
+    pub patch: Value,
 }
 
 /// One injected fault: fail the next `count` matching requests, or slow them all.
@@ -179,7 +193,7 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let mut scenario: Scenario =
         serde_saphyr::from_str(&text).map_err(|e| ScenarioError::Format {
             path: file.clone(),
-            message: e.to_string(),
+            message: e.to_string().trim_start_matches("error: ").to_string(),
         })?;
     scenario.path = file.clone();
     let base = file.parent().unwrap_or(Path::new("."));
@@ -189,7 +203,7 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let docs: Vec<Value> =
             serde_saphyr::from_multiple(&text).map_err(|e| ScenarioError::Format {
                 path: object_file.clone(),
-                message: e.to_string(),
+                message: e.to_string().trim_start_matches("error: ").to_string(),
             })?;
         scenario
             .objects
@@ -259,7 +273,7 @@ impl Scenario {
         crate::executor::params::parse_duration(text).map_err(|e| ScenarioError::Invalid {
             path: self.path.clone(),
             field: field.to_string(),
-            message: e.to_string(),
+            message: e.to_string().trim_start_matches("error: ").to_string(),
         })
     }
 
@@ -310,6 +324,14 @@ impl Scenario {
             && !(speed.is_finite() && speed >= 1.0)
         {
             return Err(self.invalid("speed".into(), "must be a number of at least 1"));
+        }
+        for (i, change) in self.changes.iter().enumerate() {
+            if crate::scenario::check::ObjectKey::parse(&change.object).is_none() {
+                return Err(self.invalid(
+                    format!("changes[{i}].object"),
+                    "write KIND NAMESPACE/NAME (or KIND NAME for cluster-scoped kinds), e.g. deployment shop/web",
+                ));
+            }
         }
         for (i, check) in self.expect.objects.iter().enumerate() {
             if crate::scenario::check::ObjectKey::parse(&check.object).is_none() {

@@ -136,6 +136,12 @@ pub async fn run(
         ..SimulationConfig::default()
     });
     settle(&cluster).await;
+    if !scenario.changes.is_empty() {
+        for (i, change) in scenario.changes.iter().enumerate() {
+            apply_change(scenario, &client, &kinds, i, change).await?;
+        }
+        settle(&cluster).await;
+    }
     let before = versions(&client, &kinds, &created).await;
 
     let stop = CancellationToken::new();
@@ -447,6 +453,40 @@ async fn create_object(
         }
     }
     Ok(created)
+}
+
+async fn apply_change(
+    scenario: &Scenario,
+    client: &Client,
+    kinds: &Kinds,
+    index: usize,
+    change: &super::file::Change,
+) -> Result<(), RunError> {
+    let fail = |message: String| RunError::Object {
+        path: scenario.path.display().to_string(),
+        object: format!("changes[{index}] ({})", change.object),
+        message,
+    };
+    let key = ObjectKey::parse(&change.object).ok_or_else(|| fail("not KIND NS/NAME".into()))?;
+    let (ar, caps) = kinds
+        .named(&key.kind)
+        .ok_or_else(|| fail(format!("the cluster serves no kind {}", key.kind)))?;
+    let api = api_for(client, &ar, &caps, key.namespace.as_deref());
+    let mut patch = change.patch.clone();
+    // Status goes through the status subresource (the main resource ignores it).
+    let status = patch.as_object_mut().and_then(|p| p.remove("status"));
+    if patch.as_object().is_some_and(|p| !p.is_empty()) {
+        api.patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    if let Some(status) = status {
+        let patch = json!({ "status": status });
+        api.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| fail(format!("status: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Waits until the simulation stops writing (at most 5 s): the cluster is in its steady state.
