@@ -145,7 +145,7 @@ pub async fn run(
     let before = versions(&client, &kinds, &created).await;
 
     let stop = CancellationToken::new();
-    let controllers = start_controllers(&client, options, speed, &stop);
+    let controllers = start_controllers(&client, &options.templates, speed, &stop);
     for (i, fault) in scenario.faults.iter().enumerate() {
         match (fault.count, &fault.latency) {
             (Some(count), _) => {
@@ -523,13 +523,26 @@ async fn versions(client: &Client, kinds: &Kinds, created: &[Created]) -> BTreeM
     out
 }
 
-fn start_controllers(
+/// Registers the CRDs and starts both controllers on `client` until `stop` is cancelled (for
+/// `remedy serve`).
+pub async fn start_in_cluster(
     client: &Client,
-    options: &RunOptions,
+    templates: &std::path::Path,
+    speed: f64,
+    stop: &CancellationToken,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, RunError> {
+    install_crds(client).await?;
+    Ok(start_controllers(client, templates, speed, stop))
+}
+
+/// Starts the workflow controller and the executor on `client` until `stop` is cancelled.
+pub fn start_controllers(
+    client: &Client,
+    templates: &std::path::Path,
     speed: f64,
     stop: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut config = OperatorConfig::new(&options.templates);
+    let mut config = OperatorConfig::new(templates);
     config.clock = Arc::new(ScaledClock::new(speed));
     config.template_poll = Duration::from_secs(1);
     config.wait_requeue = Duration::from_millis(200);
