@@ -267,7 +267,11 @@ impl StepGraph {
             }
         }
         for (label, members) in self.clusters() {
-            let _ = writeln!(out, "  subgraph {} [\"{label}\"]", label.replace(' ', "_"));
+            let _ = writeln!(
+                out,
+                "  subgraph g_{} [\"{label}\"]",
+                label.replace(' ', "_")
+            );
             for i in members {
                 let _ = writeln!(out, "    n{i}[\"{}\"]", self.nodes[i].name);
             }
@@ -467,7 +471,7 @@ mod tests {
         assert!(!dot.contains("n0 -> n3"));
         let mermaid = g.to_mermaid();
         assert!(mermaid.starts_with("flowchart TD\n"));
-        assert!(mermaid.contains("subgraph verify [\"verify\"]\n    n3[\"v\"]\n  end"));
+        assert!(mermaid.contains("subgraph g_verify [\"verify\"]\n    n3[\"v\"]\n  end"));
         assert!(mermaid.contains("n1 --> n3"));
     }
 }

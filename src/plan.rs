@@ -142,6 +142,39 @@ impl Default for RetryPolicy {
     }
 }
 
+impl ExecutionPlan {
+    /// The scope of this run's deferred expressions before any step ran: `analysis`, params
+    /// and lets, `workflow`. The interpreter adds `steps` (and `self`, `workflow.phase`).
+    pub fn eval_context(&self) -> crate::script::EvalContext {
+        crate::script::EvalContext {
+            analysis: self.analysis.clone(),
+            params: self.parameters.clone(),
+            workflow: self.workflow_info.clone(),
+            steps: None,
+            self_step: None,
+        }
+    }
+
+    /// The sandboxed engine for this run's expressions, with its pinned modules.
+    pub fn script_engine(&self) -> Result<crate::script::ScriptEngine, crate::script::ScriptError> {
+        crate::script::ScriptEngine::new(&self.modules)
+    }
+}
+
+impl PlannedValue {
+    /// The value: as planned, or by evaluating the deferred source in `ctx`.
+    pub fn resolve(
+        &self,
+        engine: &crate::script::ScriptEngine,
+        ctx: &crate::script::EvalContext,
+    ) -> Result<Value, crate::script::ScriptError> {
+        match self {
+            PlannedValue::Value(v) => Ok(v.clone()),
+            PlannedValue::Deferred(source) => engine.eval_source(source, ctx),
+        }
+    }
+}
+
 impl RetryPolicy {
     /// Delay before attempt `attempt` (2 = the first retry), capped.
     pub fn delay_before(&self, attempt: u32) -> u64 {

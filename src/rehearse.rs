@@ -142,9 +142,15 @@ pub enum RehearsalError {
 
 /// Parse a rehearsal file's text; `path` is for messages.
 pub fn parse(text: &str, path: &Path) -> Result<RehearsalFile, RehearsalError> {
-    serde_saphyr::from_str(text).map_err(|e| RehearsalError::Format {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    serde_saphyr::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        RehearsalError::Format {
+            path: path.to_path_buf(),
+            message: message
+                .strip_prefix("error: ")
+                .unwrap_or(&message)
+                .replace("<input>", &path.display().to_string()),
+        }
     })
 }
 

@@ -373,6 +373,12 @@ mod tests {
     }
 
     #[test]
+    fn templates_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Template>();
+    }
+
+    #[test]
     fn digest_covers_imports() {
         let a = Template::from_source("t.wf", WF, modules("fn one() { 1 }")).expect("loads");
         let b = Template::from_source("t.wf", WF, modules("fn one() { 2 }")).expect("loads");

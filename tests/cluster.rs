@@ -1,6 +1,7 @@
 //! The embedded API server through kube-rs, in-process: CRUD, patches, status isolation,
 //! selectors, lists, watches, garbage collection, finalizers, dryRun, CRDs, discovery, tables,
-//! subresources and faults.
+//! subresources, faults and the workload simulation; kube-runtime's watcher, reflector,
+//! Controller and finalizer helper against it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cluster {
@@ -10,6 +11,7 @@ mod cluster {
     mod discovery;
     mod faults;
     mod patches;
+    mod robustness;
     mod selectors;
     mod simulation;
     mod status;

@@ -8,6 +8,8 @@ mod executor {
     mod nodes;
     mod observe;
     mod rbac;
+    mod resume;
+    mod simulated;
     mod workloads;
 }
 
@@ -242,4 +244,66 @@ pub fn changes(r: &ExecutionResult) -> Vec<String> {
         .iter()
         .map(|c| format!("{} {}: {}", c.kind, c.name, c.change))
         .collect()
+}
+
+/// Every object's resourceVersion, by kind/name, except the executions themselves.
+pub async fn snapshot(env: &Env) -> Vec<(String, String)> {
+    use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, PersistentVolumeClaim, Pod};
+    use kube::ResourceExt;
+    use kube::api::ListParams;
+    fn rvs<K: kube::Resource>(kind: &str, items: Vec<K>) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|o| {
+                (
+                    format!("{kind}/{}", o.name_any()),
+                    o.resource_version().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+    let lp = ListParams::default();
+    let mut out = Vec::new();
+    out.extend(rvs(
+        "deployment",
+        env.api::<Deployment>().list(&lp).await.unwrap().items,
+    ));
+    out.extend(rvs("pod", env.api::<Pod>().list(&lp).await.unwrap().items));
+    out.extend(rvs(
+        "replicaset",
+        env.api::<ReplicaSet>().list(&lp).await.unwrap().items,
+    ));
+    out.extend(rvs(
+        "statefulset",
+        env.api::<StatefulSet>().list(&lp).await.unwrap().items,
+    ));
+    out.extend(rvs(
+        "configmap",
+        env.api::<ConfigMap>().list(&lp).await.unwrap().items,
+    ));
+    out.extend(rvs(
+        "pvc",
+        env.api::<PersistentVolumeClaim>()
+            .list(&lp)
+            .await
+            .unwrap()
+            .items,
+    ));
+    out.extend(rvs(
+        "hpa",
+        env.api::<HorizontalPodAutoscaler>()
+            .list(&lp)
+            .await
+            .unwrap()
+            .items,
+    ));
+    out.extend(rvs(
+        "event",
+        env.api::<Event>().list(&lp).await.unwrap().items,
+    ));
+    let nodes: Api<Node> = Api::all(env.client.clone());
+    out.extend(rvs("node", nodes.list(&lp).await.unwrap().items));
+    out
 }

@@ -293,6 +293,21 @@ fn lint_walks_directories_and_prints_machine_formats() {
 }
 
 #[test]
+fn lint_explains_rules() {
+    let (code, out, _) = remedy(&["lint", "--explain", "E0112"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("E0112 unknown_after_target (error)\n\n**What it finds.**"),
+        "{out}"
+    );
+    let (code, by_name, _) = remedy(&["lint", "--explain", "unknown_after_target"]);
+    assert_eq!((code, by_name), (0, out));
+    let (code, _, err) = remedy(&["lint", "--explain", "unknown_actoin"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `unknown_action`?"), "{err}");
+}
+
+#[test]
 fn lint_extra_protected_namespace() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.wf");

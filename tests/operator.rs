@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod operator {
+    mod deploy;
     mod lifecycle;
     mod resilience;
     mod safety;
@@ -311,6 +312,20 @@ impl Harness {
             .patch_status(name, &Default::default(), &kube::api::Patch::Merge(&patch))
             .await
             .unwrap();
+    }
+
+    /// The reasons and notes of the events published about `run`.
+    pub async fn events(&self, run: &str) -> Vec<(String, String)> {
+        let api: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), NS);
+        api.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(run))
+            .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+            .collect()
     }
 
     /// Phase of each step, by name.

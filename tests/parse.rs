@@ -770,3 +770,54 @@ mod never_panics {
         }
     }
 }
+
+// ---- what an author reads -------------------------------------------------------------------
+
+#[test]
+fn syntax_error_messages_snapshot() {
+    // One line per mistake: the input (inside a workflow), where the error points, the
+    // message and the help, so a reviewer reads them as an author would.
+    let cases = [
+        "stepp backup { }",
+        "step backup { action \"backup_data\" timeout 2 }",
+        "step backup { actoin \"backup_data\" }",
+        "step a {\n  action \"x\"\nstep b { action \"y\" }",
+        "action \"x\"",
+        "step s { with { namespace: namespace deployment: deployment } }",
+        "step s { with { minAvailable: 1 } }",
+        "let xs = [1, 2",
+        "param p: integer",
+        "param f: float = 1.5 { min 1.0, max 4.0 }",
+        "rollback auto",
+        "step s { on_failure ignore }",
+        "step s { when analysis.confidence > 0.8 }",
+        "step s { retry 3 backoff 5s max }",
+        "verify in 10m { step v { } }",
+        "parallel { }",
+        "import \"lib.rhai\"",
+        "let t = 30x",
+        "let t = 30m1h",
+        "let s = \"tab\\q\"",
+        "let s = \"open",
+        "let e = ${ a + { b }",
+        "let n = 99999999999999999999",
+        "step s { action \"${kind}\" }",
+        "/* never closed",
+    ];
+    let mut out = String::new();
+    for body in cases {
+        let text = wf(body);
+        let d = parse_err(&text);
+        let at = SourceFile::new("t.wf", text.as_str()).line_col(d.span.start);
+        out.push_str(&format!(
+            "{body:?}\n  {}:{} {}: {}\n",
+            at.line, at.col, d.code, d.message
+        ));
+        if let Some(help) = &d.help {
+            out.push_str(&format!("  help: {help}\n"));
+        }
+    }
+    insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("dsl_syntax_errors", out);
+    });
+}

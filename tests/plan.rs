@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use remedy::api::{AIAnalysisStatus, FailureReason, WorkflowExecutionSpec};
 use remedy::plan::{ExecutionPlan, PlanContext, PlanError, PlannedValue, StepStage, plan};
-use remedy::script::{EvalContext, ScriptEngine};
+use remedy::script::EvalContext;
 use remedy::template::Template;
 use serde_json::{Value, json};
 
@@ -385,7 +385,7 @@ finally {
     #[test]
     fn deferred_values_evaluate_at_run_time() {
         let p = with_replicas();
-        let engine = ScriptEngine::new(&p.modules).expect("engine");
+        let engine = p.script_engine().expect("engine");
         let Value::Object(steps) = json!({
             "scale_out": { "output": { "replicas": 3 } },
             "backup": { "attempts": 1 },
@@ -393,20 +393,18 @@ finally {
             unreachable!()
         };
         let ctx = EvalContext {
-            analysis: p.analysis.clone(),
-            params: p.parameters.clone(),
-            workflow: p.workflow_info.clone(),
             steps: Some(steps),
-            self_step: None,
+            ..p.eval_context()
         };
         let eval = |step_name: &str, key: &str| {
-            let PlannedValue::Deferred(src) = &step(&p, step_name).action.with[key] else {
-                panic!("not deferred")
-            };
-            engine.eval_source(src, &ctx).expect("evaluates")
+            let value = &step(&p, step_name).action.with[key];
+            assert!(matches!(value, PlannedValue::Deferred(_)), "{value:?}");
+            value.resolve(&engine, &ctx).expect("evaluates")
         };
         assert_eq!(eval("a", "message"), json!("shop: 3"));
         assert_eq!(eval("b", "extra"), json!(["shop", 1]));
+        let namespace = &step(&p, "backup").action.with["namespace"];
+        assert_eq!(namespace.resolve(&engine, &ctx), Ok(json!("shop")));
     }
 
     #[test]
@@ -677,5 +675,36 @@ mod cli {
             2
         );
         assert_eq!(remedy_plan(&["oom-recovery.wf"]).0, 2);
+    }
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (-1.0e300f64..1.0e300).prop_map(Value::from),
+        "\\PC{0,12}".prop_map(Value::from),
+        "[\"\\\\\n\t\r\u{1}`$]{0,6}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map("\\PC{0,6}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// What a deferred value inlines as a literal reads back as the same value.
+    #[test]
+    fn rhai_literals_read_back_as_the_same_value(value in json_value()) {
+        let engine = remedy::script::ScriptEngine::new(&BTreeMap::new()).unwrap();
+        let source = remedy::plan::rhai_literal(&value);
+        let back = engine.eval_source(&source, &EvalContext::default());
+        prop_assert_eq!(back, Ok(value), "{}", source);
     }
 }

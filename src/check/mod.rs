@@ -8,6 +8,7 @@ pub mod context;
 pub mod diagnostic;
 pub mod literal;
 pub mod render;
+pub mod resolved;
 pub mod rules;
 
 pub use context::CheckContext;

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
+use crate::catalog::actions::closest;
 use crate::check::render;
+use crate::check::rules::RULES;
 use crate::check::{CheckContext, check_source};
 
 /// How `remedy lint` prints its findings.
@@ -47,8 +49,11 @@ impl ColorChoice {
 #[derive(Debug, Args)]
 pub struct LintArgs {
     /// `.wf` files, or directories searched recursively for `*.wf`.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "explain", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Print the documentation of a rule (e.g. `E0101` or `unknown_action`) and exit.
+    #[arg(long, value_name = "CODE", conflicts_with = "paths")]
+    pub explain: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = LintFormat::Human)]
     pub format: LintFormat,
@@ -66,6 +71,9 @@ pub struct LintArgs {
 
 /// Run `remedy lint`: 0 clean (warnings allowed), 1 findings, 2 usage or I/O error.
 pub fn run(args: &LintArgs) -> ExitCode {
+    if let Some(code) = &args.explain {
+        return explain(code);
+    }
     let mut io_errors = Vec::new();
     let mut files = Vec::new();
     for path in &args.paths {
@@ -135,6 +143,37 @@ pub fn run(args: &LintArgs) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Print one rule's documentation: 0, or 2 for an unknown code.
+fn explain(code: &str) -> ExitCode {
+    let wanted = code.trim();
+    let rule = RULES
+        .iter()
+        .find(|r| r.info.code.eq_ignore_ascii_case(wanted) || r.info.name == wanted);
+    match rule {
+        Some(r) => {
+            let i = &r.info;
+            let text = format!(
+                "{} {} ({})\n\n{}\n",
+                i.code,
+                i.name,
+                i.severity.as_str(),
+                i.doc_text()
+            );
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        None => {
+            let names = RULES.iter().flat_map(|r| [r.info.code, r.info.name]);
+            let hint = match closest(wanted, names) {
+                Some(s) => format!("; did you mean `{s}`?"),
+                None => "; docs/rules.md lists the rules".to_string(),
+            };
+            let _ = writeln!(std::io::stderr().lock(), "error: no rule `{wanted}`{hint}");
+            ExitCode::from(2)
+        }
     }
 }
 

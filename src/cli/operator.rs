@@ -7,6 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use std::future::Future;
+
+use tokio::sync::oneshot;
+
+use crate::executor::{self, ExecutorConfig};
 use crate::operator::http::{self, Readiness};
 use crate::operator::leader::{self, LeaderConfig};
 use crate::operator::metrics::Metrics;
@@ -113,10 +118,8 @@ async fn operate(args: OperatorArgs) -> ExitCode {
             ControllerArg::Executor => ControllerKind::Executor,
         })
         .collect();
-    if controllers.contains(&ControllerKind::Executor) {
-        eprintln!(
-            "error: the executor controller is not part of this build; run --controllers workflow"
-        );
+    if controllers.is_empty() {
+        eprintln!("error: --controllers names no controller (workflow, executor)");
         return ExitCode::from(2);
     }
     let client = match kube::Client::try_default().await {
@@ -138,6 +141,15 @@ async fn operate(args: OperatorArgs) -> ExitCode {
     config.instance = Some(identity.clone());
     config.metrics = metrics.clone();
     config.ready = ready.clone();
+    let executor_config = ExecutorConfig {
+        namespace: args.namespace.clone(),
+        protected_namespaces: args.protected_namespaces.clone(),
+        ..ExecutorConfig::default()
+    };
+    if !controllers.contains(&ControllerKind::Workflow) {
+        // Only the workflow controller reports readiness itself.
+        ready.set(true);
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
@@ -179,13 +191,23 @@ async fn operate(args: OperatorArgs) -> ExitCode {
         // Standing by for the Lease is ready: another replica is serving.
         ready.set(true);
         leader::run_as_leader(client.clone(), leader_config, terminated(), |stop| {
-            crate::operator::run(client.clone(), config.clone(), stop)
+            let run = run_controllers(
+                client.clone(),
+                controllers.clone(),
+                config.clone(),
+                executor_config.clone(),
+                stop,
+            );
+            async move {
+                if let Err(e) = run.await {
+                    tracing::error!(error = %e, "a controller stopped with an error");
+                }
+            }
         })
         .await
         .map_err(|e| e.to_string())
     } else {
-        crate::operator::run(client, config, terminated()).await;
-        Ok(())
+        run_controllers(client, controllers, config, executor_config, terminated()).await
     };
     let _ = stop_tx.send(true);
     for s in servers {
@@ -201,6 +223,45 @@ async fn operate(args: OperatorArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Runs the chosen controllers until `shutdown`, each shutting down gracefully.
+async fn run_controllers(
+    client: kube::Client,
+    controllers: BTreeSet<ControllerKind>,
+    config: OperatorConfig,
+    executor_config: ExecutorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    // Fan the one signal out; a oneshot receiver is the Sync future kube-runtime asks for.
+    let (workflow_stop, workflow_stopped) = oneshot::channel::<()>();
+    let (executor_stop, executor_stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = workflow_stop.send(());
+        let _ = executor_stop.send(());
+    });
+    let workflow = async {
+        if controllers.contains(&ControllerKind::Workflow) {
+            crate::operator::run(client.clone(), config, async move {
+                let _ = workflow_stopped.await;
+            })
+            .await;
+        }
+        Ok::<(), String>(())
+    };
+    let executor = async {
+        if controllers.contains(&ControllerKind::Executor) {
+            executor::run_until(client.clone(), executor_config, async move {
+                let _ = executor_stopped.await;
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    };
+    let (w, e) = tokio::join!(workflow, executor);
+    w.and(e)
 }
 
 async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {

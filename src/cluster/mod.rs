@@ -24,6 +24,19 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! | File | Holds |
+//! |---|---|
+//! | `server.rs` | request and response types, routing, verbs, content negotiation |
+//! | `service.rs`, `http.rs` | the `tower::Service`; the loopback HTTP listener and kubeconfig |
+//! | `store.rs` | objects, the global resourceVersion, the event window |
+//! | `registry.rs`, `kinds.rs` | resource types (built-in and from CRDs); per-kind defaults and validation |
+//! | `read.rs`, `write.rs`, `watch.rs` | get/list; create/update/patch/delete; watch streams |
+//! | `patch.rs`, `schema.rs`, `selector.rs` | patch types; CRD schema checks; label and field selectors |
+//! | `gc.rs` | finalizers, garbage collection, namespace termination |
+//! | `subresource.rs`, `convert.rs` | scale and eviction; served ↔ stored forms (Events) |
+//! | `discovery.rs`, `table.rs` | discovery and OpenAPI documents; Table renderings |
+//! | `faults.rs`, `simulation/` | fault injection; simulated controllers, scheduler and kubelets |
 
 // API errors are answers carried back to the client whole; they are built on the error path
 // only, so their size does not matter.

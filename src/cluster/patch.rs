@@ -352,20 +352,42 @@ fn managed_paths(entry: &Value) -> Vec<FieldPath> {
     out
 }
 
-/// Server-side apply of `applied` by `manager` onto `current` (None when the object is new).
+/// Who applies, and where: the parameters of a server-side apply.
+#[derive(Debug, Clone)]
+pub struct Applier<'a> {
+    /// The field manager.
+    pub manager: &'a str,
+    /// Whether to take over fields other managers own.
+    pub force: bool,
+    /// The time recorded in managedFields.
+    pub now: &'a str,
+    /// `Some("status")` for an apply to the status subresource.
+    pub subresource: Option<&'a str>,
+    /// The resource's plural and group, for conflict messages.
+    pub plural_group: (&'a str, &'a str),
+    /// The object's name, for conflict messages.
+    pub name: &'a str,
+}
+
+/// Server-side apply of `applied` onto `current` (None when the object is new).
 ///
-/// Field ownership is tracked per Apply manager in `metadata.managedFields`. Another Apply
-/// manager's field with a different value is a conflict unless `force`; fields this manager
-/// applied before and omits now are removed when no other manager owns them.
+/// Field ownership is tracked per Apply manager and subresource in `metadata.managedFields`.
+/// Another Apply manager's field with a different value is a conflict unless `force`; fields
+/// this manager applied before (to the same subresource) and omits now are removed when no
+/// other manager owns them.
 pub fn apply(
     current: Option<&Value>,
     applied: &Value,
-    manager: &str,
-    force: bool,
-    now: &str,
-    plural_group: (&str, &str),
-    name: &str,
+    who: &Applier<'_>,
 ) -> Result<Value, ApiError> {
+    let Applier {
+        manager,
+        force,
+        now,
+        subresource,
+        plural_group,
+        name,
+    } = who.clone();
     let mut new_paths = Vec::new();
     leaf_paths(applied, "", &mut Vec::new(), &mut new_paths);
     let api_version = applied.get("apiVersion").cloned().unwrap_or(Value::Null);
@@ -387,7 +409,8 @@ pub fn apply(
             .get("operation")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if m == manager && op == "Apply" {
+        let sub = entry.get("subresource").and_then(Value::as_str);
+        if m == manager && op == "Apply" && sub == subresource {
             mine_before = managed_paths(&entry);
             continue;
         }
@@ -447,14 +470,18 @@ pub fn apply(
             entry
         })
         .collect();
-    managed_out.push(json!({
+    let mut entry = json!({
         "manager": manager,
         "operation": "Apply",
         "apiVersion": api_version,
         "time": now,
         "fieldsType": "FieldsV1",
         "fieldsV1": to_fields_v1(&new_paths),
-    }));
+    });
+    if let Some(sub) = subresource {
+        entry["subresource"] = json!(sub);
+    }
+    managed_out.push(entry);
     if let Some(meta) = result
         .as_object_mut()
         .map(|o| o.entry("metadata").or_insert_with(|| json!({})))
@@ -511,37 +538,31 @@ mod tests {
         );
     }
 
+    fn who(manager: &str, force: bool) -> Applier<'_> {
+        Applier {
+            manager,
+            force,
+            now: "t",
+            subresource: None,
+            plural_group: ("x", "g"),
+            name: "n",
+        }
+    }
+
     #[test]
     fn apply_conflicts_with_other_manager_unless_forced() {
-        let first = apply(
-            None,
-            &json!({"spec": {"replicas": 1}}),
-            "a",
-            false,
-            "t",
-            ("x", "g"),
-            "n",
-        )
-        .unwrap();
+        let first = apply(None, &json!({"spec": {"replicas": 1}}), &who("a", false)).unwrap();
         let err = apply(
             Some(&first),
             &json!({"spec": {"replicas": 2}}),
-            "b",
-            false,
-            "t",
-            ("x", "g"),
-            "n",
+            &who("b", false),
         )
         .unwrap_err();
         assert_eq!(err.code, 409);
         let forced = apply(
             Some(&first),
             &json!({"spec": {"replicas": 2}}),
-            "b",
-            true,
-            "t",
-            ("x", "g"),
-            "n",
+            &who("b", true),
         )
         .unwrap();
         assert_eq!(forced.pointer("/spec/replicas"), Some(&json!(2)));
@@ -561,23 +582,10 @@ mod tests {
         let first = apply(
             None,
             &json!({"data": {"a": "1", "b": "2"}}),
-            "m",
-            false,
-            "t",
-            ("x", "g"),
-            "n",
+            &who("m", false),
         )
         .unwrap();
-        let second = apply(
-            Some(&first),
-            &json!({"data": {"a": "1"}}),
-            "m",
-            false,
-            "t",
-            ("x", "g"),
-            "n",
-        )
-        .unwrap();
+        let second = apply(Some(&first), &json!({"data": {"a": "1"}}), &who("m", false)).unwrap();
         assert_eq!(second.get("data"), Some(&json!({"a": "1"})));
     }
 }

@@ -288,7 +288,11 @@ pub fn update_locked(
     }
     if t.sub.as_deref() == Some("status") {
         let status = new.get("status").cloned();
+        let managed = new.pointer("/metadata/managedFields").cloned();
         new = current.clone();
+        if let Some(mf) = managed {
+            set_meta(&mut new, "managedFields", mf);
+        }
         if let Some(m) = new.as_object_mut() {
             match status {
                 Some(s) => m.insert("status".into(), s),
@@ -415,17 +419,19 @@ pub fn patch(
             )));
         }
     }
+    let time = now();
+    let who = patch::Applier {
+        manager: &manager,
+        force: q.flag("force"),
+        now: &time,
+        subresource: t.sub.as_deref(),
+        plural_group: (&t.rt.plural, &t.rt.group),
+        name: &name,
+    };
+    let applied = applied_part(&patch_body, t);
     let result = match (kind, current) {
         (PatchKind::Apply, None) if t.sub.is_none() => {
-            let mut obj = patch::apply(
-                None,
-                &patch_body,
-                &manager,
-                q.flag("force"),
-                &now(),
-                (&t.rt.plural, &t.rt.group),
-                &name,
-            )?;
+            let mut obj = patch::apply(None, &applied, &who)?;
             set_meta(&mut obj, "name", json!(name));
             create_locked(&mut state, t, obj, q).map(|o| (201, o))
         }
@@ -437,15 +443,7 @@ pub fn patch(
                 PatchKind::Json => patch::json(&mut new, &patch_body)?,
                 PatchKind::Strategic => patch::strategic(&mut new, &patch_body),
                 PatchKind::Apply => {
-                    new = patch::apply(
-                        Some(&cur),
-                        &patch_body,
-                        &manager,
-                        q.flag("force"),
-                        &now(),
-                        (&t.rt.plural, &t.rt.group),
-                        &name,
-                    )?;
+                    new = patch::apply(Some(&new), &applied, &who)?;
                 }
             }
             update_locked(&mut state, t, &cur, new, q).map(|o| (200, o))
@@ -453,6 +451,23 @@ pub fn patch(
     };
     server.notify(state.rv);
     result
+}
+
+/// The part of an applied configuration a subresource takes: only status for `/status`;
+/// everything but status on the main resource when a status subresource isolates it.
+fn applied_part(applied: &Value, t: &Target) -> Value {
+    let mut out = applied.clone();
+    if let Some(m) = out.as_object_mut() {
+        if t.sub.as_deref() == Some("status") {
+            m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status"));
+            if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace"));
+            }
+        } else if t.rt.status_subresource {
+            m.remove("status");
+        }
+    }
+    out
 }
 
 fn delete_options(opts: &Value, q: &Query) -> (Propagation, bool) {

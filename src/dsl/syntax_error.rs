@@ -163,31 +163,142 @@ fn phrase(rule: Rule) -> &'static str {
     }
 }
 
-/// A hint for common mistakes, from what was expected and the word found.
+/// The words a rule accepts, for "did you mean".
+fn words(rule: Rule) -> &'static [&'static str] {
+    match rule {
+        Rule::item => &[
+            "description",
+            "labels",
+            "timeout",
+            "max_parallel",
+            "rollback",
+            "approval",
+            "import",
+            "param",
+            "let",
+            "step",
+            "parallel",
+            "verify",
+            "finally",
+        ],
+        Rule::step_item => &[
+            "description",
+            "action",
+            "with",
+            "timeout",
+            "retry",
+            "when",
+            "on_failure",
+            "rollback",
+        ],
+        Rule::constraint => &["min", "max", "enum", "pattern", "description"],
+        Rule::param_type => &[
+            "string", "int", "float", "bool", "duration", "list", "map", "any",
+        ],
+        Rule::rollback_mode_kw => &["automatic", "manual", "none"],
+        Rule::on_failure_kw => &["rollback", "fail", "continue"],
+        Rule::kw_within => &["within"],
+        Rule::kw_after => &["after"],
+        Rule::kw_as => &["as"],
+        Rule::kw_version => &["version"],
+        Rule::kw_backoff => &["backoff"],
+        Rule::kw_required => &["required"],
+        _ => &[],
+    }
+}
+
+/// The expected word closest to `found` (an edit or two away), if any.
+fn did_you_mean(rules: &[Rule], found: &str) -> Option<&'static str> {
+    if found.is_empty() || !found.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return None;
+    }
+    rules
+        .iter()
+        .flat_map(|r| words(*r).iter().copied())
+        .map(|w| {
+            // A word that begins the other (`auto`, `integer`) counts as one edit away.
+            let prefix = found.len() >= 3 && (w.starts_with(found) || found.starts_with(w));
+            let d = if prefix && w != found {
+                1
+            } else {
+                edit_distance(found, w)
+            };
+            (d, w)
+        })
+        .filter(|&(d, w)| d > 0 && d <= if w.len() > 4 { 2 } else { 1 })
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, w)| w)
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A hint for common mistakes, from what was expected and the text found.
 fn help(rules: &[Rule], found: &str) -> Option<String> {
-    if rules.contains(&Rule::item) && STEP_ITEM_WORDS.contains(&found) {
+    let has = |r: Rule| rules.contains(&r);
+    if has(Rule::item) && STEP_ITEM_WORDS.contains(&found) {
         return Some(format!(
             "`{found}` belongs inside a `step NAME {{ … }}` block"
         ));
     }
-    if rules.contains(&Rule::step_item) && WORKFLOW_ITEM_WORDS.contains(&found) {
+    if has(Rule::step_item) && WORKFLOW_ITEM_WORDS.contains(&found) {
         return Some(format!(
             "`{found}` is a workflow item: is a `}}` missing to close the step above?"
         ));
     }
-    if rules.contains(&Rule::duration) {
+    if let Some(word) = did_you_mean(rules, found) {
+        return Some(format!("did you mean `{word}`?"));
+    }
+    if found.is_empty() && has(Rule::close) {
+        return Some(
+            "the file ends inside a block: a `}` is missing (braces inside `${ … }` must balance too)"
+                .to_string(),
+        );
+    }
+    if has(Rule::duration) {
         return Some(
             "a duration is a whole number with a unit (ms, s, m or h): 250ms, 30s, 5m, 2h, 1h30m"
                 .to_string(),
         );
     }
-    if rules.contains(&Rule::comma) && rules.contains(&Rule::close) {
-        return Some("separate map entries with `,`".to_string());
+    if has(Rule::constraint) && found == "," {
+        return Some(
+            "constraints are separated by spaces, not commas: `{ min 1  max 4 }`".to_string(),
+        );
     }
-    if rules.contains(&Rule::comma) && rules.contains(&Rule::rbracket) {
-        return Some("separate list elements with `,`".to_string());
+    if has(Rule::comma) && has(Rule::close) {
+        return Some(if found == "]" {
+            "is the map missing its closing `}`?".to_string()
+        } else {
+            "separate map entries with `,`".to_string()
+        });
     }
-    if rules.contains(&Rule::EOI) {
+    if has(Rule::comma) && has(Rule::rbracket) {
+        return Some(if found == "}" {
+            "is the list missing its closing `]`?".to_string()
+        } else {
+            "separate list elements with `,`".to_string()
+        });
+    }
+    if has(Rule::expr) && !has(Rule::value) {
+        return Some("write the condition as an expression: `${ … }`".to_string());
+    }
+    if has(Rule::kw_as) {
+        return Some("an import names its module: `import \"PATH\" as ALIAS`".to_string());
+    }
+    if has(Rule::EOI) {
         return Some(
             "a `.wf` file holds exactly one workflow; is there a `}` too many?".to_string(),
         );

@@ -214,11 +214,7 @@ impl<'a> Run<'a> {
         if flying.is_empty() {
             return;
         }
-        let by_name: HashMap<&str, &Observation> = obs
-            .executions
-            .iter()
-            .map(|o| (o.name.as_str(), o))
-            .collect();
+        let by_name = index(&obs.executions, &flying, &self.st.steps);
         let mut ends: Vec<(i64, usize, End<'_>)> = Vec::new();
         for i in flying {
             let s = &self.st.steps[i];
@@ -943,6 +939,29 @@ impl<'a> Run<'a> {
         }
         wake
     }
+}
+
+/// The observations of the executions in flight, by name. With few in flight (the usual
+/// case) one pass compares names directly; otherwise every observation is hashed once.
+fn index<'o>(
+    executions: &'o [Observation],
+    flying: &[usize],
+    steps: &[StepStatus],
+) -> HashMap<&'o str, &'o Observation> {
+    let wanted: Vec<&str> = flying
+        .iter()
+        .filter_map(|&i| steps[i].execution_ref.as_deref())
+        .collect();
+    if wanted.len() > 8 {
+        return executions.iter().map(|o| (o.name.as_str(), o)).collect();
+    }
+    let mut found = HashMap::with_capacity(wanted.len());
+    for o in executions {
+        if wanted.iter().any(|w| *w == o.name) {
+            found.insert(o.name.as_str(), o);
+        }
+    }
+    found
 }
 
 /// A step as expressions see it under `steps.NAME` or `self`.

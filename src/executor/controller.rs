@@ -16,6 +16,7 @@ use kube::{Client, ResourceExt};
 use tracing::{debug, info, warn};
 
 use super::actions::{self, ActionContext, Progress, public_output};
+use super::events::{self, ExecutionRef, Notice};
 use super::failure::ActionError;
 use super::params::{Params, parse_duration};
 use super::redact::{redact_map, redact_text};
@@ -132,7 +133,7 @@ pub async fn run_until(
         .for_each(|result| async move {
             match result {
                 Ok((obj, _)) => debug!(execution = %obj.name, "reconciled"),
-                Err(e) => warn!(error = %e, "reconcile failed"),
+                Err(e) => warn!(error = %redact_text(&e.to_string()), "reconcile failed"),
             }
         })
         .await;
@@ -403,12 +404,15 @@ impl Attempt<'_> {
             change.change = redact_text(&change.change);
         }
         match phase {
-            ExecutionPhase::Failed => warn!(
-                execution = %self.key,
-                reason = ?result.reason.unwrap_or(ErrorReason::Unknown),
-                error = %result.error,
-                "failed"
-            ),
+            ExecutionPhase::Failed => {
+                warn!(
+                    execution = %self.key,
+                    reason = ?result.reason.unwrap_or(ErrorReason::Unknown),
+                    error = %result.error,
+                    "failed"
+                );
+                self.publish_failure(&kex, &result).await;
+            }
             _ => info!(execution = %self.key, "succeeded"),
         }
         let status = KubernetesExecutionStatus {
@@ -420,6 +424,26 @@ impl Attempt<'_> {
         match self.write_status(kex, status).await? {
             Some(_) => Ok(Action::await_change()),
             None => Ok(Action::requeue(Duration::from_millis(200))),
+        }
+    }
+
+    /// A Warning Event on the execution saying why it failed (best effort: the status is
+    /// what counts).
+    async fn publish_failure(&self, kex: &KubernetesExecution, result: &ExecutionResult) {
+        let reason = result.reason.unwrap_or(ErrorReason::Unknown);
+        let execution = ExecutionRef {
+            name: kex.name_any(),
+            namespace: kex.namespace().unwrap_or_default(),
+            uid: kex.uid(),
+        };
+        let notice = Notice {
+            suffix: "failed",
+            reason: &format!("Action{reason:?}"),
+            message: &format!("{}: {}", kex.spec.action.action_type, result.error),
+            warning: true,
+        };
+        if let Err(e) = events::publish(&self.ctx.client, &execution, &notice, false).await {
+            debug!(execution = %self.key, error = %e, "could not publish the failure event");
         }
     }
 

@@ -13,6 +13,9 @@ pub struct ActionError {
     pub reason: ErrorReason,
     /// What happened and what to check.
     pub message: String,
+    /// A write lost a race (409 on an update guarded by resourceVersion): reading again and
+    /// redoing the idempotent step is safe.
+    pub stale_write: bool,
 }
 
 impl ActionError {
@@ -21,6 +24,7 @@ impl ActionError {
         ActionError {
             reason,
             message: message.into(),
+            stale_write: false,
         }
     }
 
@@ -73,12 +77,15 @@ impl ActionError {
                 ),
             ),
             404 => ActionError::not_found(target),
-            409 => ActionError::new(
-                ErrorReason::Conflict,
-                format!(
-                    "{target} was changed by someone else while the executor wanted to {verb} it ({said}); retry the step"
-                ),
-            ),
+            409 => ActionError {
+                stale_write: true,
+                ..ActionError::new(
+                    ErrorReason::Conflict,
+                    format!(
+                        "{target} was changed by someone else while the executor wanted to {verb} it ({said}); retry the step"
+                    ),
+                )
+            },
             400 | 422 => ActionError::new(
                 ErrorReason::Invalid,
                 format!("the API server refused to {verb} {target}: {said}"),

@@ -13,6 +13,7 @@
 
 pub mod actions;
 pub mod controller;
+pub mod events;
 pub mod failure;
 pub mod params;
 pub mod quantity;

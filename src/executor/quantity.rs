@@ -176,3 +176,23 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused(text in any::<String>()) {
+            let _ = Quantity::parse(&text);
+        }
+
+        #[test]
+        fn mebibytes_compare_like_their_bytes(a in 0u64..1_000_000, b in 0u64..1_000_000) {
+            let qa = Quantity::parse(&format!("{a}Mi")).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let qb = Quantity::parse(&format!("{}", b * 1024 * 1024)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(qa.cmp(&qb), a.cmp(&b));
+        }
+    }
+}

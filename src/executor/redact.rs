@@ -211,3 +211,30 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn url_passwords_never_survive(
+            before in "[a-z ]{0,12}",
+            user in "[a-z]{1,8}",
+            password in "[A-Za-z0-9!$%^*]{4,16}",
+            host in "[a-z]{1,8}",
+        ) {
+            let text = format!("{before}postgres://{user}:{password}@{host}:5432/db");
+            let out = redact_text(&text);
+            prop_assert!(!out.contains(&format!(":{password}@")), "{out}");
+            prop_assert!(out.contains(&format!("{user}:***@{host}")), "{out}");
+        }
+
+        #[test]
+        fn any_text_is_handled(text in any::<String>()) {
+            let _ = redact_text(&text);
+        }
+    }
+}

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, ListParams, PostParams};
@@ -33,6 +33,7 @@ use crate::api::{
 };
 use crate::catalog::ActionCatalog;
 use crate::engine::{self, Observation, Observations, Program};
+use crate::executor::redact::redact_text;
 use crate::plan::ExecutionPlan;
 
 /// The annotation holding the digest of the spec pinned at Planning (without `approved`).
@@ -168,6 +169,7 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     }
     status.observed_generation = wfe.metadata.generation;
     run_state::derive_conditions(&mut status, wfe.metadata.generation, now);
+    run_state::redact(&mut status);
     if status != before {
         write_status(&runs, &wfe, &status).await?;
         if before.phase.is_none() || before.phase == Some(WorkflowPhase::Pending) {
@@ -391,7 +393,14 @@ async fn engine_step(
     ctx: &Context,
     status: &WorkflowExecutionStatus,
     now: Timestamp,
-) -> Result<(WorkflowExecutionStatus, Option<Duration>, Vec<Observation>), Error> {
+) -> Result<
+    (
+        WorkflowExecutionStatus,
+        Option<Duration>,
+        Vec<KubernetesExecution>,
+    ),
+    Error,
+> {
     let ns = wfe.namespace().unwrap_or_default();
     let name = wfe.name_any();
     let uid = wfe.metadata.uid.clone().unwrap_or_default();
@@ -402,14 +411,13 @@ async fn engine_step(
     let owned = executions
         .list(&ListParams::default().labels(&selector))
         .await?;
-    let observed: Vec<Observation> = owned
+    let observed: Vec<KubernetesExecution> = owned
         .items
-        .iter()
+        .into_iter()
         .filter(|k| k.owner_references().iter().any(|o| o.uid == uid))
-        .map(Observation::from)
         .collect();
     let observations = Observations {
-        executions: observed.clone(),
+        executions: observed.iter().map(Observation::from).collect(),
         approved: wfe.spec.approved,
     };
     let decision = program.decide(status, &observations, now);
@@ -528,26 +536,23 @@ async fn report(
     wfe: &WorkflowExecution,
     before: &WorkflowExecutionStatus,
     after: &WorkflowExecutionStatus,
-    observed: &[Observation],
+    observed: &[KubernetesExecution],
 ) {
     let reference = wfe.object_ref(&());
+    for kex in run_state::absorbed(before, observed) {
+        let status = kex.status.as_ref();
+        if let (Some(s), Some(c)) = (
+            status.and_then(|s| s.started_at.as_ref()),
+            status.and_then(|s| s.completed_at.as_ref()),
+        ) {
+            let seconds = c.0.duration_since(s.0).as_secs_f64();
+            ctx.metrics()
+                .execution_finished(&kex.spec.action.action_type, seconds);
+        }
+    }
     for t in run_state::transitions(before, after) {
-        match &t {
-            Transition::RunEnded(outcome) => {
-                ctx.metrics().run_ended(run_state::outcome_name(*outcome))
-            }
-            Transition::StepFinished { execution, .. } => {
-                if let Some(o) = observed
-                    .iter()
-                    .find(|o| Some(&o.name) == execution.as_ref())
-                    && let (Some(s), Some(c)) = (o.started_at, o.completed_at)
-                {
-                    let action = action_of(after, &o.step).unwrap_or_default();
-                    ctx.metrics()
-                        .execution_finished(&action, c.duration_since(s).as_secs_f64());
-                }
-            }
-            _ => {}
+        if let Transition::RunEnded(outcome) = &t {
+            ctx.metrics().run_ended(run_state::outcome_name(*outcome));
         }
         if let Some((type_, reason, note)) = t.event() {
             let event = Event {
@@ -557,7 +562,7 @@ async fn report(
                     EventType::Warning
                 },
                 reason: reason.to_string(),
-                note: Some(note),
+                note: Some(redact_text(&note)),
                 action: "Reconcile".to_string(),
                 secondary: None,
             };
@@ -566,14 +571,6 @@ async fn report(
             }
         }
     }
-}
-
-fn action_of(status: &WorkflowExecutionStatus, step: &str) -> Option<String> {
-    let plan: ExecutionPlan = serde_json::from_value(status.plan.clone()?).ok()?;
-    plan.steps
-        .iter()
-        .find(|s| s.name == step)
-        .map(|s| s.action.action_type.clone())
 }
 
 /// Runs the controller until `shutdown` completes.
@@ -617,18 +614,29 @@ pub async fn run(
     let by_analysis = store.clone();
     let reload = templates.changes(ctx.config.template_poll, stop_rx.clone());
     let active = tokio::spawn(track_active(store.clone(), ctx.clone(), stop_rx.clone()));
+    // Ready once the API answers and the CRD is served: listing runs works.
     let ready = ctx.config.ready.clone();
-    let ready_store = store.clone();
+    let probe: Api<WorkflowExecution> = namespaced_or_all(&client, ns.as_deref());
     let readiness = tokio::spawn(async move {
-        if ready_store.wait_until_ready().await.is_ok() {
-            ready.set(true);
+        loop {
+            match probe.list(&ListParams::default().limit(1)).await {
+                Ok(_) => {
+                    ready.set(true);
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot list WorkflowExecutions yet"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
     tracing::info!(
         namespace = ns.as_deref().unwrap_or("(all)"),
         "workflow controller started"
     );
-    controller
+    // kube-runtime holds its runner until the store is ready, and a graceful shutdown
+    // requested before that would wait for it forever: shut down only once ready.
+    let store_ready = store.clone();
+    let driving = controller
         .owns(executions, watcher::Config::default().any_semantic())
         .watches(
             analyses,
@@ -638,14 +646,28 @@ pub async fn run(
         .reconcile_all_on(reload)
         .graceful_shutdown_on(async move {
             let _ = controller_stopped.await;
+            let _ = store_ready.wait_until_ready().await;
         })
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "controller event");
             }
-        })
-        .await;
+        });
+    let mut stopping = stop_rx.clone();
+    let never_synced = async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        if store.wait_until_ready().now_or_never().is_some() {
+            // Synced: the graceful shutdown is under way; let it finish.
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = driving => {}
+        // No reconcile ever ran, so there is nothing to finish: just stop.
+        () = never_synced => tracing::warn!("stopping before the watches synced"),
+    }
     active.abort();
     readiness.abort();
     tracing::info!("workflow controller stopped");

@@ -1,8 +1,6 @@
 //! Planning for the operator: find the template a run asks for, resolve it against the
 //! analysis and the run's overrides (`plan::plan`), and read back a plan's target.
 
-use std::collections::BTreeMap;
-
 use kube::ResourceExt;
 
 use super::target_lock::TargetKey;
@@ -48,17 +46,11 @@ pub fn plan_run(
             reason: FailureReason::TemplateNotFound,
             message: e.to_string(),
         })?;
-    let modules: BTreeMap<String, String> = found
-        .imports
-        .iter()
-        .map(|i| (i.alias.clone(), i.source.clone()))
-        .collect();
-    let template =
-        Template::from_source(&found.path, &found.source, modules).map_err(|e| PlanFailure {
-            // The catalog checked it; a template that loads there but not here is a script problem.
-            reason: FailureReason::ScriptError,
-            message: format!("{}: {e}", found.path.display()),
-        })?;
+    let template = Template::from_catalog(found).map_err(|e| PlanFailure {
+        // The catalog checked it; a template that loads there but not here is a script problem.
+        reason: FailureReason::ScriptError,
+        message: format!("{}: {e}", found.path.display()),
+    })?;
     let ctx = PlanContext {
         namespace: wfe.namespace().unwrap_or_default(),
         execution: wfe.name_any(),

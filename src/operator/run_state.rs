@@ -9,9 +9,10 @@ use sha2::{Digest, Sha256};
 use super::conditions;
 use crate::api::workflow_execution::Failure;
 use crate::api::{
-    FailureReason, Outcome, StepPhase, WorkflowExecutionSpec, WorkflowExecutionStatus,
-    WorkflowPhase,
+    ExecutionPhase, FailureReason, KubernetesExecution, Outcome, StepPhase, WorkflowExecutionSpec,
+    WorkflowExecutionStatus, WorkflowPhase,
 };
+use crate::executor::redact::{redact_map, redact_text};
 
 /// Ends a run as Failed, before any step ran (analysis failed, planning or validation failed).
 pub fn fail(
@@ -159,12 +160,63 @@ pub fn outcome_name(outcome: Option<Outcome>) -> &'static str {
     }
 }
 
+/// Redacts credential-looking values from what status shows people: the resolved
+/// parameters, step messages, the failure, validation messages and condition messages.
+/// The pinned plan is the engine's input and stays whole.
+pub fn redact(status: &mut WorkflowExecutionStatus) {
+    if let Some(params) = status.parameters.as_mut() {
+        redact_map(params);
+    }
+    for step in &mut status.steps {
+        step.message = redact_text(&step.message);
+    }
+    if let Some(f) = status.failure.as_mut() {
+        f.message = redact_text(&f.message);
+    }
+    if let Some(v) = status.validation.as_mut() {
+        v.violations = v.violations.iter().map(|m| redact_text(m)).collect();
+    }
+    for c in &mut status.conditions {
+        c.message = redact_text(&c.message);
+    }
+}
+
 /// The digest of a spec without `approved`, the one field that may change after Planning.
 pub fn spec_digest(spec: &WorkflowExecutionSpec) -> String {
     let mut pinned = spec.clone();
     pinned.approved = false;
     let bytes = serde_json::to_vec(&pinned).unwrap_or_default();
     format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+}
+
+/// The executions that finished since `before` was written: those `before` shows in flight
+/// (a step Running or Compensating on them) that are now Succeeded or Failed. Each is
+/// absorbed by exactly one decision, so each is counted once.
+pub fn absorbed<'a>(
+    before: &WorkflowExecutionStatus,
+    observed: &'a [KubernetesExecution],
+) -> Vec<&'a KubernetesExecution> {
+    let in_flight: Vec<&str> = before
+        .steps
+        .iter()
+        .filter(|s| matches!(s.phase, StepPhase::Running | StepPhase::Compensating))
+        .filter_map(|s| s.execution_ref.as_deref())
+        .collect();
+    observed
+        .iter()
+        .filter(|k| {
+            k.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| in_flight.contains(&n))
+        })
+        .filter(|k| {
+            matches!(
+                k.status.as_ref().and_then(|s| s.phase),
+                Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed)
+            )
+        })
+        .collect()
 }
 
 /// One change between two statuses of a run.
@@ -208,7 +260,7 @@ impl Transition {
     pub fn event(&self) -> Option<(bool, &'static str, String)> {
         match self {
             Transition::Phase { from, to, failure } => {
-                let from = from.map_or("new".to_string(), |p| format!("{p:?}"));
+                let from = from.map_or("(new run)".to_string(), |p| format!("{p:?}"));
                 let normal = matches!(
                     to,
                     WorkflowPhase::Pending
@@ -247,7 +299,7 @@ impl Transition {
             } => Some((
                 false,
                 "StepRetrying",
-                format!("step {step}: attempt {attempts} failed, retrying: {message}"),
+                format!("step {step} will be retried (attempts so far: {attempts}): {message}"),
             )),
         }
     }
@@ -404,5 +456,27 @@ mod tests {
         };
         assert_eq!(spec_digest(&spec), spec_digest(&approved));
         assert_ne!(spec_digest(&spec), spec_digest(&dry));
+    }
+
+    #[test]
+    fn credentials_are_redacted_from_what_people_read() {
+        let mut status = WorkflowExecutionStatus {
+            parameters: serde_json::from_value(
+                serde_json::json!({ "api_token": "s3cr3t", "replicas": 3 }),
+            )
+            .ok(),
+            failure: Some(Failure {
+                step: None,
+                reason: FailureReason::InvalidParameters,
+                message: "bad url postgres://admin:hunter2@db:5432/app".into(),
+            }),
+            ..Default::default()
+        };
+        redact(&mut status);
+        let params = status.parameters.unwrap();
+        assert_eq!(params["api_token"], serde_json::json!("***"));
+        assert_eq!(params["replicas"], serde_json::json!(3));
+        let message = status.failure.unwrap().message;
+        assert!(!message.contains("hunter2"), "{message}");
     }
 }

@@ -528,6 +528,8 @@ pub fn rhai_literal(value: &Value) -> String {
         Value::Null => "()".to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            // `-9223372036854775808` would overflow as a positive literal before negation.
+            (Some(i64::MIN), _) => format!("({} - 1)", i64::MIN + 1),
             (Some(i), _) => i.to_string(),
             (None, Some(f)) => format!("{f:?}"),
             _ => "()".to_string(),

@@ -300,3 +300,57 @@ async fn strict_field_validation_rejects_unknown_fields() {
         .unwrap();
     assert_eq!(pruned.data["spec"].get("bogus"), None);
 }
+
+#[tokio::test]
+async fn apply_tracks_main_and_status_fields_separately_per_manager() {
+    let c = cluster();
+    install(&c).await;
+    let wfes = api(c.client());
+    let pp = PatchParams::apply("operator").force();
+    let body = |extra: Value| {
+        let mut v = json!({"apiVersion": "remedy.example.io/v1alpha1", "kind": "WorkflowExecution", "metadata": {"name": "wf"}});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+    wfes.patch(
+        "wf",
+        &pp,
+        &Patch::Apply(body(json!({"spec": {"template": "t@1", "steps": 2}}))),
+    )
+    .await
+    .unwrap();
+    wfes.patch_status(
+        "wf",
+        &pp,
+        &Patch::Apply(body(json!({"status": {"phase": "Running"}}))),
+    )
+    .await
+    .unwrap();
+    let out = wfes
+        .patch(
+            "wf",
+            &pp,
+            &Patch::Apply(body(json!({"spec": {"template": "t@1"}}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.data["spec"].get("steps"),
+        None,
+        "a field the manager stopped applying is removed"
+    );
+    assert_eq!(
+        out.data["status"]["phase"], "Running",
+        "status fields belong to the status apply"
+    );
+    let subs: Vec<Option<String>> = out
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .map(|m| m.subresource)
+        .collect();
+    assert_eq!(subs, [Some("status".to_string()), None]);
+}

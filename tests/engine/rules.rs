@@ -503,3 +503,46 @@ fn execution_kinds_label_rollback_verify_and_finally() {
         .expect("rollback created");
     assert_eq!(rb.name, "wfe-a-a-rb-1");
 }
+
+#[test]
+fn observations_convert_from_kubernetes_executions() {
+    use remedy::api::kubernetes_execution::{ErrorReason, ExecutionResult};
+    use remedy::api::{ExecutionPhase, KubernetesExecution, KubernetesExecutionStatus};
+    use remedy::engine::Observation;
+    let plan = PlanBuilder::new().step("scale_out").rollback().build();
+    let program = Program::new(&plan).expect("plan");
+    let d = program.decide(&initial_status(&plan), &Observations::default(), t0());
+    let new = &d.create[0];
+    let mut kex = KubernetesExecution::new(&new.name, new.spec.clone());
+    kex.metadata.labels = Some(new.labels.clone());
+    let pending = Observation::from(&kex);
+    assert_eq!(pending.name, "wfe-a-scale-out-1");
+    assert_eq!(pending.step, "scale_out");
+    assert_eq!(pending.kind, ExecutionKind::Step);
+    assert_eq!(pending.attempt, 1);
+    assert_eq!(pending.phase, ExecutionPhase::Pending);
+    kex.status = Some(KubernetesExecutionStatus {
+        phase: Some(ExecutionPhase::Failed),
+        result: Some(ExecutionResult {
+            success: false,
+            error: "took too long".into(),
+            reason: Some(ErrorReason::Timeout),
+            ..ExecutionResult::default()
+        }),
+        ..KubernetesExecutionStatus::default()
+    });
+    let failed = Observation::from(&kex);
+    assert!(failed.timed_out);
+    assert_eq!(failed.error, "took too long");
+    // fed back, the executor's timeout makes the step TimedOut
+    let obs = Observations {
+        executions: vec![failed],
+        approved: true,
+    };
+    let next = program.decide(&d.status, &obs, t0());
+    assert_eq!(next.status.steps[0].phase, StepPhase::TimedOut);
+    assert_eq!(
+        next.status.failure.map(|f| f.reason),
+        Some(FailureReason::StepTimedOut)
+    );
+}

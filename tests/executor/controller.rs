@@ -16,7 +16,7 @@ use remedy::api::kubernetes_execution::{
 use remedy::executor::{ExecutorConfig, reconcile, run_until};
 use serde_json::json;
 
-use crate::{NS, changes, env, failed, phase, result, succeeded};
+use crate::{NS, changes, env, failed, phase, result, snapshot, succeeded};
 
 fn replicas(d: &Deployment) -> Option<i32> {
     d.spec.as_ref().and_then(|s| s.replicas)
@@ -90,6 +90,17 @@ async fn a_missing_target_is_not_found_with_a_message_to_act_on() {
         failed(r, ErrorReason::NotFound),
         "Deployment shop/web not found: check the AIAnalysis target and the step's parameters"
     );
+    // `kubectl describe kex gone` says so too.
+    let event = env.api::<Event>().get("gone.failed").await.unwrap();
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert_eq!(event.reason.as_deref(), Some("ActionNotFound"));
+    assert_eq!(
+        event.message.as_deref(),
+        Some(
+            "scale_deployment: Deployment shop/web not found: check the AIAnalysis target and the step's parameters"
+        )
+    );
+    assert_eq!(event.involved_object.name.as_deref(), Some("gone"));
 }
 
 #[tokio::test]
@@ -146,9 +157,11 @@ async fn api_errors_are_classified() {
         (422, ErrorReason::Invalid),
         (500, ErrorReason::Unknown),
     ] {
+        // A lost race (409) is redone from a fresh read a few times before it counts.
+        let times = if code == 409 { 5 } else { 1 };
         env.cluster
             .faults()
-            .fail_next("patch", "deployments/scale", 1, code);
+            .fail_next("patch", "deployments/scale", times, code);
         let name = format!("fault-{code}");
         let r = env
             .perform(
@@ -162,6 +175,24 @@ async fn api_errors_are_classified() {
         let msg = failed(r, reason);
         assert!(msg.contains("Deployment shop/web"), "{msg}");
     }
+}
+
+#[tokio::test]
+async fn a_write_that_lost_a_race_is_redone_from_a_fresh_read() {
+    let env = env().await;
+    env.deployment("web", 2).await;
+    env.cluster
+        .faults()
+        .fail_next("update", "deployments", 2, 409);
+    let r = succeeded(
+        env.perform(
+            "raise",
+            "increase_resources",
+            json!({ "namespace": NS, "deployment": "web", "memory": "1Gi" }),
+        )
+        .await,
+    );
+    assert_eq!(changes(&r), ["Deployment web: memory limit 512Mi→1Gi"]);
 }
 
 #[tokio::test]
@@ -400,58 +431,6 @@ async fn run_until_drives_executions_to_the_end_and_stops() {
         reconcile(Arc::new(kex), env.ctx.clone()).await.unwrap(),
         Action::await_change()
     );
-}
-
-/// Every object's resourceVersion, by kind/name, except the executions themselves.
-async fn snapshot(env: &crate::Env) -> Vec<(String, String)> {
-    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-    use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
-    use kube::api::{Api, ListParams};
-    fn rvs<K: kube::Resource>(kind: &str, items: Vec<K>) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|o| {
-                (
-                    format!("{kind}/{}", o.name_any()),
-                    o.resource_version().unwrap_or_default(),
-                )
-            })
-            .collect()
-    }
-    let lp = ListParams::default();
-    let mut out = Vec::new();
-    out.extend(rvs(
-        "deployment",
-        env.api::<Deployment>().list(&lp).await.unwrap().items,
-    ));
-    out.extend(rvs("pod", env.api::<Pod>().list(&lp).await.unwrap().items));
-    out.extend(rvs(
-        "configmap",
-        env.api::<ConfigMap>().list(&lp).await.unwrap().items,
-    ));
-    out.extend(rvs(
-        "pvc",
-        env.api::<PersistentVolumeClaim>()
-            .list(&lp)
-            .await
-            .unwrap()
-            .items,
-    ));
-    out.extend(rvs(
-        "hpa",
-        env.api::<HorizontalPodAutoscaler>()
-            .list(&lp)
-            .await
-            .unwrap()
-            .items,
-    ));
-    out.extend(rvs(
-        "event",
-        env.api::<Event>().list(&lp).await.unwrap().items,
-    ));
-    let nodes: Api<Node> = Api::all(env.client.clone());
-    out.extend(rvs("node", nodes.list(&lp).await.unwrap().items));
-    out
 }
 
 #[tokio::test]

@@ -6,12 +6,7 @@
 //! descriptions come from the same text. New rules (e.g. rhai-based ones) are one more file
 //! and one more line in [`RULES`].
 
-use std::collections::HashMap;
-
-use crate::catalog::ActionSpec;
-use crate::check::context::CheckContext;
 use crate::check::diagnostic::{Diagnostic, Severity};
-use crate::dsl::ast::{self, ActionItem, File, Item, Param, Step, Workflow};
 
 /// Declares a rule's `INFO` constant; its `///` lines become the rule's documentation.
 macro_rules! rule {
@@ -27,6 +22,12 @@ macro_rules! rule {
         };
     };
 }
+
+mod context;
+mod docs;
+
+pub use context::{ActionSite, DEFAULT_WORKFLOW_TIMEOUT_MS, Phase, RuleContext, StepRef};
+pub use docs::rules_markdown;
 
 mod after_in_parallel;
 mod duplicate_map_key;
@@ -161,257 +162,12 @@ pub fn find(code: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.info.code == code)
 }
 
-/// Which part of the run a step belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// The main graph (top level or a `parallel` group).
-    Main,
-    /// A `verify` block.
-    Verify,
-    /// A `finally` block.
-    Finally,
-}
-
-impl Phase {
-    /// The block's keyword, for messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Main => "main",
-            Phase::Verify => "verify",
-            Phase::Finally => "finally",
-        }
-    }
-}
-
-/// A step with where it stands.
-#[derive(Debug, Clone, Copy)]
-pub struct StepRef<'a> {
-    /// The step.
-    pub step: &'a Step,
-    /// Its phase.
-    pub phase: Phase,
-    /// The `parallel` group holding it, if any.
-    pub group: Option<&'a ast::Parallel>,
-    /// Its position among all steps, in declared order.
-    pub index: usize,
-}
-
-/// An `action` with the `with` beside it: a step's own or its compensation's.
-#[derive(Debug, Clone, Copy)]
-pub struct ActionSite<'a> {
-    /// The step it belongs to.
-    pub step: &'a Step,
-    /// True for the step's `rollback { … }` block.
-    pub in_rollback: bool,
-    /// The `action "…"` item.
-    pub action: &'a ActionItem,
-    /// The `with { … }` item, if written.
-    pub with: Option<&'a ast::With>,
-    /// The action's schema, when the catalog knows it.
-    pub spec: Option<&'a ActionSpec>,
-}
-
-impl ActionSite<'_> {
-    /// "step `x`" or "the rollback of step `x`", for messages.
-    pub fn describe(&self) -> String {
-        if self.in_rollback {
-            format!("the rollback of step `{}`", self.step.name.name)
-        } else {
-            format!("step `{}`", self.step.name.name)
-        }
-    }
-}
-
-/// What every rule sees: the file, indexes over it, and the check context.
-#[derive(Debug)]
-pub struct RuleContext<'a> {
-    /// The parsed file.
-    pub file: &'a File,
-    /// Its workflow.
-    pub workflow: &'a Workflow,
-    /// The catalog and surroundings.
-    pub ctx: &'a CheckContext,
-    /// Every step in declared order (main, parallel members, verify, finally).
-    pub steps: Vec<StepRef<'a>>,
-    /// Every action site (steps and their compensations) in declared order.
-    pub actions: Vec<ActionSite<'a>>,
-    params: HashMap<&'a str, &'a Param>,
-    lets: HashMap<&'a str, (usize, &'a ast::Let)>,
-    step_names: HashMap<&'a str, usize>,
-}
-
-impl<'a> RuleContext<'a> {
-    /// Index `file` for the rules.
-    pub fn new(file: &'a File, ctx: &'a CheckContext) -> Self {
-        let workflow = &file.workflow;
-        let mut steps = Vec::new();
-        for item in &workflow.items {
-            let (members, phase, group): (&[Step], _, _) = match item {
-                Item::Step(s) => (std::slice::from_ref(s), Phase::Main, None),
-                Item::Parallel(p) => (&p.steps, Phase::Main, Some(p)),
-                Item::Verify(v) => (&v.steps, Phase::Verify, None),
-                Item::Finally(f) => (&f.steps, Phase::Finally, None),
-                _ => continue,
-            };
-            for step in members {
-                let index = steps.len();
-                steps.push(StepRef {
-                    step,
-                    phase,
-                    group,
-                    index,
-                });
-            }
-        }
-        let mut actions = Vec::new();
-        for s in &steps {
-            if let Some(action) = s.step.action() {
-                actions.push(ActionSite {
-                    step: s.step,
-                    in_rollback: false,
-                    action,
-                    with: s.step.with(),
-                    spec: ctx.actions.get(&action.name.value),
-                });
-            }
-            if let Some(rb) = s.step.rollback()
-                && let Some(action) = rb.action()
-            {
-                actions.push(ActionSite {
-                    step: s.step,
-                    in_rollback: true,
-                    action,
-                    with: rb.with(),
-                    spec: ctx.actions.get(&action.name.value),
-                });
-            }
-        }
-        let mut params = HashMap::new();
-        for p in workflow.params() {
-            params.entry(p.name.name.as_str()).or_insert(p);
-        }
-        let mut lets = HashMap::new();
-        for (i, l) in workflow.lets().enumerate() {
-            lets.entry(l.name.name.as_str()).or_insert((i, l));
-        }
-        let mut step_names = HashMap::new();
-        for s in &steps {
-            step_names
-                .entry(s.step.name.name.as_str())
-                .or_insert(s.index);
-        }
-        RuleContext {
-            file,
-            workflow,
-            ctx,
-            steps,
-            actions,
-            params,
-            lets,
-            step_names,
-        }
-    }
-
-    /// The `let` of that name, if any (the first, if declared twice).
-    pub fn let_(&self, name: &str) -> Option<&'a ast::Let> {
-        self.lets.get(name).map(|(_, l)| *l)
-    }
-
-    /// The position of the `let` of that name among the lets, in declared order.
-    pub fn let_index(&self, name: &str) -> Option<usize> {
-        self.lets.get(name).map(|(i, _)| *i)
-    }
-
-    /// The first step of that name.
-    pub fn step(&self, name: &str) -> Option<&StepRef<'a>> {
-        self.step_names.get(name).and_then(|&i| self.steps.get(i))
-    }
-
-    /// The param of that name (the first, if declared twice).
-    pub fn param(&self, name: &str) -> Option<&'a Param> {
-        self.params.get(name).copied()
-    }
-
-    /// The workflow's `timeout` item, if written.
-    pub fn workflow_timeout(&self) -> Option<&'a ast::TimeoutItem> {
-        self.workflow.items.iter().find_map(|i| match i {
-            Item::Timeout(t) => Some(t),
-            _ => None,
-        })
-    }
-
-    /// The workflow's `approval` item, if written.
-    pub fn approval(&self) -> Option<&'a ast::Approval> {
-        self.workflow.items.iter().find_map(|i| match i {
-            Item::Approval(a) => Some(a),
-            _ => None,
-        })
-    }
-}
-
-/// The workflow's timeout when none is written: 30 minutes.
-pub const DEFAULT_WORKFLOW_TIMEOUT_MS: u64 = 30 * 60 * 1000;
-
 /// ` (did you mean `x`?)`-style help, or the fallback.
 pub fn did_you_mean(suggestion: Option<&str>, fallback: impl Into<String>) -> String {
     match suggestion {
         Some(s) => format!("did you mean `{s}`?"),
         None => fallback.into(),
     }
-}
-
-/// The rule reference, `docs/rules.md`, generated from the rules' documentation.
-pub fn rules_markdown() -> String {
-    let mut out = String::from(
-        "# Lint rules\n\n\
-         <!-- Generated from the rule files in src/check/rules/ by \
-         `UPDATE_RULES_DOC=1 cargo test --test lint rules_doc`; do not edit by hand. -->\n\n\
-         `remedy lint PATH…` checks `.wf` files (directories are searched recursively) and \
-         reports these findings. Errors make the template unusable; warnings fail lint only \
-         with `--deny-warnings`. Codes are stable.\n\n\
-         - `--format human` (default): `path:line:col: error[CODE]: message`, the source \
-         line with the span underlined, related places, `= help: …`, and a closing \
-         `checked N files: E errors, W warnings` line.\n\
-         - `--format json`: an array of objects with file, code, severity, message, line, \
-         column, end_line, end_column (exclusive), labels and help.\n\
-         - `--format sarif`: SARIF 2.1.0 for GitHub code scanning.\n\
-         - `--protect-namespace NS` (repeatable) protects a namespace on top of kube-system, \
-         kube-public, kube-node-lease and remedy-system.\n\n\
-         Exit codes: 0 clean (warnings allowed), 1 errors (or warnings with \
-         `--deny-warnings`), 2 usage or I/O error (missing path, unreadable file).\n\n\
-         Values written as expressions (`${ … }`) and params without a literal default are \
-         checked again at Validating, with the resolved values.\n\n\
-         | code | name | severity | finds |\n|---|---|---|---|\n",
-    );
-    for (code, name, summary) in crate::check::render::SYNTAX_CODES {
-        out.push_str(&format!("| {code} | {name} | error | {summary} |\n"));
-    }
-    for rule in RULES {
-        let i = &rule.info;
-        out.push_str(&format!(
-            "| [{}](#{}) | {} | {} | {} |\n",
-            i.code,
-            i.code.to_lowercase(),
-            i.name,
-            i.severity.as_str(),
-            i.summary
-        ));
-    }
-    out.push_str(
-        "\nSyntax errors (`E00xx`) come from the parser: the message says what was expected \
-         where.\n",
-    );
-    for rule in RULES {
-        let i = &rule.info;
-        out.push_str(&format!(
-            "\n## {}\n\n`{}` · {}\n\n{}\n",
-            i.code,
-            i.name,
-            i.severity.as_str(),
-            i.doc_text()
-        ));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -102,7 +102,11 @@ async fn reconcile_one(client: &SimClient, d: &Value, owned: &[&Value]) {
         .pointer("/spec/replicas")
         .and_then(Value::as_i64)
         .unwrap_or(1);
-    let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let template = d
+        .pointer("/spec/template")
+        .filter(|t| t.is_object())
+        .cloned()
+        .unwrap_or(json!({}));
     let hash = template_hash(&template);
     let max_rev = owned.iter().map(|rs| revision(rs)).max().unwrap_or(0);
     let new_rs = owned.iter().find(|rs| {
@@ -129,6 +133,9 @@ async fn reconcile_one(client: &SimClient, d: &Value, owned: &[&Value]) {
                 selector["matchLabels"] = json!({"pod-template-hash": hash});
             }
             let mut rs_template = template.clone();
+            if !rs_template.get("metadata").is_some_and(Value::is_object) {
+                rs_template["metadata"] = json!({});
+            }
             rs_template["metadata"]["labels"] = labels.clone();
             let rs = json!({
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",

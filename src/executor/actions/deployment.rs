@@ -176,7 +176,7 @@ pub async fn prepare_restart(ctx: &ActionContext, p: &Params) -> Result<JsonMap,
     Ok(map([
         (
             "previous_revision",
-            json!(revision_of(&d.metadata).unwrap_or(0)),
+            json!(current_revision(ctx, &d, &target).await?),
         ),
         ("_restarted_at", json!(ctx.now.to_string())),
     ]))
@@ -190,8 +190,10 @@ pub async fn apply_restart(
 ) -> Result<Progress, ActionError> {
     let (api, target) = deployment(ctx, p)?;
     let d = get_deployment(&api, &target).await?;
-    let previous = recorded_int(recorded, "previous_revision")
-        .unwrap_or_else(|| revision_of(&d.metadata).unwrap_or(0));
+    let previous = match recorded_int(recorded, "previous_revision") {
+        Some(r) => r,
+        None => current_revision(ctx, &d, &target).await?,
+    };
     let stamp = recorded
         .get("_restarted_at")
         .and_then(Value::as_str)
@@ -350,7 +352,7 @@ pub async fn prepare_increase_resources(
         ("previous_resources", Value::Object(previous)),
         (
             "previous_revision",
-            json!(revision_of(&d.metadata).unwrap_or(0)),
+            json!(current_revision(ctx, &d, &target).await?),
         ),
     ]))
 }
@@ -364,6 +366,10 @@ pub async fn apply_increase_resources(
     let (api, target) = deployment(ctx, p)?;
     let mut d = get_deployment(&api, &target).await?;
     let names = chosen_containers(&d, p, &target)?;
+    let previous_revision = match recorded_int(recorded, "previous_revision") {
+        Some(r) => r,
+        None => current_revision(ctx, &d, &target).await?,
+    };
     let recorded_resources = recorded
         .get("previous_resources")
         .and_then(Value::as_object);
@@ -425,8 +431,6 @@ pub async fn apply_increase_resources(
             .await
             .map_err(|e| ActionError::from_kube(&e, "update the resources of", &target))?;
     }
-    let previous_revision = recorded_int(recorded, "previous_revision")
-        .unwrap_or_else(|| revision_of(&d.metadata).unwrap_or(0));
     let outcome = Outcome::with_output(map([
         ("previous_resources", Value::Object(previous_out)),
         ("previous_revision", json!(previous_revision)),
@@ -479,6 +483,30 @@ async fn revisions(
     Ok(owned)
 }
 
+/// The Deployment's current revision: its `deployment.kubernetes.io/revision` annotation, or
+/// else the revision of the ReplicaSet it owns whose template is its own, or else the newest.
+async fn current_revision(
+    ctx: &ActionContext,
+    d: &Deployment,
+    target: &Target,
+) -> Result<i64, ActionError> {
+    if let Some(r) = revision_of(&d.metadata) {
+        return Ok(r);
+    }
+    let owned = revisions(ctx, d, target).await?;
+    let template = d.spec.as_ref().map(|s| template_without_hash(&s.template));
+    let matching = owned.iter().rev().find(|(_, rs)| {
+        let rs_template = rs.spec.as_ref().and_then(|s| s.template.as_ref());
+        match (rs_template, &template) {
+            (Some(a), Some(b)) => same_template(&template_without_hash(a), b),
+            _ => false,
+        }
+    });
+    Ok(matching
+        .or(owned.last())
+        .map_or(0, |(revision, _)| *revision))
+}
+
 /// A pod template without the controller's `pod-template-hash` label, as JSON for comparing.
 fn template_without_hash(template: &PodTemplateSpec) -> PodTemplateSpec {
     let mut t = template.clone();
@@ -488,8 +516,37 @@ fn template_without_hash(template: &PodTemplateSpec) -> PodTemplateSpec {
     t
 }
 
+/// True when two templates are the same once empty fields (`resources: {}`, `null`), which
+/// clients add or drop freely, are left out.
 fn same_template(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
-    serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+    let a = serde_json::to_value(a)
+        .ok()
+        .and_then(|v| without_empties(&v));
+    let b = serde_json::to_value(b)
+        .ok()
+        .and_then(|v| without_empties(&v));
+    a == b
+}
+
+fn without_empties(v: &Value) -> Option<Value> {
+    match v {
+        Value::Null => None,
+        Value::Object(m) => {
+            let kept: serde_json::Map<String, Value> = m
+                .iter()
+                .filter_map(|(k, v)| without_empties(v).map(|v| (k.clone(), v)))
+                .collect();
+            (!kept.is_empty()).then_some(Value::Object(kept))
+        }
+        Value::Array(items) if items.is_empty() => None,
+        Value::Array(items) => Some(Value::Array(
+            items
+                .iter()
+                .map(|x| without_empties(x).unwrap_or(Value::Null))
+                .collect(),
+        )),
+        other => Some(other.clone()),
+    }
 }
 
 /// Resolves the revision to return to and records it with `previous_revision`.
@@ -497,9 +554,7 @@ pub async fn prepare_rollback(ctx: &ActionContext, p: &Params) -> Result<JsonMap
     let (api, target) = deployment(ctx, p)?;
     let d = get_deployment(&api, &target).await?;
     let owned = revisions(ctx, &d, &target).await?;
-    let current = revision_of(&d.metadata)
-        .or_else(|| owned.last().map(|(r, _)| *r))
-        .unwrap_or(0);
+    let current = current_revision(ctx, &d, &target).await?;
     let wanted = p.opt_int("revision").filter(|r| *r > 0);
     let known: Vec<String> = owned.iter().map(|(r, _)| r.to_string()).collect();
     let chosen = match wanted {
@@ -583,4 +638,31 @@ pub async fn apply_rollback(
         &target,
         format!("rolled back revision {previous}→{revision}"),
     )))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_compare_without_empty_fields() {
+        let a: PodTemplateSpec = serde_json::from_value(json!({
+            "metadata": { "labels": { "app": "web" } },
+            "spec": { "containers": [ { "name": "app", "image": "shop:1", "resources": {} } ] }
+        }))
+        .unwrap();
+        let b: PodTemplateSpec = serde_json::from_value(json!({
+            "metadata": { "labels": { "app": "web" }, "annotations": {} },
+            "spec": { "containers": [ { "name": "app", "image": "shop:1" } ] }
+        }))
+        .unwrap();
+        assert!(same_template(&a, &b));
+        let c: PodTemplateSpec = serde_json::from_value(json!({
+            "metadata": { "labels": { "app": "web" } },
+            "spec": { "containers": [ { "name": "app", "image": "shop:2" } ] }
+        }))
+        .unwrap();
+        assert!(!same_template(&a, &c));
+    }
 }

@@ -150,8 +150,31 @@ pub async fn prepare(ctx: &ActionContext, params: &Params) -> Result<JsonMap, Ac
     }
 }
 
-/// Makes the change (or finds it already made), given the state `prepare` recorded.
+/// How many times a write that lost a race to another writer (a controller updating the
+/// same object) is redone from a fresh read before the attempt fails with Conflict.
+const STALE_WRITE_RETRIES: u32 = 5;
+
+/// Makes the change (or finds it already made), given the state `prepare` recorded. A write
+/// that lost a race is redone from a fresh read (the actions are idempotent), like
+/// `kubectl`'s retry on conflict.
 pub async fn apply(
+    ctx: &ActionContext,
+    params: &Params,
+    recorded: &JsonMap,
+) -> Result<Progress, ActionError> {
+    let mut tries = 1;
+    loop {
+        match apply_once(ctx, params, recorded).await {
+            Err(e) if e.stale_write && tries < STALE_WRITE_RETRIES => {
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(tries))).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn apply_once(
     ctx: &ActionContext,
     params: &Params,
     recorded: &JsonMap,

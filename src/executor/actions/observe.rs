@@ -7,20 +7,17 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, EventSource, Node, ObjectReference, PersistentVolumeClaim, Pod, Service,
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use super::{ActionContext, Outcome, Progress, list_with_fields, map};
 use crate::api::JsonMap;
-use crate::api::kubernetes_execution::KubernetesExecution;
+use crate::executor::events::{ExecutionRef, Notice, publish};
 use crate::executor::failure::{ActionError, Target};
 use crate::executor::params::Params;
-use crate::executor::redact::redact_text;
 
 /// Annotation on a backup ConfigMap naming what it holds (`deployment/web`).
 pub const BACKUP_OF_ANNOTATION: &str = "remedy.kubernaut.io/backup-of";
@@ -355,23 +352,27 @@ pub async fn apply_backup(ctx: &ActionContext, p: &Params) -> Result<Progress, A
         ..ConfigMap::default()
     };
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
-    match api.create(&ctx.post_params(), &backup).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            let existing = api
-                .get(&destination)
-                .await
-                .map_err(|e| ActionError::from_kube(&e, "read", &target))?;
-            if existing.annotations().get(BACKUP_BY_ANNOTATION) != Some(&marker) {
-                return Err(ActionError::new(
-                    crate::api::kubernetes_execution::ErrorReason::Conflict,
-                    format!(
-                        "{target} already exists and is not this execution's backup; choose another `destination`"
-                    ),
-                ));
-            }
-        }
-        Err(e) => return Err(ActionError::from_kube(&e, "create", &target)),
+    let ours = |cm: &ConfigMap| cm.annotations().get(BACKUP_BY_ANNOTATION) == Some(&marker);
+    let not_ours = || {
+        ActionError::new(
+            crate::api::kubernetes_execution::ErrorReason::Conflict,
+            format!(
+                "{target} already exists and is not this execution's backup; choose another `destination`"
+            ),
+        )
+    };
+    let existing = api
+        .get_opt(&destination)
+        .await
+        .map_err(|e| ActionError::from_kube(&e, "read", &target))?;
+    match existing {
+        Some(cm) if ours(&cm) => {}
+        Some(_) => return Err(not_ours()),
+        None => match api.create(&ctx.post_params(), &backup).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => return Err(not_ours()),
+            Err(e) => return Err(ActionError::from_kube(&e, "create", &target)),
+        },
     }
     Ok(Progress::Done(
         Outcome::with_output(map([("backup", json!(destination))]))
@@ -383,45 +384,23 @@ pub async fn apply_backup(ctx: &ActionContext, p: &Params) -> Result<Progress, A
 
 /// Publishes a core/v1 Event about the KubernetesExecution.
 pub async fn apply_notify(ctx: &ActionContext, p: &Params) -> Result<Progress, ActionError> {
-    let message = redact_text(p.string("message")?);
-    let warning = p.opt_string("severity") == Some("warning");
-    let name = format!("{}.notify", ctx.execution_name);
-    let ns = ctx.execution_namespace.clone();
-    let now = Time(ctx.now);
-    let event = Event {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: Some(ns.clone()),
-            ..ObjectMeta::default()
-        },
-        involved_object: ObjectReference {
-            api_version: Some(KubernetesExecution::api_version(&()).into_owned()),
-            kind: Some(KubernetesExecution::kind(&()).into_owned()),
-            name: Some(ctx.execution_name.clone()),
-            namespace: Some(ns.clone()),
-            uid: ctx.execution_uid.clone(),
-            ..ObjectReference::default()
-        },
-        reason: Some("RemediationNotice".to_string()),
-        message: Some(message),
-        type_: Some(if warning { "Warning" } else { "Normal" }.to_string()),
-        count: Some(1),
-        first_timestamp: Some(now.clone()),
-        last_timestamp: Some(now),
-        source: Some(EventSource {
-            component: Some(super::FIELD_MANAGER.to_string()),
-            host: None,
-        }),
-        reporting_component: Some(super::FIELD_MANAGER.to_string()),
-        ..Event::default()
+    let execution = ExecutionRef {
+        name: ctx.execution_name.clone(),
+        namespace: ctx.execution_namespace.clone(),
+        uid: ctx.execution_uid.clone(),
     };
-    let target = Target::namespaced("Event", &ns, &name);
-    let api: Api<Event> = Api::namespaced(ctx.client.clone(), &ns);
-    match api.create(&ctx.post_params(), &event).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        Err(e) => return Err(ActionError::from_kube(&e, "create", &target)),
-    }
+    let notice = Notice {
+        suffix: "notify",
+        reason: "RemediationNotice",
+        message: p.string("message")?,
+        warning: p.opt_string("severity") == Some("warning"),
+    };
+    let name = publish(&ctx.client, &execution, &notice, ctx.dry_run)
+        .await
+        .map_err(|e| {
+            let target = Target::namespaced("Event", &execution.namespace, &execution.name);
+            ActionError::from_kube(&e, "create", &target)
+        })?;
     Ok(Progress::Done(Outcome::with_output(map([(
         "event",
         json!(name),

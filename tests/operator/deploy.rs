@@ -1,0 +1,115 @@
+//! The manifests under `deploy/`: the workflow controller's RBAC grants nothing on workloads,
+//! its Deployment runs restricted, and the kustomization lists files that exist.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+fn documents(file: &str) -> Vec<Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+#[test]
+fn the_workflow_controller_has_no_rights_on_workloads() {
+    let docs = documents("rbac/workflow-controller.yaml");
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding"
+        ]
+    );
+    let allowed_groups = [
+        "workflowexecution.kubernaut.io",
+        "kubernetesexecution.kubernaut.io",
+        "aianalysis.kubernaut.io",
+        "events.k8s.io",
+        "coordination.k8s.io",
+    ];
+    for doc in docs
+        .iter()
+        .filter(|d| matches!(d["kind"].as_str(), Some("ClusterRole" | "Role")))
+    {
+        for rule in doc["rules"].as_array().unwrap() {
+            for group in rule["apiGroups"].as_array().unwrap() {
+                let group = group.as_str().unwrap();
+                assert!(
+                    allowed_groups.contains(&group),
+                    "rights on group `{group}`: {rule}"
+                );
+            }
+            let verbs: Vec<&str> = rule["verbs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert!(
+                !verbs.contains(&"*") && !verbs.contains(&"delete"),
+                "{rule}"
+            );
+        }
+    }
+    // Leases only in the operator's own namespace.
+    let role = docs.iter().find(|d| d["kind"] == "Role").unwrap();
+    assert_eq!(role["metadata"]["namespace"], "remedy-system");
+    assert_eq!(role["rules"][0]["resources"][0], "leases");
+}
+
+#[test]
+fn the_deployment_runs_restricted() {
+    let docs = documents("workflow-controller.yaml");
+    let deploy = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let pod = &deploy["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(pod["serviceAccountName"], "remedy-workflow-controller");
+    let container = &pod["containers"][0];
+    let sc = &container["securityContext"];
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["capabilities"]["drop"][0], "ALL");
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        args.contains(&"operator") && args.contains(&"--leader-elect"),
+        "{args:?}"
+    );
+    // The args are ones `remedy operator` accepts.
+    let mut argv = vec!["remedy"];
+    argv.extend(&args);
+    let parsed = <remedy::cli::Cli as clap::Parser>::try_parse_from(&argv);
+    assert!(parsed.is_ok(), "{parsed:?}");
+}
+
+#[test]
+fn the_kustomization_lists_files_that_exist() {
+    let docs = documents("kustomization.yaml");
+    let resources = docs[0]["resources"].as_array().unwrap();
+    assert!(resources.len() >= 6);
+    for r in resources {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy")
+            .join(r.as_str().unwrap());
+        assert!(path.exists(), "{} is missing", path.display());
+    }
+}
