@@ -121,3 +121,95 @@ fn a_run_awaiting_approval_stops_and_says_how_to_release_it() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn the_text_summary_reads_as_tables() {
+    use remedy::scenario::check::CheckResult;
+    use remedy::scenario::summary::{EventRow, ExecutionRow, FailureRow, ResourceRow, StepRow};
+    let step = |name: &str, phase: &str, attempts, ms, message: &str| StepRow {
+        name: name.into(),
+        phase: phase.into(),
+        attempts,
+        duration_ms: ms,
+        message: message.into(),
+    };
+    let summary = remedy::scenario::Summary {
+        scenario: "oom-recovery-rolled-back".into(),
+        run: "shop/oom-recovery-rolled-back".into(),
+        workflow: Some("oom-recovery@1.0.0".into()),
+        phase: Some("RolledBack".into()),
+        outcome: Some("RolledBack".into()),
+        failure: Some(FailureRow {
+            step: Some("raise_memory".into()),
+            reason: "StepFailed".into(),
+            message: "step raise_memory failed: attempt 1: the API server answered 500".into(),
+        }),
+        dry_run: false,
+        unfinished: None,
+        elapsed_ms: 1800,
+        speed: 1.0,
+        steps: vec![
+            step("backup", "Succeeded", 1, Some(120), ""),
+            step("scale_out", "Compensated", 1, Some(240), ""),
+            step(
+                "raise_memory",
+                "Failed",
+                1,
+                Some(60),
+                "attempt 1: the API server answered 500",
+            ),
+            step(
+                "healthy",
+                "Skipped",
+                0,
+                None,
+                "not started: the run is failing",
+            ),
+        ],
+        rollback: vec![ExecutionRow {
+            step: "scale_out".into(),
+            execution: "oom-recovery-rolled-back-scale-out-rb-1".into(),
+            action: "scale_deployment".into(),
+            phase: "Succeeded".into(),
+            error: String::new(),
+        }],
+        resources: vec![
+            ResourceRow {
+                step: "scale_out".into(),
+                resource: "Deployment shop/web".into(),
+                change: "scaled 2→3".into(),
+            },
+            ResourceRow {
+                step: "rollback:scale_out".into(),
+                resource: "Deployment shop/web".into(),
+                change: "scaled 3→2".into(),
+            },
+        ],
+        events: vec![EventRow {
+            kind: "Warning".into(),
+            reason: "RolledBack".into(),
+            object: "WorkflowExecution/oom-recovery-rolled-back".into(),
+            message: "phase RollingBack → RolledBack: StepFailed".into(),
+            count: 1,
+        }],
+        checks: vec![
+            CheckResult {
+                what: "outcome".into(),
+                expected: serde_json::json!("RolledBack"),
+                actual: serde_json::json!("RolledBack"),
+                passed: true,
+            },
+            CheckResult {
+                what: "deployment shop/web spec.replicas".into(),
+                expected: serde_json::json!(2),
+                actual: serde_json::json!(3),
+                passed: false,
+            },
+        ],
+    };
+    assert!(!summary.succeeded());
+    let text = remedy::cli::run::render(&summary);
+    insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("run_summary_rolled_back", text);
+    });
+}
