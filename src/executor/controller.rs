@@ -31,7 +31,9 @@ use crate::catalog::{ActionCatalog, Effect, is_protected_namespace};
 pub struct ExecutorConfig {
     /// Watch only this namespace (all namespaces when `None`).
     pub namespace: Option<String>,
-    /// Namespaces protected besides the built-in ones and `remedy-system`.
+    /// The namespace the operator runs in (protected).
+    pub operator_namespace: String,
+    /// Namespaces protected besides the built-in ones and the operator's.
     pub protected_namespaces: Vec<String>,
     /// The attempt timeout when `spec.timeout` is absent.
     pub default_timeout: Duration,
@@ -45,6 +47,7 @@ impl Default for ExecutorConfig {
     fn default() -> Self {
         ExecutorConfig {
             namespace: None,
+            operator_namespace: crate::catalog::DEFAULT_OPERATOR_NAMESPACE.to_string(),
             protected_namespaces: Vec::new(),
             default_timeout: Duration::from_secs(300),
             poll_interval: Duration::from_secs(2),
@@ -75,6 +78,7 @@ impl Context {
 
     fn is_protected(&self, namespace: &str) -> bool {
         is_protected_namespace(namespace)
+            || namespace == self.config.operator_namespace
             || self
                 .config
                 .protected_namespaces

@@ -10,6 +10,16 @@
 //!
 //! **Invariant:** a finished execution is never acted on again, and a resumed one applies
 //! only what the target does not show yet.
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `controller.rs` | `reconcile`, `run`, `run_until`, `ExecutorConfig`: phases, deadline, status writes |
+//! | `actions/` | one file per family: `prepare` (record the previous state) and `apply` (idempotent change) |
+//! | `params.rs` | parameters checked against the action catalog, typed access, durations |
+//! | `quantity.rs` | Kubernetes quantities, compared by value |
+//! | `failure.rs` | `ActionError` (contract reason + message) and the classification of API errors |
+//! | `redact.rs` | credential redaction for status, events and logs |
+//! | `events.rs` | core/v1 Events about an execution (notify_only, failures) |
 
 pub mod actions;
 pub mod controller;

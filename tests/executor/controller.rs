@@ -395,6 +395,7 @@ async fn run_until_drives_executions_to_the_end_and_stops() {
         namespace: Some(NS.into()),
         ..ExecutorConfig::default()
     };
+    assert!(!config.protected_namespaces.contains(&NS.to_string()));
     let executor = tokio::spawn(run_until(env.client.clone(), config, async move {
         let _ = stopped.await;
     }));
@@ -517,4 +518,32 @@ async fn every_writing_action_persists_nothing_in_a_dry_run() {
         );
     }
     assert_eq!(snapshot(&env).await, before);
+}
+
+#[tokio::test]
+async fn the_configured_operator_and_extra_namespaces_are_protected() {
+    let env = env().await;
+    let config = ExecutorConfig {
+        operator_namespace: "ops".into(),
+        protected_namespaces: vec!["payments".into()],
+        ..ExecutorConfig::default()
+    };
+    let ctx = Arc::new(remedy::executor::Context::new(env.client.clone(), config));
+    for ns in ["ops", "payments"] {
+        let name = format!("in-{ns}");
+        env.execution(
+            &name,
+            "scale_deployment",
+            json!({ "namespace": ns, "deployment": "web", "replicas": 1 }),
+        )
+        .await;
+        let api = env.api::<KubernetesExecution>();
+        reconcile(Arc::new(api.get(&name).await.unwrap()), ctx.clone())
+            .await
+            .unwrap();
+        failed(
+            result(&api.get(&name).await.unwrap()),
+            ErrorReason::Protected,
+        );
+    }
 }
