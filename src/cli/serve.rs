@@ -27,6 +27,9 @@ pub struct ServeArgs {
     /// Number of simulated nodes.
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
+    /// Images that fail to pull (substring match; repeatable): their pods stay in ImagePullBackOff.
+    #[arg(long = "failing-image")]
+    pub failing_images: Vec<String>,
 }
 
 /// Runs the server until interrupted; exit code 2 when it cannot start.
@@ -50,6 +53,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         cluster.start_simulation(SimulationConfig {
             pod_ready_delay: Duration::from_millis(args.pod_ready_delay_ms),
             nodes: args.nodes,
+            failing_images: args.failing_images.clone(),
             ..SimulationConfig::default()
         })
     });
