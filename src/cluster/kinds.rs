@@ -90,7 +90,16 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
             pod_template_defaults(obj, "/spec/template/spec");
         }
         "Pod" => pod_template_defaults(obj, "/spec"),
-        "Secret" => set_default(obj, "/type", json!("Opaque")),
+        "Secret"
+            if obj
+                .get("type")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty) =>
+        {
+            if let Some(m) = obj.as_object_mut() {
+                m.insert("type".into(), json!("Opaque"));
+            }
+        }
         "PersistentVolumeClaim" => set_default(obj, "/spec/volumeMode", json!("Filesystem")),
         "Namespace" => set_default(obj, "/spec/finalizers", json!(["kubernetes"])),
         "HorizontalPodAutoscaler" => set_default(obj, "/spec/minReplicas", json!(1)),
