@@ -309,3 +309,13 @@ pub fn initial_status(rt: &ResourceType, obj: &Value) -> Option<Value> {
         _ => obj.get("status").cloned(),
     }
 }
+
+/// Whether an object's `status.conditions` has `type_` with status "True" (Pod Ready, Node Ready).
+pub fn condition_true(obj: &Value, type_: &str) -> bool {
+    obj.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == type_ && c["status"] == "True")
+        })
+}

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::api::{SimClient, deleting, meta, object_path};
+use super::api::{SimClient, deleting, meta, node_ready, object_path};
 use super::{Memory, SimulationConfig};
 use crate::cluster::server::now;
 
@@ -30,15 +30,6 @@ pub async fn ensure_nodes(client: &SimClient, count: usize) {
         });
         client.create("/api/v1/nodes", &node).await;
     }
-}
-
-fn node_ready(node: &Value) -> bool {
-    node.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
 }
 
 fn schedulable(node: &Value) -> bool {
