@@ -299,15 +299,7 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
             age,
         ],
         "Node" => {
-            let ready = o
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .and_then(|cs| {
-                    cs.iter()
-                        .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
-                })
-                .and_then(|c| c.get("status").and_then(Value::as_str))
-                == Some("True");
+            let ready = super::kinds::condition_true(o, "Ready");
             let mut status = if ready {
                 "Ready".to_string()
             } else {
