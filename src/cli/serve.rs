@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Serve only the API: no CRDs, no workflow controller, no executor.
     #[arg(long)]
     pub no_controllers: bool,
+    /// Images that fail to pull (substring match; repeatable): their pods stay in ImagePullBackOff.
+    #[arg(long = "failing-image")]
+    pub failing_images: Vec<String>,
 }
 
 /// Runs the server until interrupted; exit code 2 when it cannot start.
@@ -56,6 +59,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         cluster.start_simulation(SimulationConfig {
             pod_ready_delay: Duration::from_millis(args.pod_ready_delay_ms),
             nodes: args.nodes,
+            failing_images: args.failing_images.clone(),
             ..SimulationConfig::default()
         })
     });
