@@ -35,7 +35,7 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Resolve a template against an AIAnalysis and print the execution plan.
     Plan(plan::PlanArgs),
-    /// Run the rehearsals (`*.rehearsal.yaml`) of templates.
+    /// Run the rehearsals (`*.rehearsal.yaml`) of templates on a virtual clock.
     Test(test::TestArgs),
     /// List the action catalog, or show one action's parameters and effect.
     Actions(actions::ActionsArgs),

@@ -546,3 +546,45 @@ fn observations_convert_from_kubernetes_executions() {
         Some(FailureReason::StepTimedOut)
     );
 }
+
+#[test]
+fn a_lost_status_write_repeats_the_same_creates() {
+    use remedy::api::ExecutionPhase;
+    use remedy::engine::Observation;
+    let plan = PlanBuilder::new().parallel(&["a", "b"]).step("c").build();
+    let program = Program::new(&plan).expect("plan");
+    let s0 = initial_status(&plan);
+    let first = program.decide(&s0, &Observations::default(), t0());
+    let names: Vec<&str> = first.create.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["wfe-a-a-1", "wfe-a-b-1"]);
+    // the executions were created, then the status write was lost; they even finished
+    let done: Vec<Observation> = first
+        .create
+        .iter()
+        .map(|c| Observation {
+            name: c.name.clone(),
+            step: c.spec.step.clone(),
+            kind: ExecutionKind::Step,
+            attempt: 1,
+            phase: ExecutionPhase::Succeeded,
+            output: Default::default(),
+            error: String::new(),
+            timed_out: false,
+            started_at: None,
+            completed_at: None,
+        })
+        .collect();
+    let obs = Observations {
+        executions: done,
+        approved: true,
+    };
+    let again = program.decide(&s0, &obs, t0());
+    assert_eq!(
+        again.create, first.create,
+        "same names: AlreadyExists, no second run"
+    );
+    let next = program.decide(&again.status, &obs, t0());
+    let names: Vec<&str> = next.create.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["wfe-a-c-1"], "their results are absorbed, c starts");
+    assert_eq!(next.status.steps[0].attempts, 1);
+}
