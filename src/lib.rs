@@ -16,5 +16,6 @@ pub mod graph;
 pub mod operator;
 pub mod plan;
 pub mod rehearse;
+pub mod scenario;
 pub mod script;
 pub mod template;

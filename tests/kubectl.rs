@@ -564,6 +564,68 @@ fn simulated_rollout_undo_and_drain() {
 }
 
 #[test]
+fn imperative_create_of_namespaces_configmaps_and_secrets() {
+    if kubectl_missing() {
+        return;
+    }
+    let s = serve();
+    assert_eq!(
+        s.ok(&["create", "namespace", "team-a"]).trim(),
+        "namespace/team-a created"
+    );
+    s.ok(&[
+        "create",
+        "configmap",
+        "settings",
+        "-n",
+        "team-a",
+        "--from-literal=mode=fast",
+        "--from-literal=level=3",
+    ]);
+    s.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "-n",
+        "team-a",
+        "--from-literal=password=s3cret",
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "cm",
+            "settings",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.data.mode},{.data.level}"
+        ]),
+        "fast,3"
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "secret",
+            "creds",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.type} {.data.password}"
+        ]),
+        "Opaque czNjcmV0"
+    );
+    let unsupported = s.kubectl(&["create", "deployment", "web", "--image=nginx"]);
+    assert!(
+        !unsupported.ok && unsupported.stderr.contains("unknown format"),
+        "{}",
+        unsupported.stderr
+    );
+    s.ok(&["delete", "namespace", "team-a"]);
+    assert!(!s.kubectl(&["get", "namespace", "team-a"]).ok);
+}
+
+#[test]
 fn serve_refuses_non_loopback_addresses() {
     let out = Command::new(env!("CARGO_BIN_EXE_remedy"))
         .args(["serve", "--listen", "0.0.0.0:0"])

@@ -11,6 +11,7 @@ pub mod graph;
 pub mod lint;
 pub mod operator;
 pub mod plan;
+pub mod run;
 pub mod serve;
 pub mod test;
 
@@ -26,6 +27,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a remediation scenario on the embedded cluster and show it step by step.
+    Run(run::RunArgs),
     /// Check `.wf` templates and report problems with their place and a fix.
     Lint(lint::LintArgs),
     /// Rewrite `.wf` files in the canonical layout.
@@ -50,6 +53,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => run::run(&args),
         Command::Lint(args) => lint::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),

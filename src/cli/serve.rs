@@ -27,6 +27,15 @@ pub struct ServeArgs {
     /// Number of simulated nodes.
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
+    /// The template directory the workflow controller loads.
+    #[arg(long, default_value = "workflows")]
+    pub templates: PathBuf,
+    /// Serve only the API: no CRDs, no workflow controller, no executor.
+    #[arg(long)]
+    pub no_controllers: bool,
+    /// Images that fail to pull (substring match; repeatable): their pods stay in ImagePullBackOff.
+    #[arg(long = "failing-image")]
+    pub failing_images: Vec<String>,
 }
 
 /// Runs the server until interrupted; exit code 2 when it cannot start.
@@ -50,6 +59,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         cluster.start_simulation(SimulationConfig {
             pod_ready_delay: Duration::from_millis(args.pod_ready_delay_ms),
             nodes: args.nodes,
+            failing_images: args.failing_images.clone(),
             ..SimulationConfig::default()
         })
     });
@@ -69,8 +79,34 @@ async fn serve(args: ServeArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let controllers = if args.no_controllers {
+        Vec::new()
+    } else {
+        match crate::scenario::runner::start_in_cluster(
+            &cluster.client(),
+            &args.templates,
+            1.0,
+            &stop,
+        )
+        .await
+        {
+            Ok(handles) => handles,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     let mut out = std::io::stdout();
     let _ = writeln!(out, "remedy serve: listening on http://{addr}");
+    if !args.no_controllers {
+        let _ = writeln!(
+            out,
+            "remedy serve: CRDs installed; workflow controller and executor running (templates: {})",
+            args.templates.display()
+        );
+    }
     if let Some(path) = &args.kubeconfig_out {
         let _ = writeln!(
             out,
@@ -80,7 +116,12 @@ async fn serve(args: ServeArgs) -> ExitCode {
         );
     }
     let _ = out.flush();
-    match tokio::signal::ctrl_c().await {
+    let waited = tokio::signal::ctrl_c().await;
+    stop.cancel();
+    for handle in controllers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), handle).await;
+    }
+    match waited {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: waiting for interrupt: {e}");

@@ -90,7 +90,16 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
             pod_template_defaults(obj, "/spec/template/spec");
         }
         "Pod" => pod_template_defaults(obj, "/spec"),
-        "Secret" => set_default(obj, "/type", json!("Opaque")),
+        "Secret"
+            if obj
+                .get("type")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty) =>
+        {
+            if let Some(m) = obj.as_object_mut() {
+                m.insert("type".into(), json!("Opaque"));
+            }
+        }
         "PersistentVolumeClaim" => set_default(obj, "/spec/volumeMode", json!("Filesystem")),
         "Namespace" => set_default(obj, "/spec/finalizers", json!(["kubernetes"])),
         "HorizontalPodAutoscaler" => set_default(obj, "/spec/minReplicas", json!(1)),
@@ -299,4 +308,14 @@ pub fn initial_status(rt: &ResourceType, obj: &Value) -> Option<Value> {
         _ if rt.status_subresource => None,
         _ => obj.get("status").cloned(),
     }
+}
+
+/// Whether an object's `status.conditions` has `type_` with status "True" (Pod Ready, Node Ready).
+pub fn condition_true(obj: &Value, type_: &str) -> bool {
+    obj.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == type_ && c["status"] == "True")
+        })
 }

@@ -35,6 +35,7 @@
 //! | `patch.rs`, `schema.rs`, `selector.rs` | patch types; CRD schema checks; label and field selectors |
 //! | `gc.rs` | finalizers, garbage collection, namespace termination |
 //! | `subresource.rs`, `convert.rs` | scale and eviction; served ↔ stored forms (Events) |
+//! | `protobuf.rs` | the protobuf bodies kubectl's `create namespace/configmap/secret` send |
 //! | `discovery.rs`, `table.rs` | discovery and OpenAPI documents; Table renderings |
 //! | `faults.rs`, `simulation/` | fault injection; simulated controllers, scheduler and kubelets |
 
@@ -50,6 +51,7 @@ mod gc;
 mod http;
 mod kinds;
 pub mod patch;
+mod protobuf;
 mod read;
 pub mod registry;
 pub mod schema;

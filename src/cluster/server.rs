@@ -422,6 +422,11 @@ pub fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
+    if content_type.contains("protobuf")
+        && let Some(v) = super::protobuf::decode(body)
+    {
+        return Ok(v);
+    }
     if content_type.contains("protobuf") || content_type.contains("cbor") {
         return Err(ApiError::unsupported_media(format!(
             "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"

@@ -150,14 +150,7 @@ pub fn patch_scale(
 }
 
 fn pod_ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter().any(|c| {
-                c.get("type").and_then(Value::as_str) == Some("Ready")
-                    && c.get("status").and_then(Value::as_str) == Some("True")
-            })
-        })
+    super::kinds::condition_true(pod, "Ready")
 }
 
 /// Disruptions a PDB still allows, computed from the pods it selects (integer budgets only).

@@ -202,11 +202,21 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
             let status = if meta_str(o, "deletionTimestamp").is_some() {
                 "Terminating".to_string()
             } else {
+                // As kubectl prints it: a container's waiting or terminated reason wins.
+                let container_reason = statuses.iter().find_map(|s| {
+                    ["/state/waiting/reason", "/state/terminated/reason"]
+                        .iter()
+                        .find_map(|p| {
+                            s.pointer(p)
+                                .and_then(Value::as_str)
+                                .filter(|r| !r.is_empty())
+                        })
+                });
                 let reason = text(o, "/status/reason");
-                if reason.is_empty() {
-                    text(o, "/status/phase")
-                } else {
-                    reason
+                match container_reason {
+                    Some(r) => r.to_string(),
+                    None if reason.is_empty() => text(o, "/status/phase"),
+                    None => reason,
                 }
             };
             vec![
@@ -289,15 +299,7 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
             age,
         ],
         "Node" => {
-            let ready = o
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .and_then(|cs| {
-                    cs.iter()
-                        .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
-                })
-                .and_then(|c| c.get("status").and_then(Value::as_str))
-                == Some("True");
+            let ready = super::kinds::condition_true(o, "Ready");
             let mut status = if ready {
                 "Ready".to_string()
             } else {

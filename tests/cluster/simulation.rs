@@ -18,6 +18,7 @@ fn fast() -> SimulationConfig {
         tick: Duration::from_millis(10),
         pod_ready_delay: Duration::from_millis(50),
         nodes: 3,
+        failing_images: vec!["broken".into()],
     }
 }
 
@@ -346,4 +347,72 @@ async fn daemon_sets_run_one_pod_per_matching_node() {
         .collect();
     on.sort();
     assert_eq!(on, ["node-2", "node-3"]);
+}
+
+#[tokio::test]
+async fn a_rollout_to_an_image_that_cannot_be_pulled_exceeds_its_deadline() {
+    let c = cluster();
+    let _sim = c.start_simulation(fast());
+    let deps: Api<Deployment> = Api::default_namespaced(c.client());
+    let mut d = deployment("web", 2, "nginx:1");
+    d.spec.as_mut().unwrap().progress_deadline_seconds = Some(1);
+    deps.create(&PostParams::default(), &d).await.unwrap();
+    rollout_done(&deps, "web", 2).await;
+    let image = |i: &str| json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": i}]}}}});
+    deps.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Strategic(image("nginx:broken")),
+    )
+    .await
+    .unwrap();
+    let stuck = eventually("ProgressDeadlineExceeded", || {
+        let deps = deps.clone();
+        async move {
+            let d = deps.get("web").await.unwrap();
+            let cond = d
+                .status?
+                .conditions?
+                .into_iter()
+                .find(|c| c.type_ == "Progressing")?;
+            (cond.reason.as_deref() == Some("ProgressDeadlineExceeded")).then_some(cond)
+        }
+    })
+    .await;
+    assert_eq!(stuck.status, "False");
+    let d = deps.get("web").await.unwrap();
+    assert_eq!(
+        d.status.unwrap().available_replicas,
+        Some(2),
+        "the old pods keep serving"
+    );
+    let pods: Api<Pod> = Api::default_namespaced(c.client());
+    let waiting: Vec<String> = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| {
+            p.status?
+                .container_statuses?
+                .first()?
+                .state
+                .clone()?
+                .waiting?
+                .reason
+        })
+        .collect();
+    assert!(
+        waiting.iter().any(|r| r == "ImagePullBackOff"),
+        "{waiting:?}"
+    );
+    deps.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Strategic(image("nginx:1")),
+    )
+    .await
+    .unwrap();
+    rollout_done(&deps, "web", 2).await;
 }

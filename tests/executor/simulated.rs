@@ -20,6 +20,7 @@ async fn simulated_env() -> Env {
         tick: Duration::from_millis(20),
         pod_ready_delay: Duration::from_millis(40),
         nodes: 2,
+        ..SimulationConfig::default()
     });
     env
 }

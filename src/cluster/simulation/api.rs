@@ -162,12 +162,12 @@ pub fn int(obj: &Value, pointer: &str) -> i64 {
 
 /// A pod's Ready condition.
 pub fn pod_ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
+    crate::cluster::kinds::condition_true(pod, "Ready")
+}
+
+/// A node's Ready condition.
+pub fn node_ready(node: &Value) -> bool {
+    crate::cluster::kinds::condition_true(node, "Ready")
 }
 
 /// The object path of a namespaced object: `/apis/apps/v1/namespaces/NS/deployments/NAME`.

@@ -5,7 +5,8 @@
 use serde_json::{Value, json};
 
 use super::api::{
-    SimClient, collection_path, deleting, int, meta, object_path, owned_by, pod_ready, write_status,
+    SimClient, collection_path, deleting, int, meta, node_ready, object_path, owned_by, pod_ready,
+    write_status,
 };
 use super::deployment::template_hash;
 use super::replicaset::pod_for;
@@ -19,15 +20,6 @@ fn selects(node: &Value, selector: Option<&Value>) -> bool {
         sel.iter()
             .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
     })
-}
-
-fn node_ready(node: &Value) -> bool {
-    node.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
 }
 
 /// Reconciles every DaemonSet.

@@ -202,6 +202,75 @@ async fn reconcile_one(client: &SimClient, d: &Value, owned: &[&Value]) {
     .await;
 }
 
+/// The Progressing condition: NewReplicaSetAvailable when complete; ReplicaSetUpdated while
+/// counts move (each move refreshes lastUpdateTime); ProgressDeadlineExceeded (False) when
+/// nothing moved for `progressDeadlineSeconds`.
+fn progressing_condition(
+    d: &Value,
+    complete: bool,
+    new_name: &str,
+    counts: [i64; 4],
+    now: &str,
+) -> Value {
+    let old = d
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Progressing"));
+    if complete {
+        return condition(
+            Some(d),
+            "Progressing",
+            true,
+            "NewReplicaSetAvailable",
+            &format!("ReplicaSet \"{new_name}\" has successfully progressed."),
+            now,
+        );
+    }
+    let before = [
+        "replicas",
+        "updatedReplicas",
+        "readyReplicas",
+        "availableReplicas",
+    ]
+    .map(|k| int(d, &format!("/status/{k}")));
+    let moved = before != counts || old.is_none_or(|c| c["reason"] == "NewReplicaSetAvailable");
+    let old_reason = old.and_then(|c| c["reason"].as_str()).unwrap_or_default();
+    let since = old
+        .and_then(|c| c["lastUpdateTime"].as_str())
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    let now_ts = now.parse::<jiff::Timestamp>().ok();
+    let deadline = d
+        .pointer("/spec/progressDeadlineSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(600);
+    let stalled = match (since, now_ts) {
+        (Some(s), Some(n)) => n.as_second() - s.as_second() >= deadline,
+        _ => false,
+    };
+    if !moved && (old_reason == "ProgressDeadlineExceeded" || stalled) {
+        return condition(
+            Some(d),
+            "Progressing",
+            false,
+            "ProgressDeadlineExceeded",
+            &format!("ReplicaSet \"{new_name}\" has timed out progressing."),
+            now,
+        );
+    }
+    let mut c = condition(
+        Some(d),
+        "Progressing",
+        true,
+        "ReplicaSetUpdated",
+        &format!("ReplicaSet \"{new_name}\" is progressing."),
+        now,
+    );
+    if moved {
+        c["lastUpdateTime"] = json!(now);
+    }
+    c
+}
+
 fn status(d: &Value, owned: &[&Value], new_rs: Option<&Value>, replicas: i64) -> Value {
     let sum = |p: &str| owned.iter().map(|rs| int(rs, p)).sum::<i64>();
     let total = sum("/status/replicas");
@@ -228,20 +297,11 @@ fn status(d: &Value, owned: &[&Value], new_rs: Option<&Value>, replicas: i64) ->
         },
         &t,
     );
-    let progressing = condition(
-        Some(d),
-        "Progressing",
-        true,
-        if complete {
-            "NewReplicaSetAvailable"
-        } else {
-            "ReplicaSetUpdated"
-        },
-        &if complete {
-            format!("ReplicaSet \"{new_name}\" has successfully progressed.")
-        } else {
-            format!("ReplicaSet \"{new_name}\" is progressing.")
-        },
+    let progressing = progressing_condition(
+        d,
+        complete,
+        new_name,
+        [total, updated, ready, available],
         &t,
     );
     let mut s = json!({

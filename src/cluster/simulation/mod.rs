@@ -31,6 +31,9 @@ pub struct SimulationConfig {
     pub pod_ready_delay: Duration,
     /// Nodes to create at start when the cluster has none.
     pub nodes: usize,
+    /// Images that fail to pull: a container whose image contains one of these strings keeps
+    /// its Pod Pending in ImagePullBackOff (for rollouts that get stuck).
+    pub failing_images: Vec<String>,
 }
 
 impl Default for SimulationConfig {
@@ -39,6 +42,7 @@ impl Default for SimulationConfig {
             tick: Duration::from_millis(100),
             pod_ready_delay: Duration::from_secs(1),
             nodes: 3,
+            failing_images: Vec::new(),
         }
     }
 }

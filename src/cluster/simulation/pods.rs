@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::api::{SimClient, deleting, meta, object_path};
+use super::api::{SimClient, deleting, meta, node_ready, object_path};
 use super::{Memory, SimulationConfig};
 use crate::cluster::server::now;
 
@@ -30,15 +30,6 @@ pub async fn ensure_nodes(client: &SimClient, count: usize) {
         });
         client.create("/api/v1/nodes", &node).await;
     }
-}
-
-fn node_ready(node: &Value) -> bool {
-    node.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
 }
 
 fn schedulable(node: &Value) -> bool {
@@ -99,15 +90,22 @@ pub async fn reconcile(client: &SimClient, config: &SimulationConfig, memory: &m
             .scheduled_at
             .entry(uid.clone())
             .or_insert_with(Instant::now);
-        let ready = since.elapsed() >= config.pod_ready_delay;
+        let failing = image_fails(pod, &config.failing_images);
+        let ready = !failing && since.elapsed() >= config.pod_ready_delay;
+        let waiting = if failing {
+            "ImagePullBackOff"
+        } else {
+            "ContainerCreating"
+        };
+        let current_wait = pod
+            .pointer("/status/containerStatuses/0/state/waiting/reason")
+            .and_then(Value::as_str);
         let phase = pod
             .pointer("/status/phase")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let is_ready = super::api::pod_ready(pod);
-        if (ready && is_ready)
-            || (!ready && phase == "Pending" && pod.pointer("/status/containerStatuses").is_some())
-        {
+        if (ready && is_ready) || (!ready && phase == "Pending" && current_wait == Some(waiting)) {
             continue;
         }
         let index = load
@@ -119,13 +117,26 @@ pub async fn reconcile(client: &SimClient, config: &SimulationConfig, memory: &m
             .replace_field(
                 &format!("{path}/status"),
                 "/status",
-                &pod_status(pod, index, ready),
+                &pod_status(pod, index, ready, waiting),
             )
             .await;
     }
 }
 
-fn pod_status(pod: &Value, node_index: usize, ready: bool) -> Value {
+/// Whether a container's image is one the simulation fails to pull.
+fn image_fails(pod: &Value, failing: &[String]) -> bool {
+    !failing.is_empty()
+        && pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .filter_map(|c| c.get("image").and_then(Value::as_str))
+                    .any(|i| failing.iter().any(|f| i.contains(f.as_str())))
+            })
+}
+
+fn pod_status(pod: &Value, node_index: usize, ready: bool, waiting: &str) -> Value {
     let t = now();
     let containers = pod
         .pointer("/spec/containers")
@@ -135,7 +146,7 @@ fn pod_status(pod: &Value, node_index: usize, ready: bool) -> Value {
     let statuses: Vec<Value> = containers
         .iter()
         .map(|c| {
-            let state = if ready { json!({"running": {"startedAt": t}}) } else { json!({"waiting": {"reason": "ContainerCreating"}}) };
+            let state = if ready { json!({"running": {"startedAt": t}}) } else { json!({"waiting": {"reason": waiting}}) };
             json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": ready, "started": ready, "restartCount": 0, "state": state})
         })
         .collect();

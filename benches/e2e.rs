@@ -1,0 +1,298 @@
+//! End to end: many concurrent runs of a 5-step workflow through both real controllers (the
+//! workflow controller and the executor) on the embedded cluster, in-process. Prints runs per
+//! second, API writes per step (counted by verb and resource at the client), the delay from an
+//! execution's success to the creation of the next step's execution (p50, p99), and the peak
+//! memory of the process. `REMEDY_BENCH_RUNS` sets the number of runs (default 1000).
+//!
+//! Run with `cargo bench --bench e2e`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use remedy::api::{AIAnalysis, ExecutionPhase, KubernetesExecution, WorkflowExecution};
+use remedy::cluster::{Config, EmbeddedCluster};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+const NS: &str = "bench";
+const STEPS: usize = 5;
+
+const TEMPLATE: &str = r#"
+workflow "five-steps" version "1.0.0" {
+  description "five notices in a row"
+  param namespace: string = ${ analysis.target.namespace }
+  step one { action "notify_only" with { message: "one" } }
+  step two { action "notify_only" with { message: "two" } }
+  step three { action "notify_only" with { message: "three" } }
+  step four { action "notify_only" with { message: "four" } }
+  step five { action "notify_only" with { message: "five" } }
+}
+"#;
+
+/// Writes counted by `VERB resource`.
+type Counts = Arc<Mutex<BTreeMap<String, u64>>>;
+
+fn counting_client(cluster: &EmbeddedCluster, counts: Counts) -> Client {
+    let service = tower::ServiceBuilder::new()
+        .map_request(move |req: http::Request<kube::client::Body>| {
+            let verb = match *req.method() {
+                http::Method::POST => Some("create"),
+                http::Method::PUT => Some("update"),
+                http::Method::PATCH => Some("patch"),
+                http::Method::DELETE => Some("delete"),
+                _ => None,
+            };
+            if let Some(verb) = verb {
+                let path = req.uri().path();
+                let mut parts = path.rsplit('/');
+                let last = parts.next().unwrap_or("");
+                let resource = if last == "status" {
+                    let _name = parts.next();
+                    format!("{}/status", parts.next().unwrap_or(""))
+                } else if verb == "create" {
+                    last.to_string()
+                } else {
+                    parts.next().unwrap_or("").to_string()
+                };
+                *counts
+                    .lock()
+                    .unwrap()
+                    .entry(format!("{verb} {resource}"))
+                    .or_default() += 1;
+            }
+            req
+        })
+        .service(cluster.service());
+    Client::new(service, "default")
+}
+
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let runs: usize = std::env::var("REMEDY_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(bench(runs));
+}
+
+async fn bench(runs: usize) {
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(templates.path().join("five-steps.wf"), TEMPLATE).unwrap();
+    let cluster = EmbeddedCluster::new(Config::default());
+    let setup = cluster.client();
+    let crds: Api<CustomResourceDefinition> = Api::all(setup.clone());
+    for crd in remedy::api::crd::all() {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    let namespaces: Api<Namespace> = Api::all(setup.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let analyses: Api<AIAnalysis> = Api::namespaced(setup.clone(), NS);
+    for i in 0..runs {
+        let name = format!("ai-{i}");
+        let obj: AIAnalysis = serde_json::from_value(json!({
+            "apiVersion": "aianalysis.kubernaut.io/v1alpha1", "kind": "AIAnalysis",
+            "metadata": {"name": name}, "spec": {}
+        }))
+        .unwrap();
+        analyses.create(&PostParams::default(), &obj).await.unwrap();
+        let status = json!({"status": {
+            "phase": "Completed", "recommendedWorkflow": {"name": "five-steps"},
+            "targetResource": {"kind": "Deployment", "name": format!("web-{i}"), "namespace": NS},
+            "confidence": 0.9
+        }});
+        analyses
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .unwrap();
+    }
+
+    // Execution timings as the watch sees them: when each was created and when it succeeded.
+    let created: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let succeeded: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let stop = CancellationToken::new();
+    let observer = {
+        let api: Api<KubernetesExecution> = Api::namespaced(setup.clone(), NS);
+        let (created, succeeded, stop) = (created.clone(), succeeded.clone(), stop.clone());
+        tokio::spawn(async move {
+            let stream = watcher(api, watcher::Config::default());
+            futures::pin_mut!(stream);
+            loop {
+                let event = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    e = stream.next() => e,
+                };
+                let Some(Ok(event)) = event else { continue };
+                let (watcher::Event::Apply(kex) | watcher::Event::InitApply(kex)) = event else {
+                    continue;
+                };
+                let now = Instant::now();
+                let key = format!("{}/{}", kex.spec.workflow_execution_ref.name, kex.spec.step);
+                created.lock().unwrap().entry(key.clone()).or_insert(now);
+                if kex.status.as_ref().and_then(|s| s.phase) == Some(ExecutionPhase::Succeeded) {
+                    succeeded.lock().unwrap().entry(key).or_insert(now);
+                }
+            }
+        })
+    };
+
+    let counts: Counts = Arc::default();
+    let client = counting_client(&cluster, counts.clone());
+    let mut config = remedy::operator::OperatorConfig::new(templates.path());
+    config.wait_requeue = Duration::from_millis(200);
+    let operator = {
+        let (client, stop) = (client.clone(), stop.clone());
+        tokio::spawn(async move {
+            remedy::operator::run(client, config, stop.cancelled_owned()).await;
+        })
+    };
+    let executor = {
+        let (client, stop) = (client.clone(), stop.clone());
+        let config = remedy::executor::ExecutorConfig {
+            concurrency: 16,
+            ..Default::default()
+        };
+        tokio::spawn(async move {
+            let _ = remedy::executor::run_until(client, config, stop.cancelled_owned()).await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before: BTreeMap<String, u64> = counts.lock().unwrap().clone();
+
+    let started = Instant::now();
+    let wfes: Api<WorkflowExecution> = Api::namespaced(setup.clone(), NS);
+    for i in 0..runs {
+        let obj: WorkflowExecution = serde_json::from_value(json!({
+            "apiVersion": "workflowexecution.kubernaut.io/v1alpha1", "kind": "WorkflowExecution",
+            "metadata": {"name": format!("run-{i}")},
+            "spec": {"aiAnalysisRef": {"name": format!("ai-{i}")}}
+        }))
+        .unwrap();
+        wfes.create(&PostParams::default(), &obj).await.unwrap();
+    }
+    let deadline = started + Duration::from_secs(600);
+    let finished = loop {
+        let list = wfes.list(&ListParams::default()).await.unwrap();
+        let done = list
+            .items
+            .iter()
+            .filter(|w| {
+                w.status
+                    .as_ref()
+                    .and_then(|s| s.phase)
+                    .is_some_and(|p| p.is_terminal())
+            })
+            .count();
+        if done == runs || Instant::now() > deadline {
+            break done;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let elapsed = started.elapsed();
+    let completed = wfes
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|w| {
+            w.status
+                .as_ref()
+                .and_then(|s| s.outcome)
+                .is_some_and(|o| o == remedy::api::Outcome::Success)
+        })
+        .count();
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), operator).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), executor).await;
+    let _ = observer.await;
+
+    let after = counts.lock().unwrap().clone();
+    let mut writes: BTreeMap<String, u64> = BTreeMap::new();
+    for (k, v) in &after {
+        let d = v - before.get(k).copied().unwrap_or(0);
+        if d > 0 {
+            writes.insert(k.clone(), d);
+        }
+    }
+    let steps = (finished * STEPS) as f64;
+    let engine_writes: u64 = writes
+        .iter()
+        .filter(|(k, _)| k.contains("kubernetesexecutions") || k.contains("workflowexecutions"))
+        .map(|(_, v)| v)
+        .sum();
+    let names = ["one", "two", "three", "four", "five"];
+    let (created, succeeded) = (created.lock().unwrap(), succeeded.lock().unwrap());
+    let mut delays = Vec::new();
+    for i in 0..runs {
+        for pair in names.windows(2) {
+            let done = succeeded.get(&format!("run-{i}/{}", pair[0]));
+            let next = created.get(&format!("run-{i}/{}", pair[1]));
+            if let (Some(done), Some(next)) = (done, next) {
+                delays.push(next.saturating_duration_since(*done));
+            }
+        }
+    }
+    delays.sort();
+
+    println!(
+        "e2e: {runs} concurrent runs x {STEPS} steps (notify_only), both controllers, in-process"
+    );
+    println!(
+        "  finished            {finished}/{runs} ({completed} Success) in {:.2}s",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  runs per second     {:.1}",
+        finished as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  API writes          {} in total",
+        writes.values().sum::<u64>()
+    );
+    for (k, v) in &writes {
+        println!("    {k:<45} {v:>7}  ({:.2} per step)", *v as f64 / steps);
+    }
+    println!(
+        "  writes per step     {:.2} by the controllers (executions and run status), {:.2} with events",
+        engine_writes as f64 / steps,
+        writes.values().sum::<u64>() as f64 / steps
+    );
+    println!(
+        "  step-to-step delay  p50 {:.2} ms, p99 {:.2} ms ({} transitions)",
+        percentile(&delays, 0.5).as_secs_f64() * 1000.0,
+        percentile(&delays, 0.99).as_secs_f64() * 1000.0,
+        delays.len()
+    );
+    if let Some(kib) = peak_memory_kib() {
+        println!("  peak memory (VmHWM) {:.1} MiB", kib as f64 / 1024.0);
+    }
+}

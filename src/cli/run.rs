@@ -1,0 +1,389 @@
+//! `remedy run SCENARIO`: run a scenario end to end on the embedded cluster with both
+//! controllers, show live progress, and print a summary. Exit 0 for Success or DryRun, 1 for
+//! any other outcome, 2 for usage and scenario errors.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::api::StepPhase;
+use crate::scenario::{self, Progress, RunOptions, StepUpdate, Summary};
+
+/// Arguments of `remedy run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The scenario: a YAML file, or a directory holding `scenario.yaml`.
+    pub scenario: PathBuf,
+    /// The template directory.
+    #[arg(long, default_value = "workflows")]
+    pub templates: PathBuf,
+    /// Plan, validate and dry-run every step; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Approve the run (sets spec.approved) for templates that ask for approval.
+    #[arg(long)]
+    pub approve: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Simulated time factor for long waits (timeouts, backoffs, pod readiness): 60 makes a
+    /// minute pass in a second.
+    #[arg(long)]
+    pub speed: Option<f64>,
+    /// Real-time cap of the whole run, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+/// How the summary is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Progress lines and a readable summary.
+    Text,
+    /// One JSON document: the summary.
+    Json,
+}
+
+/// Runs the scenario; see the module doc for the exit codes.
+pub fn run(args: &RunArgs) -> ExitCode {
+    let scenario = match scenario::load(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(speed) = args.speed
+        && !(speed.is_finite() && speed >= 1.0)
+    {
+        eprintln!("error: --speed must be a number of at least 1");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = RunOptions {
+        templates: args.templates.clone(),
+        dry_run: args.dry_run,
+        approve: args.approve,
+        speed: args.speed,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let text = args.output == OutputFormat::Text;
+    let mut live = Live::new(text && std::io::stdout().is_terminal());
+    if text {
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "Scenario {}", scenario.title());
+        for line in scenario.description.trim().lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+        let _ = writeln!(out);
+    }
+    let result = runtime.block_on(scenario::run(&scenario, &options, |p| {
+        if text {
+            live.show(&p);
+        }
+    }));
+    live.finish();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = std::io::stdout();
+    match args.output {
+        OutputFormat::Json => match serde_json::to_string_pretty(&report.summary) {
+            Ok(json) => {
+                let _ = writeln!(out, "{json}");
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        OutputFormat::Text => {
+            let _ = write!(out, "{}", render(&report.summary));
+        }
+    }
+    let _ = out.flush();
+    if report.summary.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Live progress: a spinner line per step on a terminal, plain lines otherwise.
+struct Live {
+    bars: Option<(MultiProgress, HashMap<String, ProgressBar>)>,
+}
+
+impl Live {
+    fn new(terminal: bool) -> Self {
+        Live {
+            bars: terminal.then(|| (MultiProgress::new(), HashMap::new())),
+        }
+    }
+
+    fn show(&mut self, progress: &Progress) {
+        let line = describe(progress);
+        let Some((multi, bars)) = &mut self.bars else {
+            println!("{line}");
+            return;
+        };
+        match progress {
+            Progress::Step(step) => {
+                let bar = bars.entry(step.name.clone()).or_insert_with(|| {
+                    let bar = multi.add(ProgressBar::new_spinner());
+                    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+                        bar.set_style(style);
+                    }
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                    bar
+                });
+                bar.set_message(line);
+                if is_final(step.phase) {
+                    bar.finish();
+                }
+            }
+            _ => {
+                let _ = multi.println(line);
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some((_, bars)) = &self.bars {
+            for bar in bars.values() {
+                if !bar.is_finished() {
+                    bar.finish();
+                }
+            }
+        }
+    }
+}
+
+fn is_final(phase: StepPhase) -> bool {
+    matches!(
+        phase,
+        StepPhase::Succeeded
+            | StepPhase::Failed
+            | StepPhase::Skipped
+            | StepPhase::TimedOut
+            | StepPhase::Compensated
+            | StepPhase::CompensationFailed
+    )
+}
+
+fn describe(progress: &Progress) -> String {
+    match progress {
+        Progress::Started { run } => format!("▶ WorkflowExecution {run} created"),
+        Progress::Phase(phase) => format!("● {}", name_of(phase)),
+        Progress::Step(step) => step_line(step),
+    }
+}
+
+fn step_line(step: &StepUpdate) -> String {
+    let mark = match step.phase {
+        StepPhase::Succeeded => "✓",
+        StepPhase::Failed | StepPhase::TimedOut | StepPhase::CompensationFailed => "✗",
+        StepPhase::Skipped => "–",
+        StepPhase::Compensating | StepPhase::Compensated => "↺",
+        _ => "…",
+    };
+    let attempt = match step.phase {
+        StepPhase::Compensating | StepPhase::Compensated | StepPhase::CompensationFailed => {
+            format!("compensation {}", step.rollback_attempts.max(1))
+        }
+        _ if step.attempts == 0 => String::new(),
+        _ => format!("attempt {}", step.attempts),
+    };
+    let mut line = format!(
+        "  {mark} {:<22} {:<18} {:<16} {:>6.1}s",
+        step.name,
+        name_of(&step.phase),
+        attempt,
+        step.elapsed.as_secs_f64()
+    );
+    if !step.message.is_empty() && !matches!(step.phase, StepPhase::Succeeded) {
+        line.push_str("  ");
+        line.push_str(&first_line(&step.message, 100));
+    }
+    line
+}
+
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > max {
+        let cut: String = line.chars().take(max - 1).collect();
+        format!("{cut}…")
+    } else {
+        line.to_string()
+    }
+}
+
+fn name_of<T: serde::Serialize + std::fmt::Debug>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{value:?}"),
+    }
+}
+
+/// The text summary of a finished run.
+pub fn render(s: &Summary) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(o);
+    let outcome = s.outcome.as_deref().unwrap_or("none");
+    let phase = s.phase.as_deref().unwrap_or("unknown");
+    let _ = writeln!(
+        o,
+        "Outcome: {outcome} (phase {phase}){}",
+        s.workflow
+            .as_ref()
+            .map(|w| format!(", workflow {w}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        "  run {}, {:.1}s real time at speed {}×{}",
+        s.run,
+        s.elapsed_ms as f64 / 1000.0,
+        s.speed,
+        if s.dry_run { ", dry run" } else { "" }
+    );
+    if let Some(why) = &s.unfinished {
+        let _ = writeln!(o, "  unfinished: {why}");
+    }
+    if let Some(f) = &s.failure {
+        let step = f
+            .step
+            .as_ref()
+            .map(|st| format!(" at step {st}"))
+            .unwrap_or_default();
+        let _ = writeln!(o, "  failure: {}{step}: {}", f.reason, f.message);
+    }
+    let _ = writeln!(o, "\nSteps");
+    let rows: Vec<Vec<String>> = s
+        .steps
+        .iter()
+        .map(|st| {
+            vec![
+                st.name.clone(),
+                st.phase.clone(),
+                st.attempts.to_string(),
+                st.duration_ms
+                    .map(|ms| format!("{:.1}s", ms as f64 / 1000.0))
+                    .unwrap_or_else(|| "-".into()),
+                first_line(&st.message, 90),
+            ]
+        })
+        .collect();
+    table(
+        &mut o,
+        &["STEP", "PHASE", "ATTEMPTS", "DURATION", "MESSAGE"],
+        &rows,
+    );
+    let _ = writeln!(o, "\nRollback");
+    if s.rollback.is_empty() {
+        let _ = writeln!(o, "  none");
+    } else {
+        let rows: Vec<Vec<String>> = s
+            .rollback
+            .iter()
+            .map(|r| {
+                vec![
+                    r.step.clone(),
+                    r.action.clone(),
+                    r.phase.clone(),
+                    first_line(&r.error, 90),
+                ]
+            })
+            .collect();
+        table(&mut o, &["STEP", "ACTION", "PHASE", "ERROR"], &rows);
+    }
+    let _ = writeln!(o, "\nResources changed");
+    if s.resources.is_empty() {
+        let _ = writeln!(o, "  none");
+    } else {
+        let rows: Vec<Vec<String>> = s
+            .resources
+            .iter()
+            .map(|r| vec![r.step.clone(), r.resource.clone(), r.change.clone()])
+            .collect();
+        table(&mut o, &["BY", "RESOURCE", "CHANGE"], &rows);
+    }
+    let _ = writeln!(o, "\nEvents");
+    if s.events.is_empty() {
+        let _ = writeln!(o, "  none");
+    } else {
+        let rows: Vec<Vec<String>> = s
+            .events
+            .iter()
+            .map(|e| {
+                vec![
+                    e.kind.clone(),
+                    e.reason.clone(),
+                    e.object.clone(),
+                    first_line(&e.message, 100),
+                ]
+            })
+            .collect();
+        table(&mut o, &["TYPE", "REASON", "OBJECT", "MESSAGE"], &rows);
+    }
+    if !s.checks.is_empty() {
+        let held = s.checks.iter().filter(|c| c.passed).count();
+        let _ = writeln!(o, "\nExpectations: {held} of {} hold", s.checks.len());
+        for c in &s.checks {
+            let mark = if c.passed { "✓" } else { "✗" };
+            let _ = write!(o, "  {mark} {} = {}", c.what, c.expected);
+            if !c.passed {
+                let _ = write!(o, " (found {})", c.actual);
+            }
+            let _ = writeln!(o);
+        }
+    }
+    o
+}
+
+fn table(o: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    use std::fmt::Write as _;
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let last = cells.len().saturating_sub(1);
+        let mut l = String::from(" ");
+        for (i, cell) in cells.iter().enumerate() {
+            l.push(' ');
+            l.push_str(cell);
+            if i < last {
+                let pad = widths[i].saturating_sub(cell.chars().count()) + 1;
+                l.push_str(&" ".repeat(pad));
+            }
+        }
+        l.trim_end().to_string()
+    };
+    let _ = writeln!(o, "{}", line(header.to_vec()));
+    for row in rows {
+        let _ = writeln!(o, "{}", line(row.iter().map(String::as_str).collect()));
+    }
+}

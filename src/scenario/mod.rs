@@ -1,0 +1,20 @@
+//! Scenarios for `remedy run`: a cluster (ordinary Kubernetes objects), an AIAnalysis, faults
+//! and timings, run in-process through both real controllers on the embedded cluster.
+//!
+//! | file | what |
+//! |---|---|
+//! | `file` | the scenario format and its loading (a YAML file or a directory) |
+//! | `runner` | cluster, CRDs, objects, simulation, controllers, the run; progress |
+//! | `summary` | outcome, steps, rollback, resources changed, events |
+//! | `check` | the `expect` object checks: `KIND NS/NAME`, a field path, a value |
+//!
+//! Printing belongs to `cli::run`; this module only returns values.
+
+pub mod check;
+pub mod file;
+pub mod runner;
+pub mod summary;
+
+pub use file::{Scenario, ScenarioError, load};
+pub use runner::{Progress, Report, RunError, RunOptions, StepUpdate, run};
+pub use summary::Summary;

@@ -1,0 +1,698 @@
+//! Runs a scenario in-process: the embedded cluster with its workload simulation, the CRDs,
+//! the scenario's objects, both controllers (workflow and executor) on the in-process client,
+//! then the analysis and the run; reports progress and returns the summary.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::check::{self, CheckResult, ObjectKey};
+use super::file::Scenario;
+use super::summary::Summary;
+use crate::api::{
+    AIAnalysis, KubernetesExecution, LABEL_WORKFLOW, StepPhase, WorkflowExecution, WorkflowPhase,
+};
+use crate::cluster::{Config, EmbeddedCluster, SimulationConfig};
+use crate::executor::ExecutorConfig;
+use crate::operator::{OperatorConfig, ScaledClock};
+
+/// How to run a scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The template directory.
+    pub templates: PathBuf,
+    /// Run with `spec.dryRun`.
+    pub dry_run: bool,
+    /// Set `spec.approved`.
+    pub approve: bool,
+    /// The simulated time factor (`None`: the scenario's, else 1).
+    pub speed: Option<f64>,
+    /// The real-time cap of the whole run.
+    pub timeout: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            templates: PathBuf::from("workflows"),
+            dry_run: false,
+            approve: false,
+            speed: None,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Something that happened during a run, as it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// The cluster is up and holds the scenario's objects; the run is created.
+    Started {
+        /// The WorkflowExecution as `namespace/name`.
+        run: String,
+    },
+    /// The run entered a phase.
+    Phase(WorkflowPhase),
+    /// A step changed phase or attempt.
+    Step(StepUpdate),
+}
+
+/// A step's new state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepUpdate {
+    /// The step name.
+    pub name: String,
+    /// Its phase.
+    pub phase: StepPhase,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Compensation attempts so far.
+    pub rollback_attempts: u32,
+    /// Real time since the run was created.
+    pub elapsed: Duration,
+    /// Its message.
+    pub message: String,
+}
+
+/// What a run leaves: the summary, and the resourceVersions of the scenario's objects.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The summary.
+    pub summary: Summary,
+    /// `KIND namespace/name` → (resourceVersion before the run, after it).
+    pub versions: BTreeMap<String, (String, String)>,
+}
+
+/// Errors of setting up a run (the run's own failures end up in the summary).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A scenario value is not usable.
+    #[error(transparent)]
+    Scenario(#[from] super::file::ScenarioError),
+    /// An object of the scenario could not be created.
+    #[error("{path}: objects: cannot create {object}: {message}")]
+    Object {
+        /// The scenario file.
+        path: String,
+        /// The object, as `Kind name`.
+        object: String,
+        /// Why.
+        message: String,
+    },
+    /// The embedded cluster refused a setup request.
+    #[error("setting up the embedded cluster: {0}")]
+    Setup(String),
+}
+
+/// Runs `scenario` to its end (or the real-time cap) and returns its report.
+pub async fn run(
+    scenario: &Scenario,
+    options: &RunOptions,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<Report, RunError> {
+    let started = Instant::now();
+    let speed = options.speed.or(scenario.speed).unwrap_or(1.0).max(1.0);
+    let cluster = EmbeddedCluster::new(Config::default());
+    let client = cluster.client();
+    install_crds(&client).await?;
+    let kinds = Kinds::discover(&client).await?;
+    let mut created = Vec::new();
+    for object in ordered(&scenario.objects) {
+        created.push(create_object(scenario, &client, &kinds, object).await?);
+    }
+    let ready = scenario.pod_ready_delay()?;
+    let _simulation = cluster.start_simulation(SimulationConfig {
+        pod_ready_delay: ready.map_or(Duration::from_secs(365 * 24 * 3600), |d| d.div_f64(speed)),
+        nodes: scenario.simulation.nodes.unwrap_or(3),
+        ..SimulationConfig::default()
+    });
+    settle(&cluster).await;
+    if !scenario.changes.is_empty() {
+        for (i, change) in scenario.changes.iter().enumerate() {
+            apply_change(scenario, &client, &kinds, i, change).await?;
+        }
+        settle(&cluster).await;
+    }
+    let before = versions(&client, &kinds, &created).await;
+
+    let stop = CancellationToken::new();
+    let controllers = start_controllers(&client, &options.templates, speed, &stop);
+    for (i, fault) in scenario.faults.iter().enumerate() {
+        match (fault.count, &fault.latency) {
+            (Some(count), _) => {
+                cluster
+                    .faults()
+                    .fail_next(&fault.verb, &fault.resource, count, fault.code)
+            }
+            (None, Some(text)) => {
+                let latency = scenario.duration(&format!("faults[{i}].latency"), text)?;
+                cluster
+                    .faults()
+                    .add_latency(&fault.verb, &fault.resource, latency);
+            }
+            (None, None) => {}
+        }
+    }
+    create_analysis(scenario, &client).await?;
+    let runs: Api<WorkflowExecution> = Api::namespaced(client.clone(), &scenario.namespace);
+    let name = scenario.run_name();
+    create_run(scenario, options, &runs, &name).await?;
+    on_progress(Progress::Started {
+        run: format!("{}/{name}", scenario.namespace),
+    });
+
+    let run_started = Instant::now();
+    let deadline = started + options.timeout;
+    let mut last_phase = None;
+    let mut last_steps: BTreeMap<String, (StepPhase, u32, u32)> = BTreeMap::new();
+    let mut unfinished = None;
+    let mut timing: BTreeMap<String, (Option<Duration>, Option<Duration>)> = BTreeMap::new();
+    let final_run = loop {
+        let current = runs.get_opt(&name).await.ok().flatten();
+        if let Some(run) = &current
+            && let Some(status) = &run.status
+        {
+            if let Some(phase) = status.phase
+                && last_phase != Some(phase)
+            {
+                last_phase = Some(phase);
+                on_progress(Progress::Phase(phase));
+            }
+            for step in &status.steps {
+                let key = (step.phase, step.attempts, step.rollback_attempts);
+                if last_steps.get(&step.name) != Some(&key) {
+                    last_steps.insert(step.name.clone(), key);
+                    observe(&mut timing, &step.name, step.phase, run_started.elapsed());
+                    if step.phase == StepPhase::Pending {
+                        continue;
+                    }
+                    on_progress(Progress::Step(StepUpdate {
+                        name: step.name.clone(),
+                        phase: step.phase,
+                        attempts: step.attempts,
+                        rollback_attempts: step.rollback_attempts,
+                        elapsed: run_started.elapsed(),
+                        message: step.message.clone(),
+                    }));
+                }
+            }
+            if status.phase.is_some_and(WorkflowPhase::is_terminal) {
+                break current;
+            }
+            if status.phase == Some(WorkflowPhase::AwaitingApproval) && !run.spec.approved {
+                unfinished = Some(
+                    "the run waits for approval: run again with --approve to release it".into(),
+                );
+                break current;
+            }
+        }
+        if Instant::now() >= deadline {
+            unfinished = Some(format!(
+                "the run did not end within {}s of real time (--timeout)",
+                options.timeout.as_secs_f64()
+            ));
+            break current;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+
+    stop.cancel();
+    for handle in controllers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), handle).await;
+    }
+
+    let mut summary = Summary {
+        scenario: scenario.title(),
+        speed,
+        unfinished,
+        ..Summary::default()
+    };
+    if let Some(run) = &final_run {
+        summary.fill_run(run);
+    }
+    for row in &mut summary.steps {
+        row.duration_ms = match timing.get(&row.name) {
+            Some((Some(start), Some(end))) => {
+                u64::try_from(end.saturating_sub(*start).as_millis()).ok()
+            }
+            _ => None,
+        };
+    }
+    let executions: Api<KubernetesExecution> = Api::namespaced(client.clone(), &scenario.namespace);
+    let lp = ListParams::default().labels(&format!("{LABEL_WORKFLOW}={name}"));
+    if let Ok(list) = executions.list(&lp).await {
+        summary.fill_executions(list.items);
+    }
+    let events: Api<Event> = Api::all(client.clone());
+    if let Ok(list) = events.list(&ListParams::default()).await {
+        summary.fill_events(list.items);
+    }
+    summary.checks = checks(scenario, &client, &kinds, final_run.as_ref()).await;
+    let after = versions(&client, &kinds, &created).await;
+    let versions = before
+        .into_iter()
+        .map(|(key, rv)| {
+            let later = after.get(&key).cloned().unwrap_or_default();
+            (key, (rv, later))
+        })
+        .collect();
+    summary.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(Report { summary, versions })
+}
+
+/// Records when a step was first seen started and when it was first seen in a final phase.
+fn observe(
+    timing: &mut BTreeMap<String, (Option<Duration>, Option<Duration>)>,
+    step: &str,
+    phase: StepPhase,
+    at: Duration,
+) {
+    let entry = timing.entry(step.to_string()).or_default();
+    match phase {
+        StepPhase::Pending | StepPhase::Waiting => {}
+        StepPhase::Succeeded | StepPhase::Failed | StepPhase::Skipped | StepPhase::TimedOut => {
+            entry.0.get_or_insert(at);
+            entry.1.get_or_insert(at);
+        }
+        // A compensation reopens the step: its end is the compensation's end.
+        StepPhase::Compensating => entry.1 = None,
+        StepPhase::Compensated | StepPhase::CompensationFailed => entry.1 = Some(at),
+        StepPhase::Running | StepPhase::Retrying => {
+            entry.0.get_or_insert(at);
+        }
+    }
+}
+
+async fn install_crds(client: &Client) -> Result<(), RunError> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in crate::api::crd::all() {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .map_err(|e| RunError::Setup(format!("cannot register the CRDs: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Namespaces first, then the rest in the order written.
+fn ordered(objects: &[Value]) -> Vec<&Value> {
+    let (namespaces, rest): (Vec<&Value>, Vec<&Value>) = objects
+        .iter()
+        .partition(|o| o.get("kind").and_then(Value::as_str) == Some("Namespace"));
+    namespaces.into_iter().chain(rest).collect()
+}
+
+/// The kinds the cluster serves, found by kind, plural or short name.
+struct Kinds {
+    discovery: Discovery,
+}
+
+impl Kinds {
+    async fn discover(client: &Client) -> Result<Kinds, RunError> {
+        let discovery = Discovery::new(client.clone())
+            .run()
+            .await
+            .map_err(|e| RunError::Setup(format!("discovery failed: {e}")))?;
+        Ok(Kinds { discovery })
+    }
+
+    /// The resource of `apiVersion` + `kind`.
+    fn exact(&self, api_version: &str, kind: &str) -> Option<(ApiResource, ApiCapabilities)> {
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api_version),
+        };
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+        self.discovery.resolve_gvk(&gvk)
+    }
+
+    /// The resource a check names: kind, plural or short name, any case, preferred version.
+    fn named(&self, word: &str) -> Option<(ApiResource, ApiCapabilities)> {
+        let word = word.to_lowercase();
+        for group in self.discovery.groups() {
+            for (ar, caps) in group.recommended_resources() {
+                if ar.kind.to_lowercase() == word || ar.plural == word || short(&ar.kind) == word {
+                    return Some((ar, caps));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The usual short names kubectl users type.
+fn short(kind: &str) -> &'static str {
+    match kind {
+        "PersistentVolumeClaim" => "pvc",
+        "HorizontalPodAutoscaler" => "hpa",
+        "ConfigMap" => "cm",
+        "Deployment" => "deploy",
+        "Namespace" => "ns",
+        "Node" => "no",
+        "WorkflowExecution" => "wfe",
+        "KubernetesExecution" => "kex",
+        _ => "",
+    }
+}
+
+/// An object the scenario created: how to read it again.
+struct Created {
+    key: String,
+    resource: ApiResource,
+    namespace: Option<String>,
+    name: String,
+}
+
+fn api_for(
+    client: &Client,
+    ar: &ApiResource,
+    caps: &ApiCapabilities,
+    ns: Option<&str>,
+) -> Api<DynamicObject> {
+    match (caps.scope.clone(), ns) {
+        (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, ar),
+        _ => Api::all_with(client.clone(), ar),
+    }
+}
+
+async fn create_object(
+    scenario: &Scenario,
+    client: &Client,
+    kinds: &Kinds,
+    object: &Value,
+) -> Result<Created, RunError> {
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let fail = |message: String| RunError::Object {
+        path: scenario.path.display().to_string(),
+        object: format!("{kind} {name}"),
+        message,
+    };
+    let (ar, caps) = kinds.exact(api_version, kind).ok_or_else(|| {
+        fail(format!(
+            "the cluster serves no kind {kind} in {api_version}"
+        ))
+    })?;
+    let namespace = match caps.scope {
+        Scope::Namespaced => Some(
+            object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or(&scenario.namespace)
+                .to_string(),
+        ),
+        Scope::Cluster => None,
+    };
+    let api = api_for(client, &ar, &caps, namespace.as_deref());
+    let obj: DynamicObject =
+        serde_json::from_value(object.clone()).map_err(|e| fail(e.to_string()))?;
+    let created = Created {
+        key: format!(
+            "{kind} {}",
+            match &namespace {
+                Some(ns) => format!("{ns}/{name}"),
+                None => name.clone(),
+            }
+        ),
+        resource: ar.clone(),
+        namespace: namespace.clone(),
+        name: name.clone(),
+    };
+    match api.create(&PostParams::default(), &obj).await {
+        Ok(_) => {}
+        // The built-in namespaces exist already.
+        Err(kube::Error::Api(e)) if e.code == 409 && kind == "Namespace" => return Ok(created),
+        Err(e) => return Err(fail(e.to_string())),
+    }
+    if let Some(status) = object.get("status") {
+        // The API server ignores status on create: write it through the status subresource.
+        let patch = json!({ "status": status });
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(fail(format!("status: {e}"))),
+        }
+    }
+    Ok(created)
+}
+
+async fn apply_change(
+    scenario: &Scenario,
+    client: &Client,
+    kinds: &Kinds,
+    index: usize,
+    change: &super::file::Change,
+) -> Result<(), RunError> {
+    let fail = |message: String| RunError::Object {
+        path: scenario.path.display().to_string(),
+        object: format!("changes[{index}] ({})", change.object),
+        message,
+    };
+    let key = ObjectKey::parse(&change.object).ok_or_else(|| fail("not KIND NS/NAME".into()))?;
+    let (ar, caps) = kinds
+        .named(&key.kind)
+        .ok_or_else(|| fail(format!("the cluster serves no kind {}", key.kind)))?;
+    let api = api_for(client, &ar, &caps, key.namespace.as_deref());
+    let mut patch = change.patch.clone();
+    // Status goes through the status subresource (the main resource ignores it).
+    let status = patch.as_object_mut().and_then(|p| p.remove("status"));
+    if patch.as_object().is_some_and(|p| !p.is_empty()) {
+        api.patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    if let Some(status) = status {
+        let patch = json!({ "status": status });
+        api.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| fail(format!("status: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Waits until the simulation stops writing (at most 5 s): the cluster is in its steady state.
+async fn settle(cluster: &EmbeddedCluster) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = cluster.resource_version();
+    let mut quiet_since = Instant::now();
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = cluster.resource_version();
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() >= Duration::from_millis(300) {
+            return;
+        }
+    }
+}
+
+async fn versions(client: &Client, kinds: &Kinds, created: &[Created]) -> BTreeMap<String, String> {
+    let _ = kinds;
+    let mut out = BTreeMap::new();
+    for c in created {
+        let api: Api<DynamicObject> = match &c.namespace {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &c.resource),
+            None => Api::all_with(client.clone(), &c.resource),
+        };
+        let rv = match api.get_opt(&c.name).await {
+            Ok(Some(obj)) => obj.resource_version().unwrap_or_default(),
+            _ => String::new(),
+        };
+        out.insert(c.key.clone(), rv);
+    }
+    out
+}
+
+/// Registers the CRDs and starts both controllers on `client` until `stop` is cancelled (for
+/// `remedy serve`).
+pub async fn start_in_cluster(
+    client: &Client,
+    templates: &std::path::Path,
+    speed: f64,
+    stop: &CancellationToken,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, RunError> {
+    install_crds(client).await?;
+    Ok(start_controllers(client, templates, speed, stop))
+}
+
+/// Starts the workflow controller and the executor on `client` until `stop` is cancelled.
+pub fn start_controllers(
+    client: &Client,
+    templates: &std::path::Path,
+    speed: f64,
+    stop: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut config = OperatorConfig::new(templates);
+    config.clock = Arc::new(ScaledClock::new(speed));
+    config.template_poll = Duration::from_secs(1);
+    config.wait_requeue = Duration::from_millis(200);
+    let operator = {
+        let client = client.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            crate::operator::run(client, config, stop.cancelled_owned()).await;
+        })
+    };
+    let executor_config = ExecutorConfig {
+        poll_interval: Duration::from_millis(100),
+        concurrency: 16,
+        ..ExecutorConfig::default()
+    };
+    let executor = {
+        let client = client.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if let Err(e) =
+                crate::executor::run_until(client, executor_config, stop.cancelled_owned()).await
+            {
+                tracing::error!(error = %e, "the executor stopped");
+            }
+        })
+    };
+    vec![operator, executor]
+}
+
+async fn create_analysis(scenario: &Scenario, client: &Client) -> Result<(), RunError> {
+    let api: Api<AIAnalysis> = Api::namespaced(client.clone(), &scenario.namespace);
+    let obj: AIAnalysis = serde_json::from_value(json!({
+        "apiVersion": "aianalysis.kubernaut.io/v1alpha1", "kind": "AIAnalysis",
+        "metadata": { "name": scenario.analysis.name }, "spec": {}
+    }))
+    .map_err(|e| RunError::Setup(e.to_string()))?;
+    let fail = |e: kube::Error| RunError::Object {
+        path: scenario.path.display().to_string(),
+        object: format!("AIAnalysis {}", scenario.analysis.name),
+        message: e.to_string(),
+    };
+    api.create(&PostParams::default(), &obj)
+        .await
+        .map_err(fail)?;
+    let mut status = scenario.analysis.status.clone();
+    status
+        .entry("phase")
+        .or_insert_with(|| Value::String("Completed".into()));
+    let patch = json!({ "status": status });
+    api.patch_status(
+        &scenario.analysis.name,
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map_err(fail)?;
+    Ok(())
+}
+
+async fn create_run(
+    scenario: &Scenario,
+    options: &RunOptions,
+    runs: &Api<WorkflowExecution>,
+    name: &str,
+) -> Result<(), RunError> {
+    let mut spec = scenario.workflow_execution.clone().unwrap_or_default();
+    spec.entry("aiAnalysisRef")
+        .or_insert_with(|| json!({ "name": scenario.analysis.name }));
+    if options.dry_run {
+        spec.insert("dryRun".into(), Value::Bool(true));
+    }
+    if options.approve {
+        spec.insert("approved".into(), Value::Bool(true));
+    }
+    let fail = |message: String| RunError::Object {
+        path: scenario.path.display().to_string(),
+        object: format!("WorkflowExecution {name}"),
+        message,
+    };
+    let obj: WorkflowExecution = serde_json::from_value(json!({
+        "apiVersion": "workflowexecution.kubernaut.io/v1alpha1", "kind": "WorkflowExecution",
+        "metadata": { "name": name }, "spec": spec
+    }))
+    .map_err(|e| fail(format!("workflowExecution: {e}")))?;
+    runs.create(&PostParams::default(), &obj)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(())
+}
+
+async fn checks(
+    scenario: &Scenario,
+    client: &Client,
+    kinds: &Kinds,
+    run: Option<&WorkflowExecution>,
+) -> Vec<CheckResult> {
+    let status = run.and_then(|r| serde_json::to_value(&r.status).ok());
+    let status = status.unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    let expect = &scenario.expect;
+    let mut top = |what: &str, expected: &Option<String>, actual: Option<&Value>| {
+        if let Some(e) = expected {
+            let e = Value::String(e.clone());
+            out.push(CheckResult {
+                what: what.to_string(),
+                passed: check::matches(&e, actual),
+                expected: e,
+                actual: actual.cloned().unwrap_or(Value::Null),
+            });
+        }
+    };
+    top("phase", &expect.phase, status.get("phase"));
+    top("outcome", &expect.outcome, status.get("outcome"));
+    top(
+        "failure reason",
+        &expect.failure_reason,
+        status.pointer("/failure/reason"),
+    );
+    for (step, phase) in &expect.steps {
+        let actual = status
+            .get("steps")
+            .and_then(Value::as_array)
+            .and_then(|steps| {
+                steps
+                    .iter()
+                    .find(|s| s.get("name").and_then(Value::as_str) == Some(step))
+            })
+            .and_then(|s| s.get("phase"));
+        top(&format!("step {step}"), &Some(phase.clone()), actual);
+    }
+    for c in &expect.objects {
+        let what = format!("{} {}", c.object, c.field);
+        let object = match ObjectKey::parse(&c.object) {
+            Some(key) => read_object(client, kinds, &key).await,
+            None => None,
+        };
+        let actual = object.as_ref().and_then(|o| check::field(o, &c.field));
+        out.push(CheckResult {
+            what,
+            passed: check::matches(&c.equals, actual),
+            expected: c.equals.clone(),
+            actual: actual.cloned().unwrap_or(Value::Null),
+        });
+    }
+    out
+}
+
+async fn read_object(client: &Client, kinds: &Kinds, key: &ObjectKey) -> Option<Value> {
+    let (ar, caps) = kinds.named(&key.kind)?;
+    let api = api_for(client, &ar, &caps, key.namespace.as_deref());
+    let obj = api.get_opt(&key.name).await.ok()??;
+    serde_json::to_value(obj).ok()
+}

@@ -1,0 +1,215 @@
+//! The `remedy run` command: exit codes, JSON output, scenario errors.
+
+use std::process::Command;
+
+fn remedy(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_remedy"))
+        .current_dir(crate::root())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn success_exits_0_and_json_output_is_the_summary() {
+    let out = remedy(&[
+        "run",
+        "examples/latency-slo-scale-out.yaml",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["outcome"], "Success");
+    assert_eq!(summary["phase"], "Completed");
+    assert_eq!(summary["workflow"], "latency-slo-scale-out@1.0.0");
+    assert!(
+        summary["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["passed"] == true)
+    );
+}
+
+#[test]
+fn a_dry_run_exits_0() {
+    let out = remedy(&[
+        "run",
+        "examples/hpa-max-raise.yaml",
+        "--dry-run",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["outcome"], "DryRun");
+    assert_eq!(summary["dryRun"], true);
+}
+
+#[test]
+fn a_failed_run_exits_1_and_the_text_summary_names_the_failure() {
+    let out = remedy(&["run", "examples/safety-violation.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Outcome: Failed (phase Failed)"), "{text}");
+    assert!(text.contains("failure: SafetyViolation"), "{text}");
+}
+
+#[test]
+fn scenario_errors_exit_2_and_name_the_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "description: x\nanalysis: { status: {} }\nfaults: [ { verb: get, resource: pods } ]\n",
+    )
+    .unwrap();
+    let out = remedy(&["run", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yaml: faults[0]"), "{err}");
+
+    std::fs::write(
+        &bad,
+        "description: x\nanalysis: { status: {} }\nobjekts: []\n",
+    )
+    .unwrap();
+    let out = remedy(&["run", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yaml") && err.contains("objekts"), "{err}");
+
+    let out = remedy(&["run", "examples/no-such-scenario.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = remedy(&["run", "examples/oom-recovery.yaml", "--speed", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_run_awaiting_approval_stops_and_says_how_to_release_it() {
+    // pvc-expand asks for approval; without `approved` in the scenario or --approve it waits.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(crate::root().join("examples/pvc-expand.yaml")).unwrap();
+    let text = text.replace("  approved: true\n", "");
+    let path = dir.path().join("pvc-unapproved.yaml");
+    std::fs::write(&path, text).unwrap();
+    let out = remedy(&["run", path.to_str().unwrap(), "--templates", "workflows"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--approve"));
+    let out = remedy(&[
+        "run",
+        path.to_str().unwrap(),
+        "--approve",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn the_text_summary_reads_as_tables() {
+    use remedy::scenario::check::CheckResult;
+    use remedy::scenario::summary::{EventRow, ExecutionRow, FailureRow, ResourceRow, StepRow};
+    let step = |name: &str, phase: &str, attempts, ms, message: &str| StepRow {
+        name: name.into(),
+        phase: phase.into(),
+        attempts,
+        duration_ms: ms,
+        message: message.into(),
+    };
+    let summary = remedy::scenario::Summary {
+        scenario: "oom-recovery-rolled-back".into(),
+        run: "shop/oom-recovery-rolled-back".into(),
+        workflow: Some("oom-recovery@1.0.0".into()),
+        phase: Some("RolledBack".into()),
+        outcome: Some("RolledBack".into()),
+        failure: Some(FailureRow {
+            step: Some("raise_memory".into()),
+            reason: "StepFailed".into(),
+            message: "step raise_memory failed: attempt 1: the API server answered 500".into(),
+        }),
+        dry_run: false,
+        unfinished: None,
+        elapsed_ms: 1800,
+        speed: 1.0,
+        steps: vec![
+            step("backup", "Succeeded", 1, Some(120), ""),
+            step("scale_out", "Compensated", 1, Some(240), ""),
+            step(
+                "raise_memory",
+                "Failed",
+                1,
+                Some(60),
+                "attempt 1: the API server answered 500",
+            ),
+            step(
+                "healthy",
+                "Skipped",
+                0,
+                None,
+                "not started: the run is failing",
+            ),
+        ],
+        rollback: vec![ExecutionRow {
+            step: "scale_out".into(),
+            execution: "oom-recovery-rolled-back-scale-out-rb-1".into(),
+            action: "scale_deployment".into(),
+            phase: "Succeeded".into(),
+            error: String::new(),
+        }],
+        resources: vec![
+            ResourceRow {
+                step: "scale_out".into(),
+                resource: "Deployment shop/web".into(),
+                change: "scaled 2→3".into(),
+            },
+            ResourceRow {
+                step: "rollback:scale_out".into(),
+                resource: "Deployment shop/web".into(),
+                change: "scaled 3→2".into(),
+            },
+        ],
+        events: vec![EventRow {
+            kind: "Warning".into(),
+            reason: "RolledBack".into(),
+            object: "WorkflowExecution/oom-recovery-rolled-back".into(),
+            message: "phase RollingBack → RolledBack: StepFailed".into(),
+            count: 1,
+        }],
+        checks: vec![
+            CheckResult {
+                what: "outcome".into(),
+                expected: serde_json::json!("RolledBack"),
+                actual: serde_json::json!("RolledBack"),
+                passed: true,
+            },
+            CheckResult {
+                what: "deployment shop/web spec.replicas".into(),
+                expected: serde_json::json!(2),
+                actual: serde_json::json!(3),
+                passed: false,
+            },
+        ],
+    };
+    assert!(!summary.succeeded());
+    let text = remedy::cli::run::render(&summary);
+    insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("run_summary_rolled_back", text);
+    });
+}
