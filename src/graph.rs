@@ -16,7 +16,10 @@ use crate::dsl::span::Span;
 pub type NodeId = usize;
 
 /// The phase a step runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Top-level steps and parallel members (Executing).
     Main,

@@ -58,17 +58,8 @@ pub struct ExecutionPlan {
     pub steps: Vec<PlannedStep>,
 }
 
-/// Where a step runs in the run's life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StepStage {
-    /// The main graph (Executing).
-    Main,
-    /// Verification (Monitoring).
-    Verify,
-    /// Always, at the end.
-    Finally,
-}
+/// Where a step runs in the run's life: the step graph's phase (main, verify, finally).
+pub use crate::graph::Phase as StepStage;
 
 /// One step of the plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

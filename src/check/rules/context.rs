@@ -7,27 +7,7 @@ use crate::catalog::ActionSpec;
 use crate::check::context::CheckContext;
 use crate::dsl::ast::{self, ActionItem, File, Item, Param, Step, Workflow};
 
-/// Which part of the run a step belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// The main graph (top level or a `parallel` group).
-    Main,
-    /// A `verify` block.
-    Verify,
-    /// A `finally` block.
-    Finally,
-}
-
-impl Phase {
-    /// The block's keyword, for messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Main => "main",
-            Phase::Verify => "verify",
-            Phase::Finally => "finally",
-        }
-    }
-}
+pub use crate::graph::Phase;
 
 /// A step with where it stands.
 #[derive(Debug, Clone, Copy)]

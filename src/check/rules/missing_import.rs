@@ -1,7 +1,8 @@
 //! Finds `import "PATH"` naming a file that does not exist or lies outside the template's
 //! directory.
 
-use std::path::{Component, Path};
+use crate::script::modules::stays_inside;
+use std::path::Path;
 
 use crate::catalog::actions::closest;
 use crate::check::diagnostic::Diagnostic;
@@ -26,23 +27,6 @@ rule! {
     name: "missing_import",
     severity: Error,
     summary: "an `import` names a missing file or one outside the template directory",
-}
-
-/// True when `path` is relative and never climbs above its starting directory.
-pub fn stays_inside(path: &Path) -> bool {
-    let mut depth: usize = 0;
-    for component in path.components() {
-        match component {
-            Component::Normal(_) => depth += 1,
-            Component::CurDir => {}
-            Component::ParentDir => match depth.checked_sub(1) {
-                Some(d) => depth = d,
-                None => return false,
-            },
-            Component::RootDir | Component::Prefix(_) => return false,
-        }
-    }
-    true
 }
 
 /// The closest existing file name in the directory the import points into.

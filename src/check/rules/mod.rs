@@ -155,7 +155,7 @@ rules![
     rhai_constant_when,
 ];
 
-pub use missing_import::stays_inside as import_stays_inside;
+pub use crate::script::modules::stays_inside as import_stays_inside;
 
 /// The rule with that code, if any.
 pub fn find(code: &str) -> Option<&'static Rule> {
