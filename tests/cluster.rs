@@ -10,6 +10,7 @@ mod cluster {
     mod deletion;
     mod discovery;
     mod faults;
+    mod managed_fields;
     mod patches;
     mod robustness;
     mod selectors;

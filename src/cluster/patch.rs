@@ -1,5 +1,6 @@
 //! The four patch types: JSON merge patch, JSON patch, strategic merge patch and a subset of
-//! server-side apply (field ownership by manager, conflicts, force).
+//! server-side apply (field ownership by manager, conflicts, force), and the `Update` entries
+//! in managedFields that every other write records.
 
 use serde_json::{Map, Value, json};
 
@@ -371,8 +372,11 @@ pub struct Applier<'a> {
 
 /// Server-side apply of `applied` onto `current` (None when the object is new).
 ///
-/// Field ownership is tracked per Apply manager and subresource in `metadata.managedFields`.
-/// Another Apply manager's field with a different value is a conflict unless `force`; fields
+/// Field ownership is tracked per manager, operation and subresource in
+/// `metadata.managedFields`. Another entry's field (Apply or Update, any manager but this
+/// manager's Apply entry for the same subresource) given a different value is a conflict
+/// unless `force`, which takes the field (or unless the manager is `kubectl` and the field is in
+/// the object's last-applied-configuration annotation, as Kubernetes allows); fields
 /// this manager applied before (to the same subresource) and omits now are removed when no
 /// other manager owns them.
 pub fn apply(
@@ -397,6 +401,18 @@ pub fn apply(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    // Kubernetes lets the manager `kubectl` take over, without force, the fields of a
+    // client-side `kubectl apply` listed in the last-applied-configuration annotation.
+    let mut allowed = Vec::new();
+    if manager == "kubectl"
+        && let Some(last) = result
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get("kubectl.kubernetes.io/last-applied-configuration"))
+            .and_then(Value::as_str)
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    {
+        leaf_paths(&last, "", &mut Vec::new(), &mut allowed);
+    }
     let mut entries = Vec::new();
     let mut mine_before: Vec<FieldPath> = Vec::new();
     let mut conflicts = Vec::new();
@@ -415,7 +431,7 @@ pub fn apply(
             continue;
         }
         let mut theirs = managed_paths(&entry);
-        if op == "Apply" {
+        {
             let overlapping: Vec<FieldPath> = theirs
                 .iter()
                 .filter(|p| new_paths.contains(p))
@@ -423,11 +439,22 @@ pub fn apply(
                 .collect();
             for p in &overlapping {
                 if get_path(&result, p) != get_path(applied, p) {
-                    if force {
+                    if force || allowed.contains(p) {
                         theirs.retain(|q| q != p);
                     } else {
+                        let using = if op == "Apply" {
+                            String::new()
+                        } else {
+                            format!(
+                                " using {}",
+                                entry
+                                    .get("apiVersion")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default()
+                            )
+                        };
                         conflicts.push(format!(
-                            "conflict with \"{m}\": .{}",
+                            "conflict with \"{m}\"{using}: .{}",
                             p.iter()
                                 .map(|s| s.trim_start_matches("f:"))
                                 .collect::<Vec<_>>()
@@ -490,6 +517,108 @@ pub fn apply(
         meta.insert("managedFields".into(), Value::Array(managed_out));
     }
     Ok(result)
+}
+
+/// Who wrote, for a write other than an apply (create, update, patch).
+#[derive(Debug, Clone)]
+pub struct Updater<'a> {
+    /// The field manager (`fieldManager`, or `unknown`).
+    pub manager: &'a str,
+    /// The subresource written (`status`, `scale`), if any.
+    pub subresource: Option<&'a str>,
+    /// The time recorded in managedFields.
+    pub now: &'a str,
+}
+
+/// Records a create, update or non-apply patch in `new`'s `metadata.managedFields`, as
+/// Kubernetes does: the fields it added or changed move to the writer's `Update` entry and
+/// leave every other entry (Apply or Update, this manager's Apply entry included); fields that
+/// no longer exist leave every entry; entries left empty are dropped. `current` is None on
+/// create. A write that changes no field changes nothing.
+pub fn record_update(current: Option<&Value>, new: &mut Value, who: &Updater<'_>) {
+    let null = Value::Null;
+    let before = current.unwrap_or(&null);
+    let mut new_paths = Vec::new();
+    leaf_paths(new, "", &mut Vec::new(), &mut new_paths);
+    let changed: Vec<FieldPath> = new_paths
+        .into_iter()
+        .filter(|p| get_path(before, p) != get_path(new, p))
+        .collect();
+    let mut old_paths = Vec::new();
+    leaf_paths(before, "", &mut Vec::new(), &mut old_paths);
+    let removed = old_paths.iter().any(|p| get_path(new, p).is_none());
+    if changed.is_empty() && !removed {
+        return;
+    }
+    let managed: Vec<Value> = new
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut mine: Option<(usize, Vec<FieldPath>)> = None;
+    for entry in managed {
+        let m = entry.get("manager").and_then(Value::as_str);
+        let op = entry.get("operation").and_then(Value::as_str);
+        let sub = entry.get("subresource").and_then(Value::as_str);
+        let kept: Vec<FieldPath> = managed_paths(&entry)
+            .into_iter()
+            .filter(|p| get_path(new, p).is_some())
+            .collect();
+        if m == Some(who.manager) && op == Some("Update") && sub == who.subresource {
+            mine = Some((out.len(), kept));
+            out.push(entry);
+            continue;
+        }
+        let kept: Vec<FieldPath> = kept.into_iter().filter(|p| !changed.contains(p)).collect();
+        if kept.is_empty() {
+            continue;
+        }
+        let mut entry = entry;
+        if let Some(o) = entry.as_object_mut() {
+            o.insert("fieldsV1".into(), to_fields_v1(&kept));
+        }
+        out.push(entry);
+    }
+    let (at, mut paths) = mine.unwrap_or((out.len(), Vec::new()));
+    for p in changed {
+        if !paths.contains(&p) {
+            paths.push(p);
+        }
+    }
+    if paths.is_empty() {
+        if at < out.len() {
+            out.remove(at);
+        }
+    } else {
+        let mut entry = json!({
+            "manager": who.manager,
+            "operation": "Update",
+            "apiVersion": new.get("apiVersion").cloned().unwrap_or(Value::Null),
+            "time": who.now,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": to_fields_v1(&paths),
+        });
+        if let Some(sub) = who.subresource {
+            entry["subresource"] = json!(sub);
+        }
+        if at < out.len() {
+            out[at] = entry;
+        } else {
+            out.push(entry);
+        }
+    }
+    if let Some(meta) = new
+        .as_object_mut()
+        .map(|o| o.entry("metadata").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut)
+    {
+        if out.is_empty() {
+            meta.remove("managedFields");
+        } else {
+            meta.insert("managedFields".into(), Value::Array(out));
+        }
+    }
 }
 
 #[cfg(test)]

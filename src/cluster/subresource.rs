@@ -107,7 +107,7 @@ fn write_scale(
         sub: None,
         ..t.clone()
     };
-    let stored = update_locked(state, &main, cur, new, q)?;
+    let stored = update_locked(state, &main, cur, new, q, Some(Some("scale")))?;
     Ok(scale_of(t, &stored))
 }
 

@@ -116,16 +116,26 @@ pub fn create(
     q: &Query,
 ) -> Result<(u16, Value), ApiError> {
     let mut state = server.lock();
-    let out = create_locked(&mut state, t, obj, q)?;
+    let out = create_locked(&mut state, t, obj, q, true)?;
     server.notify(state.rv);
     Ok((201, out))
 }
 
+/// The manager a create, update or non-apply patch is recorded under: `fieldManager`, or
+/// `unknown` (Kubernetes would derive it from the User-Agent, which this server does not see).
+fn updater_name(q: &Query) -> &str {
+    q.get("fieldManager")
+        .filter(|m| !m.is_empty())
+        .unwrap_or("unknown")
+}
+
+/// `track`: record the creator as an `Update` manager (false for an apply, which recorded itself).
 fn create_locked(
     state: &mut State,
     t: &Target,
     mut obj: Value,
     q: &Query,
+    track: bool,
 ) -> Result<Value, ApiError> {
     check_kind(&obj, t)?;
     let ns = t.ns().to_string();
@@ -223,6 +233,15 @@ fn create_locked(
             Value::Null
         },
     );
+    if track {
+        let time = now();
+        let who = patch::Updater {
+            manager: updater_name(q),
+            subresource: None,
+            now: &time,
+        };
+        patch::record_update(None, &mut obj, &who);
+    }
     if q.dry_run() {
         return Ok(present(&obj, t));
     }
@@ -259,18 +278,22 @@ pub fn update(server: &Arc<Server>, t: &Target, obj: Value, q: &Query) -> Result
         .get(&t.rt.key(), t.ns(), t.name())
         .cloned()
         .ok_or_else(|| ApiError::not_found(&t.rt.plural, &t.rt.group, t.name()))?;
-    let out = update_locked(&mut state, t, &current, obj, q)?;
+    let out = update_locked(&mut state, t, &current, obj, q, Some(t.sub.as_deref()))?;
     server.notify(state.rv);
     Ok(out)
 }
 
 /// The update pipeline shared by PUT and PATCH, with the state locked.
+///
+/// `track`: `Some(subresource)` to record the writer as an `Update` manager of that subresource
+/// (`Some(None)` for the main resource); None for an apply, which recorded itself.
 pub fn update_locked(
     state: &mut State,
     t: &Target,
     current: &Value,
     mut new: Value,
     q: &Query,
+    track: Option<Option<&str>>,
 ) -> Result<Value, ApiError> {
     check_kind(&new, t)?;
     let name = t.name().to_string();
@@ -352,6 +375,15 @@ pub fn update_locked(
     }
     validate(state, t, &mut new, q)?;
     let mut new = convert::to_storage(&t.rt, new);
+    if let Some(subresource) = track {
+        let time = now();
+        let who = patch::Updater {
+            manager: updater_name(q),
+            subresource,
+            now: &time,
+        };
+        patch::record_update(Some(current), &mut new, &who);
+    }
     if kinds::tracks_generation(&t.rt)
         && spec_part(&new, t.rt.status_subresource) != spec_part(current, t.rt.status_subresource)
     {
@@ -433,7 +465,7 @@ pub fn patch(
         (PatchKind::Apply, None) if t.sub.is_none() => {
             let mut obj = patch::apply(None, &applied, &who)?;
             set_meta(&mut obj, "name", json!(name));
-            create_locked(&mut state, t, obj, q).map(|o| (201, o))
+            create_locked(&mut state, t, obj, q, false).map(|o| (201, o))
         }
         (_, None) => Err(ApiError::not_found(&t.rt.plural, &t.rt.group, &name)),
         (kind, Some(cur)) => {
@@ -446,7 +478,8 @@ pub fn patch(
                     new = patch::apply(Some(&new), &applied, &who)?;
                 }
             }
-            update_locked(&mut state, t, &cur, new, q).map(|o| (200, o))
+            let track = (kind != PatchKind::Apply).then_some(t.sub.as_deref());
+            update_locked(&mut state, t, &cur, new, q, track).map(|o| (200, o))
         }
     };
     server.notify(state.rv);

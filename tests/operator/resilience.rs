@@ -258,7 +258,7 @@ async fn the_metrics_endpoint_serves_the_named_series_and_the_probes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_the_lease_holder_works_and_it_releases_the_lease_on_shutdown() {
+async fn only_the_lease_holder_works_and_a_released_lease_passes_to_the_other_replica() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -326,9 +326,27 @@ async fn only_the_lease_holder_works_and_it_releases_the_lease_on_shutdown() {
         "the lease is released on shutdown"
     );
     assert_eq!(most.load(Ordering::SeqCst), 1, "two holders worked at once");
-    // The other replica takes the released Lease over on a real API server. The embedded
-    // cluster keeps the first holder's server-side-apply ownership of the cleared fields
-    // (a fidelity gap reported to its owner), so the take-over is not asserted here.
+    // The other replica takes the released Lease over (its apply of the cleared fields does
+    // not conflict with the first holder's ownership), and the work moves with it.
+    let other = if holder == "one" { "two" } else { "one" };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while started.load(Ordering::SeqCst) < 2 || lease_holder(&h).await != other {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{other} did not take the released lease over (holder {:?}, started {})",
+            lease_holder(&h).await,
+            started.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(working.load(Ordering::SeqCst), 1, "the new holder works");
+    assert_eq!(most.load(Ordering::SeqCst), 1, "two holders worked at once");
+    assert_eq!(
+        lease_holder(&h).await,
+        other,
+        "the new holder keeps the lease"
+    );
     for s in stops {
         let _ = s.send(());
     }
