@@ -1,5 +1,6 @@
-//! Parsing a generated 2,000-step template: the `.wf` parser (and the step graph) beside
-//! serde-saphyr reading the same workflow written as YAML, in the same run.
+//! Parsing a generated 2,000-step template: the `.wf` parser, then parse + check (every lint
+//! rule, built-in action catalog), beside serde-saphyr reading the same workflow written as
+//! YAML, in the same run.
 //!
 //! `cargo bench --bench parse` (criterion reports time and MiB/s; templates/s is 1/time).
 
@@ -9,6 +10,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde::{Deserialize, Serialize};
 
+use remedy::check::{CheckContext, check};
 use remedy::dsl::parse;
 use remedy::graph::StepGraph;
 
@@ -98,10 +100,14 @@ fn generate() -> (String, String) {
             on_failure: Some("rollback".to_string()),
             rollback: Some(YamlRollback {
                 action: "scale_deployment".to_string(),
-                with: BTreeMap::from([(
-                    "replicas".to_string(),
-                    "${ self.output.previous_replicas }".to_string(),
-                )]),
+                with: BTreeMap::from([
+                    ("namespace".to_string(), "${ namespace }".to_string()),
+                    ("deployment".to_string(), format!("web-{i}")),
+                    (
+                        "replicas".to_string(),
+                        "${ self.output.previous_replicas }".to_string(),
+                    ),
+                ]),
             }),
         };
         wf.push_str(&format!("\n  step s{i}"));
@@ -114,7 +120,7 @@ fn generate() -> (String, String) {
         if let Some(when) = &step.when {
             wf.push_str(&format!("    when {when}\n"));
         }
-        wf.push_str("    on_failure rollback\n    rollback {\n      action \"scale_deployment\"\n      with { replicas: ${ self.output.previous_replicas } }\n    }\n  }\n");
+        wf.push_str(&format!("    on_failure rollback\n    rollback {{\n      action \"scale_deployment\"\n      with {{ namespace, deployment: \"web-{i}\", replicas: ${{ self.output.previous_replicas }} }}\n    }}\n  }}\n"));
         steps.push(step);
     }
     wf.push_str("\n  verify within 10m {\n    step healthy {\n      action \"verify_deployment\"\n      with { namespace, deployment }\n    }\n  }\n}\n");
@@ -168,12 +174,20 @@ fn bench(c: &mut Criterion) {
         serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("generated YAML: {e}"));
     assert_eq!(back.steps.len() + back.verify.len(), STEPS + 1);
 
+    let ctx = CheckContext::default();
+    // The generated template is clean: the check runs every rule and finds nothing.
+    let found = check(&file, &ctx);
+    assert!(found.is_empty(), "{:?}", found.first());
+
     let mut g = c.benchmark_group("parse_2000_steps");
     g.sample_size(20);
     g.throughput(Throughput::Bytes(wf.len() as u64));
     g.bench_function("wf_parse", |b| b.iter(|| parse(black_box(&wf))));
     g.bench_function("wf_parse_and_graph", |b| {
         b.iter(|| parse(black_box(&wf)).map(|f| StepGraph::build(&f.workflow).nodes().len()))
+    });
+    g.bench_function("wf_parse_and_check", |b| {
+        b.iter(|| parse(black_box(&wf)).map(|f| check(&f, &ctx).len()))
     });
     g.throughput(Throughput::Bytes(yaml.len() as u64));
     g.bench_function("yaml_serde_saphyr", |b| {

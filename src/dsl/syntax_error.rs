@@ -158,8 +158,8 @@ fn phrase(rule: Rule) -> &'static str {
         comma => "`,`",
         colon => "`:`",
         equals => "`=`",
-        WHITESPACE | COMMENT | line_comment | block_comment | ident_char | expr_chunk
-        | rhai_string => "valid syntax",
+        WHITESPACE | COMMENT | line_comment | block_comment | ident_char | expr_inner
+        | expr_group | rhai_string => "valid syntax",
     }
 }
 
