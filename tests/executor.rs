@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod executor {
+    mod clock;
     mod controller;
     mod docs;
     mod nodes;

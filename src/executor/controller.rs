@@ -25,6 +25,7 @@ use crate::api::kubernetes_execution::{
     ErrorReason, ExecutionPhase, ExecutionResult, KubernetesExecution, KubernetesExecutionStatus,
 };
 use crate::catalog::{ActionCatalog, Effect, is_protected_namespace};
+use crate::operator::{Clock, SystemClock};
 
 /// How the executor runs.
 #[derive(Debug, Clone)]
@@ -37,10 +38,13 @@ pub struct ExecutorConfig {
     pub protected_namespaces: Vec<String>,
     /// The attempt timeout when `spec.timeout` is absent.
     pub default_timeout: Duration,
-    /// How often to look again at something awaited (verify_deployment).
+    /// How often to look again at something awaited (verify_deployment), in clock time.
     pub poll_interval: Duration,
     /// How many executions to work on at once.
     pub concurrency: u16,
+    /// The time attempts are measured in (deadlines, waits, startedAt/completedAt); the same
+    /// clock as the workflow controller's, so `remedy run --speed` scales both.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for ExecutorConfig {
@@ -52,6 +56,7 @@ impl Default for ExecutorConfig {
             default_timeout: Duration::from_secs(300),
             poll_interval: Duration::from_secs(2),
             concurrency: 4,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -197,14 +202,17 @@ struct Call {
 impl Attempt<'_> {
     /// Checks the call, records the previous state as Running, then acts.
     async fn start(&self, kex: KubernetesExecution) -> Result<Action, Error> {
-        let now = Timestamp::now();
+        let now = self.ctx.config.clock.now();
         let call = match self.check(&kex) {
             Ok(call) => call,
             Err(e) => return self.finish_failed(kex, now, e).await,
         };
         let action_ctx = self.action_context(&kex, now, now);
-        let prepared =
-            tokio::time::timeout(call.timeout, actions::prepare(&action_ctx, &call.params)).await;
+        let prepared = tokio::time::timeout(
+            self.real(call.timeout),
+            actions::prepare(&action_ctx, &call.params),
+        )
+        .await;
         let recorded = match prepared {
             Ok(Ok(recorded)) => recorded,
             Ok(Err(e)) => return self.finish_failed(kex, now, e).await,
@@ -237,7 +245,9 @@ impl Attempt<'_> {
         kex: KubernetesExecution,
         status: KubernetesExecutionStatus,
     ) -> Result<Action, Error> {
-        let started = status.started_at.map_or_else(Timestamp::now, |t| t.0);
+        let started = status
+            .started_at
+            .map_or_else(|| self.ctx.config.clock.now(), |t| t.0);
         let call = match self.check(&kex) {
             Ok(call) => call,
             Err(e) => return self.finish_failed(kex, started, e).await,
@@ -252,7 +262,7 @@ impl Attempt<'_> {
         call: Call,
         started: Timestamp,
     ) -> Result<Action, Error> {
-        let now = Timestamp::now();
+        let now = self.ctx.config.clock.now();
         let elapsed: Duration = now
             .duration_since(started)
             .try_into()
@@ -265,7 +275,7 @@ impl Attempt<'_> {
         let budget = if past_deadline {
             Duration::from_secs(10)
         } else {
-            call.timeout - elapsed
+            self.real(call.timeout - elapsed)
         };
         let recorded = kex
             .status
@@ -305,10 +315,16 @@ impl Attempt<'_> {
                 debug!(execution = %self.key, status = %redact_text(&status), "waiting");
                 let remaining = call.timeout - elapsed;
                 Ok(Action::requeue(
-                    retry_after.min(remaining).max(Duration::from_millis(50)),
+                    self.real(retry_after.min(remaining))
+                        .max(Duration::from_millis(50)),
                 ))
             }
         }
+    }
+
+    /// How long to really wait for `span` of clock time.
+    fn real(&self, span: Duration) -> Duration {
+        self.ctx.config.clock.real_delay(span)
     }
 
     /// Checks the timeout, the action type, its parameters and the target namespace.
@@ -422,7 +438,7 @@ impl Attempt<'_> {
         let status = KubernetesExecutionStatus {
             phase: Some(phase),
             started_at: Some(Time(started)),
-            completed_at: Some(Time(Timestamp::now())),
+            completed_at: Some(Time(self.ctx.config.clock.now())),
             result: Some(result),
         };
         match self.write_status(kex, status).await? {

@@ -23,7 +23,7 @@ use crate::api::{
 };
 use crate::cluster::{Config, EmbeddedCluster, SimulationConfig};
 use crate::executor::ExecutorConfig;
-use crate::operator::{OperatorConfig, ScaledClock};
+use crate::operator::{Clock, OperatorConfig, ScaledClock};
 
 /// How to run a scenario.
 #[derive(Debug, Clone)]
@@ -542,8 +542,10 @@ pub fn start_controllers(
     speed: f64,
     stop: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    // One clock for both controllers: the engine's waits and the executor's deadlines agree.
+    let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(speed));
     let mut config = OperatorConfig::new(templates);
-    config.clock = Arc::new(ScaledClock::new(speed));
+    config.clock = clock.clone();
     config.template_poll = Duration::from_secs(1);
     config.wait_requeue = Duration::from_millis(200);
     let operator = {
@@ -556,6 +558,7 @@ pub fn start_controllers(
     let executor_config = ExecutorConfig {
         poll_interval: Duration::from_millis(100),
         concurrency: 16,
+        clock,
         ..ExecutorConfig::default()
     };
     let executor = {
