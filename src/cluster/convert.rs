@@ -20,7 +20,8 @@ const EVENT_FIELDS: [(&str, &str); 9] = [
     ("related", "related"),
 ];
 
-fn is_new_event(rt: &ResourceType) -> bool {
+/// Whether the type is `events.k8s.io` Event, which is stored in the core shape and renamed.
+pub fn is_new_event(rt: &ResourceType) -> bool {
     rt.group == "events.k8s.io" && rt.kind == "Event"
 }
 

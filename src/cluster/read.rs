@@ -19,6 +19,15 @@ pub fn present(obj: &Value, t: &Target) -> Value {
     o
 }
 
+/// Whether the stored object already reads as served at the request's version, so it can be
+/// written out without the copy `present` makes.
+pub fn presents_as_is(obj: &Value, t: &Target) -> bool {
+    !super::convert::is_new_event(&t.rt)
+        && obj.get("kind").and_then(Value::as_str) == Some(t.rt.kind.as_str())
+        && obj.get("apiVersion").and_then(Value::as_str)
+            == Some(t.rt.api_version(&t.version).as_str())
+}
+
 /// GET one object (also serves `/status`).
 pub fn get(server: &Arc<Server>, t: &Target) -> Result<Value, ApiError> {
     let state = server.lock();

@@ -21,6 +21,9 @@ use super::{discovery, read, subresource, table, watch, write};
 pub struct Config {
     /// How many recent events a watch can resume from; older versions answer 410 Gone.
     pub event_window: usize,
+    /// How many bytes of object copies (approximately) the event window may hold; the oldest
+    /// events leave first, and versions before them answer 410 Gone.
+    pub event_window_bytes: usize,
     /// How often a watch with `allowWatchBookmarks` receives a BOOKMARK.
     pub bookmark_interval: Duration,
     /// The `gitVersion` reported by `/version`.
@@ -31,6 +34,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             event_window: 10_000,
+            event_window_bytes: 32 << 20,
             bookmark_interval: Duration::from_secs(60),
             git_version: "v1.33.0-remedy".into(),
         }
@@ -192,7 +196,7 @@ pub fn new_uid() -> String {
 impl Server {
     /// A server with the built-in kinds and standard namespaces.
     pub fn new(config: Config) -> Self {
-        let state = State::new(config.event_window, &now());
+        let state = State::new(config.event_window, config.event_window_bytes, &now());
         let rv = state.rv;
         Server {
             state: Mutex::new(state),

@@ -34,6 +34,8 @@ pub struct Event {
     pub object: Arc<Value>,
     /// The object before the change, for selector transitions.
     pub prev: Option<Arc<Value>>,
+    /// Approximate heap bytes of `object`, counted against the window's memory bound.
+    pub size: usize,
 }
 
 /// Objects of one resource, keyed by (namespace, name).
@@ -54,6 +56,29 @@ pub struct State {
     pub log: VecDeque<Arc<Event>>,
     /// How many events the window keeps.
     pub window: usize,
+    /// How many bytes of event objects (approximately) the window keeps.
+    pub window_bytes: usize,
+    /// Approximate bytes of the objects of the events in the window.
+    pub log_bytes: usize,
+    /// Whether any event has left the window (from then on, older versions are gone).
+    pub trimmed: bool,
+}
+
+/// Approximate heap bytes a JSON value holds (node sizes plus string and key lengths); cheap
+/// enough to compute once per write, close enough to bound the event window's memory.
+pub fn approx_size(v: &Value) -> usize {
+    const NODE: usize = std::mem::size_of::<Value>();
+    match v {
+        Value::String(s) => NODE + s.len(),
+        Value::Array(a) => NODE + a.iter().map(approx_size).sum::<usize>(),
+        Value::Object(m) => {
+            NODE + m
+                .iter()
+                .map(|(k, v)| k.len() + 3 * NODE + approx_size(v))
+                .sum::<usize>()
+        }
+        _ => NODE,
+    }
 }
 
 /// Reads `metadata.<field>` as a string.
@@ -81,7 +106,7 @@ pub fn set_meta(obj: &mut Value, field: &str, value: Value) {
 
 impl State {
     /// A store holding the built-in types and the four standard namespaces.
-    pub fn new(window: usize, now: &str) -> Self {
+    pub fn new(window: usize, window_bytes: usize, now: &str) -> Self {
         let mut s = State {
             rv: 0,
             types: BTreeMap::new(),
@@ -89,6 +114,9 @@ impl State {
             uids: HashMap::new(),
             log: VecDeque::new(),
             window: window.max(1),
+            window_bytes,
+            log_bytes: 0,
+            trimmed: false,
         };
         for t in builtins() {
             s.objects.entry(t.key()).or_default();
@@ -132,17 +160,27 @@ impl State {
         self.rv
     }
 
-    fn record(&mut self, event: Event) {
+    /// Appends an event, then drops the oldest ones while the window holds more than its
+    /// count or (keeping at least the newest event) more than its bytes.
+    fn record(&mut self, mut event: Event) {
+        event.size = approx_size(&event.object);
+        self.log_bytes += event.size;
         self.log.push_back(Arc::new(event));
-        while self.log.len() > self.window {
-            self.log.pop_front();
+        while self.log.len() > self.window
+            || (self.log.len() > 1 && self.log_bytes > self.window_bytes)
+        {
+            let Some(old) = self.log.pop_front() else {
+                break;
+            };
+            self.log_bytes = self.log_bytes.saturating_sub(old.size);
+            self.trimmed = true;
         }
     }
 
     /// The oldest resourceVersion a watch may resume from; older ones are 410 Gone.
     pub fn oldest_resumable(&self) -> u64 {
         match self.log.front() {
-            Some(e) if self.log.len() >= self.window => e.rv,
+            Some(e) if self.trimmed || self.log.len() >= self.window => e.rv,
             _ => 0,
         }
     }
@@ -169,6 +207,7 @@ impl State {
             kind: EventType::Added,
             object: obj.clone(),
             prev: None,
+            size: 0,
         });
         obj
     }
@@ -192,6 +231,7 @@ impl State {
             kind: EventType::Modified,
             object: obj.clone(),
             prev,
+            size: 0,
         });
         obj
     }
@@ -227,6 +267,7 @@ impl State {
             kind: EventType::Deleted,
             object: last.clone(),
             prev: Some(old),
+            size: 0,
         });
         Some(last)
     }

@@ -11,7 +11,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::read::{Selectors, present};
+use super::read::{Selectors, present, presents_as_is};
 use super::server::{ApiResponse, Query, Server, Target};
 use super::store::{Event, EventType};
 use super::table;
@@ -19,6 +19,8 @@ use super::table;
 /// Everything a running watch needs to filter and render events.
 struct Watch {
     server: Arc<Server>,
+    /// The storage key of the watched resource, computed once.
+    key: super::registry::ResourceKey,
     target: Target,
     selectors: Selectors,
     table: bool,
@@ -27,9 +29,20 @@ struct Watch {
 }
 
 fn line(kind: &str, object: Value) -> Bytes {
-    let mut s = json!({"type": kind, "object": object}).to_string();
-    s.push('\n');
-    Bytes::from(s)
+    line_ref(kind, &object)
+}
+
+/// The wire line of an event, serialising the object in place (no copy of it).
+fn line_ref(kind: &str, object: &Value) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    // Keys in the order serde_json writes maps, as before: "object", then "type".
+    out.extend_from_slice(b"{\"object\":");
+    // Writing JSON into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, object);
+    out.extend_from_slice(b",\"type\":");
+    out.extend_from_slice(Value::from(kind).to_string().as_bytes());
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
 }
 
 impl Watch {
@@ -51,7 +64,7 @@ impl Watch {
 
     /// The wire event for a stored event, if this watch sees it.
     fn transform(&mut self, e: &Event) -> Option<Bytes> {
-        if e.key != self.target.rt.key() {
+        if e.key != self.key {
             return None;
         }
         if let Some(ns) = &self.target.namespace
@@ -73,6 +86,9 @@ impl Watch {
             EventType::Deleted if before || now => "DELETED",
             _ => return None,
         };
+        if !self.table && presents_as_is(&e.object, &self.target) {
+            return Some(line_ref(kind, &e.object));
+        }
         let obj = self.render(&e.object);
         Some(line(kind, obj))
     }
@@ -106,6 +122,7 @@ pub fn open(
     let requested = q.get("resourceVersion").filter(|v| !v.is_empty());
     let mut watch = Watch {
         server: server.clone(),
+        key: t.rt.key(),
         target: t.clone(),
         selectors,
         table,

@@ -25,7 +25,7 @@ use super::config::OperatorConfig;
 use super::planning::{self, PlanFailure, TemplateSource};
 use super::run_state::{self, Transition};
 use super::safety::{self, ProtectedNamespaces};
-use super::target_lock::{self, Claim, LockState};
+use super::target_lock::{self, Claim, LockState, TargetKey};
 use super::{conditions, metrics::Metrics};
 use crate::api::{
     AIAnalysis, AnalysisPhase, FailureReason, KubernetesExecution, LABEL_WORKFLOW,
@@ -344,7 +344,9 @@ async fn validate_step<'c>(
     let all: Api<WorkflowExecution> =
         namespaced_or_all(&ctx.client, ctx.config.namespace.as_deref());
     let list = all.list(&ListParams::default()).await?;
-    let claims: Vec<Claim> = list.items.iter().map(claim_of).collect();
+    // Only runs that may hold this target matter to the decision (finished runs and other
+    // targets never do), so only their plans are parsed.
+    let claims: Vec<Claim> = list.items.iter().map(|w| claim_against(w, &key)).collect();
     let me = Claim {
         target: Some(key.clone()),
         ..claim_of(wfe)
@@ -371,19 +373,46 @@ async fn validate_step<'c>(
     }
 }
 
-fn claim_of(wfe: &WorkflowExecution) -> Claim {
+/// The claim of a run as far as the lock on `key` is concerned: its target is left out when
+/// it cannot be `key` (the run has finished, or its plan names another object), which saves
+/// parsing the plans of all unrelated runs.
+fn claim_against(wfe: &WorkflowExecution, key: &TargetKey) -> Claim {
     let status = wfe.status.as_ref();
-    let target = status
+    let finished = status
+        .and_then(|s| s.phase)
+        .is_some_and(|p| p.is_terminal());
+    let named = status
         .and_then(|s| s.plan.as_ref())
-        .and_then(|p| serde_json::from_value::<ExecutionPlan>(p.clone()).ok())
-        .and_then(|p| planning::target_key(planning::target_of(&p).as_ref()));
+        .and_then(|p| p.pointer("/analysis/targetResource/name"))
+        .and_then(serde_json::Value::as_str);
+    if finished || named.is_some_and(|n| n != key.name) {
+        return claim_without_target(wfe);
+    }
+    claim_of(wfe)
+}
+
+fn claim_without_target(wfe: &WorkflowExecution) -> Claim {
+    let status = wfe.status.as_ref();
     Claim {
         run: format!("{}/{}", wfe.namespace().unwrap_or_default(), wfe.name_any()),
         phase: status
             .and_then(|s| s.phase)
             .unwrap_or(WorkflowPhase::Pending),
         created: wfe.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        target: None,
+    }
+}
+
+fn claim_of(wfe: &WorkflowExecution) -> Claim {
+    let target = wfe
+        .status
+        .as_ref()
+        .and_then(|s| s.plan.as_ref())
+        .and_then(|p| serde_json::from_value::<ExecutionPlan>(p.clone()).ok())
+        .and_then(|p| planning::target_key(planning::target_of(&p).as_ref()));
+    Claim {
         target,
+        ..claim_without_target(wfe)
     }
 }
 
