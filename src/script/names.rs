@@ -50,6 +50,14 @@ impl NameChecker {
         source: &str,
         known: &[&str],
     ) -> Result<Vec<Undefined>, ScriptError> {
+        if is_known_path(source, known) {
+            return Ok(Vec::new());
+        }
+        self.compile_names(source, known)
+    }
+
+    /// [`Self::undefined_names`] by asking rhai, whatever the source.
+    fn compile_names(&self, source: &str, known: &[&str]) -> Result<Vec<Undefined>, ScriptError> {
         let mut scope = Scope::new();
         for name in known {
             scope.push_dynamic(name.to_string(), Dynamic::UNIT);
@@ -89,5 +97,177 @@ impl NameChecker {
             }
         }
         Ok(found)
+    }
+}
+
+/// Words rhai reserves (keywords and reserved names): never taken by the fast path.
+const RESERVED: &[&str] = &[
+    "as",
+    "async",
+    "await",
+    "break",
+    "call",
+    "case",
+    "catch",
+    "const",
+    "continue",
+    "curry",
+    "debug",
+    "default",
+    "do",
+    "else",
+    "eval",
+    "exit",
+    "export",
+    "false",
+    "fn",
+    "Fn",
+    "for",
+    "global",
+    "go",
+    "goto",
+    "if",
+    "import",
+    "in",
+    "is",
+    "is_def_fn",
+    "is_def_var",
+    "is_shared",
+    "let",
+    "loop",
+    "match",
+    "module",
+    "new",
+    "nil",
+    "null",
+    "package",
+    "print",
+    "private",
+    "protected",
+    "public",
+    "return",
+    "shared",
+    "spawn",
+    "static",
+    "super",
+    "switch",
+    "sync",
+    "this",
+    "thread",
+    "throw",
+    "true",
+    "try",
+    "type_of",
+    "until",
+    "use",
+    "var",
+    "void",
+    "while",
+    "with",
+    "yield",
+];
+
+/// At most this many segments take the fast path (rhai's depth limits stay rhai's to judge).
+const MAX_FAST_SEGMENTS: usize = 8;
+
+/// True when `source` is a bare name in `known` or a dotted path of plain identifiers rooted at
+/// one (`analysis.target.name`): it reads nothing unbound and compiles, so rhai is not asked.
+fn is_known_path(source: &str, known: &[&str]) -> bool {
+    let mut segments = source.trim().split('.');
+    let Some(root) = segments.next() else {
+        return false;
+    };
+    if !known.contains(&root) || !plain_identifier(root) {
+        return false;
+    }
+    let mut count = 1;
+    for segment in segments {
+        count += 1;
+        if count > MAX_FAST_SEGMENTS || !plain_identifier(segment) {
+            return false;
+        }
+    }
+    true
+}
+
+/// An ASCII identifier starting with a letter that rhai does not reserve.
+fn plain_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !RESERVED.contains(&s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn checker() -> NameChecker {
+        NameChecker::new(["m"], &Limits::default())
+    }
+
+    const KNOWN: &[&str] = &["analysis", "self", "namespace", "steps", "this", "let"];
+
+    #[test]
+    fn fast_path_agrees_with_rhai_on_a_table() {
+        let c = checker();
+        let cases = [
+            "analysis.target.name",
+            " self.output.previous_replicas ",
+            "namespace",
+            "analysis",
+            "analysis.",
+            ".analysis",
+            "analysis..x",
+            "analysis.true",
+            "analysis.fn",
+            "analysis.this",
+            "analysis.x1_y",
+            "analysis.1x",
+            "analysis._x",
+            "this",
+            "let",
+            "this.x",
+            "nope",
+            "nope.x",
+            "analysis . x",
+            "a.b.c.d.e.f.g.h.i.j",
+            "analysis.a.b.c.d.e.f.g.h.i.j",
+            "analysis.type_of",
+            "analysis.é",
+            "",
+        ];
+        for src in cases {
+            assert_eq!(
+                c.undefined_names(src, KNOWN),
+                c.compile_names(src, KNOWN),
+                "{src:?}"
+            );
+        }
+        // The table does reach the fast path.
+        assert!(is_known_path("analysis.target.name", KNOWN));
+        assert!(!is_known_path("analysis.true", KNOWN));
+    }
+
+    proptest! {
+        #[test]
+        fn fast_path_agrees_with_rhai(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("analysis".to_string()),
+                    Just("self".to_string()),
+                    Just("x".to_string()),
+                    proptest::sample::select(RESERVED).prop_map(str::to_string),
+                    "[a-zA-Z_][a-zA-Z0-9_]{0,6}",
+                    "[ .0-9]{0,2}",
+                ],
+                1..10,
+            )
+        ) {
+            let c = checker();
+            let src = parts.join(".");
+            prop_assert_eq!(c.undefined_names(&src, KNOWN), c.compile_names(&src, KNOWN));
+        }
     }
 }

@@ -5,7 +5,9 @@ use crate::check::rules::{Phase, RuleContext};
 use crate::dsl::ast::{self, ApprovalKind, ConstraintKind, Item, StepItem};
 use crate::dsl::span::Span;
 use crate::script::scan::FieldRef;
-use crate::script::{Limits, NameChecker};
+use std::collections::HashMap;
+
+use crate::script::{Limits, NameChecker, ScriptError, Undefined};
 use crate::template::{Script, value_scripts};
 
 /// What a script computes.
@@ -185,4 +187,32 @@ pub fn name_checker(cx: &RuleContext<'_>) -> NameChecker {
         cx.workflow.imports().map(|i| i.alias.name.as_str()),
         &Limits::default(),
     )
+}
+
+/// A name checker with the file's known names that answers each distinct source once: a
+/// template repeats the same expressions many times, and positions are relative to the source.
+pub struct Names<'a> {
+    checker: NameChecker,
+    /// Every name a script may read ([`known_names`]).
+    pub known: Vec<&'a str>,
+    seen: HashMap<&'a str, Result<Vec<Undefined>, ScriptError>>,
+}
+
+impl<'a> Names<'a> {
+    /// A checker for the file of `cx`.
+    pub fn new(cx: &RuleContext<'a>) -> Self {
+        Names {
+            checker: name_checker(cx),
+            known: known_names(cx),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// [`NameChecker::undefined_names`] of `source` against the known names.
+    pub fn undefined(&mut self, source: &'a str) -> &Result<Vec<Undefined>, ScriptError> {
+        let (checker, known) = (&self.checker, &self.known);
+        self.seen
+            .entry(source)
+            .or_insert_with(|| checker.undefined_names(source, known))
+    }
 }

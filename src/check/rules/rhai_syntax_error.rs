@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
-use crate::check::rules::rhai_sites::{known_names, name_checker, sites};
+use crate::check::rules::rhai_sites::{Names, sites};
 use crate::script::modules::stays_inside;
 use crate::script::{ScriptEngine, ScriptError, position};
 
@@ -31,11 +31,10 @@ rule! {
 
 /// Report expressions and modules that do not compile.
 pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
-    let checker = name_checker(cx);
-    let known = known_names(cx);
+    let mut names = Names::new(cx);
     for site in sites(cx) {
         let s = site.script;
-        if let Err(e) = checker.undefined_names(s.source, &known) {
+        if let Err(e) = names.undefined(s.source) {
             out.push(
                 Diagnostic::error(
                     INFO.code,

@@ -2,7 +2,7 @@
 
 use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
-use crate::check::rules::rhai_sites::{known_names, name_checker, sites};
+use crate::check::rules::rhai_sites::{Names, sites};
 use crate::dsl::span::Span;
 use crate::script::position;
 
@@ -30,15 +30,15 @@ rule! {
 
 /// Report undefined names.
 pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
-    let checker = name_checker(cx);
-    let known = known_names(cx);
+    let mut names = Names::new(cx);
+    let known = names.known.clone();
     for site in sites(cx) {
         let s = site.script;
         if s.bare {
             continue;
         }
         // Syntax errors are `rhai_syntax_error`'s.
-        let Ok(undefined) = checker.undefined_names(s.source, &known) else {
+        let Ok(undefined) = names.undefined(s.source) else {
             continue;
         };
         for u in undefined {
