@@ -120,6 +120,10 @@ pub struct WorkflowExecutionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_value")]
     pub plan: Option<serde_json::Value>,
+    /// `sha256:…` of the spec the plan was made from, `approved` aside: a later spec change
+    /// shows as the condition SpecChangeIgnored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_digest: Option<String>,
     /// Standard conditions: Planned, Validated, Approved, Progressing, Ready (and
     /// AnalysisPending, TargetBusy, SpecChangeIgnored while they apply).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

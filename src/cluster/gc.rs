@@ -202,7 +202,7 @@ pub fn remove_as_and_collect(
             state.remove(&k, &n, &m);
         }
         state.types.remove(&k);
-        state.objects.remove(&k);
+        state.drop_resource(&k);
     }
     if let Some(uid) = meta_str(&last, "uid") {
         for (k, n, m) in dependents(state, uid) {

@@ -206,21 +206,24 @@ fn merge_list(field: &str, current: Option<&Value>, items: &[Value]) -> Value {
 /// A field path owned by a manager: segments like `f:spec`, `f:replicas`, `k:{"name":"app"}`.
 type FieldPath = Vec<String>;
 
+/// Whether the key `k` under `prefix` is left out of field ownership: `apiVersion` and
+/// `kind`, and the server-owned parts of `metadata`.
+fn unowned(prefix: &[String], k: &str) -> bool {
+    (prefix.is_empty() && (k == "apiVersion" || k == "kind"))
+        || (prefix.len() == 1
+            && prefix[0] == "f:metadata"
+            && !matches!(
+                k,
+                "labels" | "annotations" | "finalizers" | "ownerReferences"
+            ))
+}
+
 /// Collects the leaf field paths of an applied configuration.
 fn leaf_paths(v: &Value, field: &str, prefix: &mut FieldPath, out: &mut Vec<FieldPath>) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, child) in m {
-                if prefix.is_empty() && (k == "apiVersion" || k == "kind") {
-                    continue;
-                }
-                if prefix.len() == 1
-                    && prefix[0] == "f:metadata"
-                    && !matches!(
-                        k.as_str(),
-                        "labels" | "annotations" | "finalizers" | "ownerReferences"
-                    )
-                {
+                if unowned(prefix, k) {
                     continue;
                 }
                 prefix.push(format!("f:{k}"));
@@ -241,6 +244,69 @@ fn leaf_paths(v: &Value, field: &str, prefix: &mut FieldPath, out: &mut Vec<Fiel
             }
         }
         _ => out.push(prefix.clone()),
+    }
+}
+
+/// The two sides of a write, for [`diff_leaves`].
+struct Sides<'a> {
+    before: &'a Value,
+    new: &'a Value,
+}
+
+/// The leaf paths under `prefix` whose value differs between the two sides (added or
+/// changed in `new`), and whether a leaf of `before` under `prefix` is gone from `new`: what
+/// comparing every leaf path of both objects gives, without walking subtrees that are equal.
+/// `before` and `new` are the values at `prefix`.
+fn diff_leaves(
+    sides: &Sides<'_>,
+    before: Option<&Value>,
+    new: &Value,
+    field: &str,
+    prefix: &mut FieldPath,
+    changed: &mut Vec<FieldPath>,
+    removed: &mut bool,
+) {
+    if before == Some(new) {
+        return;
+    }
+    if let (Some(Value::Object(b)), Value::Object(n)) = (before, new)
+        && !b.is_empty()
+        && !n.is_empty()
+    {
+        for (k, child) in n {
+            if unowned(prefix, k) {
+                continue;
+            }
+            prefix.push(format!("f:{k}"));
+            diff_leaves(sides, b.get(k), child, k, prefix, changed, removed);
+            prefix.pop();
+        }
+        for (k, old) in b {
+            if *removed || unowned(prefix, k) || n.contains_key(k) {
+                continue;
+            }
+            prefix.push(format!("f:{k}"));
+            let mut gone = Vec::new();
+            leaf_paths(old, k, prefix, &mut gone);
+            prefix.pop();
+            *removed = !gone.is_empty();
+        }
+        return;
+    }
+    // Anything else (a list, a scalar, a change of shape): compare path by path.
+    let mut paths = Vec::new();
+    leaf_paths(new, field, prefix, &mut paths);
+    changed.extend(
+        paths
+            .into_iter()
+            .filter(|p| get_path(sides.before, p) != get_path(sides.new, p)),
+    );
+    if let Some(before) = before
+        && !*removed
+    {
+        let mut old = Vec::new();
+        leaf_paths(before, field, prefix, &mut old);
+        *removed = old.iter().any(|p| get_path(sides.new, p).is_none());
     }
 }
 
@@ -538,18 +604,21 @@ pub struct Updater<'a> {
 pub fn record_update(current: Option<&Value>, new: &mut Value, who: &Updater<'_>) {
     let null = Value::Null;
     let before = current.unwrap_or(&null);
-    let mut new_paths = Vec::new();
-    leaf_paths(new, "", &mut Vec::new(), &mut new_paths);
-    let changed: Vec<FieldPath> = new_paths
-        .into_iter()
-        .filter(|p| get_path(before, p) != get_path(new, p))
-        .collect();
-    let mut old_paths = Vec::new();
-    leaf_paths(before, "", &mut Vec::new(), &mut old_paths);
-    let removed = old_paths.iter().any(|p| get_path(new, p).is_none());
+    let sides = Sides { before, new };
+    let (mut changed, mut removed) = (Vec::new(), false);
+    diff_leaves(
+        &sides,
+        Some(before),
+        new,
+        "",
+        &mut Vec::new(),
+        &mut changed,
+        &mut removed,
+    );
     if changed.is_empty() && !removed {
         return;
     }
+    let changed_set: std::collections::HashSet<&FieldPath> = changed.iter().collect();
     let managed: Vec<Value> = new
         .pointer("/metadata/managedFields")
         .and_then(Value::as_array)
@@ -570,7 +639,10 @@ pub fn record_update(current: Option<&Value>, new: &mut Value, who: &Updater<'_>
             out.push(entry);
             continue;
         }
-        let kept: Vec<FieldPath> = kept.into_iter().filter(|p| !changed.contains(p)).collect();
+        let kept: Vec<FieldPath> = kept
+            .into_iter()
+            .filter(|p| !changed_set.contains(p))
+            .collect();
         if kept.is_empty() {
             continue;
         }
@@ -581,8 +653,9 @@ pub fn record_update(current: Option<&Value>, new: &mut Value, who: &Updater<'_>
         out.push(entry);
     }
     let (at, mut paths) = mine.unwrap_or((out.len(), Vec::new()));
+    let mut owned: std::collections::HashSet<FieldPath> = paths.iter().cloned().collect();
     for p in changed {
-        if !paths.contains(&p) {
+        if owned.insert(p.clone()) {
             paths.push(p);
         }
     }

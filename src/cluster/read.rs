@@ -93,6 +93,9 @@ fn decode_continue(token: &str) -> Result<(u64, (String, String)), ApiError> {
     Ok((rv, (s("ns")?, s("name")?)))
 }
 
+/// One stored object with its (namespace, name).
+type Entry<'a> = (&'a (String, String), &'a Arc<Value>);
+
 /// LIST a collection: items in key order, `metadata.resourceVersion` the current version,
 /// paged by `limit` with an opaque `continue` token.
 pub fn list(server: &Arc<Server>, t: &Target, q: &Query) -> Result<Value, ApiError> {
@@ -119,13 +122,21 @@ pub fn list(server: &Arc<Server>, t: &Target, q: &Query) -> Result<Value, ApiErr
         after = Some(key);
     }
     let empty = Default::default();
-    let objects = state.objects.get(&t.rt.key()).unwrap_or(&empty);
+    let resource = t.rt.key();
+    let objects = state.objects.get(&resource).unwrap_or(&empty);
     let mut items = Vec::new();
     let mut next = None;
     let mut remaining = 0usize;
-    let range = objects
-        .iter()
-        .filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a));
+    // With `key=value` in the selector, only the objects carrying that label are read.
+    let labelled = sel
+        .labels
+        .equality()
+        .map(|(k, v)| state.labelled(&resource, k, v));
+    let candidates: Box<dyn Iterator<Item = Entry<'_>>> = match &labelled {
+        Some(names) => Box::new(names.iter().filter_map(|k| objects.get_key_value(k))),
+        None => Box::new(objects.iter()),
+    };
+    let range = candidates.filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a));
     for (k, obj) in range {
         if !sel.matches(obj, t) {
             continue;

@@ -47,7 +47,7 @@ pub struct ResourceType {
     /// Where objects are stored when another resource holds them (events.k8s.io Events).
     pub storage: Option<ResourceKey>,
     /// The CRD's `openAPIV3Schema` per version, for validation and defaults.
-    pub schemas: BTreeMap<String, Value>,
+    pub schemas: std::sync::Arc<BTreeMap<String, Value>>,
     /// The CRD's printer columns.
     pub printer_columns: Vec<PrinterColumn>,
 }
@@ -70,7 +70,7 @@ impl ResourceType {
             scale: None,
             custom: false,
             storage: None,
-            schemas: BTreeMap::new(),
+            schemas: Default::default(),
             printer_columns: Vec::new(),
         }
     }
@@ -295,7 +295,7 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, String> {
         scale,
         custom: true,
         storage: None,
-        schemas,
+        schemas: std::sync::Arc::new(schemas),
         printer_columns,
     })
 }

@@ -57,6 +57,14 @@ fn set_values(rest: &str) -> Option<Vec<String>> {
 }
 
 impl LabelSelector {
+    /// The first `key=value` requirement, if any: every match carries that label.
+    pub fn equality(&self) -> Option<(&str, &str)> {
+        self.0.iter().find_map(|r| match r {
+            LabelReq::Eq(k, v) => Some((k.as_str(), v.as_str())),
+            _ => None,
+        })
+    }
+
     /// Parses `a=b,c!=d,e in (x,y),f notin (z),g,!h`.
     pub fn parse(s: &str) -> Result<Self, ApiError> {
         let bad = |m: &str| ApiError::bad_request(format!("unable to parse requirement: {m}"));
@@ -164,6 +172,34 @@ impl LabelSelector {
 /// A parsed field selector: `field=value` and `field!=value` terms.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FieldSelector(Vec<(String, bool, String)>);
+
+/// What selectors can see of an object: its name, namespace and labels, and the fields its
+/// kind supports in field selectors. The event window keeps this of an object's previous
+/// version (to tell when a change moves it out of a watch's selection) instead of the whole
+/// previous object.
+pub fn selector_view(obj: &Value) -> Value {
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let fields = ["metadata.name", "metadata.namespace", "metadata.labels"];
+    let mut view = Value::Object(Default::default());
+    for field in fields.iter().chain(kind_fields(kind)) {
+        let Some(x) = obj.pointer(&format!("/{}", field.replace('.', "/"))) else {
+            continue;
+        };
+        let mut at = &mut view;
+        let mut parts = field.split('.').peekable();
+        while let Some(part) = parts.next() {
+            let Some(m) = at.as_object_mut() else { break };
+            if parts.peek().is_none() {
+                m.insert(part.into(), x.clone());
+                break;
+            }
+            at = m
+                .entry(part)
+                .or_insert_with(|| Value::Object(Default::default()));
+        }
+    }
+    view
+}
 
 /// The fields a kind supports in field selectors, beyond metadata.name and metadata.namespace.
 fn kind_fields(kind: &str) -> &'static [&'static str] {
@@ -295,6 +331,36 @@ fn field_value(obj: &Value, field: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_selector_view_keeps_what_selectors_read_and_nothing_else() {
+        let pod = json!({
+            "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "shop", "labels": {"app": "web"},
+                         "annotations": {"big": "x"}, "uid": "u"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c"}]},
+            "status": {"phase": "Running", "conditions": []}
+        });
+        let view = selector_view(&pod);
+        assert_eq!(
+            view,
+            json!({
+                "metadata": {"name": "p", "namespace": "shop", "labels": {"app": "web"}},
+                "spec": {"nodeName": "n1"},
+                "status": {"phase": "Running"}
+            })
+        );
+        for selector in [
+            "spec.nodeName=n1",
+            "status.phase!=Pending",
+            "metadata.name=p",
+        ] {
+            let sel = FieldSelector::parse(selector, "Pod", false).unwrap();
+            assert_eq!(sel.matches(&view), sel.matches(&pod), "{selector}");
+        }
+        let by_label = LabelSelector::parse("app=web").unwrap();
+        assert!(by_label.matches(&view));
+    }
 
     fn labels(l: Value) -> Value {
         json!({"metadata": {"labels": l}})

@@ -1,7 +1,7 @@
 //! The object store: every object of every resource, one global resourceVersion counter, a
 //! bounded window of recent events for watches, and the registry of served resource types.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -32,7 +32,9 @@ pub struct Event {
     pub kind: EventType,
     /// The object after the change (for deletions: its last state, at the deletion's version).
     pub object: Arc<Value>,
-    /// The object before the change, for selector transitions.
+    /// What selectors see of the object before the change (name, namespace, labels and the
+    /// kind's selectable fields: [`super::selector::selector_view`]), for selector
+    /// transitions.
     pub prev: Option<Arc<Value>>,
     /// Approximate heap bytes of `object`, counted against the window's memory bound.
     pub size: usize,
@@ -40,6 +42,9 @@ pub struct Event {
 
 /// Objects of one resource, keyed by (namespace, name).
 pub type Objects = BTreeMap<(String, String), Arc<Value>>;
+
+/// The objects of one resource by label: (key, value) → their (namespace, name), in order.
+pub type LabelIndex = HashMap<(String, String), BTreeSet<(String, String)>>;
 
 /// Everything the server holds, behind one lock.
 #[derive(Debug)]
@@ -52,6 +57,9 @@ pub struct State {
     pub objects: BTreeMap<ResourceKey, Objects>,
     /// uid → where the object lives, for owner lookups.
     pub uids: HashMap<String, (ResourceKey, String, String)>,
+    /// Per resource, its objects by label, so that a list with `key=value` in its label
+    /// selector reads only the objects carrying that label.
+    pub labels: HashMap<ResourceKey, LabelIndex>,
     /// Recent events, oldest first.
     pub log: VecDeque<Arc<Event>>,
     /// How many events the window keeps.
@@ -112,6 +120,7 @@ impl State {
             types: BTreeMap::new(),
             objects: BTreeMap::new(),
             uids: HashMap::new(),
+            labels: HashMap::new(),
             log: VecDeque::new(),
             window: window.max(1),
             window_bytes,
@@ -150,6 +159,50 @@ impl State {
             .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
     }
 
+    /// The (namespace, name) of the objects of a resource labelled `key=value`, in order.
+    pub fn labelled(
+        &self,
+        resource: &ResourceKey,
+        key: &str,
+        value: &str,
+    ) -> Vec<(String, String)> {
+        self.labels
+            .get(resource)
+            .and_then(|index| index.get(&(key.to_string(), value.to_string())))
+            .map(|names| names.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Adds (`add`) or removes the object's labels in the label index.
+    fn index_labels(&mut self, resource: &ResourceKey, obj: &Value, add: bool) {
+        let Some(labels) = obj.pointer("/metadata/labels").and_then(Value::as_object) else {
+            return;
+        };
+        let at = (
+            meta_str(obj, "namespace").unwrap_or_default().to_string(),
+            meta_str(obj, "name").unwrap_or_default().to_string(),
+        );
+        let index = self.labels.entry(resource.clone()).or_default();
+        for (k, v) in labels {
+            let Some(v) = v.as_str() else { continue };
+            let label = (k.clone(), v.to_string());
+            if add {
+                index.entry(label).or_default().insert(at.clone());
+            } else if let Some(names) = index.get_mut(&label) {
+                names.remove(&at);
+                if names.is_empty() {
+                    index.remove(&label);
+                }
+            }
+        }
+    }
+
+    /// Forgets a whole resource (its type is no longer served).
+    pub fn drop_resource(&mut self, resource: &ResourceKey) {
+        self.objects.remove(resource);
+        self.labels.remove(resource);
+    }
+
     /// Where the object with this uid lives, if it exists.
     pub fn by_uid(&self, uid: &str) -> Option<&(ResourceKey, String, String)> {
         self.uids.get(uid)
@@ -163,7 +216,7 @@ impl State {
     /// Appends an event, then drops the oldest ones while the window holds more than its
     /// count or (keeping at least the newest event) more than its bytes.
     fn record(&mut self, mut event: Event) {
-        event.size = approx_size(&event.object);
+        event.size = approx_size(&event.object) + event.prev.as_deref().map_or(0, approx_size);
         self.log_bytes += event.size;
         self.log.push_back(Arc::new(event));
         while self.log.len() > self.window
@@ -196,10 +249,15 @@ impl State {
                 .insert(uid.to_string(), (key.clone(), ns.clone(), name.clone()));
         }
         let obj = Arc::new(obj);
-        self.objects
+        let prev = self
+            .objects
             .entry(key.clone())
             .or_default()
             .insert((ns.clone(), name), obj.clone());
+        if let Some(prev) = prev {
+            self.index_labels(key, &prev, false);
+        }
+        self.index_labels(key, &obj, true);
         self.record(Event {
             rv,
             key: key.clone(),
@@ -224,13 +282,22 @@ impl State {
             .entry(key.clone())
             .or_default()
             .insert((ns.clone(), name), obj.clone());
+        let relabelled = prev
+            .as_ref()
+            .is_none_or(|p| p.pointer("/metadata/labels") != obj.pointer("/metadata/labels"));
+        if relabelled {
+            if let Some(prev) = &prev {
+                self.index_labels(key, prev, false);
+            }
+            self.index_labels(key, &obj, true);
+        }
         self.record(Event {
             rv,
             key: key.clone(),
             namespace: ns,
             kind: EventType::Modified,
             object: obj.clone(),
-            prev,
+            prev: prev.map(|p| Arc::new(super::selector::selector_view(&p))),
             size: 0,
         });
         obj
@@ -256,6 +323,7 @@ impl State {
         if let Some(uid) = meta_str(&old, "uid") {
             self.uids.remove(uid);
         }
+        self.index_labels(key, &old, false);
         let rv = self.next_rv();
         let mut last = last.unwrap_or_else(|| (*old).clone());
         set_meta(&mut last, "resourceVersion", Value::String(rv.to_string()));
@@ -266,7 +334,7 @@ impl State {
             namespace: ns.to_string(),
             kind: EventType::Deleted,
             object: last.clone(),
-            prev: Some(old),
+            prev: Some(Arc::new(super::selector::selector_view(&old))),
             size: 0,
         });
         Some(last)

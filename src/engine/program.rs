@@ -66,7 +66,7 @@ pub(crate) struct StepProgram {
 /// A plan prepared for [`Program::decide`]; build it once per run and reuse it.
 pub struct Program {
     pub(crate) plan: ExecutionPlan,
-    pub(crate) scripts: Result<ScriptEngine, ScriptError>,
+    pub(crate) scripts: Result<std::sync::Arc<ScriptEngine>, ScriptError>,
     pub(crate) steps: Vec<StepProgram>,
     pub(crate) index: HashMap<String, usize>,
     pub(crate) base: EvalContext,
@@ -87,7 +87,7 @@ impl Program {
     /// Index the plan's steps and compile its expressions. Script errors are kept and become
     /// the failure (ScriptError) of the step that needs the expression.
     pub fn new(plan: &ExecutionPlan) -> Result<Program, ProgramError> {
-        let scripts = ScriptEngine::new(&plan.modules);
+        let scripts = ScriptEngine::shared(&plan.modules);
         let mut index = HashMap::with_capacity(plan.steps.len());
         for (i, step) in plan.steps.iter().enumerate() {
             if index.insert(step.name.clone(), i).is_some() {

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, ResourceExt};
 use tracing::{debug, info, warn};
 
@@ -135,7 +135,13 @@ pub async fn run_until(
     let concurrency = config.concurrency;
     let context = Arc::new(Context::new(client, config));
     info!("executor started");
-    Controller::new(api, watcher::Config::default())
+    // An execution is reconciled when it is first seen and when its spec changes; its own
+    // status writes do not bring it back (a waiting action requeues itself).
+    let (reader, writer) = reflector::store();
+    let executions = reflector(writer, watcher(api, watcher::Config::default()))
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    Controller::for_stream(executions, reader)
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)

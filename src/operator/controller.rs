@@ -18,7 +18,7 @@ use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 
 use super::config::OperatorConfig;
@@ -35,9 +35,6 @@ use crate::catalog::ActionCatalog;
 use crate::engine::{self, Observation, Observations, Program};
 use crate::executor::redact::redact_text;
 use crate::plan::ExecutionPlan;
-
-/// The annotation holding the digest of the spec pinned at Planning (without `approved`).
-pub const ANNOTATION_PINNED_SPEC: &str = "workflowexecution.kubernaut.io/pinned-spec";
 
 /// Why a reconcile failed; it is retried with a backoff.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +78,11 @@ pub struct Context {
     programs: Mutex<HashMap<(String, String), Arc<Program>>>,
     /// Serialises the target-lock decision (check the lock, then claim it by a status write).
     lock_gate: tokio::sync::Mutex<()>,
+    /// The runs as the controller's watch cache holds them.
+    runs: Store<WorkflowExecution>,
+    /// Runs this process moved past Validating (`ns/name` → target), kept until the watch
+    /// cache shows that write: the lock decision reads the cache, which may lag.
+    claimed: Mutex<HashMap<String, TargetKey>>,
 }
 
 impl Context {
@@ -149,10 +151,10 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     }
     // Held until the status is written, so that the lock decision and the claim (the phase
     // moving past Validating) are one step for every other run.
-    let mut _lock_guard = None;
+    let mut lock_guard = None;
     if status.phase == Some(WorkflowPhase::Validating) {
         let (step, guard) = validate_step(&wfe, ctx, &mut status, now).await?;
-        _lock_guard = guard;
+        lock_guard = guard;
         if let Step::Wait(delay) = step {
             requeue = Some(delay);
         }
@@ -172,8 +174,11 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     run_state::redact(&mut status);
     if status != before {
         write_status(&runs, &wfe, &status).await?;
-        if before.phase.is_none() || before.phase == Some(WorkflowPhase::Pending) {
-            pin_spec(&runs, &wfe, &status).await;
+        if let Some((_gate, key)) = lock_guard.take()
+            && status.phase.is_some_and(target_lock::holds)
+            && let Ok(mut claimed) = ctx.claimed.lock()
+        {
+            claimed.insert(run_id(&wfe), key);
         }
         report(ctx, &wfe, &before, &status, &observed).await;
     }
@@ -265,6 +270,7 @@ async fn plan_step(
             status.conditions = conds;
             status.validation = None;
             status.plan = serde_json::to_value(&plan).ok();
+            status.spec_digest = Some(run_state::spec_digest(&wfe.spec));
             let message = format!(
                 "pinned {}@{} ({})",
                 plan.workflow, plan.version, plan.digest
@@ -289,7 +295,7 @@ async fn validate_step<'c>(
     ctx: &'c Context,
     status: &mut WorkflowExecutionStatus,
     now: Timestamp,
-) -> Result<(Step, Option<tokio::sync::MutexGuard<'c, ()>>), Error> {
+) -> Result<(Step, Option<LockGuard<'c>>), Error> {
     let generation = wfe.metadata.generation;
     let plan = pinned_plan(status)?;
     let target = planning::target_of(&plan);
@@ -338,15 +344,9 @@ async fn validate_step<'c>(
         conditions::remove(&mut status.conditions, "TargetBusy");
         return Ok((Step::Continue, None));
     };
-    // Decide the lock with a fresh list, one decision at a time, so two runs on one target
-    // never both pass.
+    // Decide the lock one decision at a time, so two runs on one target never both pass.
     let gate = ctx.lock_gate.lock().await;
-    let all: Api<WorkflowExecution> =
-        namespaced_or_all(&ctx.client, ctx.config.namespace.as_deref());
-    let list = all.list(&ListParams::default()).await?;
-    // Only runs that may hold this target matter to the decision (finished runs and other
-    // targets never do), so only their plans are parsed.
-    let claims: Vec<Claim> = list.items.iter().map(|w| claim_against(w, &key)).collect();
+    let claims = claims_on(ctx, &key);
     let me = Claim {
         target: Some(key.clone()),
         ..claim_of(wfe)
@@ -354,7 +354,7 @@ async fn validate_step<'c>(
     match target_lock::state(&me, &claims) {
         LockState::Free => {
             conditions::remove(&mut status.conditions, "TargetBusy");
-            Ok((Step::Continue, Some(gate)))
+            Ok((Step::Continue, Some((gate, key))))
         }
         LockState::Busy { holder } => {
             let message =
@@ -373,10 +373,63 @@ async fn validate_step<'c>(
     }
 }
 
+/// The lock gate, held from the lock decision until the claim is written, and the target.
+type LockGuard<'c> = (tokio::sync::MutexGuard<'c, ()>, TargetKey);
+
+/// `ns/name` of a run.
+fn run_id(wfe: &WorkflowExecution) -> String {
+    format!("{}/{}", wfe.namespace().unwrap_or_default(), wfe.name_any())
+}
+
+/// The claims on `key` of every run, read from the watch cache, with the claims this
+/// process wrote and the cache does not show yet. Only runs that may hold `key` are
+/// returned (finished runs and other targets never matter), so only their plans are parsed.
+fn claims_on(ctx: &Context, key: &TargetKey) -> Vec<Claim> {
+    let Ok(mut claimed) = ctx.claimed.lock() else {
+        return Vec::new();
+    };
+    let mut unseen = std::collections::HashSet::new();
+    let mut claims = Vec::new();
+    for wfe in ctx.runs.state() {
+        let recorded = (!claimed.is_empty()).then(|| run_id(&wfe));
+        let recorded = recorded.and_then(|id| claimed.get_key_value(&id));
+        if recorded.is_none() && !may_hold(&wfe, key) {
+            continue;
+        }
+        let mut claim = claim_against(&wfe, key);
+        let cached_phase = claim.phase;
+        if let Some((_, target)) = recorded
+            && matches!(
+                cached_phase,
+                WorkflowPhase::Pending | WorkflowPhase::Planning | WorkflowPhase::Validating
+            )
+        {
+            // The cache lags this process's own claim: the run holds its target.
+            unseen.insert(claim.run.clone());
+            claim.phase = WorkflowPhase::Executing;
+            claim.target = Some(target.clone());
+        }
+        if claim.target.as_ref() == Some(key) {
+            claims.push(claim);
+        }
+    }
+    claimed.retain(|run, _| unseen.contains(run));
+    claims
+}
+
 /// The claim of a run as far as the lock on `key` is concerned: its target is left out when
 /// it cannot be `key` (the run has finished, or its plan names another object), which saves
 /// parsing the plans of all unrelated runs.
 fn claim_against(wfe: &WorkflowExecution, key: &TargetKey) -> Claim {
+    if may_hold(wfe, key) {
+        claim_of(wfe)
+    } else {
+        claim_without_target(wfe)
+    }
+}
+
+/// False when a run cannot hold `key`: it has finished, or its plan names another object.
+fn may_hold(wfe: &WorkflowExecution, key: &TargetKey) -> bool {
     let status = wfe.status.as_ref();
     let finished = status
         .and_then(|s| s.phase)
@@ -385,16 +438,13 @@ fn claim_against(wfe: &WorkflowExecution, key: &TargetKey) -> Claim {
         .and_then(|s| s.plan.as_ref())
         .and_then(|p| p.pointer("/analysis/targetResource/name"))
         .and_then(serde_json::Value::as_str);
-    if finished || named.is_some_and(|n| n != key.name) {
-        return claim_without_target(wfe);
-    }
-    claim_of(wfe)
+    !finished && named.is_none_or(|n| n == key.name)
 }
 
 fn claim_without_target(wfe: &WorkflowExecution) -> Claim {
     let status = wfe.status.as_ref();
     Claim {
-        run: format!("{}/{}", wfe.namespace().unwrap_or_default(), wfe.name_any()),
+        run: run_id(wfe),
         phase: status
             .and_then(|s| s.phase)
             .unwrap_or(WorkflowPhase::Pending),
@@ -433,8 +483,7 @@ async fn engine_step(
     let ns = wfe.namespace().unwrap_or_default();
     let name = wfe.name_any();
     let uid = wfe.metadata.uid.clone().unwrap_or_default();
-    let plan = pinned_plan(status)?;
-    let program = program_for(ctx, &uid, &plan)?;
+    let program = program_for(ctx, &uid, status)?;
     let executions: Api<KubernetesExecution> = Api::namespaced(ctx.client.clone(), &ns);
     let selector = format!("{LABEL_WORKFLOW}={name}");
     let owned = executions
@@ -478,14 +527,27 @@ async fn engine_step(
     Ok((next, decision.requeue_after, observed))
 }
 
-fn program_for(ctx: &Context, uid: &str, plan: &ExecutionPlan) -> Result<Arc<Program>, Error> {
-    let key = (uid.to_string(), plan.digest.clone());
+/// The compiled program of the run's pinned plan; the plan is read and compiled once per run.
+fn program_for(
+    ctx: &Context,
+    uid: &str,
+    status: &WorkflowExecutionStatus,
+) -> Result<Arc<Program>, Error> {
+    let digest = status
+        .plan
+        .as_ref()
+        .and_then(|p| p.get("digest"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let key = (uid.to_string(), digest.to_string());
     if let Ok(cache) = ctx.programs.lock()
         && let Some(p) = cache.get(&key)
     {
         return Ok(p.clone());
     }
-    let program = Arc::new(Program::new(plan)?);
+    let plan = pinned_plan(status)?;
+    let key = (uid.to_string(), plan.digest.clone());
+    let program = Arc::new(Program::new(&plan)?);
     if let Ok(mut cache) = ctx.programs.lock() {
         // Compiled programs are small; a bound keeps a long-lived operator's memory flat.
         if cache.len() > 1024 {
@@ -509,10 +571,9 @@ fn owner_reference(wfe: &WorkflowExecution) -> Result<OwnerReference, Error> {
 /// Reports a spec change after Planning (other than `approved`) with a condition; the change
 /// is ignored.
 fn note_spec_change(wfe: &WorkflowExecution, status: &mut WorkflowExecutionStatus, now: Timestamp) {
-    let pinned = wfe.annotations().get(ANNOTATION_PINNED_SPEC);
     let current = run_state::spec_digest(&wfe.spec);
-    match pinned {
-        Some(p) if *p != current => conditions::set(
+    match status.spec_digest.as_deref() {
+        Some(p) if p != current => conditions::set(
             &mut status.conditions,
             "SpecChangeIgnored",
             true,
@@ -522,27 +583,6 @@ fn note_spec_change(wfe: &WorkflowExecution, status: &mut WorkflowExecutionStatu
             now,
         ),
         _ => conditions::remove(&mut status.conditions, "SpecChangeIgnored"),
-    }
-}
-
-/// Records the digest of the spec the run was planned from, to notice later changes.
-async fn pin_spec(
-    runs: &Api<WorkflowExecution>,
-    wfe: &WorkflowExecution,
-    status: &WorkflowExecutionStatus,
-) {
-    if matches!(status.phase, None | Some(WorkflowPhase::Pending)) {
-        return;
-    }
-    let patch = serde_json::json!({
-        "metadata": { "annotations": { ANNOTATION_PINNED_SPEC: run_state::spec_digest(&wfe.spec) } }
-    });
-    let params = kube::api::PatchParams::default();
-    if let Err(e) = runs
-        .patch(&wfe.name_any(), &params, &kube::api::Patch::Merge(&patch))
-        .await
-    {
-        tracing::warn!(run = %wfe.name_any(), error = %e, "could not record the pinned spec");
     }
 }
 
@@ -617,6 +657,18 @@ pub async fn run(
         controller: config.reporter.clone(),
         instance: config.instance.clone(),
     };
+    // A run is reconciled when it is first seen and when its spec changes (`approved`), not
+    // on its own status writes: each decision is complete, and what comes next is announced
+    // by its executions, its analysis, or a requeue.
+    let (reader, writer) = reflector::store();
+    let run_events = reflector(
+        writer,
+        watcher(runs, watcher::Config::default().any_semantic()),
+    )
+    .applied_objects()
+    .predicate_filter(predicates::generation, Default::default());
+    let controller = Controller::for_stream(run_events, reader);
+    let store = controller.store();
     let ctx = Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(client.clone(), reporter),
@@ -628,6 +680,8 @@ pub async fn run(
         templates: templates.clone(),
         programs: Mutex::new(HashMap::new()),
         lock_gate: tokio::sync::Mutex::new(()),
+        runs: store.clone(),
+        claimed: Mutex::new(HashMap::new()),
         config,
     });
     // One signal, fanned out: the controller's graceful shutdown and the background tasks.
@@ -638,8 +692,6 @@ pub async fn run(
         let _ = stop_tx.send(true);
         let _ = controller_stop.send(());
     });
-    let controller = Controller::new(runs, watcher::Config::default().any_semantic());
-    let store = controller.store();
     let by_analysis = store.clone();
     let reload = templates.changes(ctx.config.template_poll, stop_rx.clone());
     let active = tokio::spawn(track_active(store.clone(), ctx.clone(), stop_rx.clone()));

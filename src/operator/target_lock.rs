@@ -86,7 +86,7 @@ pub fn state(me: &Claim, claims: &[Claim]) -> LockState {
 }
 
 /// True for the phases in which a run holds its target.
-fn holds(phase: WorkflowPhase) -> bool {
+pub fn holds(phase: WorkflowPhase) -> bool {
     matches!(
         phase,
         WorkflowPhase::AwaitingApproval

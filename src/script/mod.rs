@@ -157,6 +157,28 @@ impl ScriptEngine {
         ScriptEngine::with_limits(modules, Limits::default())
     }
 
+    /// An engine with the default limits shared by every caller with the same modules while
+    /// any of them holds it: an engine with its builtins costs tens of kilobytes, and an
+    /// operator holds the programs of many runs of few templates.
+    pub fn shared(modules: &BTreeMap<String, String>) -> Result<std::sync::Arc<Self>, ScriptError> {
+        use std::collections::HashMap;
+        use std::sync::{Arc, Mutex, OnceLock, Weak};
+        type Engines = HashMap<BTreeMap<String, String>, Weak<ScriptEngine>>;
+        static ENGINES: OnceLock<Mutex<Engines>> = OnceLock::new();
+        let engines = ENGINES.get_or_init(Default::default);
+        if let Ok(cache) = engines.lock()
+            && let Some(engine) = cache.get(modules).and_then(Weak::upgrade)
+        {
+            return Ok(engine);
+        }
+        let engine = Arc::new(ScriptEngine::new(modules)?);
+        if let Ok(mut cache) = engines.lock() {
+            cache.retain(|_, e| e.strong_count() > 0);
+            cache.insert(modules.clone(), Arc::downgrade(&engine));
+        }
+        Ok(engine)
+    }
+
     /// An engine with the given limits.
     pub fn with_limits(
         modules: &BTreeMap<String, String>,
