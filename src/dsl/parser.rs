@@ -8,6 +8,7 @@ use pest::iterators::{Pair, Pairs};
 use crate::check::Diagnostic;
 
 use super::ast::*;
+use super::direct;
 use super::scan;
 use super::span::Span;
 use super::syntax_error;
@@ -44,8 +45,19 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<File, Diagnostic> {
 }
 
 /// Parse a `.wf` file: the syntax tree with spans and every comment, or the first syntax error.
+///
+/// The direct parser ([`super::direct`]) builds the tree of a file without problems; anything
+/// else (and so every diagnostic) is pest's.
 pub fn parse(text: &str) -> Result<File, Diagnostic> {
     let comments = scan::scan(text)?;
+    if let Some(workflow) = direct::parse(text) {
+        return Ok(File { workflow, comments });
+    }
+    parse_pest(text, comments)
+}
+
+/// The tree pest's parser builds, after the scan found `comments`.
+pub(super) fn parse_pest(text: &str, comments: Vec<Comment>) -> Result<File, Diagnostic> {
     let mut pairs =
         WfParser::parse(Rule::file, text).map_err(|e| syntax_error::convert(text, e))?;
     let file = pairs.next().ok_or_else(|| internal(Span::new(0, 0)))?;
@@ -493,11 +505,7 @@ fn ident(pair: Pair<'_, Rule>) -> R<Ident> {
 fn ident_checked(pair: Pair<'_, Rule>, map_key: bool) -> R<Ident> {
     let name = pair.as_str();
     let span = span_of(&pair);
-    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !valid {
+    if !valid_name(name) {
         let help = if map_key {
             format!(
                 "a name is lowercase letters, digits and `_`, starting with a letter; quote other keys: \"{name}\""
@@ -514,6 +522,14 @@ fn ident_checked(pair: Pair<'_, Rule>, map_key: bool) -> R<Ident> {
         name: name.to_string(),
         span,
     })
+}
+
+/// True for a name of the language: `[a-z][a-z0-9_]*`.
+pub(super) fn valid_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn uint(pair: &Pair<'_, Rule>) -> R<u64> {
@@ -624,13 +640,19 @@ fn string_lit(pair: Pair<'_, Rule>) -> R<StringLit> {
 
 fn unescape(pair: &Pair<'_, Rule>) -> R<char> {
     let text = pair.as_str();
-    let span = span_of(pair);
-    let bad = |msg: String| {
-        Diagnostic::error("E0004", msg, span).with_help(
-            "the escapes are \\\" \\\\ \\n \\r \\t \\$ and \\u{…} with 1 to 6 hex digits",
+    unescape_body(text.get(1..).unwrap_or("")).map_err(|why| {
+        Diagnostic::error(
+            "E0004",
+            format!("invalid escape `{text}`{why}"),
+            span_of(pair),
         )
-    };
-    let body = &text[1..];
+        .with_help("the escapes are \\\" \\\\ \\n \\r \\t \\$ and \\u{…} with 1 to 6 hex digits")
+    })
+}
+
+/// The character of an escape, given what follows its `\`; or what is wrong with it (to follow
+/// "invalid escape `…`").
+pub(super) fn unescape_body(body: &str) -> Result<char, &'static str> {
     Ok(match body {
         "\"" => '"',
         "\\" => '\\',
@@ -639,23 +661,16 @@ fn unescape(pair: &Pair<'_, Rule>) -> R<char> {
         "t" => '\t',
         "$" => '$',
         _ => {
-            if let Some(hex) = body.strip_prefix("u{").and_then(|b| b.strip_suffix('}')) {
-                if hex.is_empty() || hex.len() > 6 {
-                    return Err(bad(format!(
-                        "invalid escape `{text}`: expected 1 to 6 hex digits"
-                    )));
-                }
-                u32::from_str_radix(hex, 16)
-                    .ok()
-                    .and_then(char::from_u32)
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "invalid escape `{text}`: not a Unicode scalar value"
-                        ))
-                    })?
-            } else {
-                return Err(bad(format!("invalid escape `{text}`")));
+            let Some(hex) = body.strip_prefix("u{").and_then(|b| b.strip_suffix('}')) else {
+                return Err("");
+            };
+            if hex.is_empty() || hex.len() > 6 {
+                return Err(": expected 1 to 6 hex digits");
             }
+            u32::from_str_radix(hex, 16)
+                .ok()
+                .and_then(char::from_u32)
+                .ok_or(": not a Unicode scalar value")?
         }
     })
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use crate::catalog::ActionSpec;
 use crate::check::context::CheckContext;
+use crate::check::rules::rhai_sites::ScriptFacts;
 use crate::dsl::ast::{self, ActionItem, File, Item, Param, Step, Workflow};
 
 pub use crate::graph::Phase;
@@ -64,6 +65,8 @@ pub struct RuleContext<'a> {
     params: HashMap<&'a str, &'a Param>,
     lets: HashMap<&'a str, (usize, &'a ast::Let)>,
     step_names: HashMap<&'a str, usize>,
+    /// What the `rhai_*` rules learn about the file's scripts, computed once per check run.
+    pub(crate) scripts: ScriptFacts<'a>,
 }
 
 impl<'a> RuleContext<'a> {
@@ -135,6 +138,7 @@ impl<'a> RuleContext<'a> {
             params,
             lets,
             step_names,
+            scripts: ScriptFacts::default(),
         }
     }
 

@@ -56,12 +56,15 @@ fn check_value(
     out: &mut Vec<Diagnostic>,
 ) {
     let action = site.action.name.value.as_str();
-    let head = format!(
-        "{}: parameter `{}` of `{action}` is {}",
-        site.describe(),
-        param.name,
-        article(param.kind)
-    );
+    // Only a finding needs the message.
+    let head = || {
+        format!(
+            "{}: parameter `{}` of `{action}` is {}",
+            site.describe(),
+            param.name,
+            article(param.kind)
+        )
+    };
     if let ValueKind::Ident(ident) = &value.kind {
         if let Some(p) = cx.param(&ident.name) {
             if !type_fits_kind(p.ty, param.kind) {
@@ -69,7 +72,8 @@ fn check_value(
                     Diagnostic::error(
                         INFO.code,
                         format!(
-                            "{head}, but param `{}` is declared `{}`",
+                            "{}, but param `{}` is declared `{}`",
+                            head(),
                             ident.name,
                             p.ty.as_str()
                         ),
@@ -89,7 +93,7 @@ fn check_value(
             out.push(
                 Diagnostic::error(
                     INFO.code,
-                    format!("{head}, but `{}` is {what}", ident.name),
+                    format!("{}, but `{}` is {what}", head(), ident.name),
                     value.span,
                 )
                 .with_label(l.value.span, format!("`{}` is set here", ident.name))
@@ -117,7 +121,7 @@ fn check_value(
     };
     let mut d = Diagnostic::error(
         INFO.code,
-        format!("{head}, but the value is {what}"),
+        format!("{}, but the value is {what}", head()),
         value.span,
     );
     let help = match (&value.kind, param.kind) {

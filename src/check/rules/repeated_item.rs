@@ -1,7 +1,5 @@
 //! Finds a singular item written twice in one block.
 
-use std::collections::HashMap;
-
 use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
 use crate::dsl::ast::{Item, StepItem};
@@ -43,58 +41,55 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
     });
     report(
         workflow_items.map(|i| (i.keyword(), i.span())),
-        "the workflow",
+        || "the workflow".to_string(),
         out,
     );
     for s in &cx.steps {
         let step = s.step;
-        let owner = format!("step `{}`", step.name.name);
         report(
             step.items.iter().map(|i| (i.keyword(), i.span())),
-            &owner,
+            || format!("step `{}`", step.name.name),
             out,
         );
         for item in &step.items {
             if let StepItem::Rollback(rb) = item {
-                let owner = format!("the rollback of step `{}`", step.name.name);
                 report(
                     rb.items.iter().map(|i| (i.keyword(), i.span())),
-                    &owner,
+                    || format!("the rollback of step `{}`", step.name.name),
                     out,
                 );
             }
         }
     }
     for p in cx.workflow.params() {
-        let owner = format!("param `{}`", p.name.name);
         report(
             p.constraints.iter().map(|c| (c.kind.keyword(), c.span)),
-            &owner,
+            || format!("param `{}`", p.name.name),
             out,
         );
     }
 }
 
+/// `owner` names the block in a finding; a block has a handful of items, so the first of each
+/// keyword is found by a walk rather than a map.
 fn report<'k>(
     items: impl Iterator<Item = (&'k str, Span)>,
-    owner: &str,
+    owner: impl Fn() -> String,
     out: &mut Vec<Diagnostic>,
 ) {
-    let mut seen: HashMap<&str, Span> = HashMap::new();
+    let mut seen: Vec<(&str, Span)> = Vec::new();
     for (keyword, span) in items {
-        match seen.get(keyword) {
-            Some(first) => out.push(
+        match seen.iter().find(|(k, _)| *k == keyword) {
+            Some(&(_, first)) => out.push(
                 Diagnostic::error(
                     INFO.code,
-                    format!("{owner} has more than one `{keyword}`"),
+                    format!("{} has more than one `{keyword}`", owner()),
                     head(span, keyword),
                 )
-                .with_label(head(*first, keyword), "first one here")
+                .with_label(head(first, keyword), "first one here")
                 .with_help(format!("keep one `{keyword}` and remove the other")),
             ),
-            None => {
-                seen.insert(keyword, span);
-            }
+            None => seen.push((keyword, span)),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
-use crate::check::rules::rhai_sites::name_checker;
+use crate::check::rules::rhai_sites::reads_nothing;
 use crate::script::{EvalContext, ScriptEngine};
 
 rule! {
@@ -30,7 +30,6 @@ rule! {
 
 /// Report constant conditions.
 pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
-    let checker = name_checker(cx);
     let Ok(engine) = ScriptEngine::new(&BTreeMap::new()) else {
         return;
     };
@@ -45,7 +44,7 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
         if source.contains("::") || bare == "false" {
             continue;
         }
-        if !matches!(checker.undefined_names(source, &[]), Ok(names) if names.is_empty()) {
+        if !reads_nothing(cx, source) {
             continue;
         }
         let Ok(serde_json::Value::Bool(value)) =

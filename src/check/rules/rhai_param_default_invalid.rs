@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
-use crate::check::rules::rhai_sites::name_checker;
+use crate::check::rules::rhai_sites::reads_nothing;
 use crate::dsl::ast::ValueKind;
 use crate::plan::params::{Source, check_constraints, coerce};
 use crate::script::{EvalContext, ScriptEngine};
@@ -33,7 +33,6 @@ rule! {
 
 /// Report constant defaults that would fail Planning.
 pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
-    let checker = name_checker(cx);
     let Ok(engine) = ScriptEngine::new(&BTreeMap::new()) else {
         return;
     };
@@ -42,9 +41,7 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
         let ValueKind::Expr(e) = &default.kind else {
             continue;
         };
-        if e.source.contains("::")
-            || !matches!(checker.undefined_names(&e.source, &[]), Ok(n) if n.is_empty())
-        {
+        if e.source.contains("::") || !reads_nothing(cx, &e.source) {
             continue;
         }
         let problem = match engine.eval_source(&e.source, &EvalContext::default()) {

@@ -1,9 +1,8 @@
 //! Finds `workflow.phase` or `workflow.failed` outside a `finally` step.
 
 use crate::check::diagnostic::Diagnostic;
-use crate::check::rules::rhai_sites::{Place, sites};
+use crate::check::rules::rhai_sites::{Place, refs, sites};
 use crate::check::rules::{Phase, RuleContext};
-use crate::script::scan::field_refs;
 
 rule! {
     /// **What it finds.** An expression reading `workflow.phase` or `workflow.failed`
@@ -36,7 +35,7 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
         ) {
             continue;
         }
-        for r in field_refs(site.script.source) {
+        for r in refs(cx, site.script.source).iter() {
             if r.root == "workflow" && matches!(r.field.as_str(), "phase" | "failed") {
                 out.push(
                     Diagnostic::error(
@@ -46,7 +45,7 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
                             r.field,
                             site.place.describe()
                         ),
-                        site.span_of(&r),
+                        site.span_of(r),
                     )
                     .with_help("move the step into `finally { … }` to report the run's outcome"),
                 );

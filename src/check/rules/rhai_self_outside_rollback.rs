@@ -2,8 +2,7 @@
 
 use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
-use crate::check::rules::rhai_sites::{Place, sites};
-use crate::script::scan::field_refs;
+use crate::check::rules::rhai_sites::{Place, refs, sites};
 
 rule! {
     /// **What it finds.** An expression reading `self` anywhere but in a step's
@@ -40,7 +39,7 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
         ) {
             continue;
         }
-        for r in field_refs(site.script.source) {
+        for r in refs(cx, site.script.source).iter() {
             if r.root == "self" {
                 out.push(
                     Diagnostic::error(
@@ -49,7 +48,7 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
                             "`self` is only known in a rollback block, not in {}",
                             site.place.describe()
                         ),
-                        site.span_of(&r),
+                        site.span_of(r),
                     )
                     .with_help("read an earlier step as `steps.NAME`, or move this into the step's `rollback { … }`"),
                 );

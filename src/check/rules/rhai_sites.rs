@@ -4,8 +4,10 @@
 use crate::check::rules::{Phase, RuleContext};
 use crate::dsl::ast::{self, ApprovalKind, ConstraintKind, Item, StepItem};
 use crate::dsl::span::Span;
-use crate::script::scan::FieldRef;
+use crate::script::scan::{FieldRef, field_refs};
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::script::{Limits, NameChecker, ScriptError, Undefined};
 use crate::template::{Script, value_scripts};
@@ -83,11 +85,69 @@ impl Site<'_> {
     }
 }
 
-/// Every script of the file with its place, in source order.
-pub fn sites<'a>(cx: &RuleContext<'a>) -> Vec<Site<'a>> {
-    let mut out = Vec::new();
-    collect(cx, &mut out);
-    out
+/// Every script of the file with its place, in source order (collected once per check run).
+pub fn sites<'c, 'a>(cx: &'c RuleContext<'a>) -> &'c [Site<'a>] {
+    cx.scripts.sites.get_or_init(|| {
+        let mut out = Vec::new();
+        collect(cx, &mut out);
+        out
+    })
+}
+
+/// What the `rhai_*` rules share in one check run, so that each distinct script source is
+/// scanned once and compiled by rhai at most once per question, whichever rules ask: a
+/// template repeats the same expressions many times, and every answer is relative to the
+/// source alone.
+#[derive(Default)]
+pub struct ScriptFacts<'a> {
+    sites: OnceCell<Vec<Site<'a>>>,
+    names: OnceCell<RefCell<Names<'a>>>,
+    refs: RefCell<HashMap<&'a str, Rc<[FieldRef]>>>,
+    reads_nothing: RefCell<HashMap<&'a str, bool>>,
+}
+
+impl std::fmt::Debug for ScriptFacts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptFacts").finish_non_exhaustive()
+    }
+}
+
+/// [`field_refs`] of `source`, scanned once per check run.
+pub fn refs<'a>(cx: &RuleContext<'a>, source: &'a str) -> Rc<[FieldRef]> {
+    cx.scripts
+        .refs
+        .borrow_mut()
+        .entry(source)
+        .or_insert_with(|| field_refs(source).into())
+        .clone()
+}
+
+/// [`NameChecker::undefined_names`] of `source` against [`known_names`], asked once per check
+/// run.
+pub fn undefined<'a>(
+    cx: &RuleContext<'a>,
+    source: &'a str,
+) -> Rc<Result<Vec<Undefined>, ScriptError>> {
+    cx.scripts
+        .names
+        .get_or_init(|| RefCell::new(Names::new(cx)))
+        .borrow_mut()
+        .undefined(source)
+}
+
+/// True when `source` compiles and reads no variable at all (asked once per check run).
+pub fn reads_nothing<'a>(cx: &RuleContext<'a>, source: &'a str) -> bool {
+    if let Some(&known) = cx.scripts.reads_nothing.borrow().get(source) {
+        return known;
+    }
+    let names = cx
+        .scripts
+        .names
+        .get_or_init(|| RefCell::new(Names::new(cx)));
+    let answer =
+        matches!(names.borrow().checker.undefined_names(source, &[]), Ok(n) if n.is_empty());
+    cx.scripts.reads_nothing.borrow_mut().insert(source, answer);
+    answer
 }
 
 fn collect<'a>(cx: &RuleContext<'a>, out: &mut Vec<Site<'a>>) {
@@ -189,18 +249,16 @@ pub fn name_checker(cx: &RuleContext<'_>) -> NameChecker {
     )
 }
 
-/// A name checker with the file's known names that answers each distinct source once: a
-/// template repeats the same expressions many times, and positions are relative to the source.
-pub struct Names<'a> {
+/// A name checker with the file's known names that answers each distinct source once.
+struct Names<'a> {
     checker: NameChecker,
-    /// Every name a script may read ([`known_names`]).
-    pub known: Vec<&'a str>,
-    seen: HashMap<&'a str, Result<Vec<Undefined>, ScriptError>>,
+    known: Vec<&'a str>,
+    seen: HashMap<&'a str, Rc<Result<Vec<Undefined>, ScriptError>>>,
 }
 
 impl<'a> Names<'a> {
     /// A checker for the file of `cx`.
-    pub fn new(cx: &RuleContext<'a>) -> Self {
+    fn new(cx: &RuleContext<'a>) -> Self {
         Names {
             checker: name_checker(cx),
             known: known_names(cx),
@@ -209,10 +267,11 @@ impl<'a> Names<'a> {
     }
 
     /// [`NameChecker::undefined_names`] of `source` against the known names.
-    pub fn undefined(&mut self, source: &'a str) -> &Result<Vec<Undefined>, ScriptError> {
+    fn undefined(&mut self, source: &'a str) -> Rc<Result<Vec<Undefined>, ScriptError>> {
         let (checker, known) = (&self.checker, &self.known);
         self.seen
             .entry(source)
-            .or_insert_with(|| checker.undefined_names(source, known))
+            .or_insert_with(|| Rc::new(checker.undefined_names(source, known)))
+            .clone()
     }
 }

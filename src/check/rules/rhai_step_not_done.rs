@@ -2,9 +2,8 @@
 
 use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
-use crate::check::rules::rhai_sites::{Place, sites};
+use crate::check::rules::rhai_sites::{Place, refs, sites};
 use crate::graph::StepGraph;
-use crate::script::scan::field_refs;
 
 rule! {
     /// **What it finds.** `steps.X` (or `steps["X"]`) in an expression, where X is no step,
@@ -34,13 +33,15 @@ rule! {
 
 /// Report reads of steps that are not guaranteed done.
 pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
-    let graph = StepGraph::build(cx.workflow);
+    // Built at the first `steps.X`: most scripts read no step.
+    let mut graph = None;
     for site in sites(cx) {
-        for r in field_refs(site.script.source) {
+        for r in refs(cx, site.script.source).iter() {
             if r.root != "steps" || r.field.is_empty() {
                 continue;
             }
-            let span = site.span_of(&r);
+            let graph = graph.get_or_insert_with(|| StepGraph::build(cx.workflow));
+            let span = site.span_of(r);
             let target = &r.field;
             let Some(_) = graph.node(target) else {
                 let names = graph.nodes().iter().map(|n| n.name.as_str());

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
-use crate::check::rules::rhai_sites::{Names, sites};
+use crate::check::rules::rhai_sites::{sites, undefined};
 use crate::script::modules::stays_inside;
 use crate::script::{ScriptEngine, ScriptError, position};
 
@@ -31,10 +31,9 @@ rule! {
 
 /// Report expressions and modules that do not compile.
 pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
-    let mut names = Names::new(cx);
     for site in sites(cx) {
         let s = site.script;
-        if let Err(e) = names.undefined(s.source) {
+        if let Err(e) = undefined(cx, s.source).as_ref() {
             out.push(
                 Diagnostic::error(
                     INFO.code,

@@ -2,7 +2,7 @@
 
 use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
-use crate::check::rules::rhai_sites::{Names, sites};
+use crate::check::rules::rhai_sites::{known_names, sites, undefined};
 use crate::dsl::span::Span;
 use crate::script::position;
 
@@ -30,18 +30,18 @@ rule! {
 
 /// Report undefined names.
 pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
-    let mut names = Names::new(cx);
-    let known = names.known.clone();
+    let mut known = None;
     for site in sites(cx) {
         let s = site.script;
         if s.bare {
             continue;
         }
         // Syntax errors are `rhai_syntax_error`'s.
-        let Ok(undefined) = names.undefined(s.source) else {
+        let names = undefined(cx, s.source);
+        let Ok(names) = names.as_ref() else {
             continue;
         };
-        for u in undefined {
+        for u in names {
             let start = s.key.start + position::offset_of(s.source, u.line, u.column);
             let span = Span::new(start, start + u.name.len());
             let d = if u.module {
@@ -59,6 +59,7 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
                     u.name, u.name
                 ))
             } else {
+                let known = known.get_or_insert_with(|| known_names(cx));
                 let suggestion = crate::catalog::actions::closest(&u.name, known.iter().copied());
                 Diagnostic::error(
                     INFO.code,

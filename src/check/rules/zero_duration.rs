@@ -44,21 +44,30 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
             .rollback()
             .map(|rb| rb.items.as_slice())
             .unwrap_or(&[]);
-        let own = s.step.items.iter().map(|i| (i, format!("step `{name}`")));
-        let comp = rollback_items
-            .iter()
-            .map(|i| (i, format!("the rollback of step `{name}`")));
-        for (item, owner) in own.chain(comp) {
+        let own = s.step.items.iter().map(|i| (i, false));
+        let comp = rollback_items.iter().map(|i| (i, true));
+        // Only a zero duration needs the words.
+        let owner = |in_rollback: bool| {
+            if in_rollback {
+                format!("the rollback of step `{name}`")
+            } else {
+                format!("step `{name}`")
+            }
+        };
+        for (item, in_rollback) in own.chain(comp) {
             match item {
-                StepItem::Timeout(t) => {
-                    found.push((&t.duration, format!("the `timeout` of {owner}")));
+                StepItem::Timeout(t) if t.duration.millis == 0 => {
+                    found.push((
+                        &t.duration,
+                        format!("the `timeout` of {}", owner(in_rollback)),
+                    ));
                 }
                 StepItem::Retry(r) => {
-                    if let Some(b) = &r.backoff {
-                        found.push((b, format!("the retry `backoff` of {owner}")));
+                    if let Some(b) = r.backoff.as_ref().filter(|b| b.millis == 0) {
+                        found.push((b, format!("the retry `backoff` of {}", owner(in_rollback))));
                     }
-                    if let Some(m) = &r.max {
-                        found.push((m, format!("the retry `max` of {owner}")));
+                    if let Some(m) = r.max.as_ref().filter(|m| m.millis == 0) {
+                        found.push((m, format!("the retry `max` of {}", owner(in_rollback))));
                     }
                 }
                 _ => {}
