@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::JsonMap;
 use super::ai_analysis::WorkflowRef;
-use super::schema::{any_value, free_form_object};
+use super::schema::free_form_object;
 
 /// What the run should do. Immutable once Planning has started, except `approved`.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -116,10 +116,10 @@ pub struct WorkflowExecutionStatus {
     /// The compensations that would run, recorded when the rollback mode is `manual`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rollback_plan: Vec<String>,
-    /// The resolved plan pinned at Planning (the engine's own format).
+    /// The resolved plan pinned at Planning, as JSON text (the engine's own format; one
+    /// opaque field, so status writes and field ownership do not walk it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_value")]
-    pub plan: Option<serde_json::Value>,
+    pub plan: Option<String>,
     /// `sha256:…` of the spec the plan was made from, `approved` aside: a later spec change
     /// shows as the condition SpecChangeIgnored.
     #[serde(default, skip_serializing_if = "Option::is_none")]

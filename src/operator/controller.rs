@@ -83,6 +83,8 @@ pub struct Context {
     /// Runs this process moved past Validating (`ns/name` → target), kept until the watch
     /// cache shows that write: the lock decision reads the cache, which may lag.
     claimed: Mutex<HashMap<String, TargetKey>>,
+    /// The target of each run's pinned plan, by run uid and template digest.
+    targets: Mutex<HashMap<(String, String), Option<TargetKey>>>,
 }
 
 impl Context {
@@ -168,6 +170,12 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
         status = next;
         observed = obs;
         requeue = delay.map(|d| ctx.config.clock.real_delay(d));
+        if finished_but_in_flight(&status, &observed) {
+            // An execution that had already finished when this decision started it (it was
+            // created by an earlier reconcile whose status write failed): its end is news
+            // that no watch event will bring again, so decide again at once.
+            requeue = Some(Duration::ZERO);
+        }
     }
     status.observed_generation = wfe.metadata.generation;
     run_state::derive_conditions(&mut status, wfe.metadata.generation, now);
@@ -185,6 +193,28 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     Ok(match requeue {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
+    })
+}
+
+/// Whether an observed execution has finished while the status still shows its step in flight.
+fn finished_but_in_flight(
+    status: &WorkflowExecutionStatus,
+    observed: &[KubernetesExecution],
+) -> bool {
+    use crate::api::{ExecutionPhase, StepPhase};
+    observed.iter().any(|kex| {
+        let done = kex
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .is_some_and(|p| matches!(p, ExecutionPhase::Succeeded | ExecutionPhase::Failed));
+        done && status.steps.iter().any(|step| {
+            step.execution_ref.as_deref() == kex.metadata.name.as_deref()
+                && matches!(
+                    step.phase,
+                    StepPhase::Running | StepPhase::Retrying | StepPhase::Compensating
+                )
+        })
     })
 }
 
@@ -269,7 +299,7 @@ async fn plan_step(
             *status = engine::initial_status(&plan);
             status.conditions = conds;
             status.validation = None;
-            status.plan = serde_json::to_value(&plan).ok();
+            status.plan = serde_json::to_string(&plan).ok();
             status.spec_digest = Some(run_state::spec_digest(&wfe.spec));
             let message = format!(
                 "pinned {}@{} ({})",
@@ -349,7 +379,7 @@ async fn validate_step<'c>(
     let claims = claims_on(ctx, &key);
     let me = Claim {
         target: Some(key.clone()),
-        ..claim_of(wfe)
+        ..claim_without_target(wfe)
     };
     match target_lock::state(&me, &claims) {
         LockState::Free => {
@@ -391,25 +421,32 @@ fn claims_on(ctx: &Context, key: &TargetKey) -> Vec<Claim> {
     let mut unseen = std::collections::HashSet::new();
     let mut claims = Vec::new();
     for wfe in ctx.runs.state() {
-        let recorded = (!claimed.is_empty()).then(|| run_id(&wfe));
-        let recorded = recorded.and_then(|id| claimed.get_key_value(&id));
-        if recorded.is_none() && !may_hold(&wfe, key) {
+        let id = run_id(&wfe);
+        let recorded = claimed.get(&id);
+        let finished = wfe
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .is_some_and(|p| p.is_terminal());
+        if recorded.is_none() && finished {
             continue;
         }
-        let mut claim = claim_against(&wfe, key);
-        let cached_phase = claim.phase;
-        if let Some((_, target)) = recorded
+        let mut claim = Claim {
+            target: target_of_run(ctx, &wfe),
+            ..claim_without_target(&wfe)
+        };
+        if let Some(target) = recorded
             && matches!(
-                cached_phase,
+                claim.phase,
                 WorkflowPhase::Pending | WorkflowPhase::Planning | WorkflowPhase::Validating
             )
         {
             // The cache lags this process's own claim: the run holds its target.
-            unseen.insert(claim.run.clone());
+            unseen.insert(id);
             claim.phase = WorkflowPhase::Executing;
             claim.target = Some(target.clone());
         }
-        if claim.target.as_ref() == Some(key) {
+        if claim.target.as_ref() == Some(key) && !claim.phase.is_terminal() {
             claims.push(claim);
         }
     }
@@ -417,28 +454,34 @@ fn claims_on(ctx: &Context, key: &TargetKey) -> Vec<Claim> {
     claims
 }
 
-/// The claim of a run as far as the lock on `key` is concerned: its target is left out when
-/// it cannot be `key` (the run has finished, or its plan names another object), which saves
-/// parsing the plans of all unrelated runs.
-fn claim_against(wfe: &WorkflowExecution, key: &TargetKey) -> Claim {
-    if may_hold(wfe, key) {
-        claim_of(wfe)
-    } else {
-        claim_without_target(wfe)
+/// The target a run's pinned plan acts on, read from the plan once per run and plan (a pinned
+/// plan never changes).
+fn target_of_run(ctx: &Context, wfe: &WorkflowExecution) -> Option<TargetKey> {
+    let status = wfe.status.as_ref()?;
+    let text = status.plan.as_deref()?;
+    let key = (
+        wfe.metadata.uid.clone().unwrap_or_default(),
+        status
+            .workflow
+            .as_ref()
+            .map(|w| w.digest.clone())
+            .unwrap_or_default(),
+    );
+    if let Ok(cache) = ctx.targets.lock()
+        && let Some(target) = cache.get(&key)
+    {
+        return target.clone();
     }
-}
-
-/// False when a run cannot hold `key`: it has finished, or its plan names another object.
-fn may_hold(wfe: &WorkflowExecution, key: &TargetKey) -> bool {
-    let status = wfe.status.as_ref();
-    let finished = status
-        .and_then(|s| s.phase)
-        .is_some_and(|p| p.is_terminal());
-    let named = status
-        .and_then(|s| s.plan.as_ref())
-        .and_then(|p| p.pointer("/analysis/targetResource/name"))
-        .and_then(serde_json::Value::as_str);
-    !finished && named.is_none_or(|n| n == key.name)
+    let target = serde_json::from_str::<ExecutionPlan>(text)
+        .ok()
+        .and_then(|p| planning::target_key(planning::target_of(&p).as_ref()));
+    if let Ok(mut cache) = ctx.targets.lock() {
+        if cache.len() > 4096 {
+            cache.clear();
+        }
+        cache.insert(key, target.clone());
+    }
+    target
 }
 
 fn claim_without_target(wfe: &WorkflowExecution) -> Claim {
@@ -450,19 +493,6 @@ fn claim_without_target(wfe: &WorkflowExecution) -> Claim {
             .unwrap_or(WorkflowPhase::Pending),
         created: wfe.metadata.creation_timestamp.as_ref().map(|t| t.0),
         target: None,
-    }
-}
-
-fn claim_of(wfe: &WorkflowExecution) -> Claim {
-    let target = wfe
-        .status
-        .as_ref()
-        .and_then(|s| s.plan.as_ref())
-        .and_then(|p| serde_json::from_value::<ExecutionPlan>(p.clone()).ok())
-        .and_then(|p| planning::target_key(planning::target_of(&p).as_ref()));
-    Claim {
-        target,
-        ..claim_without_target(wfe)
     }
 }
 
@@ -534,10 +564,9 @@ fn program_for(
     status: &WorkflowExecutionStatus,
 ) -> Result<Arc<Program>, Error> {
     let digest = status
-        .plan
+        .workflow
         .as_ref()
-        .and_then(|p| p.get("digest"))
-        .and_then(serde_json::Value::as_str)
+        .map(|w| w.digest.as_str())
         .unwrap_or_default();
     let key = (uid.to_string(), digest.to_string());
     if let Ok(cache) = ctx.programs.lock()
@@ -559,8 +588,7 @@ fn program_for(
 }
 
 fn pinned_plan(status: &WorkflowExecutionStatus) -> Result<ExecutionPlan, Error> {
-    let value = status.plan.clone().unwrap_or(serde_json::Value::Null);
-    serde_json::from_value(value).map_err(Error::PinnedPlan)
+    serde_json::from_str(status.plan.as_deref().unwrap_or("null")).map_err(Error::PinnedPlan)
 }
 
 fn owner_reference(wfe: &WorkflowExecution) -> Result<OwnerReference, Error> {
@@ -682,6 +710,7 @@ pub async fn run(
         lock_gate: tokio::sync::Mutex::new(()),
         runs: store.clone(),
         claimed: Mutex::new(HashMap::new()),
+        targets: Mutex::new(HashMap::new()),
         config,
     });
     // One signal, fanned out: the controller's graceful shutdown and the background tasks.

@@ -74,11 +74,17 @@ pub fn derive_conditions(
         .as_ref()
         .map(|f| (f.reason.as_str(), f.message.clone()));
     let conds = &mut status.conditions;
+    /// The one field of the pinned plan read here (the rest is skipped, not built).
+    #[derive(serde::Deserialize)]
+    struct Approval {
+        #[serde(rename = "approvalRequired")]
+        approval_required: bool,
+    }
     let approval_required = status
         .plan
-        .as_ref()
-        .and_then(|p| p.get("approvalRequired"))
-        .and_then(serde_json::Value::as_bool);
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Approval>(p).ok())
+        .map(|a| a.approval_required);
     match (phase, approval_required) {
         (WorkflowPhase::AwaitingApproval, _) => conditions::set(
             conds,
