@@ -247,6 +247,21 @@ pub enum ParamType {
 }
 
 impl ParamType {
+    /// The type a keyword names, if it names one.
+    pub fn from_keyword(word: &str) -> Option<Self> {
+        Some(match word {
+            "string" => ParamType::String,
+            "int" => ParamType::Int,
+            "float" => ParamType::Float,
+            "bool" => ParamType::Bool,
+            "duration" => ParamType::Duration,
+            "list" => ParamType::List,
+            "map" => ParamType::Map,
+            "any" => ParamType::Any,
+            _ => return None,
+        })
+    }
+
     /// The keyword of the type.
     pub fn as_str(self) -> &'static str {
         match self {

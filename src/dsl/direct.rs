@@ -39,7 +39,7 @@ pub(super) fn parse(text: &str) -> Option<Workflow> {
 }
 
 /// The keywords that start a workflow item.
-const ITEM_KEYWORDS: &[&str] = &[
+pub(super) const ITEM_KEYWORDS: &[&str] = &[
     "description",
     "labels",
     "timeout",
@@ -56,7 +56,7 @@ const ITEM_KEYWORDS: &[&str] = &[
 ];
 
 /// The keywords that start a step item.
-const STEP_ITEM_KEYWORDS: &[&str] = &[
+pub(super) const STEP_ITEM_KEYWORDS: &[&str] = &[
     "description",
     "action",
     "with",
@@ -314,17 +314,7 @@ impl<'t> P<'t> {
         self.eat(b':')?;
         self.skip();
         let ty_start = self.pos;
-        let ty = match self.word() {
-            "string" => ParamType::String,
-            "int" => ParamType::Int,
-            "float" => ParamType::Float,
-            "bool" => ParamType::Bool,
-            "duration" => ParamType::Duration,
-            "list" => ParamType::List,
-            "map" => ParamType::Map,
-            "any" => ParamType::Any,
-            _ => return None,
-        };
+        let ty = ParamType::from_keyword(self.word())?;
         self.pos += ty.as_str().len();
         let ty_span = self.span(ty_start);
         self.skip();

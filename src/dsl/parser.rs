@@ -293,16 +293,7 @@ fn param(pair: Pair<'_, Rule>) -> R<Param> {
     let mut k = Kids::of(pair);
     let name = ident(k.next_is(Rule::ident)?)?;
     let ty_pair = k.next_is(Rule::param_type)?;
-    let ty = match ty_pair.as_str() {
-        "string" => ParamType::String,
-        "int" => ParamType::Int,
-        "float" => ParamType::Float,
-        "bool" => ParamType::Bool,
-        "duration" => ParamType::Duration,
-        "list" => ParamType::List,
-        "map" => ParamType::Map,
-        _ => ParamType::Any,
-    };
+    let ty = ParamType::from_keyword(ty_pair.as_str()).unwrap_or(ParamType::Any);
     let default = k.next_if(Rule::value).map(value).transpose()?;
     let mut constraints = Vec::new();
     if let Some(cs) = k.next_if(Rule::constraints) {

@@ -166,31 +166,8 @@ fn phrase(rule: Rule) -> &'static str {
 /// The words a rule accepts, for "did you mean".
 fn words(rule: Rule) -> &'static [&'static str] {
     match rule {
-        Rule::item => &[
-            "description",
-            "labels",
-            "timeout",
-            "max_parallel",
-            "rollback",
-            "approval",
-            "import",
-            "param",
-            "let",
-            "step",
-            "parallel",
-            "verify",
-            "finally",
-        ],
-        Rule::step_item => &[
-            "description",
-            "action",
-            "with",
-            "timeout",
-            "retry",
-            "when",
-            "on_failure",
-            "rollback",
-        ],
+        Rule::item => super::direct::ITEM_KEYWORDS,
+        Rule::step_item => super::direct::STEP_ITEM_KEYWORDS,
         Rule::constraint => &["min", "max", "enum", "pattern", "description"],
         Rule::param_type => &[
             "string", "int", "float", "bool", "duration", "list", "map", "any",
