@@ -167,8 +167,9 @@ fn is_done(phase: StepPhase) -> bool {
     )
 }
 
-/// A step with an attempt (or a compensation attempt) running now.
-fn in_flight(s: &StepStatus) -> bool {
+/// A step with an attempt (or a compensation attempt) running now: its `executionRef` names
+/// the execution it waits for.
+pub fn in_flight(s: &StepStatus) -> bool {
     match s.phase {
         StepPhase::Running => true,
         StepPhase::Compensating => s.ready_at.is_none() && s.rollback_attempts > 0,

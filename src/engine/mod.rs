@@ -22,6 +22,7 @@ use crate::api::{KubernetesExecutionSpec, StepPhase, StepStatus, WorkflowExecuti
 use crate::plan::ExecutionPlan;
 
 pub use bounds::{MAX_MESSAGE_BYTES, MAX_OUTPUT_BYTES};
+pub use decide::in_flight;
 pub use observation::{Observation, Observations};
 pub use program::{Program, ProgramError};
 

@@ -174,7 +174,7 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
             // An execution that had already finished when this decision started it (it was
             // created by an earlier reconcile whose status write failed): its end is news
             // that no watch event will bring again, so decide again at once.
-            requeue = Some(Duration::ZERO);
+            requeue = Some(Duration::from_millis(10));
         }
     }
     status.observed_generation = wfe.metadata.generation;
@@ -201,7 +201,7 @@ fn finished_but_in_flight(
     status: &WorkflowExecutionStatus,
     observed: &[KubernetesExecution],
 ) -> bool {
-    use crate::api::{ExecutionPhase, StepPhase};
+    use crate::api::ExecutionPhase;
     observed.iter().any(|kex| {
         let done = kex
             .status
@@ -209,11 +209,7 @@ fn finished_but_in_flight(
             .and_then(|s| s.phase)
             .is_some_and(|p| matches!(p, ExecutionPhase::Succeeded | ExecutionPhase::Failed));
         done && status.steps.iter().any(|step| {
-            step.execution_ref.as_deref() == kex.metadata.name.as_deref()
-                && matches!(
-                    step.phase,
-                    StepPhase::Running | StepPhase::Retrying | StepPhase::Compensating
-                )
+            engine::in_flight(step) && step.execution_ref.as_deref() == kex.metadata.name.as_deref()
         })
     })
 }
