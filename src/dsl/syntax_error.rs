@@ -7,21 +7,17 @@ use crate::check::Diagnostic;
 use super::parser::Rule;
 use super::span::Span;
 
-/// The step item keywords, to recognise an item written outside its step.
-const STEP_ITEM_WORDS: &[&str] = &["action", "with", "retry", "when", "on_failure"];
-/// The workflow item keywords, to recognise a missing `}` before one of them.
-const WORKFLOW_ITEM_WORDS: &[&str] = &[
-    "labels",
-    "max_parallel",
-    "approval",
-    "import",
-    "param",
-    "let",
-    "step",
-    "parallel",
-    "verify",
-    "finally",
-];
+use super::direct::{ITEM_KEYWORDS, STEP_ITEM_KEYWORDS};
+
+/// Whether `word` starts only a step item, to recognise an item written outside its step.
+fn step_only(word: &str) -> bool {
+    STEP_ITEM_KEYWORDS.contains(&word) && !ITEM_KEYWORDS.contains(&word)
+}
+
+/// Whether `word` starts only a workflow item, to recognise a missing `}` before one.
+fn workflow_only(word: &str) -> bool {
+    ITEM_KEYWORDS.contains(&word) && !STEP_ITEM_KEYWORDS.contains(&word)
+}
 
 /// An E0001 diagnostic saying what was expected where the grammar stopped, and what was found.
 pub fn convert(text: &str, error: Error<Rule>) -> Diagnostic {
@@ -166,8 +162,8 @@ fn phrase(rule: Rule) -> &'static str {
 /// The words a rule accepts, for "did you mean".
 fn words(rule: Rule) -> &'static [&'static str] {
     match rule {
-        Rule::item => super::direct::ITEM_KEYWORDS,
-        Rule::step_item => super::direct::STEP_ITEM_KEYWORDS,
+        Rule::item => ITEM_KEYWORDS,
+        Rule::step_item => STEP_ITEM_KEYWORDS,
         Rule::constraint => &["min", "max", "enum", "pattern", "description"],
         Rule::param_type => &[
             "string", "int", "float", "bool", "duration", "list", "map", "any",
@@ -225,12 +221,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// A hint for common mistakes, from what was expected and the text found.
 fn help(rules: &[Rule], found: &str) -> Option<String> {
     let has = |r: Rule| rules.contains(&r);
-    if has(Rule::item) && STEP_ITEM_WORDS.contains(&found) {
+    if has(Rule::item) && step_only(found) {
         return Some(format!(
             "`{found}` belongs inside a `step NAME {{ … }}` block"
         ));
     }
-    if has(Rule::step_item) && WORKFLOW_ITEM_WORDS.contains(&found) {
+    if has(Rule::step_item) && workflow_only(found) {
         return Some(format!(
             "`{found}` is a workflow item: is a `}}` missing to close the step above?"
         ));
