@@ -128,12 +128,12 @@ pub fn list(server: &Arc<Server>, t: &Target, q: &Query) -> Result<Value, ApiErr
     let mut next = None;
     let mut remaining = 0usize;
     // With `key=value` in the selector, only the objects carrying that label are read.
-    let labelled = sel
-        .labels
-        .equality()
-        .map(|(k, v)| state.labelled(&resource, k, v));
-    let candidates: Box<dyn Iterator<Item = Entry<'_>>> = match &labelled {
-        Some(names) => Box::new(names.iter().filter_map(|k| objects.get_key_value(k))),
+    let candidates: Box<dyn Iterator<Item = Entry<'_>>> = match sel.labels.equality() {
+        Some((k, v)) => Box::new(
+            state
+                .labelled(&resource, k, v)
+                .filter_map(|at| objects.get_key_value(at)),
+        ),
         None => Box::new(objects.iter()),
     };
     let range = candidates.filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a));

@@ -165,12 +165,12 @@ impl State {
         resource: &ResourceKey,
         key: &str,
         value: &str,
-    ) -> Vec<(String, String)> {
+    ) -> impl Iterator<Item = &(String, String)> {
         self.labels
             .get(resource)
             .and_then(|index| index.get(&(key.to_string(), value.to_string())))
-            .map(|names| names.iter().cloned().collect())
-            .unwrap_or_default()
+            .into_iter()
+            .flatten()
     }
 
     /// Adds (`add`) or removes the object's labels in the label index.

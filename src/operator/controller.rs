@@ -570,9 +570,7 @@ fn program_for(
     {
         return Ok(p.clone());
     }
-    let plan = pinned_plan(status)?;
-    let key = (uid.to_string(), plan.digest.clone());
-    let program = Arc::new(Program::new(&plan)?);
+    let program = Arc::new(Program::new(&pinned_plan(status)?)?);
     if let Ok(mut cache) = ctx.programs.lock() {
         // Compiled programs are small; a bound keeps a long-lived operator's memory flat.
         if cache.len() > 1024 {
