@@ -1,6 +1,6 @@
 //! End to end: many concurrent runs of a 5-step workflow through both real controllers (the
 //! workflow controller and the executor) on the embedded cluster, in-process. Prints runs per
-//! second, API writes per step (counted by verb and resource at the client), the delay from an
+//! second, API writes and reads per step (counted by verb and resource at the client), the delay from an
 //! execution's success to the creation of the next step's execution (p50, p99), and the peak
 //! memory of the process. `REMEDY_BENCH_RUNS` sets the number of runs (default 1000),
 //! `REMEDY_BENCH_EXECUTOR_CONCURRENCY` the executor's concurrency (default: the executor's
@@ -45,36 +45,45 @@ workflow "five-steps" version "1.0.0" {
 }
 "#;
 
-/// Writes counted by `VERB resource`.
+/// Requests counted by `VERB resource`.
 type Counts = Arc<Mutex<BTreeMap<String, u64>>>;
+
+/// `VERB resource` of a request (`create events`, `update kubernetesexecutions/status`,
+/// `get workflowexecutions`, `list kubernetesexecutions`); watches are not counted.
+fn classify(method: &http::Method, uri: &http::Uri) -> Option<String> {
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    // /api/v1/... or /apis/group/version/...; then optionally namespaces/NS.
+    let mut rest = match segments.first() {
+        Some(&"api") => segments.get(2..)?,
+        _ => segments.get(3..)?,
+    };
+    if rest.len() > 2 && rest[0] == "namespaces" {
+        rest = &rest[2..];
+    }
+    let (plural, named, sub) = (rest.first()?, rest.len() > 1, rest.get(2));
+    let verb = match *method {
+        http::Method::POST => "create",
+        http::Method::PUT => "update",
+        http::Method::PATCH => "patch",
+        http::Method::DELETE => "delete",
+        http::Method::GET if uri.query().is_some_and(|q| q.contains("watch=true")) => {
+            return None;
+        }
+        http::Method::GET if named => "get",
+        http::Method::GET => "list",
+        _ => return None,
+    };
+    Some(match sub {
+        Some(sub) => format!("{verb} {plural}/{sub}"),
+        None => format!("{verb} {plural}"),
+    })
+}
 
 fn counting_client(cluster: &EmbeddedCluster, counts: Counts) -> Client {
     let service = tower::ServiceBuilder::new()
         .map_request(move |req: http::Request<kube::client::Body>| {
-            let verb = match *req.method() {
-                http::Method::POST => Some("create"),
-                http::Method::PUT => Some("update"),
-                http::Method::PATCH => Some("patch"),
-                http::Method::DELETE => Some("delete"),
-                _ => None,
-            };
-            if let Some(verb) = verb {
-                let path = req.uri().path();
-                let mut parts = path.rsplit('/');
-                let last = parts.next().unwrap_or("");
-                let resource = if last == "status" {
-                    let _name = parts.next();
-                    format!("{}/status", parts.next().unwrap_or(""))
-                } else if verb == "create" {
-                    last.to_string()
-                } else {
-                    parts.next().unwrap_or("").to_string()
-                };
-                *counts
-                    .lock()
-                    .unwrap()
-                    .entry(format!("{verb} {resource}"))
-                    .or_default() += 1;
+            if let Some(call) = classify(req.method(), req.uri()) {
+                *counts.lock().unwrap().entry(call).or_default() += 1;
             }
             req
         })
@@ -258,10 +267,16 @@ async fn bench(runs: usize) {
     let _ = observer.await;
 
     let after = counts.lock().unwrap().clone();
-    let mut writes: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut writes, mut reads): (BTreeMap<String, u64>, BTreeMap<String, u64>) =
+        Default::default();
     for (k, v) in &after {
         let d = v - before.get(k).copied().unwrap_or(0);
-        if d > 0 {
+        if d == 0 {
+            continue;
+        }
+        if k.starts_with("get ") || k.starts_with("list ") {
+            reads.insert(k.clone(), d);
+        } else {
             writes.insert(k.clone(), d);
         }
     }
@@ -313,6 +328,14 @@ async fn bench(runs: usize) {
          (the status write that pins the plan, once per run)",
         (engine_writes as f64 - finished as f64) / steps
     );
+    println!(
+        "  API reads           {} in total ({:.2} per step; watches not counted)",
+        reads.values().sum::<u64>(),
+        reads.values().sum::<u64>() as f64 / steps
+    );
+    for (k, v) in &reads {
+        println!("    {k:<45} {v:>7}  ({:.2} per step)", *v as f64 / steps);
+    }
     println!(
         "  step-to-step delay  p50 {:.2} ms, p99 {:.2} ms ({} transitions)",
         percentile(&delays, 0.5).as_secs_f64() * 1000.0,

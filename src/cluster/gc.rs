@@ -72,15 +72,7 @@ fn owner_uids(obj: &Value) -> Vec<String> {
 
 /// Every object with an ownerReference to `uid`: (key, namespace, name).
 fn dependents(state: &State, uid: &str) -> Vec<(ResourceKey, String, String)> {
-    let mut out = Vec::new();
-    for (key, objects) in &state.objects {
-        for ((ns, name), obj) in objects {
-            if owner_uids(obj).iter().any(|u| u == uid) {
-                out.push((key.clone(), ns.clone(), name.clone()));
-            }
-        }
-    }
-    out
+    state.dependents_of(uid)
 }
 
 fn mark_deleting(
@@ -90,7 +82,7 @@ fn mark_deleting(
     name: &str,
     add_finalizer: Option<&str>,
 ) -> Option<Arc<Value>> {
-    let cur = state.get(key, ns, name)?.clone();
+    let cur = state.get(key, ns, name)?;
     let mut obj = (*cur).clone();
     let mut changed = false;
     if meta_str(&obj, "deletionTimestamp").is_none() {
@@ -127,7 +119,7 @@ pub fn delete_object(
     name: &str,
     policy: Propagation,
 ) -> Option<Deleted> {
-    let cur = state.get(key, ns, name)?.clone();
+    let cur = state.get(key, ns, name)?;
     let uid = meta_str(&cur, "uid").unwrap_or_default().to_string();
     if policy == Propagation::Orphan {
         orphan_dependents(state, &uid);
@@ -139,7 +131,7 @@ pub fn delete_object(
         }
         sweep(state);
         return Some(match state.get(key, ns, name) {
-            Some(o) => Deleted::Pending(o.clone()),
+            Some(o) => Deleted::Pending(o),
             None => Deleted::Removed(cur),
         });
     }
@@ -159,7 +151,7 @@ pub fn delete_object(
         }
         sweep(state);
         return Some(match state.get(key, ns, name) {
-            Some(o) => Deleted::Pending(o.clone()),
+            Some(o) => Deleted::Pending(o),
             None => Deleted::Removed(marked.unwrap_or(cur)),
         });
     }
@@ -206,7 +198,7 @@ pub fn remove_as_and_collect(
     }
     if let Some(uid) = meta_str(&last, "uid") {
         for (k, n, m) in dependents(state, uid) {
-            let Some(dep) = state.get(&k, &n, &m).cloned() else {
+            let Some(dep) = state.get(&k, &n, &m) else {
                 continue;
             };
             let alive = owner_uids(&dep)
@@ -239,7 +231,7 @@ fn drop_owner_ref(state: &mut State, key: &ResourceKey, dep: &Value, uid: &str) 
 
 fn orphan_dependents(state: &mut State, uid: &str) {
     for (k, n, m) in dependents(state, uid) {
-        if let Some(dep) = state.get(&k, &n, &m).cloned() {
+        if let Some(dep) = state.get(&k, &n, &m) {
             drop_owner_ref(state, &k, &dep, uid);
         }
     }
@@ -250,32 +242,30 @@ fn orphan_dependents(state: &mut State, uid: &str) {
 pub fn sweep(state: &mut State) {
     loop {
         let mut todo: Vec<(ResourceKey, String, String, bool)> = Vec::new();
-        for (key, objects) in &state.objects {
-            for ((ns, name), obj) in objects {
-                if meta_str(obj, "deletionTimestamp").is_none() {
-                    continue;
-                }
-                let uid = meta_str(obj, "uid").unwrap_or_default();
-                if finalizers(obj).iter().any(|f| f == FOREGROUND)
-                    && dependents(state, uid).is_empty()
-                {
-                    todo.push((key.clone(), ns.clone(), name.clone(), true));
-                } else if *key == ns_key()
-                    && finalizers(obj).is_empty()
-                    && !state
-                        .objects
-                        .values()
-                        .any(|o| o.keys().any(|(n, _)| n == name))
-                {
-                    todo.push((key.clone(), ns.clone(), name.clone(), false));
-                }
+        for (key, ns, name) in &state.deleting {
+            let Some(obj) = state.get(key, ns, name) else {
+                continue;
+            };
+            let uid = meta_str(&obj, "uid").unwrap_or_default();
+            if finalizers(&obj).iter().any(|f| f == FOREGROUND)
+                && dependents(state, uid).is_empty()
+            {
+                todo.push((key.clone(), ns.clone(), name.clone(), true));
+            } else if *key == ns_key()
+                && finalizers(&obj).is_empty()
+                && !state
+                    .objects
+                    .values()
+                    .any(|o| o.keys().any(|(n, _)| n == name))
+            {
+                todo.push((key.clone(), ns.clone(), name.clone(), false));
             }
         }
         if todo.is_empty() {
             return;
         }
         for (key, ns, name, foreground) in todo {
-            let Some(cur) = state.get(&key, &ns, &name).cloned() else {
+            let Some(cur) = state.get(&key, &ns, &name) else {
                 continue;
             };
             if foreground {

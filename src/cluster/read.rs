@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::selector::{FieldSelector, LabelSelector};
 use super::server::{Query, Server, Target};
-use super::store::meta_str;
+use super::store::Stored;
 
 /// The object as served at the request's version (apiVersion rewritten; no conversion needed).
 pub fn present(obj: &Value, t: &Target) -> Value {
@@ -19,22 +20,38 @@ pub fn present(obj: &Value, t: &Target) -> Value {
     o
 }
 
-/// Whether the stored object already reads as served at the request's version, so it can be
-/// written out without the copy `present` makes.
-pub fn presents_as_is(obj: &Value, t: &Target) -> bool {
+/// Whether the stored object already reads as served at the request's version, so that its
+/// text is sent as it is.
+pub fn presents_as_is(obj: &Stored, t: &Target) -> bool {
     !super::convert::is_new_event(&t.rt)
-        && obj.get("kind").and_then(Value::as_str) == Some(t.rt.kind.as_str())
-        && obj.get("apiVersion").and_then(Value::as_str)
-            == Some(t.rt.api_version(&t.version).as_str())
+        && obj.kind == t.rt.kind
+        && obj.api_version == t.rt.api_version(&t.version)
 }
 
-/// GET one object (also serves `/status`).
-pub fn get(server: &Arc<Server>, t: &Target) -> Result<Value, ApiError> {
+/// The text of a stored object as served at the request's version.
+pub fn served_json(obj: &Stored, t: &Target) -> Bytes {
+    if presents_as_is(obj, t) {
+        return obj.json.clone();
+    }
+    Bytes::from(serde_json::to_vec(&present(&obj.value(), t)).unwrap_or_default())
+}
+
+fn stored_or_404(server: &Arc<Server>, t: &Target) -> Result<Arc<Stored>, ApiError> {
     let state = server.lock();
     state
-        .get(&t.rt.key(), t.ns(), t.name())
-        .map(|o| present(o, t))
+        .stored(&t.rt.key(), t.ns(), t.name())
+        .cloned()
         .ok_or_else(|| ApiError::not_found(&t.rt.plural, &t.rt.group, t.name()))
+}
+
+/// GET one object (also serves `/status`), parsed.
+pub fn get(server: &Arc<Server>, t: &Target) -> Result<Value, ApiError> {
+    Ok(present(&stored_or_404(server, t)?.value(), t))
+}
+
+/// GET one object (also serves `/status`), as the text sent.
+pub fn get_json(server: &Arc<Server>, t: &Target) -> Result<Bytes, ApiError> {
+    Ok(served_json(stored_or_404(server, t)?.as_ref(), t))
 }
 
 /// Label and field selectors of a list or watch request.
@@ -59,15 +76,25 @@ impl Selectors {
         })
     }
 
-    /// Whether an object in the request's namespace scope matches.
-    pub fn matches(&self, obj: &Value, t: &Target) -> bool {
-        if let Some(ns) = &t.namespace
+    /// Whether the selectors select everything (no parsing needed to decide).
+    pub fn is_all(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
+    /// Whether a stored object in namespace `ns` matches; its text is read only when a
+    /// selector needs its labels or fields.
+    pub fn matches_stored(&self, ns: &str, view: &Bytes, t: &Target) -> bool {
+        if let Some(want) = &t.namespace
             && t.rt.namespaced
-            && meta_str(obj, "namespace") != Some(ns.as_str())
+            && ns != want
         {
             return false;
         }
-        self.labels.matches(obj) && self.fields.matches(obj)
+        if self.is_all() {
+            return true;
+        }
+        let view: Value = serde_json::from_slice(view).unwrap_or(Value::Null);
+        self.labels.matches(&view) && self.fields.matches(&view)
     }
 }
 
@@ -94,11 +121,56 @@ fn decode_continue(token: &str) -> Result<(u64, (String, String)), ApiError> {
 }
 
 /// One stored object with its (namespace, name).
-type Entry<'a> = (&'a (String, String), &'a Arc<Value>);
+type Entry<'a> = (&'a (String, String), &'a Arc<Stored>);
 
-/// LIST a collection: items in key order, `metadata.resourceVersion` the current version,
-/// paged by `limit` with an opaque `continue` token.
+/// The objects a LIST selected, and the list's metadata.
+struct Listed {
+    items: Vec<Arc<Stored>>,
+    metadata: Value,
+}
+
+/// LIST a collection, parsed: items in key order, `metadata.resourceVersion` the current
+/// version, paged by `limit` with an opaque `continue` token.
 pub fn list(server: &Arc<Server>, t: &Target, q: &Query) -> Result<Value, ApiError> {
+    let listed = select(server, t, q)?;
+    let items: Vec<Value> = listed
+        .items
+        .iter()
+        .map(|o| present(&o.value(), t))
+        .collect();
+    Ok(json!({
+        "kind": format!("{}List", t.rt.kind),
+        "apiVersion": t.rt.api_version(&t.version),
+        "metadata": listed.metadata,
+        "items": items,
+    }))
+}
+
+/// LIST a collection, as the text sent: the same document as [`list`], with the items'
+/// stored text spliced in.
+pub fn list_json(server: &Arc<Server>, t: &Target, q: &Query) -> Result<Bytes, ApiError> {
+    let listed = select(server, t, q)?;
+    let items: Vec<Bytes> = listed.items.iter().map(|o| served_json(o, t)).collect();
+    let mut out = Vec::with_capacity(128 + items.iter().map(|i| i.len() + 1).sum::<usize>());
+    // Keys in the order serde_json writes a map, as `list` renders them.
+    out.extend_from_slice(b"{\"apiVersion\":");
+    let _ = serde_json::to_writer(&mut out, &t.rt.api_version(&t.version));
+    out.extend_from_slice(b",\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.extend_from_slice(b"],\"kind\":");
+    let _ = serde_json::to_writer(&mut out, &format!("{}List", t.rt.kind));
+    out.extend_from_slice(b",\"metadata\":");
+    let _ = serde_json::to_writer(&mut out, &listed.metadata);
+    out.push(b'}');
+    Ok(Bytes::from(out))
+}
+
+fn select(server: &Arc<Server>, t: &Target, q: &Query) -> Result<Listed, ApiError> {
     let sel = Selectors::from_query(q, t)?;
     let limit = match q.get("limit") {
         Some(l) => Some(
@@ -138,14 +210,14 @@ pub fn list(server: &Arc<Server>, t: &Target, q: &Query) -> Result<Value, ApiErr
     };
     let range = candidates.filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a));
     for (k, obj) in range {
-        if !sel.matches(obj, t) {
+        if !sel.matches_stored(&k.0, &obj.view, t) {
             continue;
         }
         if limit.is_some_and(|l| items.len() >= l) {
             remaining += 1;
             continue;
         }
-        items.push(present(obj, t));
+        items.push(obj.clone());
         next = Some(k.clone());
     }
     let mut metadata = json!({"resourceVersion": list_rv.to_string()});
@@ -155,10 +227,5 @@ pub fn list(server: &Arc<Server>, t: &Target, q: &Query) -> Result<Value, ApiErr
         metadata["continue"] = json!(encode_continue(list_rv, &k));
         metadata["remainingItemCount"] = json!(remaining);
     }
-    Ok(json!({
-        "kind": format!("{}List", t.rt.kind),
-        "apiVersion": t.rt.api_version(&t.version),
-        "metadata": metadata,
-        "items": items,
-    }))
+    Ok(Listed { items, metadata })
 }

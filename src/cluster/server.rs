@@ -21,8 +21,8 @@ use super::{discovery, read, subresource, table, watch, write};
 pub struct Config {
     /// How many recent events a watch can resume from; older versions answer 410 Gone.
     pub event_window: usize,
-    /// How many bytes of object copies (approximately) the event window may hold; the oldest
-    /// events leave first, and versions before them answer 410 Gone.
+    /// How many bytes of object text the event window may hold; the oldest events leave
+    /// first, and versions before them answer 410 Gone.
     pub event_window_bytes: usize,
     /// How often a watch with `allowWatchBookmarks` receives a BOOKMARK.
     pub bookmark_interval: Duration,
@@ -124,6 +124,8 @@ pub struct ApiRequest {
 pub enum ApiResponse {
     /// A JSON body with a status code.
     Json(u16, Value),
+    /// A JSON body already written out (stored objects are sent as they are kept).
+    Raw(u16, Bytes),
     /// A plain-text body with a status code.
     Text(u16, String),
     /// A stream of newline-delimited watch events (200).
@@ -347,27 +349,24 @@ async fn dispatch(
     let body = || parse_body(&req.body, &req.content_type);
     match (verb, sub) {
         ("watch", _) => Ok(watch::open(server, t, &req.query, table)?),
+        ("list", _) if !table => Ok(ApiResponse::Raw(
+            200,
+            read::list_json(server, t, &req.query)?,
+        )),
         ("list", _) => {
             let list = read::list(server, t, &req.query)?;
             Ok(ApiResponse::Json(
                 200,
-                if table {
-                    table::from_list(&server.lock(), t, &list, &req.query)
-                } else {
-                    list
-                },
+                table::from_list(&server.lock(), t, &list, &req.query),
             ))
         }
         ("get", Some("scale")) => Ok(ApiResponse::Json(200, subresource::get_scale(server, t)?)),
+        ("get", _) if !table => Ok(ApiResponse::Raw(200, read::get_json(server, t)?)),
         ("get", _) => {
             let obj = read::get(server, t)?;
             Ok(ApiResponse::Json(
                 200,
-                if table {
-                    table::from_object(&server.lock(), t, &obj, &req.query)
-                } else {
-                    obj
-                },
+                table::from_object(&server.lock(), t, &obj, &req.query),
             ))
         }
         ("create", Some("eviction")) => Ok(ApiResponse::Json(

@@ -43,8 +43,8 @@ fn header_str(parts: &http::request::Parts, name: header::HeaderName) -> String 
         .to_string()
 }
 
-fn full(code: u16, content_type: &str, body: Vec<u8>) -> Response<ResponseBody> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)).boxed_unsync());
+fn full(code: u16, content_type: &str, body: impl Into<Bytes>) -> Response<ResponseBody> {
+    let mut resp = Response::new(Full::new(body.into()).boxed_unsync());
     *resp.status_mut() =
         http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = http::HeaderValue::from_str(content_type) {
@@ -61,6 +61,7 @@ pub fn to_http(resp: ApiResponse) -> Response<ResponseBody> {
             "application/json",
             serde_json::to_vec(&v).unwrap_or_default(),
         ),
+        ApiResponse::Raw(code, body) => full(code, "application/json", body),
         ApiResponse::Text(code, t) => full(code, "text/plain; charset=utf-8", t.into_bytes()),
         ApiResponse::Stream(s) => {
             let body = StreamBody::new(s.map(|b| Ok::<_, Infallible>(Frame::data(b))));

@@ -1,12 +1,15 @@
-//! The object store: every object of every resource, one global resourceVersion counter, a
-//! bounded window of recent events for watches, and the registry of served resource types.
+//! The object store: every object of every resource (kept serialised, with the few fields
+//! the server looks up without parsing), one global resourceVersion counter, a bounded
+//! window of recent events for watches, and the registry of served resource types.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde_json::Value;
 
 use super::registry::{ResourceKey, ResourceType, builtins};
+use super::selector::selector_view;
 
 /// The type of a watch event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +20,73 @@ pub enum EventType {
     Modified,
     /// The object was removed.
     Deleted,
+}
+
+/// One object as the server keeps it: its JSON, which reads and watches send as they are,
+/// and what selectors, indexes and deletion read without parsing it. A JSON tree of maps
+/// costs several times the bytes of its text, so objects live as text and are parsed only
+/// where a write or a conversion needs the tree.
+#[derive(Debug)]
+pub struct Stored {
+    /// The object, serialised.
+    pub json: Bytes,
+    /// What selectors read of it ([`selector_view`]), serialised.
+    pub view: Bytes,
+    /// `apiVersion`, as stored.
+    pub api_version: String,
+    /// `kind`, as stored.
+    pub kind: String,
+    /// `metadata.uid`.
+    pub uid: Option<String>,
+    /// Its labels (key, value).
+    pub labels: Vec<(String, String)>,
+    /// The uids of its ownerReferences.
+    pub owners: Vec<String>,
+    /// Whether `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+}
+
+impl Stored {
+    /// Serialises `obj` and notes what the store indexes.
+    pub fn new(obj: &Value) -> Self {
+        let text = |v: &Value| Bytes::from(serde_json::to_vec(v).unwrap_or_default());
+        let meta = obj.get("metadata");
+        let labels = meta
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object)
+            .map(|l| {
+                l.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let owners = meta
+            .and_then(|m| m.get("ownerReferences"))
+            .and_then(Value::as_array)
+            .map(|refs| {
+                refs.iter()
+                    .filter_map(|r| r.get("uid").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let str_of = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+        Stored {
+            json: text(obj),
+            view: text(&selector_view(obj)),
+            api_version: str_of(obj.get("apiVersion")),
+            kind: str_of(obj.get("kind")),
+            uid: meta_str(obj, "uid").map(str::to_string),
+            labels,
+            owners,
+            deleting: meta_str(obj, "deletionTimestamp").is_some(),
+        }
+    }
+
+    /// The object, parsed.
+    pub fn value(&self) -> Value {
+        // The text was written from a JSON value: it reads back.
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
 }
 
 /// One change to one object, retained in the event window.
@@ -30,18 +100,21 @@ pub struct Event {
     pub namespace: String,
     /// Added, modified or deleted.
     pub kind: EventType,
-    /// The object after the change (for deletions: its last state, at the deletion's version).
-    pub object: Arc<Value>,
-    /// What selectors see of the object before the change (name, namespace, labels and the
-    /// kind's selectable fields: [`super::selector::selector_view`]), for selector
-    /// transitions.
-    pub prev: Option<Arc<Value>>,
-    /// Approximate heap bytes of `object`, counted against the window's memory bound.
+    /// The object after the change (for deletions: its last state, at the deletion's
+    /// version); shared with the store while it is the current version.
+    pub object: Arc<Stored>,
+    /// What selectors saw of the object before the change ([`Stored::view`] of the previous
+    /// version), for selector transitions.
+    pub prev: Option<Bytes>,
+    /// Bytes of the object's text, counted against the window's memory bound.
     pub size: usize,
 }
 
 /// Objects of one resource, keyed by (namespace, name).
-pub type Objects = BTreeMap<(String, String), Arc<Value>>;
+pub type Objects = BTreeMap<(String, String), Arc<Stored>>;
+
+/// Where an object lives: (resource, namespace, name).
+pub type Location = (ResourceKey, String, String);
 
 /// The objects of one resource by label: (key, value) → their (namespace, name), in order.
 pub type LabelIndex = HashMap<(String, String), BTreeSet<(String, String)>>;
@@ -60,33 +133,20 @@ pub struct State {
     /// Per resource, its objects by label, so that a list with `key=value` in its label
     /// selector reads only the objects carrying that label.
     pub labels: HashMap<ResourceKey, LabelIndex>,
+    /// Owner uid → the objects with an ownerReference to it, for garbage collection.
+    pub dependents: HashMap<String, BTreeSet<Location>>,
+    /// The objects with a deletionTimestamp, waiting for finalizers or dependents.
+    pub deleting: BTreeSet<Location>,
     /// Recent events, oldest first.
     pub log: VecDeque<Arc<Event>>,
     /// How many events the window keeps.
     pub window: usize,
-    /// How many bytes of event objects (approximately) the window keeps.
+    /// How many bytes of event objects the window keeps.
     pub window_bytes: usize,
-    /// Approximate bytes of the objects of the events in the window.
+    /// Bytes of the objects of the events in the window.
     pub log_bytes: usize,
     /// Whether any event has left the window (from then on, older versions are gone).
     pub trimmed: bool,
-}
-
-/// Approximate heap bytes a JSON value holds (node sizes plus string and key lengths); cheap
-/// enough to compute once per write, close enough to bound the event window's memory.
-pub fn approx_size(v: &Value) -> usize {
-    const NODE: usize = std::mem::size_of::<Value>();
-    match v {
-        Value::String(s) => NODE + s.len(),
-        Value::Array(a) => NODE + a.iter().map(approx_size).sum::<usize>(),
-        Value::Object(m) => {
-            NODE + m
-                .iter()
-                .map(|(k, v)| k.len() + 3 * NODE + approx_size(v))
-                .sum::<usize>()
-        }
-        _ => NODE,
-    }
 }
 
 /// Reads `metadata.<field>` as a string.
@@ -121,6 +181,8 @@ impl State {
             objects: BTreeMap::new(),
             uids: HashMap::new(),
             labels: HashMap::new(),
+            dependents: HashMap::new(),
+            deleting: BTreeSet::new(),
             log: VecDeque::new(),
             window: window.max(1),
             window_bytes,
@@ -152,11 +214,29 @@ impl State {
             .filter(|t| t.versions.iter().any(|v| v == version))
     }
 
-    /// The object at (namespace, name), if any.
-    pub fn get(&self, key: &ResourceKey, ns: &str, name: &str) -> Option<&Arc<Value>> {
+    /// The object at (namespace, name), if any, parsed.
+    pub fn get(&self, key: &ResourceKey, ns: &str, name: &str) -> Option<Arc<Value>> {
+        self.stored(key, ns, name).map(|s| Arc::new(s.value()))
+    }
+
+    /// The object at (namespace, name), if any, as stored.
+    pub fn stored(&self, key: &ResourceKey, ns: &str, name: &str) -> Option<&Arc<Stored>> {
         self.objects
             .get(key)
             .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
+    }
+
+    /// Whether an object exists at (namespace, name).
+    pub fn contains(&self, key: &ResourceKey, ns: &str, name: &str) -> bool {
+        self.stored(key, ns, name).is_some()
+    }
+
+    /// The objects that have an ownerReference to `uid`.
+    pub fn dependents_of(&self, uid: &str) -> Vec<Location> {
+        self.dependents
+            .get(uid)
+            .map(|d| d.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The (namespace, name) of the objects of a resource labelled `key=value`, in order.
@@ -173,27 +253,37 @@ impl State {
             .flatten()
     }
 
-    /// Adds (`add`) or removes the object's labels in the label index.
-    fn index_labels(&mut self, resource: &ResourceKey, obj: &Value, add: bool) {
-        let Some(labels) = obj.pointer("/metadata/labels").and_then(Value::as_object) else {
-            return;
-        };
-        let at = (
-            meta_str(obj, "namespace").unwrap_or_default().to_string(),
-            meta_str(obj, "name").unwrap_or_default().to_string(),
-        );
+    /// Adds (`add`) or removes the object in the label, owner and deletion indexes.
+    fn index(&mut self, resource: &ResourceKey, at: &(String, String), obj: &Stored, add: bool) {
         let index = self.labels.entry(resource.clone()).or_default();
-        for (k, v) in labels {
-            let Some(v) = v.as_str() else { continue };
-            let label = (k.clone(), v.to_string());
+        for label in &obj.labels {
             if add {
-                index.entry(label).or_default().insert(at.clone());
-            } else if let Some(names) = index.get_mut(&label) {
-                names.remove(&at);
+                index.entry(label.clone()).or_default().insert(at.clone());
+            } else if let Some(names) = index.get_mut(label) {
+                names.remove(at);
                 if names.is_empty() {
-                    index.remove(&label);
+                    index.remove(label);
                 }
             }
+        }
+        let location = (resource.clone(), at.0.clone(), at.1.clone());
+        for owner in &obj.owners {
+            if add {
+                self.dependents
+                    .entry(owner.clone())
+                    .or_default()
+                    .insert(location.clone());
+            } else if let Some(deps) = self.dependents.get_mut(owner) {
+                deps.remove(&location);
+                if deps.is_empty() {
+                    self.dependents.remove(owner);
+                }
+            }
+        }
+        if add && obj.deleting {
+            self.deleting.insert(location);
+        } else if !add {
+            self.deleting.remove(&location);
         }
     }
 
@@ -201,6 +291,11 @@ impl State {
     pub fn drop_resource(&mut self, resource: &ResourceKey) {
         self.objects.remove(resource);
         self.labels.remove(resource);
+        self.deleting.retain(|(k, _, _)| k != resource);
+        for deps in self.dependents.values_mut() {
+            deps.retain(|(k, _, _)| k != resource);
+        }
+        self.dependents.retain(|_, deps| !deps.is_empty());
     }
 
     /// Where the object with this uid lives, if it exists.
@@ -216,7 +311,7 @@ impl State {
     /// Appends an event, then drops the oldest ones while the window holds more than its
     /// count or (keeping at least the newest event) more than its bytes.
     fn record(&mut self, mut event: Event) {
-        event.size = approx_size(&event.object) + event.prev.as_deref().map_or(0, approx_size);
+        event.size = event.object.json.len() + event.prev.as_ref().map_or(0, Bytes::len);
         self.log_bytes += event.size;
         self.log.push_back(Arc::new(event));
         while self.log.len() > self.window
@@ -239,68 +334,51 @@ impl State {
     }
 
     /// Stores a new object, stamping a fresh resourceVersion; returns it as stored.
-    pub fn insert(&mut self, key: &ResourceKey, mut obj: Value) -> Arc<Value> {
-        let rv = self.next_rv();
-        set_meta(&mut obj, "resourceVersion", Value::String(rv.to_string()));
-        let ns = meta_str(&obj, "namespace").unwrap_or_default().to_string();
-        let name = meta_str(&obj, "name").unwrap_or_default().to_string();
-        if let Some(uid) = meta_str(&obj, "uid") {
-            self.uids
-                .insert(uid.to_string(), (key.clone(), ns.clone(), name.clone()));
-        }
-        let obj = Arc::new(obj);
-        let prev = self
-            .objects
-            .entry(key.clone())
-            .or_default()
-            .insert((ns.clone(), name), obj.clone());
-        if let Some(prev) = prev {
-            self.index_labels(key, &prev, false);
-        }
-        self.index_labels(key, &obj, true);
-        self.record(Event {
-            rv,
-            key: key.clone(),
-            namespace: ns,
-            kind: EventType::Added,
-            object: obj.clone(),
-            prev: None,
-            size: 0,
-        });
-        obj
+    pub fn insert(&mut self, key: &ResourceKey, obj: Value) -> Arc<Value> {
+        self.put(key, obj, EventType::Added)
     }
 
     /// Replaces an existing object, stamping a fresh resourceVersion; returns it as stored.
-    pub fn replace(&mut self, key: &ResourceKey, mut obj: Value) -> Arc<Value> {
+    pub fn replace(&mut self, key: &ResourceKey, obj: Value) -> Arc<Value> {
+        self.put(key, obj, EventType::Modified)
+    }
+
+    fn put(&mut self, key: &ResourceKey, mut obj: Value, kind: EventType) -> Arc<Value> {
         let rv = self.next_rv();
         set_meta(&mut obj, "resourceVersion", Value::String(rv.to_string()));
-        let ns = meta_str(&obj, "namespace").unwrap_or_default().to_string();
-        let name = meta_str(&obj, "name").unwrap_or_default().to_string();
-        let obj = Arc::new(obj);
+        let at = (
+            meta_str(&obj, "namespace").unwrap_or_default().to_string(),
+            meta_str(&obj, "name").unwrap_or_default().to_string(),
+        );
+        let stored = Arc::new(Stored::new(&obj));
+        if let Some(uid) = &stored.uid {
+            self.uids
+                .insert(uid.clone(), (key.clone(), at.0.clone(), at.1.clone()));
+        }
         let prev = self
             .objects
             .entry(key.clone())
             .or_default()
-            .insert((ns.clone(), name), obj.clone());
-        let relabelled = prev
-            .as_ref()
-            .is_none_or(|p| p.pointer("/metadata/labels") != obj.pointer("/metadata/labels"));
-        if relabelled {
+            .insert(at.clone(), stored.clone());
+        let same_index = prev.as_ref().is_some_and(|p| {
+            p.labels == stored.labels && p.owners == stored.owners && p.deleting == stored.deleting
+        });
+        if !same_index {
             if let Some(prev) = &prev {
-                self.index_labels(key, prev, false);
+                self.index(key, &at, prev, false);
             }
-            self.index_labels(key, &obj, true);
+            self.index(key, &at, &stored, true);
         }
         self.record(Event {
             rv,
             key: key.clone(),
-            namespace: ns,
-            kind: EventType::Modified,
-            object: obj.clone(),
-            prev: prev.map(|p| Arc::new(super::selector::selector_view(&p))),
+            namespace: at.0,
+            kind,
+            object: stored,
+            prev: prev.map(|p| p.view.clone()).filter(|_| kind == EventType::Modified),
             size: 0,
         });
-        obj
+        Arc::new(obj)
     }
 
     /// Removes an object; its DELETED event carries the deletion's resourceVersion.
@@ -316,28 +394,25 @@ impl State {
         name: &str,
         last: Option<Value>,
     ) -> Option<Arc<Value>> {
-        let old = self
-            .objects
-            .get_mut(key)?
-            .remove(&(ns.to_string(), name.to_string()))?;
-        if let Some(uid) = meta_str(&old, "uid") {
+        let at = (ns.to_string(), name.to_string());
+        let old = self.objects.get_mut(key)?.remove(&at)?;
+        if let Some(uid) = &old.uid {
             self.uids.remove(uid);
         }
-        self.index_labels(key, &old, false);
+        self.index(key, &at, &old, false);
         let rv = self.next_rv();
-        let mut last = last.unwrap_or_else(|| (*old).clone());
+        let mut last = last.unwrap_or_else(|| old.value());
         set_meta(&mut last, "resourceVersion", Value::String(rv.to_string()));
-        let last = Arc::new(last);
         self.record(Event {
             rv,
             key: key.clone(),
             namespace: ns.to_string(),
             kind: EventType::Deleted,
-            object: last.clone(),
-            prev: Some(Arc::new(super::selector::selector_view(&old))),
+            object: Arc::new(Stored::new(&last)),
+            prev: Some(old.view.clone()),
             size: 0,
         });
-        Some(last)
+        Some(Arc::new(last))
     }
 
     /// Events after `rv` still in the window, or None when `rv` is older than the window.

@@ -56,7 +56,7 @@ fn scale_of(t: &Target, obj: &Value) -> Value {
 fn current(state: &State, t: &Target) -> Result<Value, ApiError> {
     state
         .get(&t.rt.key(), t.ns(), t.name())
-        .map(|o| (**o).clone())
+        .map(|o| (*o).clone())
         .ok_or_else(|| ApiError::not_found(&t.rt.plural, &t.rt.group, t.name()))
 }
 
@@ -156,14 +156,13 @@ fn pod_ready(pod: &Value) -> bool {
 /// Disruptions a PDB still allows, computed from the pods it selects (integer budgets only).
 fn disruptions_allowed(state: &State, ns: &str, pdb: &Value) -> Option<i64> {
     let sel = LabelSelector::from_object(pdb.pointer("/spec/selector")?);
-    let pods: Vec<&Arc<Value>> = state
+    let pods: Vec<Value> = state
         .objects
         .get(&(String::new(), "pods".into()))?
         .iter()
-        .filter(|((n, _), p)| {
-            n == ns && sel.matches(p) && meta_str(p, "deletionTimestamp").is_none()
-        })
-        .map(|(_, p)| p)
+        .filter(|((n, _), p)| n == ns && !p.deleting)
+        .map(|(_, p)| p.value())
+        .filter(|p| sel.matches(p))
         .collect();
     let healthy = pods.iter().filter(|p| pod_ready(p)).count() as i64;
     if let Some(min) = pdb.pointer("/spec/minAvailable").and_then(Value::as_i64) {
@@ -198,7 +197,7 @@ pub fn evict(
         .map(|m| {
             m.iter()
                 .filter(|((n, _), _)| *n == ns)
-                .map(|(_, p)| (**p).clone())
+                .map(|(_, p)| p.value())
                 .collect()
         })
         .unwrap_or_default();

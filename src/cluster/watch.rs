@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::read::{Selectors, present, presents_as_is};
+use super::store::Stored;
 use super::server::{ApiResponse, Query, Server, Target};
 use super::store::{Event, EventType};
 use super::table;
@@ -34,11 +35,16 @@ fn line(kind: &str, object: Value) -> Bytes {
 
 /// The wire line of an event, serialising the object in place (no copy of it).
 fn line_ref(kind: &str, object: &Value) -> Bytes {
-    let mut out = Vec::with_capacity(256);
-    // Keys in the order serde_json writes maps, as before: "object", then "type".
-    out.extend_from_slice(b"{\"object\":");
     // Writing JSON into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut out, object);
+    line_json(kind, &serde_json::to_vec(object).unwrap_or_default())
+}
+
+/// The wire line of an event whose object is already JSON text.
+fn line_json(kind: &str, object: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(object.len() + 32);
+    // Keys in the order serde_json writes maps: "object", then "type".
+    out.extend_from_slice(b"{\"object\":");
+    out.extend_from_slice(object);
     out.extend_from_slice(b",\"type\":");
     out.extend_from_slice(Value::from(kind).to_string().as_bytes());
     out.extend_from_slice(b"}\n");
@@ -46,6 +52,15 @@ fn line_ref(kind: &str, object: &Value) -> Bytes {
 }
 
 impl Watch {
+    /// The wire line of a stored object: its text as it is when the watch needs no copy.
+    fn line_of(&mut self, kind: &str, obj: &Stored) -> Bytes {
+        if !self.table && presents_as_is(obj, &self.target) {
+            return line_json(kind, &obj.json);
+        }
+        let rendered = self.render(&obj.value());
+        line(kind, rendered)
+    }
+
     fn render(&mut self, obj: &Value) -> Value {
         let obj = present(obj, &self.target);
         if !self.table {
@@ -73,11 +88,13 @@ impl Watch {
         {
             return None;
         }
-        let now = self.selectors.matches(&e.object, &self.target);
+        let now = self
+            .selectors
+            .matches_stored(&e.namespace, &e.object.view, &self.target);
         let before = e
             .prev
             .as_ref()
-            .is_some_and(|p| self.selectors.matches(p, &self.target));
+            .is_some_and(|p| self.selectors.matches_stored(&e.namespace, p, &self.target));
         let kind = match e.kind {
             EventType::Added if now => "ADDED",
             EventType::Modified if now && before => "MODIFIED",
@@ -86,11 +103,7 @@ impl Watch {
             EventType::Deleted if before || now => "DELETED",
             _ => return None,
         };
-        if !self.table && presents_as_is(&e.object, &self.target) {
-            return Some(line_ref(kind, &e.object));
-        }
-        let obj = self.render(&e.object);
-        Some(line(kind, obj))
+        Some(self.line_of(kind, &e.object))
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
@@ -139,16 +152,15 @@ pub fn open(
         let from_now = requested.is_none() || requested == Some("0") || send_initial;
         if from_now {
             start = state.rv;
-            let objs: Vec<Arc<Value>> = state
+            let objs: Vec<(String, Arc<Stored>)> = state
                 .objects
                 .get(&t.rt.key())
-                .map(|o| o.values().cloned().collect())
+                .map(|o| o.iter().map(|((ns, _), s)| (ns.clone(), s.clone())).collect())
                 .unwrap_or_default();
             drop(state);
-            for o in objs {
-                if watch.selectors.matches(&o, t) {
-                    let rendered = watch.render(&o);
-                    first.push(line("ADDED", rendered));
+            for (ns, o) in objs {
+                if watch.selectors.matches_stored(&ns, &o.view, t) {
+                    first.push(watch.line_of("ADDED", &o));
                 }
             }
             if send_initial && bookmarks {

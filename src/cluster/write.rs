@@ -151,7 +151,7 @@ fn create_locked(
         let namespace = state
             .get(&(String::new(), "namespaces".into()), "", &ns)
             .ok_or_else(|| ApiError::not_found("namespaces", "", &ns))?;
-        if meta_str(namespace, "deletionTimestamp").is_some() {
+        if meta_str(&namespace, "deletionTimestamp").is_some() {
             return Err(ApiError::with_code(
                 403,
                 format!(
@@ -171,7 +171,7 @@ fn create_locked(
                 let prefix = prefix.to_string();
                 let mut name = generate_name(&prefix);
                 for _ in 0..8 {
-                    if state.get(&t.rt.key(), &ns, &name).is_none() {
+                    if !state.contains(&t.rt.key(), &ns, &name) {
                         break;
                     }
                     name = generate_name(&prefix);
@@ -216,7 +216,7 @@ fn create_locked(
         }
     }
     validate(state, t, &mut obj, q)?;
-    if state.get(&t.rt.key(), &ns, &name).is_some() {
+    if state.contains(&t.rt.key(), &ns, &name) {
         return Err(ApiError::already_exists(&t.rt.plural, &t.rt.group, &name));
     }
     set_meta(&mut obj, "uid", json!(new_uid()));
@@ -276,7 +276,6 @@ pub fn update(server: &Arc<Server>, t: &Target, obj: Value, q: &Query) -> Result
     let mut state = server.lock();
     let current = state
         .get(&t.rt.key(), t.ns(), t.name())
-        .cloned()
         .ok_or_else(|| ApiError::not_found(&t.rt.plural, &t.rt.group, t.name()))?;
     let out = update_locked(&mut state, t, &current, obj, q, Some(t.sub.as_deref()))?;
     server.notify(state.rv);
@@ -427,7 +426,7 @@ pub fn patch(
     let patch_body = parse_body(body, content_type)?;
     let name = t.name().to_string();
     let mut state = server.lock();
-    let current = state.get(&t.rt.key(), t.ns(), &name).cloned();
+    let current = state.get(&t.rt.key(), t.ns(), &name);
     let manager = q.get("fieldManager").unwrap_or_default().to_string();
     if kind == PatchKind::Apply {
         if manager.is_empty() {
@@ -546,7 +545,6 @@ pub fn delete(
     let mut state = server.lock();
     let cur = state
         .get(&t.rt.key(), t.ns(), &name)
-        .cloned()
         .ok_or_else(|| ApiError::not_found(&t.rt.plural, &t.rt.group, &name))?;
     for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
         if let Some(want) = opts
@@ -589,7 +587,7 @@ pub fn delete_collection(server: &Arc<Server>, t: &Target, q: &Query) -> Result<
         .get(&t.rt.key())
         .map(|objs| {
             objs.iter()
-                .filter(|(_, o)| sel.matches(o, t))
+                .filter(|((ns, _), o)| sel.matches_stored(ns, &o.view, t))
                 .map(|(k, _)| k.clone())
                 .collect()
         })
@@ -598,7 +596,7 @@ pub fn delete_collection(server: &Arc<Server>, t: &Target, q: &Query) -> Result<
     for (ns, name) in names {
         if dry {
             if let Some(o) = state.get(&t.rt.key(), &ns, &name) {
-                items.push(present(o, t));
+                items.push(present(&o, t));
             }
             continue;
         }

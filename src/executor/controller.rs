@@ -3,7 +3,8 @@
 //! acted on again.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -69,6 +70,9 @@ pub struct Context {
     pub config: ExecutorConfig,
     /// The action schemas parameters are checked against.
     pub catalog: ActionCatalog,
+    /// Executions (`ns/name`) whose cached copy proved stale (a status write conflicted):
+    /// their next reconcile reads them from the API.
+    stale: Mutex<HashSet<String>>,
 }
 
 impl Context {
@@ -78,6 +82,7 @@ impl Context {
             client,
             config,
             catalog: ActionCatalog::builtin(),
+            stale: Mutex::new(HashSet::new()),
         }
     }
 
@@ -138,7 +143,12 @@ pub async fn run_until(
     // An execution is reconciled when it is first seen and when its spec changes; its own
     // status writes do not bring it back (a waiting action requeues itself).
     let (reader, writer) = reflector::store();
-    let executions = reflector(writer, watcher(api, watcher::Config::default()))
+    // The cache keeps executions without managedFields (unread here, and a large part of
+    // every object); a status write without them leaves the server's as they are.
+    let stream = watcher(api, watcher::Config::default()).modify(|kex| {
+        kex.metadata.managed_fields = None;
+    });
+    let executions = reflector(writer, stream)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     Controller::for_stream(executions, reader)
@@ -169,20 +179,34 @@ pub async fn reconcile(kex: Arc<KubernetesExecution>, ctx: Arc<Context>) -> Resu
         .namespace()
         .ok_or_else(|| Error::NoNamespace(name.clone()))?;
     let api: Api<KubernetesExecution> = Api::namespaced(ctx.client.clone(), &ns);
-    // The cache may lag our own status writes: decide on what the API server holds now.
-    let Some(kex) = api.get_opt(&name).await.map_err(|source| Error::Kube {
-        verb: "read",
-        name: format!("{ns}/{name}"),
-        source,
-    })?
-    else {
-        return Ok(Action::await_change());
+    let key = format!("{ns}/{name}");
+    let cached_phase = kex.status.as_ref().and_then(|s| s.phase);
+    let known_stale = ctx.stale.lock().is_ok_and(|stale| stale.contains(&key));
+    let kex = match cached_phase {
+        // A finished attempt stays finished.
+        Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed) => {
+            return Ok(Action::await_change());
+        }
+        // A new attempt as cached: if the cache lags, the Running write that comes before
+        // the action conflicts, so nothing is done twice.
+        None | Some(ExecutionPhase::Pending) if !known_stale => (*kex).clone(),
+        // Running (or known stale): decide on what the API server holds now.
+        _ => {
+            let read = api.get_opt(&name).await.map_err(|source| Error::Kube {
+                verb: "read",
+                name: key.clone(),
+                source,
+            })?;
+            if let Ok(mut stale) = ctx.stale.lock() {
+                stale.remove(&key);
+            }
+            let Some(kex) = read else {
+                return Ok(Action::await_change());
+            };
+            kex
+        }
     };
-    let attempt = Attempt {
-        api,
-        ctx: ctx.as_ref(),
-        key: format!("{ns}/{name}"),
-    };
+    let attempt = Attempt { api, ctx: ctx.as_ref(), key };
     let status = kex.status.clone().unwrap_or_default();
     match status.phase {
         Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed) => Ok(Action::await_change()),
@@ -489,6 +513,9 @@ impl Attempt<'_> {
             Ok(written) => Ok(Some(written)),
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 debug!(execution = %self.key, "status changed meanwhile");
+                if let Ok(mut stale) = self.ctx.stale.lock() {
+                    stale.insert(self.key.clone());
+                }
                 Ok(None)
             }
             Err(source) => Err(Error::Kube {

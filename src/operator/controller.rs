@@ -1,6 +1,7 @@
 //! The WorkflowExecution controller, top-down: context → `reconcile` / `error_policy` → `run`.
 //!
-//! Each reconcile reads the run fresh, its executions and its analysis, and moves it on:
+//! Each reconcile reads the run (from the watch cache when it shows this process's last
+//! write, from the API otherwise), its executions and its analysis, and moves it on:
 //! Pending (waits for the analysis) → Planning (pins the plan) → Validating (safety checks,
 //! per-target lock) → the engine's phases, where `engine` decides and this file only applies
 //! the decision: create executions (AlreadyExists = done), write status (optimistic
@@ -85,6 +86,9 @@ pub struct Context {
     claimed: Mutex<HashMap<String, TargetKey>>,
     /// The target of each run's pinned plan, by run uid and template digest.
     targets: Mutex<HashMap<(String, String), Option<TargetKey>>>,
+    /// The resourceVersion of this process's last status write per run uid (empty after a
+    /// conflict): the cached run is used only when it shows that version.
+    written: Mutex<HashMap<String, String>>,
 }
 
 impl Context {
@@ -113,13 +117,58 @@ pub async fn reconcile(wfe: Arc<WorkflowExecution>, ctx: Arc<Context>) -> Result
 
 /// Retries a failed reconcile: soon after a conflict, later after other errors.
 pub fn error_policy(wfe: Arc<WorkflowExecution>, error: &Error, ctx: Arc<Context>) -> Action {
+    // Whatever failed, the next reconcile reads the run from the API.
+    if let Ok(mut written) = ctx.written.lock() {
+        written.insert(wfe.uid().unwrap_or_default(), String::new());
+    }
     let delay = match error {
         Error::Kube(kube::Error::Api(s)) if s.code == 409 => Duration::from_millis(50),
         _ => Duration::from_secs(2),
     };
     tracing::warn!(run = %wfe.name_any(), error = %error, "reconcile failed; retrying");
-    let _ = ctx;
     Action::requeue(delay)
+}
+
+/// The run as it is now: the cached object when it shows this process's last status write
+/// (or this process never wrote the run), else a read from the API. A stale cache is still
+/// caught: the status write is guarded by the resourceVersion and answers Conflict.
+async fn current_run(
+    cached: &WorkflowExecution,
+    runs: &Api<WorkflowExecution>,
+    name: &str,
+    ctx: &Context,
+) -> Result<Option<WorkflowExecution>, Error> {
+    let uid = cached.metadata.uid.as_deref().unwrap_or_default();
+    let cache_current = ctx.written.lock().is_ok_and(|written| {
+        written
+            .get(uid)
+            .is_none_or(|rv| Some(rv.as_str()) == cached.metadata.resource_version.as_deref())
+    });
+    if cache_current {
+        return Ok(Some(cached.clone()));
+    }
+    Ok(runs.get_opt(name).await?)
+}
+
+/// Remembers the version a status write produced (or forgets a finished run).
+fn note_written(ctx: &Context, written: &WorkflowExecution) {
+    let Ok(mut map) = ctx.written.lock() else {
+        return;
+    };
+    let uid = written.uid().unwrap_or_default();
+    let finished = written
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .is_some_and(WorkflowPhase::is_terminal);
+    match (&written.metadata.resource_version, finished) {
+        (Some(rv), false) => {
+            map.insert(uid, rv.clone());
+        }
+        _ => {
+            map.remove(&uid);
+        }
+    }
 }
 
 async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Action, Error> {
@@ -130,8 +179,7 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
         .clone()
         .ok_or(Error::MissingField("name"))?;
     let runs: Api<WorkflowExecution> = Api::namespaced(ctx.client.clone(), &ns);
-    // The store may lag behind our own last write; act only on the object as it is now.
-    let Some(wfe) = runs.get_opt(&name).await? else {
+    let Some(wfe) = current_run(cached, &runs, &name, ctx).await? else {
         return Ok(Action::await_change());
     };
     let before = wfe.status.clone().unwrap_or_default();
@@ -181,7 +229,8 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     run_state::derive_conditions(&mut status, wfe.metadata.generation, now);
     run_state::redact(&mut status);
     if status != before {
-        write_status(&runs, &wfe, &status).await?;
+        let written = write_status(&runs, &wfe, &status).await?;
+        note_written(ctx, &written);
         if let Some((_gate, key)) = lock_guard.take()
             && status.phase.is_some_and(target_lock::holds)
             && let Ok(mut claimed) = ctx.claimed.lock()
@@ -613,12 +662,12 @@ async fn write_status(
     runs: &Api<WorkflowExecution>,
     wfe: &WorkflowExecution,
     status: &WorkflowExecutionStatus,
-) -> Result<(), Error> {
+) -> Result<WorkflowExecution, Error> {
     let mut obj = wfe.clone();
     obj.status = Some(status.clone());
-    runs.replace_status(&wfe.name_any(), &PostParams::default(), &obj)
-        .await?;
-    Ok(())
+    Ok(runs
+        .replace_status(&wfe.name_any(), &PostParams::default(), &obj)
+        .await?)
 }
 
 /// Events and metrics for what changed.
@@ -664,6 +713,33 @@ async fn report(
     }
 }
 
+/// The executions whose run has something to decide: those that finished, went away, or
+/// were (re)listed. An execution picked up by the executor (Pending → Running) changes no
+/// decision (the engine treats both alike; deadlines come back as requeues), so it does not
+/// cost its run a reconcile.
+fn ended_executions(
+    executions: Api<KubernetesExecution>,
+) -> impl futures::Stream<Item = Result<KubernetesExecution, watcher::Error>> + Send + 'static {
+    use crate::api::ExecutionPhase;
+    watcher(executions, watcher::Config::default().any_semantic()).filter_map(
+        |event| async move {
+            match event {
+                Ok(watcher::Event::Apply(kex)) => {
+                    let phase = kex.status.as_ref().and_then(|s| s.phase);
+                    matches!(
+                        phase,
+                        Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed)
+                    )
+                    .then_some(Ok(kex))
+                }
+                Ok(watcher::Event::InitApply(kex) | watcher::Event::Delete(kex)) => Some(Ok(kex)),
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+                Err(e) => Some(Err(e)),
+            }
+        },
+    )
+}
+
 /// Runs the controller until `shutdown` completes.
 pub async fn run(
     client: Client,
@@ -683,9 +759,13 @@ pub async fn run(
     // on its own status writes: each decision is complete, and what comes next is announced
     // by its executions, its analysis, or a requeue.
     let (reader, writer) = reflector::store();
+    // The cache keeps runs without managedFields: nothing here reads them, and they are
+    // a large part of every object.
     let run_events = reflector(
         writer,
-        watcher(runs, watcher::Config::default().any_semantic()),
+        watcher(runs, watcher::Config::default().any_semantic()).modify(|wfe| {
+            wfe.metadata.managed_fields = None;
+        }),
     )
     .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
@@ -705,6 +785,7 @@ pub async fn run(
         runs: store.clone(),
         claimed: Mutex::new(HashMap::new()),
         targets: Mutex::new(HashMap::new()),
+        written: Mutex::new(HashMap::new()),
         config,
     });
     // One signal, fanned out: the controller's graceful shutdown and the background tasks.
@@ -741,7 +822,7 @@ pub async fn run(
     // requested before that would wait for it forever: shut down only once ready.
     let store_ready = store.clone();
     let driving = controller
-        .owns(executions, watcher::Config::default().any_semantic())
+        .owns_stream(ended_executions(executions))
         .watches(
             analyses,
             watcher::Config::default().any_semantic(),

@@ -38,7 +38,13 @@ impl SimClient {
             accept: "application/json".into(),
             body: body.map(|b| Bytes::from(b.to_string())).unwrap_or_default(),
         };
-        match handle(&self.server, req, true).await {
+        let response = match handle(&self.server, req, true).await {
+            ApiResponse::Raw(code, body) => {
+                ApiResponse::Json(code, serde_json::from_slice(&body).unwrap_or(Value::Null))
+            }
+            other => other,
+        };
+        match response {
             ApiResponse::Json(code, v) if code < 300 => Ok(v),
             ApiResponse::Json(code, v) => Err(ApiError::with_code(
                 code,
