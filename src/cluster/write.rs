@@ -253,22 +253,58 @@ fn create_locked(
     Ok(present(&stored, t))
 }
 
-/// Everything but metadata (and status, when a status subresource isolates it).
-fn spec_part(obj: &Value, status_isolated: bool) -> Value {
-    let mut o = obj.clone();
-    if let Some(m) = o.as_object_mut() {
-        m.remove("metadata");
-        if status_isolated {
-            m.remove("status");
+/// Whether two objects are equal outside the top-level fields `skip` names and, within
+/// metadata, outside the fields `skip_meta` names; nothing is copied.
+fn same_except(
+    a: &Value,
+    b: &Value,
+    skip: impl Fn(&str) -> bool,
+    skip_meta: impl Fn(&str) -> bool,
+) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let meta_eq = |x: &Value, y: &Value| match (x.as_object(), y.as_object()) {
+        (Some(x), Some(y)) => x
+            .iter()
+            .filter(|(k, _)| !skip_meta(k))
+            .eq(y.iter().filter(|(k, _)| !skip_meta(k))),
+        _ => x == y,
+    };
+    let mut left = a.iter().filter(|(k, _)| !skip(k));
+    let mut right = b.iter().filter(|(k, _)| !skip(k));
+    loop {
+        match (left.next(), right.next()) {
+            (None, None) => return true,
+            (Some((ka, va)), Some((kb, vb))) if ka == kb => {
+                let equal = if ka == "metadata" {
+                    meta_eq(va, vb)
+                } else {
+                    va == vb
+                };
+                if !equal {
+                    return false;
+                }
+            }
+            _ => return false,
         }
     }
-    o
 }
 
-fn without_rv(obj: &Value) -> Value {
-    let mut o = obj.clone();
-    set_meta(&mut o, "resourceVersion", Value::Null);
-    o
+/// Whether two objects have the same spec: everything but metadata (and status, when a
+/// status subresource isolates it).
+fn same_spec(a: &Value, b: &Value, status_isolated: bool) -> bool {
+    same_except(
+        a,
+        b,
+        |k| k == "metadata" || (status_isolated && k == "status"),
+        |_| false,
+    )
+}
+
+/// Whether two objects are the same but for their resourceVersion.
+fn same_but_rv(a: &Value, b: &Value) -> bool {
+    same_except(a, b, |_| false, |k| k == "resourceVersion")
 }
 
 /// PUT: replaces an object (or its status, for `/status`); 409 Conflict on a stale resourceVersion.
@@ -384,7 +420,7 @@ pub fn update_locked(
         patch::record_update(Some(current), &mut new, &who);
     }
     if kinds::tracks_generation(&t.rt)
-        && spec_part(&new, t.rt.status_subresource) != spec_part(current, t.rt.status_subresource)
+        && !same_spec(&new, current, t.rt.status_subresource)
     {
         let g = current
             .pointer("/metadata/generation")
@@ -392,7 +428,7 @@ pub fn update_locked(
             .unwrap_or(0);
         set_meta(&mut new, "generation", json!(g + 1));
     }
-    if without_rv(&new) == without_rv(current) {
+    if same_but_rv(&new, current) {
         return Ok(present(current, t));
     }
     if q.dry_run() {
@@ -612,4 +648,35 @@ pub fn delete_collection(server: &Arc<Server>, t: &Target, q: &Query) -> Result<
         "metadata": {"resourceVersion": state.rv.to_string()},
         "items": items,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{same_but_rv, same_spec};
+    use serde_json::json;
+
+    #[test]
+    fn a_spec_change_is_told_from_metadata_and_status_changes() {
+        let a = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"r": 1}, "status": {"p": 1}});
+        let relabelled = json!({"metadata": {"name": "a"}, "spec": {"r": 1}, "status": {"p": 2}});
+        assert!(same_spec(&a, &relabelled, true));
+        assert!(!same_spec(&a, &relabelled, false), "status is spec without a subresource");
+        let rescaled = json!({"metadata": {"name": "a"}, "spec": {"r": 2}, "status": {"p": 1}});
+        assert!(!same_spec(&a, &rescaled, true));
+        let extra = json!({"metadata": {"name": "a"}, "spec": {"r": 1}, "data": {}, "status": {"p": 1}});
+        assert!(!same_spec(&a, &extra, true), "a new top-level field is a change");
+    }
+
+    #[test]
+    fn only_the_resource_version_is_ignored_when_nothing_changed() {
+        let a = json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": {"r": 1}});
+        let b = json!({"metadata": {"name": "a", "resourceVersion": "2"}, "spec": {"r": 1}});
+        assert!(same_but_rv(&a, &b));
+        let unversioned = json!({"metadata": {"name": "a"}, "spec": {"r": 1}});
+        assert!(same_but_rv(&a, &unversioned));
+        let labelled = json!({"metadata": {"name": "a", "labels": {"x": "1"}, "resourceVersion": "1"}, "spec": {"r": 1}});
+        assert!(!same_but_rv(&a, &labelled));
+        let changed = json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": {"r": 2}});
+        assert!(!same_but_rv(&a, &changed));
+    }
 }

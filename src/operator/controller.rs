@@ -84,8 +84,8 @@ pub struct Context {
     /// Runs this process moved past Validating (`ns/name` → target), kept until the watch
     /// cache shows that write: the lock decision reads the cache, which may lag.
     claimed: Mutex<HashMap<String, TargetKey>>,
-    /// The target of each run's pinned plan, by run uid and template digest.
-    targets: Mutex<HashMap<(String, String), Option<TargetKey>>>,
+    /// The target of each run's pinned plan by run uid, with the plan's template digest.
+    targets: Mutex<HashMap<String, (String, Option<TargetKey>)>>,
     /// The resourceVersion of this process's last status write per run uid (empty after a
     /// conflict): the cached run is used only when it shows that version.
     written: Mutex<HashMap<String, String>>,
@@ -140,14 +140,24 @@ async fn current_run(
 ) -> Result<Option<WorkflowExecution>, Error> {
     let uid = cached.metadata.uid.as_deref().unwrap_or_default();
     let cache_current = ctx.written.lock().is_ok_and(|written| {
-        written
-            .get(uid)
-            .is_none_or(|rv| Some(rv.as_str()) == cached.metadata.resource_version.as_deref())
+        cache_shows_last_write(
+            written.get(uid).map(String::as_str),
+            cached.metadata.resource_version.as_deref(),
+        )
     });
     if cache_current {
         return Ok(Some(cached.clone()));
     }
     Ok(runs.get_opt(name).await?)
+}
+
+/// Whether a cached run can be acted on: this process never wrote it, or the cache shows the
+/// version its last write produced (an empty `written` never matches: read from the API).
+fn cache_shows_last_write(written: Option<&str>, cached: Option<&str>) -> bool {
+    match written {
+        None => true,
+        Some(rv) => !rv.is_empty() && Some(rv) == cached,
+    }
 }
 
 /// Remembers the version a status write produced (or forgets a finished run).
@@ -459,40 +469,50 @@ fn run_id(wfe: &WorkflowExecution) -> String {
 /// The claims on `key` of every run, read from the watch cache, with the claims this
 /// process wrote and the cache does not show yet. Only runs that may hold `key` are
 /// returned (finished runs and other targets never matter), so only their plans are parsed.
+/// Every validation reads every cached run: the loop allocates only for the runs it returns.
 fn claims_on(ctx: &Context, key: &TargetKey) -> Vec<Claim> {
-    let Ok(mut claimed) = ctx.claimed.lock() else {
+    let (Ok(mut claimed), Ok(mut targets)) = (ctx.claimed.lock(), ctx.targets.lock()) else {
         return Vec::new();
     };
     let mut unseen = std::collections::HashSet::new();
     let mut claims = Vec::new();
     for wfe in ctx.runs.state() {
-        let id = run_id(&wfe);
-        let recorded = claimed.get(&id);
-        let finished = wfe
-            .status
-            .as_ref()
+        let status = wfe.status.as_ref();
+        let phase = status
             .and_then(|s| s.phase)
-            .is_some_and(|p| p.is_terminal());
-        if recorded.is_none() && finished {
+            .unwrap_or(WorkflowPhase::Pending);
+        let recorded = if claimed.is_empty() {
+            None
+        } else {
+            claimed.get(&run_id(&wfe))
+        };
+        if recorded.is_none() && phase.is_terminal() {
             continue;
         }
-        let mut claim = Claim {
-            target: target_of_run(ctx, &wfe),
-            ..claim_without_target(&wfe)
+        let holds = match recorded {
+            Some(target)
+                if matches!(
+                    phase,
+                    WorkflowPhase::Pending | WorkflowPhase::Planning | WorkflowPhase::Validating
+                ) =>
+            {
+                // The cache lags this process's own claim: the run holds its target.
+                if target == key {
+                    let mut claim = claim_without_target(&wfe);
+                    claim.phase = WorkflowPhase::Executing;
+                    claim.target = Some(target.clone());
+                    claims.push(claim);
+                }
+                unseen.insert(run_id(&wfe));
+                continue;
+            }
+            _ => !phase.is_terminal() && target_of_run(&mut targets, &wfe) == Some(key),
         };
-        if let Some(target) = recorded
-            && matches!(
-                claim.phase,
-                WorkflowPhase::Pending | WorkflowPhase::Planning | WorkflowPhase::Validating
-            )
-        {
-            // The cache lags this process's own claim: the run holds its target.
-            unseen.insert(id);
-            claim.phase = WorkflowPhase::Executing;
-            claim.target = Some(target.clone());
-        }
-        if claim.target.as_ref() == Some(key) && !claim.phase.is_terminal() {
-            claims.push(claim);
+        if holds {
+            claims.push(Claim {
+                target: Some(key.clone()),
+                ..claim_without_target(&wfe)
+            });
         }
     }
     claimed.retain(|run, _| unseen.contains(run));
@@ -500,33 +520,30 @@ fn claims_on(ctx: &Context, key: &TargetKey) -> Vec<Claim> {
 }
 
 /// The target a run's pinned plan acts on, read from the plan once per run and plan (a pinned
-/// plan never changes).
-fn target_of_run(ctx: &Context, wfe: &WorkflowExecution) -> Option<TargetKey> {
+/// plan never changes); `targets` caches it by run uid, with the plan's digest.
+fn target_of_run<'a>(
+    targets: &'a mut HashMap<String, (String, Option<TargetKey>)>,
+    wfe: &WorkflowExecution,
+) -> Option<&'a TargetKey> {
     let status = wfe.status.as_ref()?;
     let text = status.plan.as_deref()?;
-    let key = (
-        wfe.metadata.uid.clone().unwrap_or_default(),
-        status
-            .workflow
-            .as_ref()
-            .map(|w| w.digest.clone())
-            .unwrap_or_default(),
-    );
-    if let Ok(cache) = ctx.targets.lock()
-        && let Some(target) = cache.get(&key)
-    {
-        return target.clone();
-    }
-    let target = serde_json::from_str::<ExecutionPlan>(text)
-        .ok()
-        .and_then(|p| planning::target_key(planning::target_of(&p).as_ref()));
-    if let Ok(mut cache) = ctx.targets.lock() {
-        if cache.len() > 4096 {
-            cache.clear();
+    let uid = wfe.metadata.uid.as_deref().unwrap_or_default();
+    let digest = status
+        .workflow
+        .as_ref()
+        .map(|w| w.digest.as_str())
+        .unwrap_or_default();
+    let cached = targets.get(uid).is_some_and(|(d, _)| d == digest);
+    if !cached {
+        let target = serde_json::from_str::<ExecutionPlan>(text)
+            .ok()
+            .and_then(|p| planning::target_key(planning::target_of(&p).as_ref()));
+        if targets.len() > 4096 {
+            targets.clear();
         }
-        cache.insert(key, target.clone());
+        targets.insert(uid.to_string(), (digest.to_string(), target));
     }
-    target
+    targets.get(uid).and_then(|(_, t)| t.as_ref())
 }
 
 fn claim_without_target(wfe: &WorkflowExecution) -> Claim {
@@ -913,5 +930,24 @@ async fn track_active(
             _ = shutdown.changed() => return,
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cache_shows_last_write;
+
+    #[test]
+    fn the_cached_run_is_used_only_when_it_shows_the_last_write() {
+        // Never written by this process: the cache is as good as a read.
+        assert!(cache_shows_last_write(None, Some("7")));
+        // The cache has caught up with the last write.
+        assert!(cache_shows_last_write(Some("7"), Some("7")));
+        // The cache lags the last write (or someone wrote since): read from the API.
+        assert!(!cache_shows_last_write(Some("9"), Some("7")));
+        assert!(!cache_shows_last_write(Some("9"), None));
+        // After a failed reconcile nothing matches until the next write.
+        assert!(!cache_shows_last_write(Some(""), Some("")));
+        assert!(!cache_shows_last_write(Some(""), None));
     }
 }

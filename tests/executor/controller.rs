@@ -314,6 +314,41 @@ async fn a_finished_execution_is_never_acted_on_again() {
 }
 
 #[tokio::test]
+async fn a_stale_cached_copy_of_a_new_execution_acts_on_nothing() {
+    let env = env().await;
+    env.deployment("web", 2).await;
+    let created = env
+        .execution(
+            "scale",
+            "scale_deployment",
+            json!({ "namespace": NS, "deployment": "web", "replicas": 3 }),
+        )
+        .await;
+    let done = env.run("scale").await;
+    // Someone scales back by hand; a watch cache that still shows the execution as created
+    // (no status) must not make the executor scale again.
+    let deployments = env.api::<Deployment>();
+    let mut d = deployments.get("web").await.unwrap();
+    d.spec.as_mut().unwrap().replicas = Some(2);
+    let d = deployments
+        .replace("web", &PostParams::default(), &d)
+        .await
+        .unwrap();
+    let stale = Arc::new(created);
+    let action = reconcile(stale.clone(), env.ctx.clone()).await.unwrap();
+    assert_ne!(action, Action::await_change(), "it looks again");
+    // The next reconcile reads the execution from the API: finished, nothing to do.
+    let action = reconcile(stale, env.ctx.clone()).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    let now = env.api::<KubernetesExecution>().get("scale").await.unwrap();
+    assert_eq!(now.resource_version(), done.resource_version());
+    assert_eq!(
+        deployments.get("web").await.unwrap().resource_version(),
+        d.resource_version()
+    );
+}
+
+#[tokio::test]
 async fn a_lost_race_to_start_acts_on_nothing() {
     let env = env().await;
     let before = env.deployment("web", 2).await;
