@@ -247,8 +247,7 @@ pub fn sweep(state: &mut State) {
                 continue;
             };
             let uid = meta_str(&obj, "uid").unwrap_or_default();
-            if finalizers(&obj).iter().any(|f| f == FOREGROUND)
-                && dependents(state, uid).is_empty()
+            if finalizers(&obj).iter().any(|f| f == FOREGROUND) && dependents(state, uid).is_empty()
             {
                 todo.push((key.clone(), ns.clone(), name.clone(), true));
             } else if *key == ns_key()

@@ -375,7 +375,9 @@ impl State {
             namespace: at.0,
             kind,
             object: stored,
-            prev: prev.map(|p| p.view.clone()).filter(|_| kind == EventType::Modified),
+            prev: prev
+                .map(|p| p.view.clone())
+                .filter(|_| kind == EventType::Modified),
             size: 0,
         });
         Arc::new(obj)

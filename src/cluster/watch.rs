@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::read::{Selectors, present, presents_as_is};
-use super::store::Stored;
 use super::server::{ApiResponse, Query, Server, Target};
+use super::store::Stored;
 use super::store::{Event, EventType};
 use super::table;
 
@@ -155,7 +155,11 @@ pub fn open(
             let objs: Vec<(String, Arc<Stored>)> = state
                 .objects
                 .get(&t.rt.key())
-                .map(|o| o.iter().map(|((ns, _), s)| (ns.clone(), s.clone())).collect())
+                .map(|o| {
+                    o.iter()
+                        .map(|((ns, _), s)| (ns.clone(), s.clone()))
+                        .collect()
+                })
                 .unwrap_or_default();
             drop(state);
             for (ns, o) in objs {

@@ -419,9 +419,7 @@ pub fn update_locked(
         };
         patch::record_update(Some(current), &mut new, &who);
     }
-    if kinds::tracks_generation(&t.rt)
-        && !same_spec(&new, current, t.rt.status_subresource)
-    {
+    if kinds::tracks_generation(&t.rt) && !same_spec(&new, current, t.rt.status_subresource) {
         let g = current
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
@@ -660,11 +658,18 @@ mod tests {
         let a = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"r": 1}, "status": {"p": 1}});
         let relabelled = json!({"metadata": {"name": "a"}, "spec": {"r": 1}, "status": {"p": 2}});
         assert!(same_spec(&a, &relabelled, true));
-        assert!(!same_spec(&a, &relabelled, false), "status is spec without a subresource");
+        assert!(
+            !same_spec(&a, &relabelled, false),
+            "status is spec without a subresource"
+        );
         let rescaled = json!({"metadata": {"name": "a"}, "spec": {"r": 2}, "status": {"p": 1}});
         assert!(!same_spec(&a, &rescaled, true));
-        let extra = json!({"metadata": {"name": "a"}, "spec": {"r": 1}, "data": {}, "status": {"p": 1}});
-        assert!(!same_spec(&a, &extra, true), "a new top-level field is a change");
+        let extra =
+            json!({"metadata": {"name": "a"}, "spec": {"r": 1}, "data": {}, "status": {"p": 1}});
+        assert!(
+            !same_spec(&a, &extra, true),
+            "a new top-level field is a change"
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! phase Running, performs the action, and writes the result. Finished attempts are never
 //! acted on again.
 
-use std::future::Future;
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -143,11 +143,7 @@ pub async fn run_until(
     // An execution is reconciled when it is first seen and when its spec changes; its own
     // status writes do not bring it back (a waiting action requeues itself).
     let (reader, writer) = reflector::store();
-    // The cache keeps executions without managedFields (unread here, and a large part of
-    // every object); a status write without them leaves the server's as they are.
-    let stream = watcher(api, watcher::Config::default()).modify(|kex| {
-        kex.metadata.managed_fields = None;
-    });
+    let stream = watcher(api, watcher::Config::default()).modify(slim);
     let executions = reflector(writer, stream)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
@@ -164,6 +160,28 @@ pub async fn run_until(
         .await;
     info!("executor stopped");
     Ok(())
+}
+
+/// What the watch cache keeps of an execution. Never managedFields: nothing here reads them
+/// (a status write without them leaves the server's as they are). Of a finished execution,
+/// only what tells that it is finished: it is never acted on again, and most executions in a
+/// long-lived cache are finished.
+fn slim(kex: &mut KubernetesExecution) {
+    kex.metadata.managed_fields = None;
+    let finished = kex
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .is_some_and(|p| matches!(p, ExecutionPhase::Succeeded | ExecutionPhase::Failed));
+    if finished {
+        kex.metadata.labels = None;
+        kex.metadata.annotations = None;
+        kex.metadata.owner_references = None;
+        kex.spec.action.parameters = JsonMap::new();
+        if let Some(status) = kex.status.as_mut() {
+            status.result = None;
+        }
+    }
 }
 
 /// After a controller failure, try again shortly.
@@ -206,7 +224,11 @@ pub async fn reconcile(kex: Arc<KubernetesExecution>, ctx: Arc<Context>) -> Resu
             kex
         }
     };
-    let attempt = Attempt { api, ctx: ctx.as_ref(), key };
+    let attempt = Attempt {
+        api,
+        ctx: ctx.as_ref(),
+        key,
+    };
     let status = kex.status.clone().unwrap_or_default();
     match status.phase {
         Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed) => Ok(Action::await_change()),
@@ -560,6 +582,42 @@ pub fn human(d: Duration) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_keeps_of_a_finished_execution_only_that_it_is_finished() {
+        let mut kex: KubernetesExecution = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kubernetesexecution.kubernaut.io/v1alpha1",
+            "kind": "KubernetesExecution",
+            "metadata": {"name": "x", "namespace": "shop", "generation": 1,
+                         "labels": {"a": "b"},
+                         "managedFields": [{"manager": "m", "operation": "Update"}]},
+            "spec": {"workflowExecutionRef": {"name": "run"}, "step": "s", "attempt": 1,
+                     "action": {"type": "scale_deployment", "parameters": {"replicas": 3}}},
+            "status": {"phase": "Running", "result": {"success": false, "output": {"previous_replicas": 2}}}
+        }))
+        .unwrap();
+        slim(&mut kex);
+        assert_eq!(kex.metadata.managed_fields, None);
+        assert!(
+            kex.metadata.labels.is_some(),
+            "a running execution is kept whole"
+        );
+        assert_eq!(kex.spec.action.parameters["replicas"], 3);
+        assert!(kex.status.as_ref().unwrap().result.is_some());
+
+        kex.status.as_mut().unwrap().phase = Some(ExecutionPhase::Succeeded);
+        slim(&mut kex);
+        assert_eq!(kex.metadata.labels, None);
+        assert!(kex.spec.action.parameters.is_empty());
+        let status = kex.status.as_ref().unwrap();
+        assert_eq!(status.phase, Some(ExecutionPhase::Succeeded));
+        assert!(status.result.is_none());
+        assert_eq!(
+            kex.metadata.generation,
+            Some(1),
+            "the generation predicate still reads it"
+        );
+    }
 
     #[test]
     fn durations_print_like_people_write_them() {

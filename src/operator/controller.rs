@@ -160,24 +160,37 @@ fn cache_shows_last_write(written: Option<&str>, cached: Option<&str>) -> bool {
     }
 }
 
-/// Remembers the version a status write produced (or forgets a finished run).
+/// Remembers the version a status write produced, or forgets a finished run: its version,
+/// its compiled program and its target (a finished run is never decided again).
 fn note_written(ctx: &Context, written: &WorkflowExecution) {
-    let Ok(mut map) = ctx.written.lock() else {
-        return;
-    };
     let uid = written.uid().unwrap_or_default();
-    let finished = written
-        .status
-        .as_ref()
+    let status = written.status.as_ref();
+    let finished = status
         .and_then(|s| s.phase)
         .is_some_and(WorkflowPhase::is_terminal);
-    match (&written.metadata.resource_version, finished) {
-        (Some(rv), false) => {
-            map.insert(uid, rv.clone());
+    if let Ok(mut map) = ctx.written.lock() {
+        match (&written.metadata.resource_version, finished) {
+            (Some(rv), false) => {
+                map.insert(uid, rv.clone());
+                return;
+            }
+            _ => {
+                map.remove(&uid);
+            }
         }
-        _ => {
-            map.remove(&uid);
-        }
+    }
+    if !finished {
+        return;
+    }
+    let digest = status
+        .and_then(|s| s.workflow.as_ref())
+        .map(|w| w.digest.clone())
+        .unwrap_or_default();
+    if let Ok(mut programs) = ctx.programs.lock() {
+        programs.remove(&(uid.clone(), digest));
+    }
+    if let Ok(mut targets) = ctx.targets.lock() {
+        targets.remove(&uid);
     }
 }
 
@@ -738,23 +751,21 @@ fn ended_executions(
     executions: Api<KubernetesExecution>,
 ) -> impl futures::Stream<Item = Result<KubernetesExecution, watcher::Error>> + Send + 'static {
     use crate::api::ExecutionPhase;
-    watcher(executions, watcher::Config::default().any_semantic()).filter_map(
-        |event| async move {
-            match event {
-                Ok(watcher::Event::Apply(kex)) => {
-                    let phase = kex.status.as_ref().and_then(|s| s.phase);
-                    matches!(
-                        phase,
-                        Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed)
-                    )
-                    .then_some(Ok(kex))
-                }
-                Ok(watcher::Event::InitApply(kex) | watcher::Event::Delete(kex)) => Some(Ok(kex)),
-                Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
-                Err(e) => Some(Err(e)),
+    watcher(executions, watcher::Config::default().any_semantic()).filter_map(|event| async move {
+        match event {
+            Ok(watcher::Event::Apply(kex)) => {
+                let phase = kex.status.as_ref().and_then(|s| s.phase);
+                matches!(
+                    phase,
+                    Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed)
+                )
+                .then_some(Ok(kex))
             }
-        },
-    )
+            Ok(watcher::Event::InitApply(kex) | watcher::Event::Delete(kex)) => Some(Ok(kex)),
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+            Err(e) => Some(Err(e)),
+        }
+    })
 }
 
 /// Runs the controller until `shutdown` completes.
