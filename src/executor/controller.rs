@@ -287,7 +287,7 @@ impl Attempt<'_> {
             return Ok(Action::requeue(Duration::from_millis(200)));
         };
         info!(execution = %self.key, action = %call.params.action(), "started");
-        self.act(kex, call, now).await
+        self.act(kex, call, now, true).await
     }
 
     /// Continues a Running execution: the recorded state stands; the action is applied only
@@ -304,7 +304,7 @@ impl Attempt<'_> {
             Ok(call) => call,
             Err(e) => return self.finish_failed(kex, started, e).await,
         };
-        self.act(kex, call, started).await
+        self.act(kex, call, started, false).await
     }
 
     /// Applies the action within the attempt's deadline and records what came of it.
@@ -313,6 +313,7 @@ impl Attempt<'_> {
         kex: KubernetesExecution,
         call: Call,
         started: Timestamp,
+        fresh: bool,
     ) -> Result<Action, Error> {
         let now = self.ctx.config.clock.now();
         let elapsed: Duration = now
@@ -335,7 +336,8 @@ impl Attempt<'_> {
             .and_then(|s| s.result.as_ref())
             .map(|r| r.output.clone())
             .unwrap_or_default();
-        let action_ctx = self.action_context(&kex, started, now);
+        let mut action_ctx = self.action_context(&kex, started, now);
+        action_ctx.fresh = fresh;
         let applied =
             tokio::time::timeout(budget, actions::apply(&action_ctx, &call.params, &recorded))
                 .await;
@@ -436,6 +438,7 @@ impl Attempt<'_> {
             started_at: started,
             now,
             poll_interval: self.ctx.config.poll_interval,
+            fresh: false,
         }
     }
 
@@ -514,7 +517,7 @@ impl Attempt<'_> {
             message: &format!("{}: {}", kex.spec.action.action_type, result.error),
             warning: true,
         };
-        if let Err(e) = events::publish(&self.ctx.client, &execution, &notice, false).await {
+        if let Err(e) = events::publish(&self.ctx.client, &execution, &notice, false, true).await {
             debug!(execution = %self.key, error = %e, "could not publish the failure event");
         }
     }

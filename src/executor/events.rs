@@ -36,12 +36,15 @@ pub struct Notice<'a> {
 }
 
 /// Publishes `notice` about `execution` (with the server's dry run when asked); answers the
-/// Event's name. An Event of that name that already exists counts as published.
+/// Event's name. An Event of that name that already exists counts as published; with
+/// `look_first` (an attempt that may have published before) it is read first, so that it is
+/// never even sent twice.
 pub async fn publish(
     client: &Client,
     execution: &ExecutionRef,
     notice: &Notice<'_>,
     dry_run: bool,
+    look_first: bool,
 ) -> Result<String, kube::Error> {
     let name = format!("{}.{}", execution.name, notice.suffix);
     let now = Time(Timestamp::now());
@@ -77,7 +80,7 @@ pub async fn publish(
         field_manager: Some(FIELD_MANAGER.to_string()),
     };
     let api: Api<Event> = Api::namespaced(client.clone(), &execution.namespace);
-    if api.get_opt(&name).await?.is_some() {
+    if look_first && api.get_opt(&name).await?.is_some() {
         return Ok(name);
     }
     match api.create(&pp, &event).await {

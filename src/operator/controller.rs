@@ -348,8 +348,7 @@ async fn plan_step(
     let Some(analysis_status) = analysis_status else {
         return Ok(Step::Wait(ctx.config.wait_requeue));
     };
-    let catalog = ctx.templates.current();
-    match planning::plan_run(&catalog, wfe, &analysis_status) {
+    match planning::plan_run(&ctx.templates, wfe, &analysis_status) {
         Err(PlanFailure { reason, message }) => {
             conditions::set(
                 &mut status.conditions,

@@ -6,9 +6,7 @@ use kube::ResourceExt;
 use super::target_lock::TargetKey;
 use crate::api::{AIAnalysisStatus, FailureReason, TargetResource, WorkflowExecution};
 use crate::catalog::ActionCatalog;
-use crate::catalog::templates::TemplateCatalog;
 use crate::plan::{self, ExecutionPlan, PlanContext};
-use crate::template::Template;
 
 pub use super::templates::TemplateSource;
 
@@ -21,9 +19,9 @@ pub struct PlanFailure {
     pub message: String,
 }
 
-/// Plans `wfe` against its analysis with the templates of `catalog`.
+/// Plans `wfe` against its analysis with the current templates (each built once).
 pub fn plan_run(
-    catalog: &TemplateCatalog,
+    templates: &TemplateSource,
     wfe: &WorkflowExecution,
     analysis: &AIAnalysisStatus,
 ) -> Result<ExecutionPlan, PlanFailure> {
@@ -40,13 +38,14 @@ pub fn plan_run(
                     .to_string(),
         });
     };
+    let catalog = templates.current();
     let found = catalog
         .get(&wanted.name, wanted.version.as_deref())
         .map_err(|e| PlanFailure {
             reason: FailureReason::TemplateNotFound,
             message: e.to_string(),
         })?;
-    let template = Template::from_catalog(found).map_err(|e| PlanFailure {
+    let template = templates.built(found).map_err(|e| PlanFailure {
         // The catalog checked it; a template that loads there but not here is a script problem.
         reason: FailureReason::ScriptError,
         message: format!("{}: {e}", found.path.display()),

@@ -2,13 +2,15 @@
 //! change (a mounted ConfigMap changes by swapping a symlink, so the directory is polled).
 //! Reloading never touches a running workflow: its plan is pinned in status.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use futures::Stream;
 
-use crate::catalog::templates::TemplateCatalog;
+use crate::catalog::templates::{self, TemplateCatalog};
+use crate::template::{Template, TemplateError};
 
 /// The current template catalog of a directory.
 #[derive(Debug)]
@@ -16,6 +18,23 @@ pub struct TemplateSource {
     dir: PathBuf,
     catalog: RwLock<Arc<TemplateCatalog>>,
     fingerprint: RwLock<Fingerprint>,
+    /// Loaded templates by file, with the texts they were built from: every run of a
+    /// template plans from one build (its scripts compiled once).
+    built: Mutex<HashMap<PathBuf, (Texts, Arc<Template>)>>,
+}
+
+/// A template's source and its imports' (alias, source).
+type Texts = (String, Vec<(String, String)>);
+
+fn texts(entry: &templates::Template) -> Texts {
+    (
+        entry.source.clone(),
+        entry
+            .imports
+            .iter()
+            .map(|i| (i.alias.clone(), i.source.clone()))
+            .collect(),
+    )
 }
 
 /// What the poller compares: every template and script file with its size and mtime.
@@ -28,6 +47,7 @@ impl TemplateSource {
             dir: dir.to_path_buf(),
             catalog: RwLock::new(Arc::new(TemplateCatalog::default())),
             fingerprint: RwLock::new(Vec::new()),
+            built: Mutex::new(HashMap::new()),
         };
         source.reload();
         source
@@ -39,6 +59,30 @@ impl TemplateSource {
             Ok(c) => c.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// The loaded template of a catalog entry, built on first use and kept while its texts
+    /// stay the same.
+    pub fn built(&self, entry: &templates::Template) -> Result<Arc<Template>, TemplateError> {
+        let same = |(source, imports): &Texts| {
+            *source == entry.source
+                && imports.len() == entry.imports.len()
+                && imports
+                    .iter()
+                    .zip(&entry.imports)
+                    .all(|((alias, text), i)| *alias == i.alias && *text == i.source)
+        };
+        if let Ok(built) = self.built.lock()
+            && let Some((texts, template)) = built.get(&entry.path)
+            && same(texts)
+        {
+            return Ok(template.clone());
+        }
+        let template = Arc::new(Template::from_catalog(entry)?);
+        if let Ok(mut built) = self.built.lock() {
+            built.insert(entry.path.clone(), (texts(entry), template.clone()));
+        }
+        Ok(template)
     }
 
     /// Reloads when the files changed; true when it did.
@@ -64,6 +108,9 @@ impl TemplateSource {
         }
         if let Ok(mut f) = self.fingerprint.write() {
             *f = print;
+        }
+        if let Ok(mut built) = self.built.lock() {
+            built.clear();
         }
     }
 
@@ -148,5 +195,22 @@ mod tests {
         assert!(source.reload_if_changed());
         assert_eq!(source.current().len(), 1);
         assert!(!source.reload_if_changed());
+    }
+
+    #[test]
+    fn a_template_is_built_once_until_its_text_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tiny.wf"), WF).unwrap();
+        let source = TemplateSource::load(dir.path());
+        let catalog = source.current();
+        let entry = catalog.get("tiny", None).unwrap();
+        let first = source.built(entry).unwrap();
+        assert!(Arc::ptr_eq(&first, &source.built(entry).unwrap()));
+        std::fs::write(dir.path().join("tiny.wf"), WF.replace("\"hi\"", "\"ho\"")).unwrap();
+        assert!(source.reload_if_changed());
+        let catalog = source.current();
+        let changed = source.built(catalog.get("tiny", None).unwrap()).unwrap();
+        assert!(!Arc::ptr_eq(&first, &changed));
+        assert!(changed.source.text().contains("\"ho\""));
     }
 }

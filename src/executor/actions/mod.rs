@@ -50,6 +50,9 @@ pub struct ActionContext {
     pub now: Timestamp,
     /// How long to wait before looking again at something that is not there yet.
     pub poll_interval: Duration,
+    /// The attempt was started (recorded Running) in this very pass, so nothing it creates
+    /// can exist yet; false when resuming an attempt an earlier pass may have acted on.
+    pub fresh: bool,
 }
 
 impl ActionContext {

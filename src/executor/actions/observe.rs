@@ -395,7 +395,7 @@ pub async fn apply_notify(ctx: &ActionContext, p: &Params) -> Result<Progress, A
         message: p.string("message")?,
         warning: p.opt_string("severity") == Some("warning"),
     };
-    let name = publish(&ctx.client, &execution, &notice, ctx.dry_run)
+    let name = publish(&ctx.client, &execution, &notice, ctx.dry_run, !ctx.fresh)
         .await
         .map_err(|e| {
             let target = Target::namespaced("Event", &execution.namespace, &execution.name);
