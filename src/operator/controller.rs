@@ -918,28 +918,47 @@ fn runs_of_analysis(
         .collect()
 }
 
-/// Keeps the active-runs gauge current from the watch cache.
+/// Every 2 s: [`forget_gone_runs`].
 async fn track_active(
     store: Store<WorkflowExecution>,
     ctx: Arc<Context>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        let active = store
-            .state()
-            .iter()
-            .filter(|w| {
-                !w.status
-                    .as_ref()
-                    .and_then(|s| s.phase)
-                    .is_some_and(WorkflowPhase::is_terminal)
-            })
-            .count();
-        ctx.metrics().set_active_runs(active);
+        forget_gone_runs(&store, &ctx);
         tokio::select! {
             _ = shutdown.changed() => return,
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
+    }
+}
+
+/// Sets the active-runs gauge, and forgets the versions, programs and targets of runs no
+/// longer in the cache (deleted without finishing).
+fn forget_gone_runs(store: &Store<WorkflowExecution>, ctx: &Context) {
+    let runs = store.state();
+    let active = runs
+        .iter()
+        .filter(|w| {
+            !w.status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_some_and(WorkflowPhase::is_terminal)
+        })
+        .count();
+    ctx.metrics().set_active_runs(active);
+    let uids: std::collections::HashSet<&str> = runs
+        .iter()
+        .filter_map(|w| w.metadata.uid.as_deref())
+        .collect();
+    if let Ok(mut written) = ctx.written.lock() {
+        written.retain(|uid, _| uids.contains(uid.as_str()));
+    }
+    if let Ok(mut programs) = ctx.programs.lock() {
+        programs.retain(|(uid, _), _| uids.contains(uid.as_str()));
+    }
+    if let Ok(mut targets) = ctx.targets.lock() {
+        targets.retain(|uid, _| uids.contains(uid.as_str()));
     }
 }
 
