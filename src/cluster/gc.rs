@@ -70,11 +70,6 @@ fn owner_uids(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Every object with an ownerReference to `uid`: (key, namespace, name).
-fn dependents(state: &State, uid: &str) -> Vec<(ResourceKey, String, String)> {
-    state.dependents_of(uid)
-}
-
 fn mark_deleting(
     state: &mut State,
     key: &ResourceKey,
@@ -126,7 +121,7 @@ pub fn delete_object(
     }
     if policy == Propagation::Foreground {
         mark_deleting(state, key, ns, name, Some(FOREGROUND));
-        for (k, n, m) in dependents(state, &uid) {
+        for (k, n, m) in state.dependents_of(&uid) {
             delete_object(state, &k, &n, &m, Propagation::Foreground);
         }
         sweep(state);
@@ -197,7 +192,7 @@ pub fn remove_as_and_collect(
         state.drop_resource(&k);
     }
     if let Some(uid) = meta_str(&last, "uid") {
-        for (k, n, m) in dependents(state, uid) {
+        for (k, n, m) in state.dependents_of(uid) {
             let Some(dep) = state.get(&k, &n, &m) else {
                 continue;
             };
@@ -230,7 +225,7 @@ fn drop_owner_ref(state: &mut State, key: &ResourceKey, dep: &Value, uid: &str) 
 }
 
 fn orphan_dependents(state: &mut State, uid: &str) {
-    for (k, n, m) in dependents(state, uid) {
+    for (k, n, m) in state.dependents_of(uid) {
         if let Some(dep) = state.get(&k, &n, &m) {
             drop_owner_ref(state, &k, &dep, uid);
         }
@@ -247,7 +242,8 @@ pub fn sweep(state: &mut State) {
                 continue;
             };
             let uid = meta_str(&obj, "uid").unwrap_or_default();
-            if finalizers(&obj).iter().any(|f| f == FOREGROUND) && dependents(state, uid).is_empty()
+            if finalizers(&obj).iter().any(|f| f == FOREGROUND)
+                && state.dependents_of(uid).is_empty()
             {
                 todo.push((key.clone(), ns.clone(), name.clone(), true));
             } else if *key == ns_key()
@@ -275,7 +271,7 @@ pub fn sweep(state: &mut State) {
                 if rest.is_empty() {
                     remove_and_collect(state, &key, &ns, &name);
                 } else {
-                    let mut obj = (*cur).clone();
+                    let mut obj = Arc::unwrap_or_clone(cur);
                     set_meta(&mut obj, "finalizers", json!(rest));
                     state.replace(&key, obj);
                 }

@@ -56,7 +56,7 @@ fn scale_of(t: &Target, obj: &Value) -> Value {
 fn current(state: &State, t: &Target) -> Result<Value, ApiError> {
     state
         .get(&t.rt.key(), t.ns(), t.name())
-        .map(|o| (*o).clone())
+        .map(Arc::unwrap_or_clone)
         .ok_or_else(|| ApiError::not_found(&t.rt.plural, &t.rt.group, t.name()))
 }
 

@@ -13,8 +13,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::read::{Selectors, present, presents_as_is};
 use super::server::{ApiResponse, Query, Server, Target};
-use super::store::Stored;
-use super::store::{Event, EventType};
+use super::store::{Event, EventType, Stored};
 use super::table;
 
 /// Everything a running watch needs to filter and render events.

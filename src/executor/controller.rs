@@ -259,7 +259,7 @@ impl Attempt<'_> {
             Ok(call) => call,
             Err(e) => return self.finish_failed(kex, now, e).await,
         };
-        let action_ctx = self.action_context(&kex, now, now);
+        let action_ctx = self.action_context(&kex, now, now, true);
         let prepared = tokio::time::timeout(
             self.real(call.timeout),
             actions::prepare(&action_ctx, &call.params),
@@ -336,8 +336,7 @@ impl Attempt<'_> {
             .and_then(|s| s.result.as_ref())
             .map(|r| r.output.clone())
             .unwrap_or_default();
-        let mut action_ctx = self.action_context(&kex, started, now);
-        action_ctx.fresh = fresh;
+        let action_ctx = self.action_context(&kex, started, now, fresh);
         let applied =
             tokio::time::timeout(budget, actions::apply(&action_ctx, &call.params, &recorded))
                 .await;
@@ -428,6 +427,7 @@ impl Attempt<'_> {
         kex: &KubernetesExecution,
         started: Timestamp,
         now: Timestamp,
+        fresh: bool,
     ) -> ActionContext {
         ActionContext {
             client: self.ctx.client.clone(),
@@ -438,7 +438,7 @@ impl Attempt<'_> {
             started_at: started,
             now,
             poll_interval: self.ctx.config.poll_interval,
-            fresh: false,
+            fresh,
         }
     }
 

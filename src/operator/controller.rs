@@ -170,14 +170,9 @@ fn note_written(ctx: &Context, written: &WorkflowExecution) {
         .is_some_and(WorkflowPhase::is_terminal);
     if let Ok(mut map) = ctx.written.lock() {
         match (&written.metadata.resource_version, finished) {
-            (Some(rv), false) => {
-                map.insert(uid, rv.clone());
-                return;
-            }
-            _ => {
-                map.remove(&uid);
-            }
-        }
+            (Some(rv), false) => map.insert(uid.clone(), rv.clone()),
+            _ => map.remove(&uid),
+        };
     }
     if !finished {
         return;
@@ -918,14 +913,14 @@ fn runs_of_analysis(
         .collect()
 }
 
-/// Every 2 s: [`forget_gone_runs`].
+/// Every 2 s: [`tend_runs`].
 async fn track_active(
     store: Store<WorkflowExecution>,
     ctx: Arc<Context>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        forget_gone_runs(&store, &ctx);
+        tend_runs(&store, &ctx);
         tokio::select! {
             _ = shutdown.changed() => return,
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
@@ -935,7 +930,7 @@ async fn track_active(
 
 /// Sets the active-runs gauge, and forgets the versions, programs and targets of runs no
 /// longer in the cache (deleted without finishing).
-fn forget_gone_runs(store: &Store<WorkflowExecution>, ctx: &Context) {
+fn tend_runs(store: &Store<WorkflowExecution>, ctx: &Context) {
     let runs = store.state();
     let active = runs
         .iter()
