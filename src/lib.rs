@@ -16,6 +16,7 @@ pub mod graph;
 pub mod operator;
 pub mod plan;
 pub mod rehearse;
+pub mod runtime;
 pub mod scenario;
 pub mod script;
 pub mod template;

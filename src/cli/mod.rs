@@ -65,3 +65,12 @@ pub fn main() -> ExitCode {
         Command::Crds(args) => crds::run(&args),
     }
 }
+
+/// The runtime of a long-running command ([`crate::runtime::build`]), or exit code 2 with
+/// the reason on stderr.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    crate::runtime::build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(2)
+    })
+}

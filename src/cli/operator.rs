@@ -81,15 +81,9 @@ pub enum LogFormat {
 /// Runs the operator until SIGTERM or Ctrl-C; exit code 2 when it cannot start.
 pub fn run(args: OperatorArgs) -> ExitCode {
     init_logging(args.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(operate(args))
 }

@@ -63,15 +63,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("error: --speed must be a number of at least 1");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let options = RunOptions {
         templates: args.templates.clone(),

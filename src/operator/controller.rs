@@ -23,6 +23,7 @@ use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 
 use super::config::OperatorConfig;
+use super::finished::{self, FinishedExecutions};
 use super::planning::{self, PlanFailure, TemplateSource};
 use super::run_state::{self, Transition};
 use super::safety::{self, ProtectedNamespaces};
@@ -52,6 +53,9 @@ pub enum Error {
     /// The object lacks a namespace or name.
     #[error("the WorkflowExecution has no {0}")]
     MissingField(&'static str),
+    /// The reconcile's task panicked or was cancelled.
+    #[error("the reconcile stopped before it finished: {0}")]
+    Aborted(#[source] tokio::task::JoinError),
 }
 
 impl Error {
@@ -63,6 +67,7 @@ impl Error {
             Error::PinnedPlan(_) => "pinned_plan",
             Error::Engine(_) => "engine",
             Error::MissingField(_) => "invalid_object",
+            Error::Aborted(_) => "aborted",
         }
     }
 }
@@ -81,7 +86,7 @@ pub struct Context {
     lock_gate: tokio::sync::Mutex<()>,
     /// The runs as the controller's watch cache holds them.
     runs: Store<WorkflowExecution>,
-    /// Runs this process moved past Validating (`ns/name` → target), kept until the watch
+    /// Runs this process moved past Validating (run uid → target), kept until the watch
     /// cache shows that write: the lock decision reads the cache, which may lag.
     claimed: Mutex<HashMap<String, TargetKey>>,
     /// The target of each run's pinned plan by run uid, with the plan's template digest.
@@ -89,6 +94,9 @@ pub struct Context {
     /// The resourceVersion of this process's last status write per run uid (empty after a
     /// conflict): the cached run is used only when it shows that version.
     written: Mutex<HashMap<String, String>>,
+    /// Executions seen finished, by run: a decision whose in-flight executions are all
+    /// here needs no list of the run's executions.
+    finished: Arc<FinishedExecutions>,
 }
 
 impl Context {
@@ -107,6 +115,15 @@ impl std::fmt::Debug for Context {
 
 /// Reconciles one run, timing it in the metrics.
 pub async fn reconcile(wfe: Arc<WorkflowExecution>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // kube-runtime polls every reconcile inside the controller's one task, so however many
+    // runs are ready they would share one core; a task of its own lets them spread over the
+    // runtime's workers. The controller still runs one reconcile per run at a time.
+    tokio::spawn(reconcile_timed(wfe, ctx))
+        .await
+        .unwrap_or_else(|e| Err(Error::Aborted(e)))
+}
+
+async fn reconcile_timed(wfe: Arc<WorkflowExecution>, ctx: Arc<Context>) -> Result<Action, Error> {
     let mut timer = ctx.metrics().reconcile_timer();
     let result = reconcile_run(&wfe, &ctx).await;
     if let Err(e) = &result {
@@ -174,6 +191,9 @@ fn note_written(ctx: &Context, written: &WorkflowExecution) {
             _ => map.remove(&uid),
         };
     }
+    // Executions the status no longer has in flight are in it now.
+    let flying = status.map(finished::in_flight_names).unwrap_or_default();
+    ctx.finished.keep_only(&uid, &flying);
     if !finished {
         return;
     }
@@ -232,14 +252,14 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     }) && !(status.phase == Some(WorkflowPhase::Validating) && requeue.is_some());
     let mut observed = Vec::new();
     if in_engine {
-        let (next, delay, obs) = engine_step(&wfe, ctx, &status, now).await?;
+        let (next, delay, obs, existed) = engine_step(&wfe, ctx, &status, now).await?;
         status = next;
         observed = obs;
         requeue = delay.map(|d| ctx.config.clock.real_delay(d));
-        if finished_but_in_flight(&status, &observed) {
-            // An execution that had already finished when this decision started it (it was
-            // created by an earlier reconcile whose status write failed): its end is news
-            // that no watch event will bring again, so decide again at once.
+        if existed || finished_but_in_flight(&status, &observed) {
+            // An execution that existed before this decision started it (created by an
+            // earlier reconcile whose status write failed) may have finished already: its
+            // end is news that no watch event will bring again, so decide again at once.
             requeue = Some(Duration::from_millis(10));
         }
     }
@@ -253,7 +273,7 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
             && status.phase.is_some_and(target_lock::holds)
             && let Ok(mut claimed) = ctx.claimed.lock()
         {
-            claimed.insert(run_id(&wfe), key);
+            claimed.insert(wfe.uid().unwrap_or_default(), key);
         }
         report(ctx, &wfe, &before, &status, &observed).await;
     }
@@ -483,7 +503,9 @@ fn claims_on(ctx: &Context, key: &TargetKey) -> Vec<Claim> {
     };
     let mut unseen = std::collections::HashSet::new();
     let mut claims = Vec::new();
-    for wfe in ctx.runs.state() {
+    let runs = ctx.runs.state();
+    for wfe in &runs {
+        let uid = wfe.metadata.uid.as_deref().unwrap_or_default();
         let status = wfe.status.as_ref();
         let phase = status
             .and_then(|s| s.phase)
@@ -491,7 +513,7 @@ fn claims_on(ctx: &Context, key: &TargetKey) -> Vec<Claim> {
         let recorded = if claimed.is_empty() {
             None
         } else {
-            claimed.get(&run_id(&wfe))
+            claimed.get(uid)
         };
         if recorded.is_none() && phase.is_terminal() {
             continue;
@@ -505,24 +527,24 @@ fn claims_on(ctx: &Context, key: &TargetKey) -> Vec<Claim> {
             {
                 // The cache lags this process's own claim: the run holds its target.
                 if target == key {
-                    let mut claim = claim_without_target(&wfe);
+                    let mut claim = claim_without_target(wfe);
                     claim.phase = WorkflowPhase::Executing;
                     claim.target = Some(target.clone());
                     claims.push(claim);
                 }
-                unseen.insert(run_id(&wfe));
+                unseen.insert(uid);
                 continue;
             }
-            _ => !phase.is_terminal() && target_of_run(&mut targets, &wfe) == Some(key),
+            _ => !phase.is_terminal() && target_of_run(&mut targets, wfe) == Some(key),
         };
         if holds {
             claims.push(Claim {
                 target: Some(key.clone()),
-                ..claim_without_target(&wfe)
+                ..claim_without_target(wfe)
             });
         }
     }
-    claimed.retain(|run, _| unseen.contains(run));
+    claimed.retain(|uid, _| unseen.contains(uid.as_str()));
     claims
 }
 
@@ -576,6 +598,7 @@ async fn engine_step(
         WorkflowExecutionStatus,
         Option<Duration>,
         Vec<KubernetesExecution>,
+        bool,
     ),
     Error,
 > {
@@ -584,21 +607,30 @@ async fn engine_step(
     let uid = wfe.metadata.uid.clone().unwrap_or_default();
     let program = program_for(ctx, &uid, status)?;
     let executions: Api<KubernetesExecution> = Api::namespaced(ctx.client.clone(), &ns);
-    let selector = format!("{LABEL_WORKFLOW}={name}");
-    let owned = executions
-        .list(&ListParams::default().labels(&selector))
-        .await?;
-    let observed: Vec<KubernetesExecution> = owned
-        .items
-        .into_iter()
-        .filter(|k| k.owner_references().iter().any(|o| o.uid == uid))
-        .collect();
+    // The engine reads only the executions in flight: when the watch has shown each of
+    // them finished (or none is in flight), those copies are what a list would return.
+    let flying = finished::in_flight_names(status);
+    let observed = match ctx.finished.all_of(&uid, &flying) {
+        Some(seen) => seen,
+        None => {
+            let selector = format!("{LABEL_WORKFLOW}={name}");
+            let owned = executions
+                .list(&ListParams::default().labels(&selector))
+                .await?;
+            owned
+                .items
+                .into_iter()
+                .filter(|k| k.owner_references().iter().any(|o| o.uid == uid))
+                .collect()
+        }
+    };
     let observations = Observations {
         executions: observed.iter().map(Observation::from).collect(),
         approved: wfe.spec.approved,
     };
     let decision = program.decide(status, &observations, now);
     let owner = owner_reference(wfe)?;
+    let mut existed = false;
     for new in &decision.create {
         let kex = KubernetesExecution {
             metadata: ObjectMeta {
@@ -616,14 +648,17 @@ async fn engine_step(
                 .metrics()
                 .execution_created(&new.spec.action.action_type),
             Err(kube::Error::Api(s)) if s.code == 409 => {
+                // Created by an earlier decision whose status write failed: it may have
+                // finished already, and no event will tell. Decide again soon.
                 tracing::debug!(execution = %new.name, "already exists; created before");
+                existed = true;
             }
             Err(e) => return Err(e.into()),
         }
     }
     let mut next = decision.status;
     run_state::keep_conditions(status, &mut next);
-    Ok((next, decision.requeue_after, observed))
+    Ok((next, decision.requeue_after, observed, existed))
 }
 
 /// The compiled program of the run's pinned plan; the plan is read and compiled once per run.
@@ -740,24 +775,31 @@ async fn report(
 /// The executions whose run has something to decide: those that finished, went away, or
 /// were (re)listed. An execution picked up by the executor (Pending → Running) changes no
 /// decision (the engine treats both alike; deadlines come back as requeues), so it does not
-/// cost its run a reconcile.
+/// cost its run a reconcile. Every event first goes to `finished`, so the reconcile it
+/// causes finds the execution there.
 fn ended_executions(
     executions: Api<KubernetesExecution>,
+    finished: Arc<FinishedExecutions>,
 ) -> impl futures::Stream<Item = Result<KubernetesExecution, watcher::Error>> + Send + 'static {
     use crate::api::ExecutionPhase;
-    watcher(executions, watcher::Config::default().any_semantic()).filter_map(|event| async move {
-        match event {
-            Ok(watcher::Event::Apply(kex)) => {
-                let phase = kex.status.as_ref().and_then(|s| s.phase);
-                matches!(
-                    phase,
-                    Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed)
-                )
-                .then_some(Ok(kex))
+    watcher(executions, watcher::Config::default().any_semantic()).filter_map(move |event| {
+        if let Ok(event) = &event {
+            finished.observe(event);
+        }
+        async move {
+            match event {
+                Ok(watcher::Event::Apply(kex)) => {
+                    let phase = kex.status.as_ref().and_then(|s| s.phase);
+                    matches!(
+                        phase,
+                        Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed)
+                    )
+                    .then_some(Ok(kex))
+                }
+                Ok(watcher::Event::InitApply(kex) | watcher::Event::Delete(kex)) => Some(Ok(kex)),
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+                Err(e) => Some(Err(e)),
             }
-            Ok(watcher::Event::InitApply(kex) | watcher::Event::Delete(kex)) => Some(Ok(kex)),
-            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
-            Err(e) => Some(Err(e)),
         }
     })
 }
@@ -780,6 +822,7 @@ pub async fn run(
     // A run is reconciled when it is first seen and when its spec changes (`approved`), not
     // on its own status writes: each decision is complete, and what comes next is announced
     // by its executions, its analysis, or a requeue.
+    let finished = Arc::new(FinishedExecutions::default());
     let (reader, writer) = reflector::store();
     // The cache keeps runs without managedFields: nothing here reads them, and they are
     // a large part of every object.
@@ -808,6 +851,7 @@ pub async fn run(
         claimed: Mutex::new(HashMap::new()),
         targets: Mutex::new(HashMap::new()),
         written: Mutex::new(HashMap::new()),
+        finished: finished.clone(),
         config,
     });
     // One signal, fanned out: the controller's graceful shutdown and the background tasks.
@@ -844,7 +888,7 @@ pub async fn run(
     // requested before that would wait for it forever: shut down only once ready.
     let store_ready = store.clone();
     let driving = controller
-        .owns_stream(ended_executions(executions))
+        .owns_stream(ended_executions(executions, finished))
         .watches(
             analyses,
             watcher::Config::default().any_semantic(),
@@ -932,15 +976,7 @@ async fn track_active(
 /// longer in the cache (deleted without finishing).
 fn tend_runs(store: &Store<WorkflowExecution>, ctx: &Context) {
     let runs = store.state();
-    let active = runs
-        .iter()
-        .filter(|w| {
-            !w.status
-                .as_ref()
-                .and_then(|s| s.phase)
-                .is_some_and(WorkflowPhase::is_terminal)
-        })
-        .count();
+    let active = runs.iter().filter(|w| !finished::run_ended(w)).count();
     ctx.metrics().set_active_runs(active);
     let uids: std::collections::HashSet<&str> = runs
         .iter()
@@ -955,6 +991,12 @@ fn tend_runs(store: &Store<WorkflowExecution>, ctx: &Context) {
     if let Ok(mut targets) = ctx.targets.lock() {
         targets.retain(|uid, _| uids.contains(uid.as_str()));
     }
+    let ongoing: std::collections::HashSet<&str> = runs
+        .iter()
+        .filter(|w| !finished::run_ended(w))
+        .filter_map(|w| w.metadata.uid.as_deref())
+        .collect();
+    ctx.finished.retain_runs(|uid| ongoing.contains(uid));
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! | file | what |
 //! |---|---|
 //! | `controller` | context → `reconcile` / `error_policy` → `run` |
+//! | `finished` | the executions seen finished, so a decision needs no list of them |
 //! | `planning` | the analysis and template → the pinned plan; the run's target |
 //! | `safety`, `target_lock` | the checks at Validating |
 //! | `run_state` | failing a run, spec digests, status transitions (events, metrics) |
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod conditions;
 pub mod config;
 pub mod controller;
+pub mod finished;
 pub mod http;
 pub mod leader;
 pub mod metrics;
