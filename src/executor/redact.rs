@@ -91,6 +91,12 @@ pub fn redact_text(text: &str) -> String {
         let suffix = if i == 0 { "@" } else { "" };
         let replaced = pattern.replace_all(&out, |caps: &regex::Captures<'_>| {
             let kept = caps.get(1).map_or("", |m| m.as_str());
+            let whole = caps.get(0).map_or("", |m| m.as_str());
+            // A URL whose password is already redacted (`pwd:***@host`, a user named like a
+            // credential key): the rest is its host, not a secret.
+            if whole[kept.len()..].starts_with(&format!("{REDACTED}@")) {
+                return whole.to_string();
+            }
             format!("{kept}{REDACTED}{suffix}")
         });
         out = replaced.into_owned();
@@ -209,6 +215,22 @@ mod tests {
                 "token": null
             })
         );
+    }
+}
+
+#[cfg(test)]
+mod url_users {
+    use super::redact_text;
+
+    #[test]
+    fn a_user_named_like_a_credential_key_keeps_the_host() {
+        // Found by `properties::url_passwords_never_survive`: the key=value rule took
+        // `pwd:***@db:5432/x` for a `pwd:` credential and ate the host.
+        assert_eq!(
+            redact_text("postgres://pwd:s3cret@db:5432/x failed"),
+            "postgres://pwd:***@db:5432/x failed"
+        );
+        assert_eq!(redact_text("pwd: s3cret"), "pwd: ***");
     }
 }
 
