@@ -88,6 +88,23 @@ pub enum ExecutionPhase {
     Failed,
 }
 
+impl ExecutionPhase {
+    /// True for the phases an attempt never leaves (`Succeeded`, `Failed`).
+    pub fn is_finished(self) -> bool {
+        matches!(self, ExecutionPhase::Succeeded | ExecutionPhase::Failed)
+    }
+}
+
+impl KubernetesExecution {
+    /// Whether its status shows it finished.
+    pub fn is_finished(&self) -> bool {
+        self.status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .is_some_and(ExecutionPhase::is_finished)
+    }
+}
+
 /// The result of an attempt.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -171,12 +171,7 @@ pub async fn run_until(
 /// long-lived cache are finished.
 fn slim(kex: &mut KubernetesExecution) {
     kex.metadata.managed_fields = None;
-    let finished = kex
-        .status
-        .as_ref()
-        .and_then(|s| s.phase)
-        .is_some_and(|p| matches!(p, ExecutionPhase::Succeeded | ExecutionPhase::Failed));
-    if finished {
+    if kex.is_finished() {
         kex.metadata.labels = None;
         kex.metadata.annotations = None;
         kex.metadata.owner_references = None;

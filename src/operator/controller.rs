@@ -288,16 +288,12 @@ fn finished_but_in_flight(
     status: &WorkflowExecutionStatus,
     observed: &[KubernetesExecution],
 ) -> bool {
-    use crate::api::ExecutionPhase;
     observed.iter().any(|kex| {
-        let done = kex
-            .status
-            .as_ref()
-            .and_then(|s| s.phase)
-            .is_some_and(|p| matches!(p, ExecutionPhase::Succeeded | ExecutionPhase::Failed));
-        done && status.steps.iter().any(|step| {
-            engine::in_flight(step) && step.execution_ref.as_deref() == kex.metadata.name.as_deref()
-        })
+        kex.is_finished()
+            && status.steps.iter().any(|step| {
+                engine::in_flight(step)
+                    && step.execution_ref.as_deref() == kex.metadata.name.as_deref()
+            })
     })
 }
 
@@ -781,21 +777,13 @@ fn ended_executions(
     executions: Api<KubernetesExecution>,
     finished: Arc<FinishedExecutions>,
 ) -> impl futures::Stream<Item = Result<KubernetesExecution, watcher::Error>> + Send + 'static {
-    use crate::api::ExecutionPhase;
     watcher(executions, watcher::Config::default().any_semantic()).filter_map(move |event| {
         if let Ok(event) = &event {
             finished.observe(event);
         }
         async move {
             match event {
-                Ok(watcher::Event::Apply(kex)) => {
-                    let phase = kex.status.as_ref().and_then(|s| s.phase);
-                    matches!(
-                        phase,
-                        Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed)
-                    )
-                    .then_some(Ok(kex))
-                }
+                Ok(watcher::Event::Apply(kex)) => kex.is_finished().then_some(Ok(kex)),
                 Ok(watcher::Event::InitApply(kex) | watcher::Event::Delete(kex)) => Some(Ok(kex)),
                 Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
                 Err(e) => Some(Err(e)),

@@ -8,16 +8,16 @@
 //! run finishes, or when the run is gone; a deleted execution goes with its Delete event.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use kube::runtime::watcher;
 
-use crate::api::{ExecutionPhase, KubernetesExecution, WorkflowExecution};
+use crate::api::{KubernetesExecution, WorkflowExecution};
 
 /// Finished executions by the uid of the run that owns them, then by name.
 #[derive(Debug, Default)]
 pub struct FinishedExecutions {
-    by_run: Mutex<HashMap<String, HashMap<String, Arc<KubernetesExecution>>>>,
+    by_run: Mutex<HashMap<String, HashMap<String, KubernetesExecution>>>,
 }
 
 /// The uid of the WorkflowExecution that controls `kex`.
@@ -30,18 +30,11 @@ fn owner_run(kex: &KubernetesExecution) -> Option<&str> {
         .map(|o| o.uid.as_str())
 }
 
-fn finished(kex: &KubernetesExecution) -> bool {
-    kex.status
-        .as_ref()
-        .and_then(|s| s.phase)
-        .is_some_and(|p| matches!(p, ExecutionPhase::Succeeded | ExecutionPhase::Failed))
-}
-
 impl FinishedExecutions {
     /// Takes in one event of the watch of executions.
     pub fn observe(&self, event: &watcher::Event<KubernetesExecution>) {
         match event {
-            watcher::Event::Apply(kex) | watcher::Event::InitApply(kex) if finished(kex) => {
+            watcher::Event::Apply(kex) | watcher::Event::InitApply(kex) if kex.is_finished() => {
                 self.keep(kex)
             }
             watcher::Event::Delete(kex) => self.drop_one(kex),
@@ -59,7 +52,7 @@ impl FinishedExecutions {
             by_run
                 .entry(run.to_string())
                 .or_default()
-                .insert(name.to_string(), Arc::new(copy));
+                .insert(name.to_string(), copy);
         }
     }
 
@@ -85,10 +78,7 @@ impl FinishedExecutions {
         }
         let by_run = self.by_run.lock().ok()?;
         let of_run = by_run.get(run_uid)?;
-        names
-            .iter()
-            .map(|n| of_run.get(*n).map(|k| KubernetesExecution::clone(k)))
-            .collect()
+        names.iter().map(|n| of_run.get(*n).cloned()).collect()
     }
 
     /// Keeps of run `run_uid` only the executions `names` (those still in flight after a

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::conditions;
 use crate::api::workflow_execution::Failure;
 use crate::api::{
-    ExecutionPhase, FailureReason, KubernetesExecution, Outcome, StepPhase, WorkflowExecutionSpec,
+    FailureReason, KubernetesExecution, Outcome, StepPhase, WorkflowExecutionSpec,
     WorkflowExecutionStatus, WorkflowPhase,
 };
 use crate::executor::redact::{redact_map, redact_text};
@@ -216,12 +216,7 @@ pub fn absorbed<'a>(
                 .as_deref()
                 .is_some_and(|n| in_flight.contains(&n))
         })
-        .filter(|k| {
-            matches!(
-                k.status.as_ref().and_then(|s| s.phase),
-                Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed)
-            )
-        })
+        .filter(|k| k.is_finished())
         .collect()
 }
 
