@@ -5,6 +5,7 @@
 mod operator {
     mod deploy;
     mod lifecycle;
+    mod names;
     mod resilience;
     mod safety;
 }
@@ -19,8 +20,8 @@ use kube::api::{Api, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use remedy::api::kubernetes_execution::{ErrorReason, ExecutionResult};
 use remedy::api::{
-    AIAnalysis, ExecutionPhase, KubernetesExecution, KubernetesExecutionStatus, LABEL_STEP,
-    LABEL_WORKFLOW, WorkflowExecution, WorkflowExecutionStatus, WorkflowPhase,
+    AIAnalysis, ExecutionPhase, KubernetesExecution, KubernetesExecutionStatus, WorkflowExecution,
+    WorkflowExecutionStatus, WorkflowPhase,
 };
 use remedy::cluster::{Config, EmbeddedCluster};
 use remedy::operator::OperatorConfig;
@@ -258,7 +259,7 @@ impl Harness {
 
     /// The names of the run's executions, sorted.
     pub async fn execution_names(&self, run: &str) -> Vec<String> {
-        let lp = ListParams::default().labels(&format!("{LABEL_WORKFLOW}={run}"));
+        let lp = ListParams::default().labels(&remedy::api::executions_of(run));
         let mut names: Vec<String> = self
             .executions()
             .list(&lp)
@@ -274,10 +275,9 @@ impl Harness {
 
     /// The run's executions in the order they were created: (name, action, dry run).
     pub async fn executions_in_order(&self, run: &str) -> Vec<(String, String, bool)> {
-        let lp = ListParams::default().labels(&format!("{LABEL_WORKFLOW}={run}"));
+        let lp = ListParams::default().labels(&remedy::api::executions_of(run));
         let mut items = self.executions().list(&lp).await.unwrap().items;
         items.sort_by_key(|k| k.resource_version().and_then(|v| v.parse::<u64>().ok()));
-        let _ = LABEL_STEP;
         items
             .iter()
             .map(|k| {

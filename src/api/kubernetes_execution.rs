@@ -5,7 +5,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::JsonMap;
 use super::schema::free_form_object;
@@ -185,34 +184,25 @@ impl ExecutionKind {
     }
 }
 
-/// Longest name an execution may have (a DNS label is 63; keep room for nothing else).
-const MAX_NAME: usize = 63;
+/// Longest name an execution may have: a DNS label's 63, so that the name is also a valid
+/// label value.
+const MAX_NAME: usize = super::names::MAX_LABEL;
 
 /// The deterministic name of an execution: `<wfe>-<step>-<attempt>`, or
-/// `<wfe>-<step>-rb-<attempt>` for a compensation. Underscores become dashes; names longer than
-/// 63 characters are cut and suffixed with a short hash of the full name, so they stay valid
-/// and unique.
+/// `<wfe>-<step>-rb-<attempt>` for a compensation. Underscores become dashes; a name longer
+/// than 63 characters (or not a valid name) is cut and suffixed with a short hash of the full
+/// name, so it stays valid and unique.
 pub fn execution_name(
     workflow_execution: &str,
     step: &str,
     kind: ExecutionKind,
     attempt: u32,
 ) -> String {
-    let step = step.replace('_', "-");
     let full = match kind {
         ExecutionKind::Rollback => format!("{workflow_execution}-{step}-rb-{attempt}"),
         _ => format!("{workflow_execution}-{step}-{attempt}"),
     };
-    if full.len() <= MAX_NAME {
-        return full;
-    }
-    let hash = hex::encode(Sha256::digest(full.as_bytes()));
-    let suffix = &hash[..8];
-    let mut cut = full[..MAX_NAME - suffix.len() - 1].to_string();
-    while cut.ends_with('-') || cut.ends_with('.') {
-        cut.pop();
-    }
-    format!("{cut}-{suffix}")
+    super::names::dns_name(&full, MAX_NAME)
 }
 
 #[cfg(test)]
@@ -247,5 +237,21 @@ mod tests {
             a.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         );
+    }
+
+    #[test]
+    fn names_from_names_a_real_cluster_refuses_are_valid_all_the_same() {
+        // The embedded cluster does not check a run's name; a real one would. Whatever the
+        // run is called, its executions get names a real cluster accepts, without panicking
+        // on a multi-byte character where the name is cut.
+        for wfe in [
+            "Web-OOM".to_string(),
+            format!("{}é{}", "a".repeat(53), "b".repeat(20)),
+            format!("{}.{}", "a".repeat(60), "b".repeat(60)),
+            "x".repeat(253),
+        ] {
+            let name = execution_name(&wfe, "scale_out", ExecutionKind::Rollback, 1);
+            assert!(crate::api::names::is_dns1123_label(&name), "{wfe} → {name}");
+        }
     }
 }

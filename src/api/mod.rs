@@ -4,7 +4,9 @@
 pub mod ai_analysis;
 pub mod crd;
 pub mod kubernetes_execution;
+pub mod names;
 pub mod schema;
+pub mod strict;
 pub mod workflow_execution;
 
 pub use ai_analysis::{AIAnalysis, AIAnalysisStatus, AnalysisPhase, TargetResource};
@@ -20,9 +22,16 @@ pub use workflow_execution::{
 /// A free-form JSON object (parameters, metrics, outputs).
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 
-/// Label naming the WorkflowExecution an execution belongs to.
+/// Label naming the WorkflowExecution an execution belongs to (its name as a label value:
+/// [`names::label_value`]).
 pub const LABEL_WORKFLOW: &str = "workflowexecution.kubernaut.io/name";
-/// Label naming the step an execution runs.
+/// Label naming the step an execution runs (as a label value: [`names::label_value`]).
 pub const LABEL_STEP: &str = "workflowexecution.kubernaut.io/step";
 /// Label naming the kind of execution: `step`, `rollback`, `verify` or `finally`.
 pub const LABEL_KIND: &str = "workflowexecution.kubernaut.io/kind";
+
+/// The label selector of the executions of the WorkflowExecution `name` (a long name is
+/// shortened in the label as it is when the executions are created).
+pub fn executions_of(name: &str) -> String {
+    format!("{LABEL_WORKFLOW}={}", names::label_value(name))
+}

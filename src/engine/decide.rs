@@ -10,6 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::Value;
 
 use crate::api::kubernetes_execution::{ActionCall, execution_name};
+use crate::api::names::label_value;
 use crate::api::workflow_execution::{Failure, ObjectRef};
 use crate::api::{
     ExecutionKind, ExecutionPhase, FailureReason, JsonMap, KubernetesExecutionSpec, LABEL_KIND,
@@ -746,8 +747,8 @@ impl<'a> Run<'a> {
         };
         let name = execution_name(&p.execution, &planned.name, kind, attempt);
         let labels = BTreeMap::from([
-            (LABEL_WORKFLOW.to_string(), p.execution.clone()),
-            (LABEL_STEP.to_string(), planned.name.clone()),
+            (LABEL_WORKFLOW.to_string(), label_value(&p.execution)),
+            (LABEL_STEP.to_string(), label_value(&planned.name)),
             (LABEL_KIND.to_string(), kind.as_str().to_string()),
         ]);
         let spec = KubernetesExecutionSpec {

@@ -46,7 +46,12 @@ pub async fn publish(
     dry_run: bool,
     look_first: bool,
 ) -> Result<String, kube::Error> {
-    let name = format!("{}.{}", execution.name, notice.suffix);
+    // A hand-made execution may have a name of any length: the Event's must stay valid.
+    let name = crate::api::names::with_suffix(
+        &execution.name,
+        &format!(".{}", notice.suffix),
+        crate::api::names::MAX_SUBDOMAIN,
+    );
     let now = Time(Timestamp::now());
     let event = Event {
         metadata: ObjectMeta {

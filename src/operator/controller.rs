@@ -17,12 +17,13 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 
 use super::config::OperatorConfig;
+use super::events::Recorder;
 use super::finished::{self, FinishedExecutions};
 use super::planning::{self, PlanFailure, TemplateSource};
 use super::run_state::{self, Transition};
@@ -30,8 +31,8 @@ use super::safety::{self, ProtectedNamespaces};
 use super::target_lock::{self, Claim, LockState, TargetKey};
 use super::{conditions, metrics::Metrics};
 use crate::api::{
-    AIAnalysis, AnalysisPhase, FailureReason, KubernetesExecution, LABEL_WORKFLOW,
-    WorkflowExecution, WorkflowExecutionStatus, WorkflowPhase,
+    AIAnalysis, AnalysisPhase, FailureReason, KubernetesExecution, WorkflowExecution,
+    WorkflowExecutionStatus, WorkflowPhase,
 };
 use crate::catalog::ActionCatalog;
 use crate::engine::{self, Observation, Observations, Program};
@@ -609,7 +610,7 @@ async fn engine_step(
     let observed = match ctx.finished.all_of(&uid, &flying) {
         Some(seen) => seen,
         None => {
-            let selector = format!("{LABEL_WORKFLOW}={name}");
+            let selector = crate::api::executions_of(&name);
             let owned = executions
                 .list(&ListParams::default().labels(&selector))
                 .await?;

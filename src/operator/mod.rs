@@ -9,6 +9,7 @@
 //! | `planning` | the analysis and template → the pinned plan; the run's target |
 //! | `safety`, `target_lock` | the checks at Validating |
 //! | `run_state` | failing a run, spec digests, status transitions (events, metrics) |
+//! | `events` | publishing Events with names and notes a real API server accepts |
 //! | `conditions` | standard conditions with observedGeneration |
 //! | `templates` | the template directory, reloaded on change |
 //! | `config`, `clock` | what the operator is told; injectable time |
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod conditions;
 pub mod config;
 pub mod controller;
+pub mod events;
 pub mod finished;
 pub mod http;
 pub mod leader;

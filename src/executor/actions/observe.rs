@@ -330,9 +330,16 @@ pub async fn apply_backup(ctx: &ActionContext, p: &Params) -> Result<Progress, A
     let ns = p.string("namespace")?;
     let resource = p.string("resource")?;
     let (obj, source, known) = read_object(ctx, p).await?;
-    let destination = p
-        .opt_string("destination")
-        .map_or_else(|| format!("{}-backup", ctx.execution_name), str::to_string);
+    let destination = p.opt_string("destination").map_or_else(
+        || {
+            crate::api::names::with_suffix(
+                &ctx.execution_name,
+                "-backup",
+                crate::api::names::MAX_SUBDOMAIN,
+            )
+        },
+        str::to_string,
+    );
     let target = Target::namespaced("ConfigMap", ns, &destination);
     let marker = ctx
         .execution_uid
