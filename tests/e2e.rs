@@ -6,6 +6,7 @@
 mod e2e {
     mod cli;
     mod examples;
+    mod scenarios;
 }
 
 use std::path::{Path, PathBuf};

@@ -539,3 +539,25 @@ mod robustness {
         }
     }
 }
+
+#[test]
+fn lint_does_not_send_the_files_escapes_and_nul_bytes_to_the_terminal() {
+    // A template whose action name clears the screen, recolours the output and hides a NUL;
+    // the diagnostic quotes the name and shows the line.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.wf");
+    std::fs::write(
+        &path,
+        "workflow \"h\" version \"1.0.0\" {\n  step a {\n    action \"\u{1b}[2J\u{1b}[31mok\0\u{9b}0m\u{202e}\"\n  }\n}\n",
+    )
+    .unwrap();
+    let (code, out, err) = remedy(&["lint", "--color", "never", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("error[E0101]"), "{out}");
+    assert!(
+        !out.chars()
+            .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
+        "{out:?}"
+    );
+    assert!(out.contains("\u{241b}[2J\u{241b}[31mok\u{2400}"), "{out}");
+}

@@ -243,6 +243,38 @@ mod lets_and_scripts {
     }
 
     #[test]
+    fn an_analysis_without_a_target_is_named_not_a_rhai_getter() {
+        // Before: "Unknown property 'namespace' - a getter is not registered for type '()'".
+        let body = format!(
+            "param namespace: string = ${{ analysis.target.namespace }}\n\
+             let deployment = ${{ analysis.targetResource.name }}\n{STEP}"
+        );
+        let no_target = "phase: Completed\nmetrics: { replicas: 2 }\n";
+        let e = plan_with(&body, no_target, "").expect_err("no target");
+        assert_eq!(e.reason(), FailureReason::ScriptError);
+        assert_eq!(
+            e.to_string(),
+            "the default of param `namespace`: the AIAnalysis has no `targetResource`, and this \
+             reads `analysis.target.namespace`: the analysis must give `targetResource` in its \
+             status (or the template must check `analysis.target` before reading it)"
+        );
+        assert!(!e.to_string().contains("getter"), "{e}");
+        // A field missing deeper in the analysis is named the same way.
+        let body = format!("let r = ${{ analysis.metrics.pods.ready }}\n{STEP}");
+        let e = plan_with(&body, no_target, "").expect_err("no metrics.pods");
+        assert!(
+            e.to_string().contains(
+                "the AIAnalysis has no `metrics.pods`, and this reads `analysis.metrics.pods.ready`"
+            ),
+            "{e}"
+        );
+        // Other script errors keep rhai's words.
+        let body = format!("let r = ${{ analysis.metrics.replicas.nope }}\n{STEP}");
+        let e = plan_with(&body, no_target, "").expect_err("a property of an int");
+        assert!(!e.to_string().contains("the AIAnalysis has no"), "{e}");
+    }
+
+    #[test]
     fn an_over_budget_script_fails_planning_quickly() {
         let body = format!("let x = ${{ \"x\".pad(10000000, 'y') }}\n{STEP}");
         let e = plan_err(&body, "");
@@ -651,6 +683,55 @@ mod cli {
         let (code, _, err) = remedy_plan(&["script-error.wf", "--analysis", "analysis.yaml"]);
         assert_eq!(code, 1);
         snapshot("plan_cli_script_error", &err);
+    }
+
+    #[test]
+    fn an_analysis_file_with_a_typo_is_refused_not_read_as_empty() {
+        // Each of these used to plan as if the analysis said nothing.
+        let dir = tempfile::tempdir().expect("dir");
+        for (what, text, words) in [
+            (
+                "misspelt status",
+                "statuss:\n  phase: Completed\n",
+                "analysis.yaml:1:1: statuss: unknown field `statuss`: did you mean `status`?",
+            ),
+            (
+                "object without kind",
+                "apiVersion: aianalysis.kubernaut.io/v1alpha1\nmetadata: { name: a }\nstatus: { phase: Completed }\n",
+                "analysis.yaml:1:1: apiVersion: an object needs `kind: AIAnalysis`",
+            ),
+            (
+                "object without kind or apiVersion",
+                "metadata: { name: a }\nstatus: { phase: Completed }\n",
+                "analysis.yaml:1:1: metadata: this looks like an AIAnalysis object",
+            ),
+            (
+                "misspelt target field",
+                "kind: AIAnalysis\nstatus:\n  targetResource: { kind: Deployment, nme: web }\n",
+                "analysis.yaml:3:39: status.targetResource.nme: unknown field `nme`: did you mean `name`?",
+            ),
+            (
+                "another kind",
+                "kind: Deployment\nstatus: {}\n",
+                "analysis.yaml:1:7: kind: `Deployment` is not an AIAnalysis",
+            ),
+            (
+                "unknown phase",
+                "phase: Complete\n",
+                "analysis.yaml:1:8: phase: `Complete` is not one of the values: did you mean `Completed`?",
+            ),
+        ] {
+            let path = dir.path().join("analysis.yaml");
+            std::fs::write(&path, text).expect("write");
+            let (code, out, err) = remedy_plan(&[
+                "oom-recovery.wf",
+                "--analysis",
+                path.to_str().expect("utf-8"),
+            ]);
+            assert_eq!((code, out.as_str()), (2, ""), "{what}: {err}");
+            let err = err.replace(&format!("{}/", dir.path().display()), "");
+            assert!(err.starts_with(&format!("error: {words}")), "{what}: {err}");
+        }
     }
 
     #[test]

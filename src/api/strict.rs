@@ -5,7 +5,7 @@
 
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A problem with a hand-written value: the dotted path of the field (`targetResource.nmae`,
 /// empty for the whole value) and what is wrong.
@@ -71,6 +71,40 @@ fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
     }
 }
 
+/// The string values a schema node allows, when it is a closed set.
+fn allowed_strings(node: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_enum(node, &mut out);
+    out
+}
+
+/// Whether `value` has one of the JSON types of `node` (any when it names none).
+fn type_fits(node: &Value, value: &Value) -> Option<String> {
+    let types: Vec<&str> = match node.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return None,
+    };
+    let fits = types.iter().any(|t| match *t {
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "null" => value.is_null(),
+        _ => true,
+    });
+    if fits {
+        return None;
+    }
+    let mut shown = value.to_string();
+    if shown.chars().count() > 40 {
+        shown = format!("{}…", shown.chars().take(40).collect::<String>());
+    }
+    Some(format!("must be {}, got {shown}", types.join(" or ")))
+}
+
 fn unknown_fields(
     root: &Value,
     node: &Value,
@@ -79,18 +113,54 @@ fn unknown_fields(
     out: &mut Vec<FieldProblem>,
 ) {
     let node = resolve(root, node);
-    for key in ["anyOf", "oneOf", "allOf"] {
-        for sub in node
-            .get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let sub = resolve(root, sub);
-            if sub.get("properties").is_some() || sub.get("items").is_some() {
-                unknown_fields(root, sub, value, path, out);
-            }
+    let problem = |message: String| FieldProblem {
+        path: path.to_string(),
+        message,
+    };
+    // `Option<T>`: null, or what T allows.
+    if let Some(alternatives) = node.get("anyOf").and_then(Value::as_array) {
+        let nullable = alternatives
+            .iter()
+            .any(|a| a.get("type") == Some(&json!("null")));
+        if value.is_null() && nullable {
+            return;
         }
+        for alt in alternatives
+            .iter()
+            .filter(|a| a.get("type") != Some(&json!("null")))
+        {
+            unknown_fields(root, alt, value, path, out);
+        }
+        return;
+    }
+    let allowed = allowed_strings(node);
+    if !allowed.is_empty() {
+        if let Some(text) = value.as_str()
+            && !allowed.iter().any(|a| a == text)
+        {
+            let hint = crate::catalog::actions::closest(text, allowed.iter().map(String::as_str))
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
+            out.push(problem(format!(
+                "`{text}` is not one of the values: {hint}they are {}",
+                allowed.join(", ")
+            )));
+        } else if !value.is_string() {
+            out.push(problem(format!("must be one of {}", allowed.join(", "))));
+        }
+        return;
+    }
+    if let Some(message) = type_fits(node, value) {
+        out.push(problem(message));
+        return;
+    }
+    for sub in node
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        unknown_fields(root, sub, value, path, out);
     }
     let join = |key: &str| {
         if path.is_empty() {
@@ -126,6 +196,16 @@ fn unknown_fields(
                 }
             }
         }
+        if let Some(required) = node.get("required").and_then(Value::as_array) {
+            for key in required.iter().filter_map(Value::as_str) {
+                if !object.contains_key(key) {
+                    out.push(FieldProblem {
+                        path: join(key),
+                        message: "missing (it is required)".to_string(),
+                    });
+                }
+            }
+        }
     }
     if let (Some(items), Some(list)) = (node.get("items"), value.as_array()) {
         for (i, item) in list.iter().enumerate() {
@@ -138,7 +218,6 @@ fn unknown_fields(
 mod tests {
     use super::*;
     use crate::api::{AIAnalysisStatus, WorkflowPhase};
-    use serde_json::json;
 
     #[test]
     fn typos_are_refused_with_their_path() {
@@ -155,7 +234,23 @@ mod tests {
         let ok = read::<AIAnalysisStatus>(&json!({ "metrics": { "anything": { "at": 1 } } }));
         assert!(ok.is_ok(), "{ok:?}");
         let e = read::<AIAnalysisStatus>(&json!({ "phase": "Complete" })).unwrap_err();
-        assert!(e.message.contains("Completed"), "{}", e.message);
+        assert_eq!(e.path, "phase");
+        assert!(
+            e.message.contains("did you mean `Completed`?"),
+            "{}",
+            e.message
+        );
+        let e = read::<AIAnalysisStatus>(&json!({ "confidence": "high" })).unwrap_err();
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            ("confidence", "must be number or null, got \"high\"")
+        );
+        let e =
+            read::<AIAnalysisStatus>(&json!({ "targetResource": { "kind": "Pod" } })).unwrap_err();
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            ("targetResource.name", "missing (it is required)")
+        );
     }
 
     #[test]

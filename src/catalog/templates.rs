@@ -42,6 +42,10 @@ pub enum TemplateError {
     Invalid {
         /// The template.
         path: PathBuf,
+        /// The workflow name it declares.
+        name: String,
+        /// The version it declares, as written.
+        version: String,
         /// Each error as `line:col: [CODE] message`.
         errors: Vec<String>,
     },
@@ -269,6 +273,8 @@ pub fn load_file(path: &Path) -> Result<Template, TemplateError> {
     if !errors.is_empty() {
         return Err(TemplateError::Invalid {
             path: path.into(),
+            name: file.workflow.name.value.clone(),
+            version: file.workflow.version.value.clone(),
             errors: errors
                 .iter()
                 .map(|d| {

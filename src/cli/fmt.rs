@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::check::Diagnostic;
+use crate::check::render::visible;
 use crate::dsl::span::SourceFile;
 use crate::dsl::{format, parse_bytes};
 
@@ -117,11 +118,11 @@ pub fn plain_diagnostic(path: &Path, text: &str, d: &Diagnostic) -> String {
     let at = source.line_col(d.span.start);
     format!(
         "{}:{}:{}: {}[{}]: {}",
-        path.display(),
+        visible(&path.display().to_string()),
         at.line,
         at.col,
         d.severity.as_str(),
         d.code,
-        d.message
+        visible(&d.message)
     )
 }

@@ -135,7 +135,7 @@ pub fn run(args: &LintArgs) -> ExitCode {
     if !io_errors.is_empty() {
         let mut stderr = std::io::stderr().lock();
         for e in &io_errors {
-            let _ = writeln!(stderr, "error: {e}");
+            let _ = writeln!(stderr, "error: {}", render::visible(e));
         }
         return ExitCode::from(2);
     }

@@ -11,11 +11,12 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 
 use crate::api::workflow_execution::RollbackStrategy;
-use crate::api::{AIAnalysisStatus, JsonMap, WorkflowExecutionSpec};
+use crate::api::{AIAnalysisStatus, JsonMap, WorkflowExecutionSpec, strict};
 use crate::catalog::templates::TemplateCatalog;
 use crate::check::Diagnostic;
-use crate::check::render::{FileReport, human};
+use crate::check::render::{FileReport, human, visible_lines};
 use crate::plan::{ExecutionPlan, PlanContext, PlanError, PlannedAction, PlannedValue, plan};
+use crate::scenario::yaml::{Positions, excerpt, segments};
 use crate::script::duration::format_millis;
 use crate::template::{Template, TemplateError};
 
@@ -80,17 +81,19 @@ enum Stop {
 
 /// Run `remedy plan`.
 pub fn run(args: &PlanArgs) -> ExitCode {
+    // The plan and its errors quote the analysis and the template: shown, never sent to
+    // the terminal as control characters.
     match plan_command(args) {
         Ok(out) => {
-            print!("{out}");
+            print!("{}", visible_lines(&out));
             ExitCode::SUCCESS
         }
         Err(Stop::Failed(message)) => {
-            eprint!("{message}");
+            eprint!("{}", visible_lines(&message));
             ExitCode::from(1)
         }
         Err(Stop::Usage(message)) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", visible_lines(&message));
             ExitCode::from(2)
         }
     }
@@ -150,24 +153,116 @@ fn parse_sets(sets: &[String]) -> Result<JsonMap, String> {
     Ok(out)
 }
 
-/// An AIAnalysis object (its `status`) or a bare status.
+/// An AIAnalysis object (its `status`) or a bare status, read strictly: a field the
+/// contract does not have is a typo to report, not an empty status to plan with.
 fn read_analysis(path: &Path) -> Result<AIAnalysisStatus, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let value: Value =
         serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let is_object = value.get("kind").is_some() || value.get("apiVersion").is_some();
-    let status = match value.get("status") {
-        Some(status) if is_object => status.clone(),
-        _ => value,
+    let positions = Positions::of(&text);
+    let fail = |field: &str, key: bool, message: &str| {
+        let at = if key {
+            positions.key(&segments(field))
+        } else {
+            positions.value(&segments(field))
+        };
+        match at {
+            Some(p) => format!(
+                "{}:{}:{}: {field}: {message}\n{}",
+                path.display(),
+                p.line,
+                p.column,
+                excerpt(&text, p)
+            ),
+            None => format!("{}: {field}: {message}", path.display()),
+        }
     };
-    if !status.is_object() {
+    let Some(map) = value.as_object() else {
         return Err(format!(
             "{}: expected an AIAnalysis or its status (a map)",
             path.display()
         ));
-    }
-    let status: AIAnalysisStatus = serde_json::from_value(status)
-        .map_err(|e| format!("{}: not an AIAnalysis status: {e}", path.display()))?;
+    };
+    const OBJECT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
+    let is_object = map.contains_key("kind") || map.contains_key("apiVersion");
+    let (status, prefix) = if is_object {
+        match map.get("kind").and_then(Value::as_str) {
+            Some("AIAnalysis") => {}
+            Some(other) => {
+                return Err(fail(
+                    "kind",
+                    false,
+                    &format!("`{other}` is not an AIAnalysis"),
+                ));
+            }
+            None => {
+                return Err(fail(
+                    "apiVersion",
+                    true,
+                    "an object needs `kind: AIAnalysis` (or give the status alone)",
+                ));
+            }
+        }
+        let api_version = <crate::api::AIAnalysis as kube::Resource>::api_version(&());
+        if let Some(v) = map.get("apiVersion")
+            && v.as_str() != Some(api_version.as_ref())
+        {
+            return Err(fail(
+                "apiVersion",
+                false,
+                &format!("an AIAnalysis is {api_version}"),
+            ));
+        }
+        if let Some(key) = map.keys().find(|k| !OBJECT_FIELDS.contains(&k.as_str())) {
+            return Err(fail(
+                key,
+                true,
+                &format!(
+                    "unknown field `{key}`: an AIAnalysis has {}",
+                    OBJECT_FIELDS.join(", ")
+                ),
+            ));
+        }
+        let Some(status) = map.get("status") else {
+            return Err(fail(
+                "kind",
+                true,
+                "the AIAnalysis has no status: its status is what a run plans from",
+            ));
+        };
+        (status.clone(), "status.")
+    } else {
+        if let Some(key) = map
+            .keys()
+            .find(|k| matches!(k.as_str(), "metadata" | "spec" | "status"))
+        {
+            return Err(fail(
+                key,
+                true,
+                "this looks like an AIAnalysis object: add `apiVersion: \
+                 aianalysis.kubernaut.io/v1alpha1` and `kind: AIAnalysis`, or give the status alone",
+            ));
+        }
+        (value.clone(), "")
+    };
+    let status: AIAnalysisStatus = strict::read(&status).map_err(|p| {
+        let field = format!("{prefix}{}", p.path);
+        let field = field.trim_end_matches('.');
+        let field = if field.is_empty() { "status" } else { field };
+        // `statuss:` in a bare status is a misspelt object field, not a status field.
+        let object_field = (!is_object && !p.path.contains(['.', '[']))
+            .then(|| crate::catalog::actions::closest(&p.path, OBJECT_FIELDS.iter().copied()))
+            .flatten();
+        let message = match object_field {
+            Some(c) => format!(
+                "unknown field `{}`: did you mean `{c}`? (an AIAnalysis object also needs \
+                 `apiVersion: aianalysis.kubernaut.io/v1alpha1` and `kind: AIAnalysis`)",
+                p.path
+            ),
+            None => p.message,
+        };
+        fail(field, message.starts_with("unknown field"), &message)
+    })?;
     if let Some(phase) = status.phase
         && phase != crate::api::AnalysisPhase::Completed
     {

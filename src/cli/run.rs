@@ -11,6 +11,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::api::StepPhase;
+use crate::check::render::visible;
 use crate::scenario::{self, Progress, RunOptions, StepUpdate, Summary};
 
 /// Arguments of `remedy run`.
@@ -57,6 +58,17 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    match scenario.check_templates(&args.templates) {
+        Ok(notes) => {
+            for note in notes {
+                eprintln!("warning: {}", visible(&note));
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     if let Some(speed) = args.speed
         && !(speed.is_finite() && speed >= 1.0)
     {
@@ -219,8 +231,11 @@ fn step_line(step: &StepUpdate) -> String {
     line
 }
 
+/// The first line of `text`, at most `max` characters, control characters made visible (the
+/// text comes from the cluster: step messages, events).
 fn first_line(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or("");
+    let line = visible(line);
     if line.chars().count() > max {
         let cut: String = line.chars().take(max - 1).collect();
         format!("{cut}…")
@@ -268,7 +283,7 @@ pub fn render(s: &Summary) -> String {
             .as_ref()
             .map(|st| format!(" at step {st}"))
             .unwrap_or_default();
-        let _ = writeln!(o, "  failure: {}{step}: {}", f.reason, f.message);
+        let _ = writeln!(o, "  failure: {}{step}: {}", f.reason, visible(&f.message));
     }
     let _ = writeln!(o, "\nSteps");
     let rows: Vec<Vec<String>> = s
@@ -378,6 +393,7 @@ fn table(o: &mut String, header: &[&str], rows: &[Vec<String>]) {
     };
     let _ = writeln!(o, "{}", line(header.to_vec()));
     for row in rows {
-        let _ = writeln!(o, "{}", line(row.iter().map(String::as_str).collect()));
+        let cells: Vec<String> = row.iter().map(|c| visible(c).into_owned()).collect();
+        let _ = writeln!(o, "{}", line(cells.iter().map(String::as_str).collect()));
     }
 }

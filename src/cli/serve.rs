@@ -100,6 +100,17 @@ async fn serve(args: ServeArgs) -> ExitCode {
             "remedy serve: CRDs installed; workflow controller and executor running (templates: {})",
             args.templates.display()
         );
+        // A template that does not pass lint is not served: say so now, with its errors,
+        // rather than leave a run to find out with TemplateNotFound.
+        let (_, rejected) =
+            crate::catalog::templates::TemplateCatalog::load_dir_lenient(&args.templates);
+        for e in &rejected {
+            let rejected = crate::operator::planning::Rejected::from_error(e);
+            eprintln!(
+                "warning: template left out: {}",
+                crate::check::render::visible(&rejected.to_string())
+            );
+        }
     }
     if let Some(path) = &args.kubeconfig_out {
         let _ = writeln!(

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use crate::check::render::{visible, visible_lines};
 use crate::rehearse::{discover, run_file};
 
 /// Arguments of `remedy test`.
@@ -42,11 +43,11 @@ pub fn run(args: &TestArgs) -> ExitCode {
                 for case in &report.cases {
                     if case.passed() {
                         passed += 1;
-                        println!("ok   {}: {}", report.workflow, case.name);
+                        println!("ok   {}: {}", report.workflow, visible(&case.name));
                     } else {
                         failed += 1;
-                        println!("FAIL {}: {}", report.workflow, case.name);
-                        print!("{}", case.render_diff());
+                        println!("FAIL {}: {}", report.workflow, visible(&case.name));
+                        print!("{}", visible_lines(&case.render_diff()));
                     }
                 }
             }

@@ -6,6 +6,7 @@ use kube::ResourceExt;
 use super::target_lock::TargetKey;
 use crate::api::{AIAnalysisStatus, FailureReason, TargetResource, WorkflowExecution};
 use crate::catalog::ActionCatalog;
+use crate::catalog::templates::TemplateError;
 use crate::plan::{self, ExecutionPlan, PlanContext};
 
 pub use super::templates::TemplateSource;
@@ -43,7 +44,12 @@ pub fn plan_run(
         .get(&wanted.name, wanted.version.as_deref())
         .map_err(|e| PlanFailure {
             reason: FailureReason::TemplateNotFound,
-            message: e.to_string(),
+            message: left_out(
+                &templates.rejected(),
+                &wanted.name,
+                wanted.version.as_deref(),
+            )
+            .unwrap_or_else(|| e.to_string()),
         })?;
     let template = templates.built(found).map_err(|e| PlanFailure {
         // The catalog checked it; a template that loads there but not here is a script problem.
@@ -59,6 +65,122 @@ pub fn plan_run(
         reason: e.reason(),
         message: e.to_string(),
     })
+}
+
+/// A template file left out of the catalog: the workflow it declares (when it parses) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// The workflow name it declares, when the file parses.
+    pub name: Option<String>,
+    /// The version it declares, as written, when the file parses.
+    pub version: Option<String>,
+    /// Why it was left out: the file and its first errors.
+    pub why: String,
+}
+
+/// How many of a template's errors a message names.
+const ERRORS_SHOWN: usize = 3;
+
+impl Rejected {
+    /// What a loading error says about the template it concerns.
+    pub fn from_error(error: &TemplateError) -> Self {
+        match error {
+            TemplateError::Invalid {
+                path,
+                name,
+                version,
+                errors,
+            } => {
+                let mut why = format!(
+                    "{} has {} lint error{}: {}",
+                    path.display(),
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" },
+                    errors
+                        .iter()
+                        .take(ERRORS_SHOWN)
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+                if errors.len() > ERRORS_SHOWN {
+                    why.push_str(&format!("; and {} more", errors.len() - ERRORS_SHOWN));
+                }
+                Rejected {
+                    name: Some(name.clone()),
+                    version: Some(version.clone()),
+                    why,
+                }
+            }
+            other => Rejected {
+                name: None,
+                version: None,
+                why: other.to_string(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Rejected {
+    /// `name@version (why)`, or just why when the file does not parse.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.name, &self.version) {
+            (Some(name), Some(version)) => write!(f, "{name}@{version}: {}", self.why),
+            _ => write!(f, "{}", self.why),
+        }
+    }
+}
+
+/// Why no template answers `name` (and `version`) when the reason is that templates were left
+/// out: the ones declaring that workflow with their first errors, or else the files that could
+/// not be parsed (one of them may be it). `None` when nothing left out can explain it.
+pub fn left_out(rejected: &[Rejected], name: &str, version: Option<&str>) -> Option<String> {
+    let wanted = |r: &&Rejected| {
+        r.name.as_deref() == Some(name)
+            && version.is_none_or(|v| r.version.as_deref() == Some(v.trim_start_matches('v')))
+    };
+    let declaring: Vec<&Rejected> = rejected.iter().filter(wanted).collect();
+    let label = match version {
+        Some(v) => format!("{name}@{v}"),
+        None => name.to_string(),
+    };
+    if !declaring.is_empty() {
+        let whys: Vec<String> = declaring
+            .iter()
+            .map(|r| {
+                format!(
+                    "{name}@{} in {}",
+                    r.version.as_deref().unwrap_or("?"),
+                    r.why
+                )
+            })
+            .collect();
+        return Some(format!(
+            "template \"{label}\" is not served because it does not pass lint: {}; fix it \
+             (`remedy lint` shows every error) and create a new run",
+            whys.join(" | ")
+        ));
+    }
+    let unparsed: Vec<&str> = rejected
+        .iter()
+        .filter(|r| r.name.is_none())
+        .map(|r| r.why.as_str())
+        .collect();
+    if unparsed.is_empty() {
+        return None;
+    }
+    let shown = unparsed
+        .iter()
+        .take(ERRORS_SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" | ");
+    Some(format!(
+        "no template \"{label}\" is served; {} template file{} could not be loaded and may be it: \
+         {shown}",
+        unparsed.len(),
+        if unparsed.len() == 1 { "" } else { "s" },
+    ))
 }
 
 /// The resource a plan acts on: the analysis's target, pinned with the plan.

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::api::TargetResource;
+use crate::api::names;
 use crate::catalog::{ActionCatalog, BUILTIN_PROTECTED_NAMESPACES, Effect, ParamKind, ParamSpec};
 use crate::plan::{ExecutionPlan, PlannedAction, PlannedValue, StepStage};
 
@@ -44,6 +45,21 @@ pub fn violations(
         && protected.contains(ns)
     {
         found.push(format!("the target is in protected namespace `{ns}`"));
+    }
+    if let Some(t) = target {
+        if let Some(ns) = t.namespace.as_deref()
+            && let Some(problem) = names::label_problem(ns)
+        {
+            found.push(format!(
+                "the target's namespace `{ns}` is not a namespace name: it {problem}"
+            ));
+        }
+        if let Some(problem) = names::subdomain_problem(&t.name) {
+            found.push(format!(
+                "the target's name `{}` is not an object name: it {problem}",
+                t.name
+            ));
+        }
     }
     for step in &plan.steps {
         let place = match step.stage {
@@ -100,6 +116,8 @@ fn check_action(
         };
         if let Some(problem) = value_problem(param, value) {
             found.push(format!("{place}: parameter `{name}` {problem}"));
+        } else if let Some(problem) = name_problem(name, value) {
+            found.push(format!("{place}: parameter `{name}` {problem}"));
         }
         if name == "namespace"
             && let Some(ns) = value.as_str()
@@ -108,6 +126,26 @@ fn check_action(
             found.push(format!("{place}: namespace `{ns}` is protected"));
         }
     }
+}
+
+/// What is wrong with a parameter that names an object, if its value cannot be a name the API
+/// server accepts: a namespace is a DNS-1123 label, the other objects' names DNS-1123
+/// subdomains, and `resource` is `kind/name`. Such a value would be retried until the step's
+/// attempts run out; refused here, nothing runs.
+fn name_problem(param: &str, value: &Value) -> Option<String> {
+    let text = value.as_str()?;
+    let (what, problem) = match param {
+        "namespace" => ("a namespace name", names::label_problem(text)),
+        "deployment" | "statefulset" | "pod" | "hpa" | "pvc" | "configmap" | "node"
+        | "destination" => ("an object name", names::subdomain_problem(text)),
+        "resource" => {
+            let name = text.split_once('/').map_or(text, |(_, n)| n);
+            return names::subdomain_problem(name)
+                .map(|p| format!("names `{name}`, which is not an object name: it {p}"));
+        }
+        _ => return None,
+    };
+    problem.map(|p| format!("is `{text}`, which is not {what}: it {p}"))
 }
 
 /// What is wrong with a resolved value for its parameter, if anything.
@@ -328,5 +366,57 @@ mod tests {
             ],
         );
         assert!(check(&plan(vec![(deferred, Effect::Reversible)], false), None).is_empty());
+    }
+
+    #[test]
+    fn names_a_real_api_server_refuses_are_refused_before_anything_runs() {
+        // `Kube-System` is no namespace a cluster can have: a run would retry its first step
+        // until its attempts ran out. It is refused at Validating instead.
+        let found = check(
+            &plan(vec![(scale("Kube-System"), Effect::Reversible)], false),
+            Some("Kube-System"),
+        );
+        assert_eq!(
+            found,
+            vec![
+                "the target's namespace `Kube-System` is not a namespace name: it must be \
+                 lowercase letters, digits and `-`, starting and ending with a letter or digit"
+                    .to_string(),
+                "step `s0`: parameter `namespace` is `Kube-System`, which is not a namespace \
+                 name: it must be lowercase letters, digits and `-`, starting and ending with a \
+                 letter or digit"
+                    .to_string(),
+            ]
+        );
+        let diagnose = action(
+            "collect_diagnostics",
+            &[
+                ("namespace", value(json!("shop"))),
+                ("resource", value(json!("deployment/Web_1"))),
+            ],
+        );
+        let long = action(
+            "delete_pod",
+            &[
+                ("namespace", value(json!("shop"))),
+                ("pod", value(json!("p".repeat(254)))),
+            ],
+        );
+        let found = check(
+            &plan(
+                vec![(diagnose, Effect::ReadOnly), (long, Effect::Irreversible)],
+                true,
+            ),
+            None,
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains("names `Web_1`, which is not an object name"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].contains("is 254 characters long (at most 253)"),
+            "{found:?}"
+        );
     }
 }

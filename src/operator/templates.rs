@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::Stream;
 
+use super::planning::Rejected;
 use crate::catalog::templates::{self, TemplateCatalog};
 use crate::template::{Template, TemplateError};
 
@@ -17,6 +18,8 @@ use crate::template::{Template, TemplateError};
 pub struct TemplateSource {
     dir: PathBuf,
     catalog: RwLock<Arc<TemplateCatalog>>,
+    /// The templates the last load left out, so that a run asking for one is told why.
+    rejected: RwLock<Arc<Vec<Rejected>>>,
     fingerprint: RwLock<Fingerprint>,
     /// Loaded templates by file, with the texts they were built from: every run of a
     /// template plans from one build (its scripts compiled once).
@@ -46,6 +49,7 @@ impl TemplateSource {
         let source = TemplateSource {
             dir: dir.to_path_buf(),
             catalog: RwLock::new(Arc::new(TemplateCatalog::default())),
+            rejected: RwLock::new(Arc::new(Vec::new())),
             fingerprint: RwLock::new(Vec::new()),
             built: Mutex::new(HashMap::new()),
         };
@@ -57,6 +61,14 @@ impl TemplateSource {
     pub fn current(&self) -> Arc<TemplateCatalog> {
         match self.catalog.read() {
             Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The templates the last load left out, with why.
+    pub fn rejected(&self) -> Arc<Vec<Rejected>> {
+        match self.rejected.read() {
+            Ok(r) => r.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
@@ -105,6 +117,9 @@ impl TemplateSource {
         tracing::info!(dir = %self.dir.display(), templates = catalog.len(), rejected = errors.len(), "templates loaded");
         if let Ok(mut c) = self.catalog.write() {
             *c = Arc::new(catalog);
+        }
+        if let Ok(mut r) = self.rejected.write() {
+            *r = Arc::new(errors.iter().map(Rejected::from_error).collect());
         }
         if let Ok(mut f) = self.fingerprint.write() {
             *f = print;

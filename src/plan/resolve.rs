@@ -64,6 +64,7 @@ pub fn plan(
             workflow: workflow_info.clone(),
             ..EvalContext::default()
         }),
+        analysis: analysis_json.clone(),
     };
 
     let overrides = spec.parameters.clone().unwrap_or_default();
@@ -191,6 +192,118 @@ fn steps_in_order(wf: &ast::Workflow) -> Vec<(&ast::Step, StepStage)> {
     out
 }
 
+/// A clearer error for the commonest planning failure: reading a field of something the
+/// AIAnalysis does not have (`analysis.target.namespace` with no `targetResource`), which
+/// rhai reports as a property of `()`. Any other error is returned as it is.
+fn explain_missing(analysis: &JsonMap, source: &str, error: ScriptError) -> ScriptError {
+    let ScriptError::Runtime {
+        message,
+        line,
+        column,
+    } = &error
+    else {
+        return error;
+    };
+    if !message.contains("for type '()'") {
+        return error;
+    }
+    for path in analysis_paths(source) {
+        let mut current: Option<&Value> = None;
+        for (depth, field) in path.iter().enumerate() {
+            let next = match (depth, current) {
+                (0, _) => analysis.get(field.as_str()).or_else(|| {
+                    (field == "target")
+                        .then(|| analysis.get("targetResource"))
+                        .flatten()
+                }),
+                (_, Some(Value::Object(map))) => map.get(field.as_str()),
+                _ => None,
+            };
+            let missing = next.is_none_or(Value::is_null);
+            if missing
+                && depth + 1 < path.len()
+                && message.contains(&format!("'{}'", path[depth + 1]))
+            {
+                let read = format!("analysis.{}", path.join("."));
+                let whole = format!("analysis.{}", path[..=depth].join("."));
+                let field_name = if depth == 0 && field == "target" {
+                    "targetResource".to_string()
+                } else {
+                    path[..=depth].join(".")
+                };
+                return ScriptError::Runtime {
+                    message: format!(
+                        "the AIAnalysis has no `{field_name}`, and this reads `{read}`: the \
+                         analysis must give `{field_name}` in its status (or the template must \
+                         check `{whole}` before reading it)"
+                    ),
+                    line: *line,
+                    column: *column,
+                };
+            }
+            if missing {
+                break;
+            }
+            current = next;
+        }
+    }
+    error
+}
+
+/// Every dotted path read from `analysis` in `source` (`analysis.target.namespace` →
+/// `[target, namespace]`), outside string literals; a light scan for error messages only.
+fn analysis_paths(source: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = source.chars().collect();
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut i = 0;
+    let mut quote: Option<char> = None;
+    while i < chars.len() {
+        let c = chars[i];
+        if let Some(q) = quote {
+            if c == '\\' {
+                i += 1;
+            } else if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        if matches!(c, '"' | '\'' | '`') {
+            quote = Some(c);
+            i += 1;
+            continue;
+        }
+        let starts = (i == 0
+            || !(ident(chars[i - 1]) || chars[i - 1] == '.' || chars[i - 1] == ':'))
+            && chars[i..].starts_with(&['a', 'n', 'a', 'l', 'y', 's', 'i', 's'])
+            && !chars.get(i + 8).copied().is_some_and(ident);
+        if !starts {
+            i += 1;
+            continue;
+        }
+        i += 8;
+        let mut path = Vec::new();
+        while chars.get(i) == Some(&'.')
+            || (chars.get(i) == Some(&'?') && chars.get(i + 1) == Some(&'.'))
+        {
+            i += if chars[i] == '?' { 2 } else { 1 };
+            let start = i;
+            while chars.get(i).copied().is_some_and(ident) {
+                i += 1;
+            }
+            if start == i {
+                break;
+            }
+            path.push(chars[start..i].iter().collect());
+        }
+        if !path.is_empty() {
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// A script failure with the place it happened.
 struct Failure {
     span: Span,
@@ -211,6 +324,8 @@ impl Failure {
 struct Resolver<'t> {
     template: &'t Template,
     bindings: Bindings,
+    /// The analysis as scripts see it, to explain a read of a field it does not have.
+    analysis: JsonMap,
 }
 
 impl Resolver<'_> {
@@ -437,10 +552,11 @@ impl Resolver<'_> {
             Some(c) => c.clone(),
             None => self.template.engine().compile(&e.source).map_err(at)?,
         };
+        let analysis = &self.analysis;
         self.template
             .engine()
             .eval_bound(&compiled, &mut self.bindings)
-            .map_err(at)
+            .map_err(|error| at(explain_missing(analysis, &e.source, error)))
     }
 
     /// The rhai source of a value that reads step outputs: what can be resolved now is

@@ -38,6 +38,22 @@ impl ObjectKey {
     }
 }
 
+/// The short name kubectl users type for a kind (`pvc`, `hpa`, `cm`…), `""` when it has none
+/// here.
+pub fn short_name(kind: &str) -> &'static str {
+    match kind {
+        "PersistentVolumeClaim" => "pvc",
+        "HorizontalPodAutoscaler" => "hpa",
+        "ConfigMap" => "cm",
+        "Deployment" => "deploy",
+        "Namespace" => "ns",
+        "Node" => "no",
+        "WorkflowExecution" => "wfe",
+        "KubernetesExecution" => "kex",
+        _ => "",
+    }
+}
+
 /// The value at a dotted path (`spec.containers[0].image`); `None` when absent.
 pub fn field<'v>(object: &'v Value, path: &str) -> Option<&'v Value> {
     let mut current = object;

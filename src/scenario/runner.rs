@@ -18,9 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::check::{self, CheckResult, ObjectKey};
 use super::file::Scenario;
 use super::summary::Summary;
-use crate::api::{
-    AIAnalysis, KubernetesExecution, LABEL_WORKFLOW, StepPhase, WorkflowExecution, WorkflowPhase,
-};
+use crate::api::{AIAnalysis, KubernetesExecution, StepPhase, WorkflowExecution, WorkflowPhase};
 use crate::cluster::{Config, EmbeddedCluster, SimulationConfig};
 use crate::executor::ExecutorConfig;
 use crate::operator::{Clock, OperatorConfig, ScaledClock};
@@ -113,12 +111,45 @@ pub enum RunError {
     Setup(String),
 }
 
+/// What an API error says, for a person: the code, the reason and the server's message,
+/// with the fields it names (never the client's debug form of the error).
+pub fn api_message(error: &kube::Error) -> String {
+    let kube::Error::Api(status) = error else {
+        return error.to_string();
+    };
+    let mut out = format!("the API server answered {}", status.code);
+    if !status.reason.is_empty() {
+        out.push_str(&format!(" {}", status.reason));
+    }
+    if !status.message.is_empty() {
+        out.push_str(&format!(": {}", status.message));
+    }
+    let causes: Vec<String> = status
+        .details
+        .iter()
+        .flat_map(|d| &d.causes)
+        .filter(|c| !c.message.is_empty() && !status.message.contains(&c.message))
+        .map(|c| {
+            if c.field.is_empty() {
+                c.message.clone()
+            } else {
+                format!("{}: {}", c.field, c.message)
+            }
+        })
+        .collect();
+    if !causes.is_empty() {
+        out.push_str(&format!(" ({})", causes.join("; ")));
+    }
+    crate::check::render::visible(&out).into_owned()
+}
+
 /// Runs `scenario` to its end (or the real-time cap) and returns its report.
 pub async fn run(
     scenario: &Scenario,
     options: &RunOptions,
     mut on_progress: impl FnMut(Progress),
 ) -> Result<Report, RunError> {
+    scenario.check_templates(&options.templates)?;
     let started = Instant::now();
     let speed = options.speed.or(scenario.speed).unwrap_or(1.0).max(1.0);
     let cluster = EmbeddedCluster::new(Config::default());
@@ -248,7 +279,7 @@ pub async fn run(
         };
     }
     let executions: Api<KubernetesExecution> = Api::namespaced(client.clone(), &scenario.namespace);
-    let lp = ListParams::default().labels(&format!("{LABEL_WORKFLOW}={name}"));
+    let lp = ListParams::default().labels(&crate::api::executions_of(&name));
     if let Ok(list) = executions.list(&lp).await {
         summary.fill_executions(list.items);
     }
@@ -297,7 +328,9 @@ async fn install_crds(client: &Client) -> Result<(), RunError> {
     for crd in crate::api::crd::all() {
         crds.create(&PostParams::default(), &crd)
             .await
-            .map_err(|e| RunError::Setup(format!("cannot register the CRDs: {e}")))?;
+            .map_err(|e| {
+                RunError::Setup(format!("cannot register the CRDs: {}", api_message(&e)))
+            })?;
     }
     Ok(())
 }
@@ -320,7 +353,7 @@ impl Kinds {
         let discovery = Discovery::new(client.clone())
             .run()
             .await
-            .map_err(|e| RunError::Setup(format!("discovery failed: {e}")))?;
+            .map_err(|e| RunError::Setup(format!("discovery failed: {}", api_message(&e))))?;
         Ok(Kinds { discovery })
     }
 
@@ -339,27 +372,15 @@ impl Kinds {
         let word = word.to_lowercase();
         for group in self.discovery.groups() {
             for (ar, caps) in group.recommended_resources() {
-                if ar.kind.to_lowercase() == word || ar.plural == word || short(&ar.kind) == word {
+                if ar.kind.to_lowercase() == word
+                    || ar.plural == word
+                    || check::short_name(&ar.kind) == word
+                {
                     return Some((ar, caps));
                 }
             }
         }
         None
-    }
-}
-
-/// The usual short names kubectl users type.
-fn short(kind: &str) -> &'static str {
-    match kind {
-        "PersistentVolumeClaim" => "pvc",
-        "HorizontalPodAutoscaler" => "hpa",
-        "ConfigMap" => "cm",
-        "Deployment" => "deploy",
-        "Namespace" => "ns",
-        "Node" => "no",
-        "WorkflowExecution" => "wfe",
-        "KubernetesExecution" => "kex",
-        _ => "",
     }
 }
 
@@ -438,7 +459,7 @@ async fn create_object(
         Ok(_) => {}
         // The built-in namespaces exist already.
         Err(kube::Error::Api(e)) if e.code == 409 && kind == "Namespace" => return Ok(created),
-        Err(e) => return Err(fail(e.to_string())),
+        Err(e) => return Err(fail(api_message(&e))),
     }
     if let Some(status) = object.get("status") {
         // The API server ignores status on create: write it through the status subresource.
@@ -449,7 +470,7 @@ async fn create_object(
         {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(fail(format!("status: {e}"))),
+            Err(e) => return Err(fail(format!("status: {}", api_message(&e)))),
         }
     }
     Ok(created)
@@ -478,13 +499,13 @@ async fn apply_change(
     if patch.as_object().is_some_and(|p| !p.is_empty()) {
         api.patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(api_message(&e)))?;
     }
     if let Some(status) = status {
         let patch = json!({ "status": status });
         api.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map_err(|e| fail(format!("status: {e}")))?;
+            .map_err(|e| fail(format!("status: {}", api_message(&e))))?;
     }
     Ok(())
 }
@@ -585,7 +606,7 @@ async fn create_analysis(scenario: &Scenario, client: &Client) -> Result<(), Run
     let fail = |e: kube::Error| RunError::Object {
         path: scenario.path.display().to_string(),
         object: format!("AIAnalysis {}", scenario.analysis.name),
-        message: e.to_string(),
+        message: api_message(&e),
     };
     api.create(&PostParams::default(), &obj)
         .await
@@ -632,7 +653,7 @@ async fn create_run(
     .map_err(|e| fail(format!("workflowExecution: {e}")))?;
     runs.create(&PostParams::default(), &obj)
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(api_message(&e)))?;
     Ok(())
 }
 

@@ -78,7 +78,10 @@ fn scenario_errors_exit_2_and_name_the_file_and_field() {
     let out = remedy(&["run", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.yaml: faults[0]"), "{err}");
+    assert!(
+        err.contains("bad.yaml:3:") && err.contains(": faults[0]: "),
+        "{err}"
+    );
 
     std::fs::write(
         &bad,
@@ -94,6 +97,118 @@ fn scenario_errors_exit_2_and_name_the_file_and_field() {
     assert_eq!(out.status.code(), Some(2));
     let out = remedy(&["run", "examples/oom-recovery.yaml", "--speed", "0"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn scenario_typos_exit_2_before_anything_runs() {
+    // Each used to run to the end with exit 0 or 1: an expectation that can never hold, a
+    // fault that never fires, a run that fails on a missing target with a rhai message.
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(crate::root().join("examples/oom-recovery.yaml")).unwrap();
+    for (what, from, to, words) in [
+        (
+            "phase",
+            "phase: Completed",
+            "phase: Bogus",
+            "expect.phase: `Bogus`",
+        ),
+        (
+            "step",
+            "scale_out: Succeeded",
+            "scale_ot: Succeeded",
+            "has no step `scale_ot`: did you mean `scale_out`?",
+        ),
+        (
+            "target",
+            "    targetResource: { kind: Deployment, name: web, namespace: shop, apiVersion: apps/v1 }\n",
+            "",
+            "analysis.status.targetResource: missing",
+        ),
+        (
+            "fault",
+            "expect:",
+            "faults: [ { verb: udpate, resource: deployments, count: 1 } ]\nexpect:",
+            "unknown verb `udpate`",
+        ),
+    ] {
+        assert!(good.contains(from), "{what}");
+        let path = dir.path().join(format!("{what}.yaml"));
+        std::fs::write(&path, good.replacen(from, to, 1)).unwrap();
+        let started = std::time::Instant::now();
+        let out = remedy(&["run", path.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert!(
+            err.contains(&format!("{what}.yaml:")) && err.contains(words),
+            "{what}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{what}: nothing ran");
+        let _ = started;
+    }
+}
+
+#[test]
+fn api_errors_read_as_sentences_not_debug_dumps() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(crate::root().join("examples/oom-recovery.yaml")).unwrap();
+    // The same Deployment twice: the second create is refused with 409.
+    let twice = good.replacen(
+        "  - apiVersion: apps/v1\n",
+        "  - { apiVersion: apps/v1, kind: Deployment, metadata: { name: web }, spec: { replicas: 1, selector: { matchLabels: { app: x } }, template: { metadata: { labels: { app: x } }, spec: { containers: [ { name: a, image: b } ] } } } }\n  - apiVersion: apps/v1\n",
+        1,
+    );
+    let path = dir.path().join("twice.yaml");
+    std::fs::write(&path, twice).unwrap();
+    let out = remedy(&["run", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "cannot create Deployment web: the API server answered 409 AlreadyExists: deployments.apps \"web\" already exists"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("Status {") && !err.contains("Some("), "{err}");
+}
+
+#[test]
+fn a_template_with_lint_errors_is_named_with_its_errors() {
+    // The run's template does not pass lint: the operator leaves it out. `run` says so before
+    // it starts, and the run's failure names the file and its first error.
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::fs::read_to_string(crate::root().join("workflows/oom-recovery.wf")).unwrap();
+    assert!(source.contains("action \"scale_deployment\""));
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    for lib in std::fs::read_dir(crate::root().join("workflows/lib")).unwrap() {
+        let lib = lib.unwrap().path();
+        std::fs::copy(&lib, dir.path().join("lib").join(lib.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("oom-recovery.wf"),
+        source.replace("action \"scale_deployment\"", "action \"scale_deploymnt\""),
+    )
+    .unwrap();
+    let out = remedy(&[
+        "run",
+        "examples/oom-recovery.yaml",
+        "--templates",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: template left out: oom-recovery@1.0.0: ")
+            && err.contains("oom-recovery.wf has 2 lint errors: ")
+            && err.contains("[E0101] step `scale_out` uses unknown action `scale_deploymnt`; ")
+            && err.contains("[E0101] the rollback of step `scale_out` uses unknown action"),
+        "{err}"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("failure: TemplateNotFound: template \"oom-recovery\" is not served because it does not pass lint: oom-recovery@1.0.0 in ")
+            && text.contains("scale_deploymnt"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -258,3 +258,73 @@ async fn a_spec_change_after_planning_is_reported_and_ignored() {
     let c1 = h.executions().get("run-1-c-1").await.unwrap();
     assert!(!c1.spec.dry_run);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_with_lint_errors_is_named_with_its_first_errors() {
+    let mut h = Harness::new().await;
+    h.template("t.wf", REMEDIATE);
+    // `broken` parses but does not pass lint: the operator leaves it out. A run asking for it
+    // must say which file and which errors, not only "no template named broken".
+    h.template(
+        "broken.wf",
+        r#"workflow "broken" version "1.2.0" {
+  step a {
+    action "scale_deploymnt"
+    with { namespace: "shop", deployment: "web", replicas: 3 }
+  }
+}
+"#,
+    );
+    h.start();
+    h.analysis("ai-1", "broken").await;
+    h.run("run-1", "ai-1", json!({})).await;
+    let status = h.finished("run-1").await;
+    let failure = status.failure.clone().unwrap();
+    assert_eq!(failure.reason, FailureReason::TemplateNotFound);
+    for needle in [
+        "broken@1.2.0",
+        "broken.wf",
+        "3:12",
+        "scale_deploymnt",
+        "lint",
+    ] {
+        assert!(
+            failure.message.contains(needle),
+            "{needle} missing from: {}",
+            failure.message
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_namespace_no_cluster_can_have_is_refused_at_validating() {
+    // `Kube-System` is not a namespace name. Before, every step was attempted and retried
+    // against it (15 s of retries for the oom workflow); now nothing is created.
+    let h = harness_with(REMEDIATE).await;
+    h.analysis_with(
+        "ai-1",
+        json!({
+            "phase": "Completed",
+            "recommendedWorkflow": { "name": "remediate" },
+            "targetResource": { "kind": "Deployment", "name": "web", "namespace": "Kube-System" },
+        }),
+    )
+    .await;
+    h.run("run-1", "ai-1", json!({})).await;
+    let status = h.finished("run-1").await;
+    let failure = status.failure.clone().unwrap();
+    assert_eq!(
+        failure.reason,
+        FailureReason::SafetyViolation,
+        "{failure:?}"
+    );
+    assert!(
+        failure
+            .message
+            .contains("`Kube-System` is not a namespace name"),
+        "{}",
+        failure.message
+    );
+    assert!(status.steps.iter().all(|s| s.attempts == 0), "{status:#?}");
+    assert!(h.execution_names("run-1").await.is_empty());
+}

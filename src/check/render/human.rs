@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::check::diagnostic::{Diagnostic, Severity};
-use crate::check::render::FileReport;
+use crate::check::render::{FileReport, visible};
 use crate::dsl::span::{SourceFile, Span};
 
 /// ANSI escapes for the parts of a diagnostic; empty strings for plain text.
@@ -64,7 +64,7 @@ fn render_one(source: &SourceFile, d: &Diagnostic, st: &Style, out: &mut String)
         out,
         "{}{}:{}:{}:{} {sev}{}[{}]{}: {}{}{}",
         st.bold,
-        crate::check::render::display_path(source),
+        visible(&crate::check::render::display_path(source)),
         start.line,
         start.col,
         st.reset,
@@ -72,7 +72,7 @@ fn render_one(source: &SourceFile, d: &Diagnostic, st: &Style, out: &mut String)
         d.code,
         st.reset,
         st.bold,
-        d.message,
+        visible(&d.message),
         st.reset,
     );
     let mut lines = vec![start.line];
@@ -106,8 +106,12 @@ fn render_one(source: &SourceFile, d: &Diagnostic, st: &Style, out: &mut String)
     if let Some(help) = &d.help {
         let _ = writeln!(
             out,
-            "{}{pad} ={} {}help{}: {help}",
-            st.gutter, st.reset, st.bold, st.reset
+            "{}{pad} ={} {}help{}: {}",
+            st.gutter,
+            st.reset,
+            st.bold,
+            st.reset,
+            visible(help)
         );
     }
     out.push('\n');
@@ -142,9 +146,10 @@ fn snippet(
     );
 }
 
-/// Tabs shown as one space so that columns (in characters) line up with the underline.
+/// The line as shown: tabs as one space so that columns (in characters) line up with the
+/// underline, and control characters (a terminal escape, a NUL) as visible symbols.
 fn display_line(text: &str) -> String {
-    text.replace('\t', " ")
+    visible(text).into_owned()
 }
 
 /// Spaces up to the span's column, then marks under it (to the end of its first line).
@@ -163,7 +168,7 @@ fn underline(source: &SourceFile, span: Span, mark: &Mark<'_>, st: &Style) -> St
     s.extend(std::iter::repeat_n(mark.ch, len));
     if let Some(m) = mark.message {
         s.push(' ');
-        s.push_str(m);
+        s.push_str(&visible(m));
     }
     s.push_str(st.reset);
     s
@@ -230,6 +235,35 @@ mod tests {
             }
         }
         assert_eq!(stripped, human(&report));
+    }
+
+    #[test]
+    fn escapes_and_nul_bytes_from_the_source_are_shown_not_sent_to_the_terminal() {
+        // A template whose action name clears the screen and hides a NUL.
+        let text = "workflow \"x\" version \"1\" {\n  step a {\n    action \"\u{1b}[2J\u{1b}[31mok\0\"\n  }\n}\n";
+        let source = SourceFile::new("x\u{1b}]0;t\u{7}.wf", text);
+        let start = text.find("\"\u{1b}").unwrap_or(0);
+        let d = Diagnostic::error(
+            "E0101",
+            "unknown action `\u{1b}[2J\u{1b}[31mok\0`",
+            Span::new(start, start + 12),
+        )
+        .with_label(Span::new(start, start + 1), "\u{1b}[0m")
+        .with_help("did you mean \u{9b}31m?");
+        let out = human(&FileReport {
+            source,
+            diagnostics: vec![d],
+        });
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        assert!(
+            out.contains("action \"\u{241b}[2J\u{241b}[31mok\u{2400}\""),
+            "{out}"
+        );
+        assert!(out.contains("x\u{241b}]0;t\u{2407}.wf:3:12"), "{out}");
+        // The underline and the label still start under the quote.
+        assert!(out.contains("\n  |            ^^^^^^^^^^^^\n"), "{out}");
+        assert!(out.contains("\n  |            - \u{241b}[0m\n"), "{out}");
+        assert!(out.contains("help: did you mean \u{fffd}31m?"), "{out}");
     }
 
     #[test]
