@@ -179,7 +179,7 @@ mod tests {
         ] {
             assert!(!is_dns1123_label(bad), "{bad}");
         }
-        for ok in ["a.b", "web-1.shop", &"a.".repeat(126).trim_end_matches('.')] {
+        for ok in ["a.b", "web-1.shop", "a.".repeat(126).trim_end_matches('.')] {
             assert!(is_dns1123_subdomain(ok), "{ok}");
         }
         for bad in ["", "a..b", ".a", "a.", "a.-b", "A", "a_b", &"a".repeat(254)] {

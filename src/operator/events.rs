@@ -137,11 +137,15 @@ impl Recorder {
                 ..ObjectMeta::default()
             },
             reporting_controller: Some(self.reporter.controller.clone()),
+            // The API server takes at most 128 characters here.
             reporting_instance: Some(
                 self.reporter
                     .instance
-                    .clone()
-                    .unwrap_or_else(|| self.reporter.controller.clone()),
+                    .as_deref()
+                    .unwrap_or(&self.reporter.controller)
+                    .chars()
+                    .take(128)
+                    .collect(),
             ),
             type_: Some(
                 match event.type_ {

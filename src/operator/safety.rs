@@ -67,10 +67,18 @@ pub fn violations(
             StepStage::Verify => format!("verify step `{}`", step.name),
             StepStage::Finally => format!("finally step `{}`", step.name),
         };
-        check_action(&place, &step.action, plan, protected, actions, &mut found);
+        // A step with `when` may not run: an empty name there means "nothing to act on".
+        let conditional = step.when.is_some();
+        let check = |place: &str, action, found: &mut Vec<String>| {
+            check_action(place, action, plan, protected, actions, conditional, found);
+        };
+        check(&place, &step.action, &mut found);
         if let Some(rollback) = &step.rollback {
-            let place = format!("the rollback of step `{}`", step.name);
-            check_action(&place, rollback, plan, protected, actions, &mut found);
+            check(
+                &format!("the rollback of step `{}`", step.name),
+                rollback,
+                &mut found,
+            );
         }
     }
     found
@@ -82,6 +90,7 @@ fn check_action(
     plan: &ExecutionPlan,
     protected: &ProtectedNamespaces,
     actions: &ActionCatalog,
+    conditional: bool,
     found: &mut Vec<String>,
 ) {
     let Some(spec) = actions.get(&action.action_type) else {
@@ -116,7 +125,9 @@ fn check_action(
         };
         if let Some(problem) = value_problem(param, value) {
             found.push(format!("{place}: parameter `{name}` {problem}"));
-        } else if let Some(problem) = name_problem(name, value) {
+        } else if !(conditional && value.as_str() == Some(""))
+            && let Some(problem) = name_problem(name, value)
+        {
             found.push(format!("{place}: parameter `{name}` {problem}"));
         }
         if name == "namespace"
@@ -418,5 +429,18 @@ mod tests {
             found[1].contains("is 254 characters long (at most 253)"),
             "{found:?}"
         );
+        // An empty name is "nothing to act on" in a step that may not run, and an error in
+        // one that will.
+        let restart = action(
+            "restart_pod",
+            &[
+                ("namespace", value(json!("shop"))),
+                ("pod", value(json!(""))),
+            ],
+        );
+        let mut p = plan(vec![(restart, Effect::Irreversible)], true);
+        assert_eq!(check(&p, None).len(), 1);
+        p.steps[0].when = Some("mode == \"restart\"".into());
+        assert_eq!(check(&p, None), Vec::<String>::new());
     }
 }
