@@ -638,3 +638,44 @@ fn serve_refuses_non_loopback_addresses() {
         "{err}"
     );
 }
+
+#[test]
+fn serve_names_the_templates_it_leaves_out_with_their_errors() {
+    // Runs asking for a template that does not pass lint fail with TemplateNotFound: serve
+    // says which templates those are, and why, when it starts.
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(
+        templates.path().join("broken.wf"),
+        "workflow \"broken\" version \"1.0.0\" {\n  step a {\n    action \"scale_deploymnt\"\n    with { namespace: \"shop\", deployment: \"web\", replicas: 3 }\n  }\n}\n",
+    )
+    .unwrap();
+    let mut served = serve_with(&[
+        "--no-simulation",
+        "--templates",
+        templates.path().to_str().unwrap(),
+    ]);
+    let stderr = served.child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let warning = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.starts_with("warning: template left out:") => break line,
+            Ok(_) => continue,
+            Err(e) => panic!("no warning from remedy serve: {e}"),
+        }
+    };
+    assert!(
+        warning.contains("broken@1.0.0: ")
+            && warning.contains("broken.wf has 1 lint error: 3:12: [E0101]")
+            && warning.contains("scale_deploymnt"),
+        "{warning}"
+    );
+}
