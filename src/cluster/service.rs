@@ -63,6 +63,11 @@ pub fn to_http(resp: ApiResponse) -> Response<ResponseBody> {
         ),
         ApiResponse::Raw(code, body) => full(code, "application/json", body),
         ApiResponse::Text(code, t) => full(code, "text/plain; charset=utf-8", t.into_bytes()),
+        ApiResponse::Typed(code, content_type, v) => full(
+            code,
+            &content_type,
+            serde_json::to_vec(&v).unwrap_or_default(),
+        ),
         ApiResponse::Stream(s) => {
             let body = StreamBody::new(s.map(|b| Ok::<_, Infallible>(Frame::data(b))));
             let mut resp = Response::new(body.boxed_unsync());
@@ -105,7 +110,8 @@ where
             let api = ApiRequest {
                 method: parts.method.clone(),
                 path: parts.uri.path().to_string(),
-                query: Query::parse(parts.uri.query()),
+                query: Query::parse(parts.uri.query())
+                    .with_user_agent(&header_str(&parts, header::USER_AGENT)),
                 content_type: header_str(&parts, header::CONTENT_TYPE),
                 accept: header_str(&parts, header::ACCEPT),
                 body,

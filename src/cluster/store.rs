@@ -204,6 +204,10 @@ impl State {
             });
             s.insert(&(String::new(), "namespaces".into()), obj);
         }
+        for (key, obj) in super::bootstrap::objects(now) {
+            s.insert(&key, obj);
+        }
+        super::bootstrap::sync_apiservices(&mut s, now);
         s
     }
 
