@@ -36,17 +36,17 @@ fn line(kind: &str, object: Value) -> Bytes {
 /// The wire line of an event, serialising the object in place (no copy of it).
 fn line_ref(kind: &str, object: &Value) -> Bytes {
     // Writing JSON into a Vec cannot fail.
-    line_json(kind, &serde_json::to_vec(object).unwrap_or_default())
+    line_json(kind, &super::store::object_text(object))
 }
 
 /// The wire line of an event whose object is already JSON text.
 fn line_json(kind: &str, object: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(object.len() + 32);
-    // Keys in the order serde_json writes maps: "object", then "type".
-    out.extend_from_slice(b"{\"object\":");
-    out.extend_from_slice(object);
-    out.extend_from_slice(b",\"type\":");
+    // As kube-apiserver writes a watch event: "type", then "object".
+    out.extend_from_slice(b"{\"type\":");
     out.extend_from_slice(Value::from(kind).to_string().as_bytes());
+    out.extend_from_slice(b",\"object\":");
+    out.extend_from_slice(object);
     out.extend_from_slice(b"}\n");
     Bytes::from(out)
 }

@@ -99,6 +99,26 @@ async fn built_in_tables_have_kubectl_columns() {
         [json!("app"), json!("nginx:1"), json!("app=web")]
     );
     assert_eq!(table["rows"][0]["object"]["kind"], "Deployment");
+    // `kubectl get svc`: the kubernetes Service's row as kubectl shows it.
+    let (_, table) = raw_get(
+        &c.client(),
+        "/api/v1/namespaces/default/services/kubernetes",
+        accept,
+    )
+    .await;
+    let cells = table["rows"][0]["cells"].as_array().unwrap();
+    assert_eq!(
+        cells[0..5],
+        [
+            json!("kubernetes"),
+            json!("ClusterIP"),
+            json!("10.96.0.1"),
+            json!("<none>"),
+            json!("443/TCP")
+        ]
+    );
+    let (_, table) = raw_get(&c.client(), "/api/v1/componentstatuses", accept).await;
+    assert_eq!(table["rows"][0]["cells"][1], "Healthy");
 }
 
 #[tokio::test]

@@ -376,3 +376,43 @@ async fn apiservices_and_component_statuses_are_served_read_as_kube_apiserver_ha
     let e = api_err(statuses.delete("scheduler", &DeleteParams::default()).await);
     assert_eq!((e.code, e.reason.as_str()), (405, "MethodNotAllowed"));
 }
+
+#[tokio::test]
+async fn objects_are_written_kind_first_as_kube_apiserver_writes_them() {
+    let c = cluster();
+    let client = c.client();
+    let req = http::Request::get("/api/v1/namespaces/default/services/kubernetes")
+        .body(Vec::new())
+        .unwrap();
+    let text = client.request_text(req).await.unwrap();
+    assert!(
+        text.starts_with(r#"{"kind":"Service","apiVersion":"v1","metadata":{"#),
+        "{text}"
+    );
+    // A Service read as a Pod (kube-rs's `fetch` of a mismatched reference): the error names
+    // the kind where kube-apiserver writes it.
+    let err = client
+        .request::<Pod>(
+            http::Request::get("/api/v1/namespaces/default/services/kubernetes")
+                .body(Vec::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Error deserializing response: invalid value: string \"Service\", expected Pod at line 1 column 17"
+    );
+    let list = client
+        .request_text(
+            http::Request::get("/api/v1/namespaces/default/services")
+                .body(Vec::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        list.starts_with(r#"{"kind":"ServiceList","apiVersion":"v1","metadata":{"#),
+        "{list}"
+    );
+}

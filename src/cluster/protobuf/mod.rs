@@ -245,6 +245,13 @@ fn message(ty: &str, bytes: &[u8], depth: usize) -> Result<Option<Value>, Decode
         return Err(malformed(format!("messages nest deeper than {MAX_DEPTH}")));
     }
     const META: &str = "k8s.io.apimachinery.pkg.apis.meta.v1.";
+    const EXTENSIONS: &str = "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.";
+    if let Some(either) = ty
+        .strip_prefix(EXTENSIONS)
+        .filter(|t| t.starts_with("JSONSchemaPropsOr"))
+    {
+        return schema_or(either, bytes, depth).map(Some);
+    }
     match ty {
         "k8s.io.apimachinery.pkg.apis.meta.v1.Time"
         | "k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime" => {
@@ -278,11 +285,12 @@ fn message(ty: &str, bytes: &[u8], depth: usize) -> Result<Option<Value>, Decode
             }));
         }
         _ if ty == format!("{META}FieldsV1")
-            || ty == "k8s.io.apimachinery.pkg.runtime.RawExtension" =>
+            || ty == "k8s.io.apimachinery.pkg.runtime.RawExtension"
+            || ty == format!("{EXTENSIONS}JSON") =>
         {
             let fs = numbered(bytes)?;
             return Ok(match fs.get(&1) {
-                Some(Wire::Bytes(raw)) if raw.is_empty() => None,
+                Some(Wire::Bytes([])) => None,
                 Some(Wire::Bytes(raw)) => Some(
                     serde_json::from_slice(raw)
                         .map_err(|e| malformed(format!("embedded JSON is invalid: {e}")))?,
@@ -372,6 +380,47 @@ fn message(ty: &str, bytes: &[u8], depth: usize) -> Result<Option<Value>, Decode
     Ok(Some(Value::Object(obj)))
 }
 
+/// The apiextensions unions a schema is written in: a schema, or else a bool
+/// (`JSONSchemaPropsOrBool`), a list of schemas (`…OrArray`) or of strings (`…OrStringArray`).
+fn schema_or(which: &str, bytes: &[u8], depth: usize) -> Result<Value, DecodeError> {
+    const PROPS: &str = "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps";
+    let wire = fields(bytes)?;
+    let schema = |w: &Wire<'_>| -> Result<Value, DecodeError> {
+        match w {
+            Wire::Bytes(b) => Ok(message(PROPS, b, depth + 1)?.unwrap_or_else(|| json!({}))),
+            _ => Err(malformed("a schema is not a message")),
+        }
+    };
+    let second: Vec<&Wire<'_>> = wire
+        .iter()
+        .filter(|(n, _)| *n == 2)
+        .map(|(_, w)| w)
+        .collect();
+    match which {
+        "JSONSchemaPropsOrBool" => match second.last() {
+            Some(w) => schema(w),
+            None => Ok(json!(
+                wire.iter()
+                    .any(|(n, w)| *n == 1 && matches!(w, Wire::Varint(v) if *v != 0))
+            )),
+        },
+        "JSONSchemaPropsOrArray" if !second.is_empty() => second
+            .into_iter()
+            .map(schema)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        "JSONSchemaPropsOrStringArray" if !second.is_empty() => second
+            .into_iter()
+            .map(|w| scalar("string", w))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        _ => match wire.iter().rev().find(|(n, _)| *n == 1) {
+            Some((_, w)) => schema(w),
+            None => Ok(json!({})),
+        },
+    }
+}
+
 fn is_zero(v: &Value) -> bool {
     match v {
         Value::String(s) => s.is_empty(),
@@ -414,6 +463,12 @@ fn repeated(f: &Field, w: &Wire<'_>, depth: usize) -> Result<Vec<Value>, DecodeE
 fn package(api_version: &str) -> String {
     match api_version.split_once('/') {
         None => format!("k8s.io.api.core.{api_version}"),
+        Some(("apiextensions.k8s.io", version)) => {
+            format!("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.{version}")
+        }
+        Some(("apiregistration.k8s.io", version)) => {
+            format!("k8s.io.kube_aggregator.pkg.apis.apiregistration.{version}")
+        }
         Some((group, version)) => {
             let short = group.split('.').next().unwrap_or(group);
             format!("k8s.io.api.{short}.{version}")
@@ -565,6 +620,34 @@ mod tests {
             v["spec"]["containers"],
             json!([{"name": "app", "image": "nginx"}])
         );
+    }
+
+    #[test]
+    fn a_crd_schema_decodes_with_its_unions_and_json_names() {
+        const P: &str = "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.";
+        // {type: object, x-kubernetes-preserve-unknown-fields: true,
+        //  properties: {size: {type: integer}}, additionalProperties: false,
+        //  items: [{type: string}]}
+        let size = bytes(5, b"integer");
+        let entry = [bytes(1, b"size"), bytes(2, &size)].concat();
+        let props = [
+            bytes(5, b"object"),
+            int(38, 1),
+            bytes(29, &entry),
+            bytes(30, &int(1, 0)),
+            bytes(24, &bytes(2, &bytes(5, b"string"))),
+        ]
+        .concat();
+        let v = message(&format!("{P}JSONSchemaProps"), &props, 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            v,
+            json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                   "properties": {"size": {"type": "integer"}},
+                   "additionalProperties": false, "items": [{"type": "string"}]})
+        );
+        assert_eq!(package("apiextensions.k8s.io/v1"), P.trim_end_matches('.'));
     }
 
     #[test]
