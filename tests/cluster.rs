@@ -10,12 +10,16 @@ mod cluster {
     mod deletion;
     mod discovery;
     mod faults;
+    mod kubelet;
     mod managed_fields;
+    mod metadata;
     mod patches;
     mod robustness;
     mod selectors;
+    mod services;
     mod simulation;
     mod status;
+    mod tokens;
     mod watches;
 }
 
@@ -81,4 +85,36 @@ pub async fn raw_get(client: &Client, path: &str, accept: &str) -> (u16, Value) 
         .unwrap()
         .to_bytes();
     (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// A raw request through the client with headers and a body: (status, Content-Type, body).
+pub async fn raw(
+    client: &Client,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, String, Value) {
+    let mut req = http::Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client
+        .send(req.body(body).unwrap().map(kube::client::Body::from))
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (code, content_type, body)
 }

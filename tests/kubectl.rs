@@ -265,6 +265,17 @@ fn apply_get_and_yaml_round_trip_with_openapi_validation() {
     );
     let index = s.ok(&["get", "--raw", "/openapi/v3"]);
     assert!(index.contains("apis/apps/v1"), "{index}");
+    // With schemas served, kubectl computes its client-side apply patch from them: a second
+    // container merges by name and the first keeps its fields.
+    let two = DEPLOYMENT.replace(
+        "        image: nginx:1.27",
+        "        image: nginx:1.27\n        env: [{name: A, value: a}]\n      - name: side\n        image: busybox",
+    );
+    s.apply(&two);
+    assert_eq!(
+        s.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[*].name} {.spec.template.spec.containers[0].env[0].value}"]),
+        "app side a"
+    );
     assert!(
         !s.kubectl(&["get", "--raw", "/openapi/v2"]).ok,
         "openapi v2 is not served"
@@ -615,14 +626,130 @@ fn imperative_create_of_namespaces_configmaps_and_secrets() {
         ]),
         "Opaque czNjcmV0"
     );
-    let unsupported = s.kubectl(&["create", "deployment", "web", "--image=nginx"]);
-    assert!(
-        !unsupported.ok && unsupported.stderr.contains("unknown format"),
-        "{}",
-        unsupported.stderr
-    );
     s.ok(&["delete", "namespace", "team-a"]);
     assert!(!s.kubectl(&["get", "namespace", "team-a"]).ok);
+}
+
+/// Whether every field of `want` is in `got` with the same value (lists element by element).
+fn contains(got: &serde_json::Value, want: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (got, want) {
+        (_, Value::Null) => true,
+        (Value::Object(g), Value::Object(w)) => w
+            .iter()
+            .all(|(k, v)| v.is_null() || g.get(k).is_some_and(|x| contains(x, v))),
+        (Value::Array(g), Value::Array(w)) => {
+            g.len() == w.len() && g.iter().zip(w).all(|(x, y)| contains(x, y))
+        }
+        _ => got == want,
+    }
+}
+
+#[test]
+fn typed_creates_send_protobuf_and_arrive_whole() {
+    if kubectl_missing() {
+        return;
+    }
+    let s = serve();
+    let cases: [&[&str]; 6] = [
+        &[
+            "deployment",
+            "web",
+            "--image=nginx:1.27",
+            "--replicas=0",
+            "--port=8080",
+        ],
+        &["service", "clusterip", "web", "--tcp=80:8080", "--tcp=443"],
+        &[
+            "service",
+            "nodeport",
+            "np",
+            "--tcp=81:8081",
+            "--node-port=30123",
+        ],
+        &["job", "once", "--image=busybox", "--", "echo", "hi"],
+        &["serviceaccount", "bot"],
+        &["role", "reader", "--verb=get,list", "--resource=pods"],
+    ];
+    for args in cases {
+        let mut create = vec!["create"];
+        create.extend_from_slice(args);
+        // Flags before any `--` (a job's command follows it).
+        let mut dry = create.clone();
+        dry.splice(2..2, ["--dry-run=client", "-o", "json"]);
+        let local: serde_json::Value = serde_json::from_str(&s.ok(&dry)).unwrap();
+        let out = s.kubectl(&create);
+        assert!(out.ok, "kubectl {create:?}: {}", out.stderr);
+        let kind = local["kind"].as_str().unwrap().to_lowercase();
+        let name = local["metadata"]["name"].as_str().unwrap();
+        let stored: serde_json::Value =
+            serde_json::from_str(&s.ok(&["get", &kind, name, "-o", "json"])).unwrap();
+        let mut want = local.clone();
+        // What the server sets or fills anew (status, and a Job's generated labels).
+        want.as_object_mut().unwrap().remove("status");
+        want["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("creationTimestamp");
+        if kind == "job" {
+            want["spec"]["template"]["metadata"] = serde_json::Value::Null;
+        }
+        assert!(
+            contains(&stored, &want),
+            "{kind} {name}: sent {want:#}\nstored {stored:#}"
+        );
+    }
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].ports[0].containerPort}"
+        ]),
+        "0 8080",
+        "a pointer's zero survives the protobuf round"
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "svc",
+            "np",
+            "-o",
+            "jsonpath={.spec.ports[0].nodePort}"
+        ]),
+        "30123"
+    );
+    // kubectl create token: a TokenRequest in protobuf, its token a JWT.
+    let token = s.ok(&["create", "token", "bot", "--audience=api"]);
+    assert_eq!(token.trim().split('.').count(), 3, "{token}");
+}
+
+#[test]
+fn explain_reads_schemas_of_built_in_and_custom_kinds() {
+    if kubectl_missing() {
+        return;
+    }
+    let s = serve();
+    let deployment = s.ok(&["explain", "deployment.spec"]);
+    assert!(
+        deployment.contains("KIND:       Deployment")
+            && deployment.contains("replicas\t<integer>")
+            && deployment.contains("template\t<PodTemplateSpec> -required-"),
+        "{deployment}"
+    );
+    let ports = s.ok(&["explain", "pods.spec.containers.ports"]);
+    assert!(
+        ports.contains("containerPort\t<integer> -required-"),
+        "{ports}"
+    );
+    let run = s.ok(&["explain", "workflowexecution.spec"]);
+    assert!(
+        run.contains("KIND:       WorkflowExecution") && run.contains("approved\t<boolean>"),
+        "{run}"
+    );
+    let recursive = s.ok(&["explain", "svc", "--recursive"]);
+    assert!(recursive.contains("clusterIP\t<string>"), "{recursive}");
 }
 
 #[test]

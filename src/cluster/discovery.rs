@@ -1,6 +1,6 @@
-//! Discovery documents (`/version`, `/api`, `/apis`, resource lists), health endpoints, and a
-//! minimal OpenAPI v3 (paths with their PATCH operations and query parameters, no schemas):
-//! enough for kubectl to see that the server validates fields itself. `/openapi/v2` is 404.
+//! Discovery documents (`/version`, `/api`, `/apis`, resource lists; aggregated discovery,
+//! `apidiscovery.k8s.io` v2 and v2beta1, when the `Accept` header asks for it), health
+//! endpoints, and the OpenAPI v3 documents (`openapi.rs`). `/openapi/v2` is 404.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,20 +8,11 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::negotiate;
+use super::openapi;
 use super::registry::ResourceType;
 use super::server::{ApiResponse, Server};
 use super::store::State;
-
-const VERBS: [&str; 8] = [
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
 
 fn resources(types: &[&ResourceType]) -> Vec<Value> {
     let mut out = Vec::new();
@@ -31,7 +22,7 @@ fn resources(types: &[&ResourceType]) -> Vec<Value> {
             "singularName": rt.singular,
             "namespaced": rt.namespaced,
             "kind": rt.kind,
-            "verbs": VERBS,
+            "verbs": rt.verbs,
         });
         if !rt.short_names.is_empty() {
             r["shortNames"] = json!(rt.short_names);
@@ -40,14 +31,19 @@ fn resources(types: &[&ResourceType]) -> Vec<Value> {
             r["categories"] = json!(rt.categories);
         }
         out.push(r);
-        if rt.status_subresource {
-            out.push(json!({"name": format!("{}/status", rt.plural), "singularName": "", "namespaced": rt.namespaced, "kind": rt.kind, "verbs": ["get", "patch", "update"]}));
-        }
-        if rt.scale.is_some() {
-            out.push(json!({"name": format!("{}/scale", rt.plural), "singularName": "", "namespaced": rt.namespaced, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
-        }
-        if rt.kind == "Pod" && !rt.custom {
-            out.push(json!({"name": "pods/eviction", "singularName": "", "namespaced": true, "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]}));
+        for sub in rt.all_subresources() {
+            let mut s = json!({
+                "name": format!("{}/{}", rt.plural, sub.name),
+                "singularName": "",
+                "namespaced": rt.namespaced,
+                "kind": if sub.kind.is_empty() { rt.kind.as_str() } else { sub.kind },
+                "verbs": sub.verbs,
+            });
+            if !sub.kind.is_empty() && (sub.group != rt.group || sub.kind != rt.kind) {
+                s["group"] = json!(sub.group);
+                s["version"] = json!(sub.version);
+            }
+            out.push(s);
         }
     }
     out
@@ -97,80 +93,97 @@ fn resource_list(state: &State, group: &str, version: &str) -> Option<Value> {
     )
 }
 
-fn group_versions(state: &State) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for rt in state.types.values() {
-        for v in &rt.versions {
-            let gv = (rt.group.clone(), v.clone());
-            if !out.contains(&gv) {
-                out.push(gv);
-            }
-        }
-    }
-    out
-}
-
-fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        format!("api/{version}")
-    } else {
-        format!("apis/{group}/{version}")
-    }
-}
-
-/// `/openapi/v3`: the index of per-group-version documents.
-fn openapi_index(state: &State) -> Value {
-    let mut paths = serde_json::Map::new();
-    for (g, v) in group_versions(state) {
-        let p = gv_path(&g, &v);
-        paths.insert(
-            p.clone(),
-            json!({"serverRelativeURL": format!("/openapi/v3/{p}")}),
-        );
-    }
-    json!({"paths": paths})
-}
-
-/// `/openapi/v3/<group-version>`: one PATCH operation per resource, declaring the GVK and
-/// the `fieldValidation` and `dryRun` parameters, so kubectl validates on the server.
-fn openapi_group_version(state: &State, group: &str, version: &str) -> Option<Value> {
-    let types: Vec<&ResourceType> = state
-        .types
-        .values()
-        .filter(|t| t.group == group && t.versions.iter().any(|v| v == version))
+/// One resource as `apidiscovery.k8s.io` APIResourceDiscovery.
+fn resource_discovery(rt: &ResourceType) -> Value {
+    let subresources: Vec<Value> = rt
+        .all_subresources()
+        .iter()
+        .map(|sub| {
+            let kind = if sub.kind.is_empty() {
+                rt.kind.as_str()
+            } else {
+                sub.kind
+            };
+            json!({
+                "subresource": sub.name,
+                "responseKind": {"group": sub.group, "version": sub.version, "kind": kind},
+                "verbs": sub.verbs,
+            })
+        })
         .collect();
-    if types.is_empty() {
-        return None;
+    let mut r = json!({
+        "resource": rt.plural,
+        "responseKind": {"group": "", "version": "", "kind": rt.kind},
+        "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": rt.singular,
+        "verbs": rt.verbs,
+    });
+    if !rt.short_names.is_empty() {
+        r["shortNames"] = json!(rt.short_names);
     }
-    let mut paths = serde_json::Map::new();
-    for rt in types {
-        let base = gv_path(group, version);
-        let path = if rt.namespaced {
-            format!("/{base}/namespaces/{{namespace}}/{}/{{name}}", rt.plural)
-        } else {
-            format!("/{base}/{}/{{name}}", rt.plural)
-        };
-        let param = |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
-        paths.insert(
-            path,
-            json!({"patch": {
-                "operationId": format!("patch{}", rt.kind),
-                "x-kubernetes-action": "patch",
-                "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": rt.kind},
-                "parameters": [param("dryRun"), param("fieldManager"), param("fieldValidation"), param("force")],
-                "responses": {"200": {"description": "OK"}}
-            }}),
-        );
+    if !rt.categories.is_empty() {
+        r["categories"] = json!(rt.categories);
     }
-    Some(
-        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": paths}),
-    )
+    if !subresources.is_empty() {
+        r["subresources"] = json!(subresources);
+    }
+    r
+}
+
+/// `/api` or `/apis` as an aggregated discovery document (`APIGroupDiscoveryList`): every
+/// group (the core group alone for `/api`) with its versions, preferred first, and each
+/// version's resources.
+fn aggregated(state: &State, core: bool, version: &str) -> Value {
+    let mut names: Vec<String> = Vec::new();
+    if core {
+        names.push(String::new());
+    } else {
+        names.extend(groups(state).into_keys());
+    }
+    let items: Vec<Value> = names
+        .iter()
+        .map(|g| {
+            let versions: Vec<String> = if g.is_empty() {
+                vec!["v1".into()]
+            } else {
+                groups(state).remove(g).unwrap_or_default()
+            };
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    let resources: Vec<Value> = state
+                        .types
+                        .values()
+                        .filter(|t| t.group == *g && t.versions.contains(v))
+                        .map(resource_discovery)
+                        .collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            json!({"metadata": {"name": g, "creationTimestamp": null}, "versions": versions})
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": format!("apidiscovery.k8s.io/{version}"),
+        "metadata": {},
+        "items": items,
+    })
 }
 
 /// Answers a non-resource path.
-pub fn answer(server: &Arc<Server>, path: &str) -> ApiResponse {
+pub fn answer(server: &Arc<Server>, path: &str, accept: &str) -> ApiResponse {
     let state = server.lock();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let (["api"] | ["apis"], Some(version)) =
+        (segs.as_slice(), negotiate::aggregated_discovery(accept))
+    {
+        return ApiResponse::Typed(
+            200,
+            format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"),
+            aggregated(&state, segs == ["api"], version),
+        );
+    }
     let found = match segs.as_slice() {
         ["version"] => Some(json!({
             "major": "1", "minor": "33", "gitVersion": server.config.git_version, "gitCommit": "", "gitTreeState": "clean",
@@ -195,9 +208,9 @@ pub fn answer(server: &Arc<Server>, path: &str) -> ApiResponse {
         }),
         ["apis", g, v] => resource_list(&state, g, v),
         ["healthz"] | ["readyz"] | ["livez"] => return ApiResponse::Text(200, "ok".into()),
-        ["openapi", "v3"] => Some(openapi_index(&state)),
-        ["openapi", "v3", "api", v] => openapi_group_version(&state, "", v),
-        ["openapi", "v3", "apis", g, v] => openapi_group_version(&state, g, v),
+        ["openapi", "v3"] => Some(openapi::index(&state)),
+        ["openapi", "v3", "api", v] => openapi::group_version(&state, "", v),
+        ["openapi", "v3", "apis", g, v] => openapi::group_version(&state, g, v),
         _ => None,
     };
     match found {

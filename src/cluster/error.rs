@@ -140,6 +140,20 @@ impl ApiError {
         Self::new(415, "UnsupportedMediaType", message)
     }
 
+    /// 406 NotAcceptable: no media range of the `Accept` header can be served.
+    pub fn not_acceptable() -> Self {
+        Self::new(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+        )
+    }
+
+    /// 403 Forbidden.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+
     /// 429 TooManyRequests (used by evictions that would violate a disruption budget).
     pub fn too_many_requests(message: impl Into<String>) -> Self {
         let mut e = Self::new(429, "TooManyRequests", message);
@@ -160,6 +174,7 @@ impl ApiError {
             403 => "Forbidden",
             404 => "NotFound",
             405 => "MethodNotAllowed",
+            406 => "NotAcceptable",
             409 => "Conflict",
             410 => "Expired",
             422 => "Invalid",

@@ -190,6 +190,7 @@ pub fn remove_as_and_collect(
         }
         state.types.remove(&k);
         state.drop_resource(&k);
+        super::bootstrap::sync_apiservices(state, &super::server::now());
     }
     if let Some(uid) = meta_str(&last, "uid") {
         for (k, n, m) in state.dependents_of(uid) {

@@ -14,6 +14,7 @@ pub fn tracks_generation(rt: &ResourceType) -> bool {
                 | "ReplicaSet"
                 | "StatefulSet"
                 | "DaemonSet"
+                | "Job"
                 | "HorizontalPodAutoscaler"
                 | "PodDisruptionBudget"
                 | "Pod"
@@ -103,7 +104,99 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
         "PersistentVolumeClaim" => set_default(obj, "/spec/volumeMode", json!("Filesystem")),
         "Namespace" => set_default(obj, "/spec/finalizers", json!(["kubernetes"])),
         "HorizontalPodAutoscaler" => set_default(obj, "/spec/minReplicas", json!(1)),
+        "Service" => service_defaults(obj),
+        "Job" => {
+            if obj.pointer("/spec/completions").is_none()
+                && obj.pointer("/spec/parallelism").is_none()
+            {
+                set_default(obj, "/spec/completions", json!(1));
+            }
+            set_default(obj, "/spec/parallelism", json!(1));
+            set_default(obj, "/spec/backoffLimit", json!(6));
+            set_default(obj, "/spec/completionMode", json!("NonIndexed"));
+            set_default(obj, "/spec/suspend", json!(false));
+            if obj.pointer("/spec/podFailurePolicy").is_none() {
+                set_default(
+                    obj,
+                    "/spec/podReplacementPolicy",
+                    json!("TerminatingOrFailed"),
+                );
+            }
+            pod_template_defaults(obj, "/spec/template/spec");
+        }
         _ => {}
+    }
+}
+
+fn service_defaults(obj: &mut Value) {
+    set_default(obj, "/spec/type", json!("ClusterIP"));
+    set_default(obj, "/spec/sessionAffinity", json!("None"));
+    let kind = obj
+        .pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if kind != "ExternalName" {
+        set_default(obj, "/spec/internalTrafficPolicy", json!("Cluster"));
+    }
+    if kind == "NodePort" || kind == "LoadBalancer" {
+        set_default(obj, "/spec/externalTrafficPolicy", json!("Cluster"));
+    }
+    if kind == "LoadBalancer" {
+        set_default(obj, "/spec/allocateLoadBalancerNodePorts", json!(true));
+    }
+    if let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
+        for p in ports {
+            set_default(p, "/protocol", json!("TCP"));
+            // A zero targetPort (what a protobuf body carries when none was set) is unset.
+            let unset = matches!(p.get("targetPort"), None | Some(Value::Null))
+                || p.get("targetPort") == Some(&json!(0))
+                || p.get("targetPort") == Some(&json!(""));
+            if unset && let (Some(port), Some(m)) = (p.get("port").cloned(), p.as_object_mut()) {
+                m.insert("targetPort".into(), port);
+            }
+        }
+    }
+}
+
+/// The selector and pod labels kube-apiserver generates for a Job whose `manualSelector` is
+/// not set: `batch.kubernetes.io/controller-uid` and the Job's name.
+pub fn job_selector(obj: &mut Value, uid: &str) {
+    if obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true)
+        || obj.pointer("/spec/selector").is_some()
+    {
+        return;
+    }
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    set_default(
+        obj,
+        "/spec/selector",
+        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+    );
+    for (k, v) in [
+        ("batch.kubernetes.io/controller-uid", uid),
+        ("batch.kubernetes.io/job-name", name.as_str()),
+        ("controller-uid", uid),
+        ("job-name", name.as_str()),
+    ] {
+        let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+            return;
+        };
+        let labels = spec
+            .entry("template")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .map(|t| t.entry("metadata").or_insert_with(|| json!({})))
+            .and_then(Value::as_object_mut)
+            .map(|m| m.entry("labels").or_insert_with(|| json!({})))
+            .and_then(Value::as_object_mut);
+        if let Some(labels) = labels {
+            labels.insert(k.to_string(), json!(v));
+        }
     }
 }
 
@@ -123,14 +216,26 @@ fn pod_template_defaults(obj: &mut Value, spec: &str) {
         &format!("{spec}/terminationGracePeriodSeconds"),
         json!(30),
     );
-    if let Some(containers) = obj
-        .pointer_mut(&format!("{spec}/containers"))
-        .and_then(Value::as_array_mut)
-    {
+    for field in ["containers", "initContainers", "ephemeralContainers"] {
+        container_defaults(obj, &format!("{spec}/{field}"));
+    }
+}
+
+fn container_defaults(obj: &mut Value, pointer: &str) {
+    if let Some(containers) = obj.pointer_mut(pointer).and_then(Value::as_array_mut) {
         for c in containers {
-            set_default(c, "/imagePullPolicy", json!("IfNotPresent"));
+            let latest = c.get("image").and_then(Value::as_str).is_some_and(|i| {
+                i.ends_with(":latest") || !i.rsplit('/').next().unwrap_or(i).contains([':', '@'])
+            });
+            let policy = if latest { "Always" } else { "IfNotPresent" };
+            set_default(c, "/imagePullPolicy", json!(policy));
             set_default(c, "/terminationMessagePath", json!("/dev/termination-log"));
             set_default(c, "/terminationMessagePolicy", json!("File"));
+            if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
+                for p in ports {
+                    set_default(p, "/protocol", json!("TCP"));
+                }
+            }
         }
     }
 }
@@ -212,6 +317,345 @@ fn workload_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
     }
 }
 
+/// What the server sets on a new built-in object before validating it: a Job's generated
+/// selector, the requester of a CertificateSigningRequest (this server authenticates no one,
+/// so it is the anonymous user, as kube-apiserver's anonymous authentication names it).
+pub fn prepare_create(rt: &ResourceType, obj: &mut Value, uid: &str) {
+    if rt.custom {
+        return;
+    }
+    match rt.kind.as_str() {
+        "Job" => job_selector(obj, uid),
+        "CertificateSigningRequest" => {
+            if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.insert("username".into(), json!("system:anonymous"));
+                spec.insert("groups".into(), json!(["system:unauthenticated"]));
+                spec.remove("uid");
+                spec.remove("extra");
+            }
+        }
+        _ => {}
+    }
+}
+
+fn ephemeral_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
+    let Some(list) = obj
+        .pointer("/spec/ephemeralContainers")
+        .and_then(Value::as_array)
+    else {
+        return;
+    };
+    let mut names: Vec<&str> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|f| obj.pointer(&format!("/spec/{f}")).and_then(Value::as_array))
+        .flatten()
+        .filter_map(|c| c.get("name").and_then(Value::as_str))
+        .collect();
+    let regular = names.clone();
+    for (i, c) in list.iter().enumerate() {
+        let field = format!("spec.ephemeralContainers[{i}]");
+        match c
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
+            None => causes.push(cause(
+                "FieldValueRequired",
+                &format!("{field}.name"),
+                "Required value",
+            )),
+            Some(n) if names.contains(&n) => causes.push(cause(
+                "FieldValueDuplicate",
+                &format!("{field}.name"),
+                format!("Duplicate value: \"{n}\""),
+            )),
+            Some(n) => names.push(n),
+        }
+        if c.get("image")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            causes.push(cause(
+                "FieldValueRequired",
+                &format!("{field}.image"),
+                "Required value",
+            ));
+        }
+        if let Some(target) = c.get("targetContainerName").and_then(Value::as_str)
+            && !regular.contains(&target)
+        {
+            causes.push(cause(
+                "FieldValueNotFound",
+                &format!("{field}.targetContainerName"),
+                format!("Not found: \"{target}\""),
+            ));
+        }
+    }
+}
+
+fn service_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
+    let kind = obj
+        .pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP");
+    if !matches!(
+        kind,
+        "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName"
+    ) {
+        causes.push(cause(
+            "FieldValueNotSupported",
+            "spec.type",
+            format!("Unsupported value: \"{kind}\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\""),
+        ));
+        return;
+    }
+    if kind == "ExternalName" {
+        if obj
+            .pointer("/spec/externalName")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            causes.push(cause(
+                "FieldValueRequired",
+                "spec.externalName",
+                "Required value",
+            ));
+        }
+        return;
+    }
+    let headless = obj.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None");
+    let ports = obj
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if ports.is_empty() && !headless {
+        causes.push(cause("FieldValueRequired", "spec.ports", "Required value"));
+    }
+    let mut seen = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        let field = format!("spec.ports[{i}]");
+        match p
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
+            None if ports.len() > 1 => causes.push(cause(
+                "FieldValueRequired",
+                &format!("{field}.name"),
+                "Required value",
+            )),
+            Some(n) if seen.contains(&n) => causes.push(cause(
+                "FieldValueDuplicate",
+                &format!("{field}.name"),
+                format!("Duplicate value: \"{n}\""),
+            )),
+            Some(n) => seen.push(n),
+            None => {}
+        }
+        match p.get("port").and_then(Value::as_i64) {
+            Some(port) if (1..=65535).contains(&port) => {}
+            Some(port) => causes.push(cause(
+                "FieldValueInvalid",
+                &format!("{field}.port"),
+                format!("Invalid value: {port}: must be between 1 and 65535, inclusive"),
+            )),
+            None => causes.push(cause(
+                "FieldValueRequired",
+                &format!("{field}.port"),
+                "Required value",
+            )),
+        }
+        let protocol = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+        if !matches!(protocol, "TCP" | "UDP" | "SCTP") {
+            causes.push(cause(
+                "FieldValueNotSupported",
+                &format!("{field}.protocol"),
+                format!("Unsupported value: \"{protocol}\": supported values: \"SCTP\", \"TCP\", \"UDP\""),
+            ));
+        }
+    }
+}
+
+fn job_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
+    let manual = obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true);
+    let generated = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(|m| m.get("batch.kubernetes.io/controller-uid"))
+        .is_some();
+    if !manual && !generated && obj.pointer("/spec/selector").is_some() {
+        causes.push(cause(
+            "FieldValueInvalid",
+            "spec.selector",
+            format!(
+                "Invalid value: {}: `selector` not auto-generated",
+                obj.pointer("/spec/selector").cloned().unwrap_or_default()
+            ),
+        ));
+    }
+    workload_valid(obj, causes);
+    let policy = obj
+        .pointer("/spec/template/spec/restartPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !matches!(policy, "OnFailure" | "Never") {
+        causes.push(cause(
+            "FieldValueNotSupported",
+            "spec.template.spec.restartPolicy",
+            format!("Unsupported value: \"{policy}\": supported values: \"OnFailure\", \"Never\""),
+        ));
+    }
+    for field in [
+        "parallelism",
+        "completions",
+        "backoffLimit",
+        "activeDeadlineSeconds",
+    ] {
+        if let Some(n) = obj
+            .pointer(&format!("/spec/{field}"))
+            .and_then(Value::as_i64)
+            && n < 0
+        {
+            causes.push(cause(
+                "FieldValueInvalid",
+                &format!("spec.{field}"),
+                format!("Invalid value: {n}: must be greater than or equal to 0"),
+            ));
+        }
+    }
+}
+
+fn csr_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
+    use base64::Engine;
+    match obj.pointer("/spec/request").and_then(Value::as_str) {
+        None | Some("") => causes.push(cause(
+            "FieldValueRequired",
+            "spec.request",
+            "Required value",
+        )),
+        Some(req) => {
+            let pem = base64::engine::general_purpose::STANDARD
+                .decode(req)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok());
+            if !pem.is_some_and(|p| p.contains("-----BEGIN CERTIFICATE REQUEST-----")) {
+                causes.push(cause(
+                    "FieldValueInvalid",
+                    "spec.request",
+                    "Invalid value: []byte{...}: PEM block type must be CERTIFICATE REQUEST",
+                ));
+            }
+        }
+    }
+    if obj
+        .pointer("/spec/signerName")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        causes.push(cause(
+            "FieldValueRequired",
+            "spec.signerName",
+            "Required value",
+        ));
+    }
+    if obj
+        .pointer("/spec/usages")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
+        causes.push(cause("FieldValueRequired", "spec.usages", "Required value"));
+    }
+    if let Some(e) = obj
+        .pointer("/spec/expirationSeconds")
+        .and_then(Value::as_i64)
+        && e < 600
+    {
+        causes.push(cause(
+            "FieldValueInvalid",
+            "spec.expirationSeconds",
+            format!(
+                "Invalid value: {e}: may not specify a duration less than 600 seconds (10 minutes)"
+            ),
+        ));
+    }
+    let types: Vec<&str> = obj
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("type").and_then(Value::as_str))
+        .collect();
+    if types.contains(&"Approved") && types.contains(&"Denied") {
+        causes.push(cause(
+            "FieldValueInvalid",
+            "status.conditions",
+            "Invalid value: \"Denied\": Approved and Denied conditions are mutually exclusive",
+        ));
+    }
+}
+
+fn role_ref_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
+    let kind = obj
+        .pointer("/roleRef/kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !matches!(kind, "Role" | "ClusterRole") {
+        causes.push(cause(
+            "FieldValueNotSupported",
+            "roleRef.kind",
+            format!("Unsupported value: \"{kind}\": supported values: \"Role\", \"ClusterRole\""),
+        ));
+    }
+    if obj
+        .pointer("/roleRef/name")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        causes.push(cause(
+            "FieldValueRequired",
+            "roleRef.name",
+            "Required value",
+        ));
+    }
+    for (i, s) in obj
+        .get("subjects")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let kind = s.get("kind").and_then(Value::as_str).unwrap_or_default();
+        if !matches!(kind, "User" | "Group" | "ServiceAccount") {
+            causes.push(cause(
+                "FieldValueNotSupported",
+                &format!("subjects[{i}].kind"),
+                format!("Unsupported value: \"{kind}\": supported values: \"ServiceAccount\", \"User\", \"Group\""),
+            ));
+        }
+    }
+}
+
+fn rules_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
+    for (i, r) in obj
+        .get("rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if r.get("verbs")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+        {
+            causes.push(cause(
+                "FieldValueRequired",
+                &format!("rules[{i}].verbs"),
+                "verbs must contain at least one value",
+            ));
+        }
+    }
+}
+
 /// Validates a built-in object; each problem is a field cause (422 Invalid).
 pub fn validate(rt: &ResourceType, obj: &Value) -> Vec<FieldCause> {
     let mut causes = Vec::new();
@@ -222,7 +666,15 @@ pub fn validate(rt: &ResourceType, obj: &Value) -> Vec<FieldCause> {
         "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
             workload_valid(obj, &mut causes)
         }
-        "Pod" => containers_valid(obj, "/spec", &mut causes),
+        "Job" => job_valid(obj, &mut causes),
+        "Service" => service_valid(obj, &mut causes),
+        "CertificateSigningRequest" => csr_valid(obj, &mut causes),
+        "RoleBinding" | "ClusterRoleBinding" => role_ref_valid(obj, &mut causes),
+        "Role" | "ClusterRole" => rules_valid(obj, &mut causes),
+        "Pod" => {
+            containers_valid(obj, "/spec", &mut causes);
+            ephemeral_valid(obj, &mut causes);
+        }
         "HorizontalPodAutoscaler" => {
             if obj.pointer("/spec/scaleTargetRef/name").is_none() {
                 causes.push(cause(
@@ -283,6 +735,8 @@ pub fn initial_status(rt: &ResourceType, obj: &Value) -> Option<Value> {
         "Pod" => Some(json!({"phase": "Pending", "qosClass": "BestEffort"})),
         "Namespace" => Some(json!({"phase": "Active"})),
         "PersistentVolumeClaim" => Some(json!({"phase": "Pending"})),
+        "Service" => Some(json!({"loadBalancer": {}})),
+        "CertificateSigningRequest" | "Job" => Some(json!({})),
         "Node" => obj.get("status").cloned(),
         "CustomResourceDefinition" => {
             let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));

@@ -35,14 +35,19 @@
 //! | `patch.rs`, `schema.rs`, `selector.rs` | patch types; CRD schema checks; label and field selectors |
 //! | `gc.rs` | finalizers, garbage collection, namespace termination |
 //! | `subresource.rs`, `convert.rs` | scale and eviction; served ↔ stored forms (Events) |
-//! | `protobuf.rs` | the protobuf bodies kubectl's `create namespace/configmap/secret` send |
-//! | `discovery.rs`, `table.rs` | discovery and OpenAPI documents; Table renderings |
+//! | `protobuf.rs` | the protobuf bodies kubectl's typed commands send |
+//! | `discovery.rs`, `openapi.rs` | discovery (legacy and aggregated); OpenAPI v3 documents |
+//! | `negotiate.rs`, `table.rs` | which rendering the `Accept` header asks for; Table renderings |
+//! | `bootstrap.rs` | the objects every cluster starts with; APIServices |
+//! | `network.rs`, `token.rs` | Service IP and port allocation; ServiceAccount tokens and reviews |
+//! | `kubelet.rs` | `pods/log`, `exec`, `attach`, `portforward` as a kubelet-less server answers |
 //! | `faults.rs`, `simulation/` | fault injection; simulated controllers, scheduler and kubelets |
 
 // API errors are answers carried back to the client whole; they are built on the error path
 // only, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod bootstrap;
 mod convert;
 mod discovery;
 pub mod error;
@@ -50,6 +55,10 @@ mod faults;
 mod gc;
 mod http;
 mod kinds;
+mod kubelet;
+mod negotiate;
+mod network;
+mod openapi;
 pub mod patch;
 mod protobuf;
 mod read;
@@ -62,6 +71,7 @@ mod simulation;
 mod store;
 mod subresource;
 mod table;
+mod token;
 mod watch;
 mod write;
 

@@ -66,7 +66,7 @@ pub fn json(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
 }
 
 /// The merge key of a list field in strategic merge patch and apply, if it is a keyed list.
-fn merge_key(field: &str, sample: &Value) -> Option<&'static str> {
+pub fn list_merge_key(field: &str, sample: &Value) -> Option<&'static str> {
     match field {
         "containers"
         | "initContainers"
@@ -88,7 +88,7 @@ fn merge_key(field: &str, sample: &Value) -> Option<&'static str> {
 }
 
 /// Lists of scalars that strategic merge patch merges as sets rather than replaces.
-fn is_set_list(field: &str) -> bool {
+pub fn is_set_list(field: &str) -> bool {
     field == "finalizers"
 }
 
@@ -178,8 +178,8 @@ fn merge_list(field: &str, current: Option<&Value>, items: &[Value]) -> Value {
     }
     let key = patch_items
         .first()
-        .and_then(|s| merge_key(field, s))
-        .or_else(|| cur.first().and_then(|s| merge_key(field, s)));
+        .and_then(|s| list_merge_key(field, s))
+        .or_else(|| cur.first().and_then(|s| list_merge_key(field, s)));
     let Some(key) = key else {
         return Value::Array(patch_items.iter().map(|v| strip_directives(v)).collect());
     };
@@ -231,10 +231,15 @@ fn leaf_paths(v: &Value, field: &str, prefix: &mut FieldPath, out: &mut Vec<Fiel
                 prefix.pop();
             }
         }
-        Value::Array(items) if items.first().and_then(|s| merge_key(field, s)).is_some() => {
+        Value::Array(items)
+            if items
+                .first()
+                .and_then(|s| list_merge_key(field, s))
+                .is_some() =>
+        {
             let key = items
                 .first()
-                .and_then(|s| merge_key(field, s))
+                .and_then(|s| list_merge_key(field, s))
                 .unwrap_or("name");
             for item in items {
                 let id = item.get(key).cloned().unwrap_or(Value::Null);
@@ -588,7 +593,7 @@ pub fn apply(
 /// Who wrote, for a write other than an apply (create, update, patch).
 #[derive(Debug, Clone)]
 pub struct Updater<'a> {
-    /// The field manager (`fieldManager`, or `unknown`).
+    /// The field manager (`fieldManager`, or the User-Agent's product name).
     pub manager: &'a str,
     /// The subresource written (`status`, `scale`), if any.
     pub subresource: Option<&'a str>,
@@ -634,7 +639,7 @@ pub fn record_update(current: Option<&Value>, new: &mut Value, who: &Updater<'_>
             .into_iter()
             .filter(|p| get_path(new, p).is_some())
             .collect();
-        if m == Some(who.manager) && op == Some("Update") && sub == who.subresource {
+        if m.unwrap_or_default() == who.manager && op == Some("Update") && sub == who.subresource {
             mine = Some((out.len(), kept));
             out.push(entry);
             continue;
@@ -664,6 +669,7 @@ pub fn record_update(current: Option<&Value>, new: &mut Value, who: &Updater<'_>
             out.remove(at);
         }
     } else {
+        // An empty manager (no fieldManager and no User-Agent) is left out, as Go omits it.
         let mut entry = json!({
             "manager": who.manager,
             "operation": "Update",
@@ -674,6 +680,11 @@ pub fn record_update(current: Option<&Value>, new: &mut Value, who: &Updater<'_>
         });
         if let Some(sub) = who.subresource {
             entry["subresource"] = json!(sub);
+        }
+        if who.manager.is_empty()
+            && let Some(o) = entry.as_object_mut()
+        {
+            o.remove("manager");
         }
         if at < out.len() {
             out[at] = entry;

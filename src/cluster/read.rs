@@ -33,7 +33,7 @@ pub fn served_json(obj: &Stored, t: &Target) -> Bytes {
     if presents_as_is(obj, t) {
         return obj.json.clone();
     }
-    Bytes::from(serde_json::to_vec(&present(&obj.value(), t)).unwrap_or_default())
+    Bytes::from(super::store::object_text(&present(&obj.value(), t)))
 }
 
 fn stored_or_404(server: &Arc<Server>, t: &Target) -> Result<Arc<Stored>, ApiError> {
@@ -152,9 +152,13 @@ pub fn list_json(server: &Arc<Server>, t: &Target, q: &Query) -> Result<Bytes, A
     let listed = select(server, t, q)?;
     let items: Vec<Bytes> = listed.items.iter().map(|o| served_json(o, t)).collect();
     let mut out = Vec::with_capacity(128 + items.iter().map(|i| i.len() + 1).sum::<usize>());
-    // Keys in the order serde_json writes a map, as `list` renders them.
-    out.extend_from_slice(b"{\"apiVersion\":");
+    // Keys in the order `store::object_text` writes `list`'s document.
+    out.extend_from_slice(b"{\"kind\":");
+    let _ = serde_json::to_writer(&mut out, &format!("{}List", t.rt.kind));
+    out.extend_from_slice(b",\"apiVersion\":");
     let _ = serde_json::to_writer(&mut out, &t.rt.api_version(&t.version));
+    out.extend_from_slice(b",\"metadata\":");
+    let _ = serde_json::to_writer(&mut out, &listed.metadata);
     out.extend_from_slice(b",\"items\":[");
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -162,11 +166,7 @@ pub fn list_json(server: &Arc<Server>, t: &Target, q: &Query) -> Result<Bytes, A
         }
         out.extend_from_slice(item);
     }
-    out.extend_from_slice(b"],\"kind\":");
-    let _ = serde_json::to_writer(&mut out, &format!("{}List", t.rt.kind));
-    out.extend_from_slice(b",\"metadata\":");
-    let _ = serde_json::to_writer(&mut out, &listed.metadata);
-    out.push(b'}');
+    out.extend_from_slice(b"]}");
     Ok(Bytes::from(out))
 }
 

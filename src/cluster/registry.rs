@@ -4,6 +4,97 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+/// Registers a built-in kind's OpenAPI schema (and every schema it refers to) in a generator
+/// and answers the reference to it.
+pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+fn schema_of<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<T>()
+}
+
+/// Every verb of an ordinary resource.
+pub const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// A subresource beyond `status` and `scale`: its name, the kind it answers with, its verbs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subresource {
+    /// The path segment, e.g. `eviction`.
+    pub name: &'static str,
+    /// The group of the kind it takes and answers ("" for core).
+    pub group: &'static str,
+    /// The version of that kind.
+    pub version: &'static str,
+    /// The kind, e.g. `Eviction`.
+    pub kind: &'static str,
+    /// The verbs it serves.
+    pub verbs: &'static [&'static str],
+}
+
+const fn sub(
+    name: &'static str,
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    verbs: &'static [&'static str],
+) -> Subresource {
+    Subresource {
+        name,
+        group,
+        version,
+        kind,
+        verbs,
+    }
+}
+
+/// `serviceaccounts/NAME/token`.
+const SA_SUBRESOURCES: &[Subresource] = &[sub(
+    "token",
+    "authentication.k8s.io",
+    "v1",
+    "TokenRequest",
+    &["create"],
+)];
+
+/// `certificatesigningrequests/NAME/approval`.
+const CSR_SUBRESOURCES: &[Subresource] = &[sub(
+    "approval",
+    "certificates.k8s.io",
+    "v1",
+    "CertificateSigningRequest",
+    &["get", "patch", "update"],
+)];
+
+/// The subresources of Pods served beyond `status`.
+const POD_SUBRESOURCES: &[Subresource] = &[
+    sub("eviction", "policy", "v1", "Eviction", &["create"]),
+    sub(
+        "ephemeralcontainers",
+        "",
+        "v1",
+        "Pod",
+        &["get", "patch", "update"],
+    ),
+    sub("log", "", "v1", "Pod", &["get"]),
+    sub("exec", "", "v1", "PodExecOptions", &["create", "get"]),
+    sub("attach", "", "v1", "PodAttachOptions", &["create", "get"]),
+    sub(
+        "portforward",
+        "",
+        "v1",
+        "PodPortForwardOptions",
+        &["create", "get"],
+    ),
+];
+
 /// A printer column of a custom resource (`additionalPrinterColumns`).
 #[derive(Debug, Clone)]
 pub struct PrinterColumn {
@@ -50,6 +141,12 @@ pub struct ResourceType {
     pub schemas: std::sync::Arc<BTreeMap<String, Value>>,
     /// The CRD's printer columns.
     pub printer_columns: Vec<PrinterColumn>,
+    /// The verbs the resource serves.
+    pub verbs: &'static [&'static str],
+    /// Subresources beyond `status` and `scale`.
+    pub subresources: &'static [Subresource],
+    /// The OpenAPI schema of a built-in kind (custom resources carry theirs in `schemas`).
+    pub schema: Option<SchemaFn>,
 }
 
 /// The key of a resource in the store: (group, plural).
@@ -72,7 +169,50 @@ impl ResourceType {
             storage: None,
             schemas: Default::default(),
             printer_columns: Vec::new(),
+            verbs: ALL_VERBS,
+            subresources: &[],
+            schema: None,
         }
+    }
+
+    fn typed<T: schemars::JsonSchema>(mut self) -> Self {
+        self.schema = Some(schema_of::<T>);
+        self
+    }
+
+    fn verbs(mut self, verbs: &'static [&'static str]) -> Self {
+        self.verbs = verbs;
+        self
+    }
+
+    fn subs(mut self, subresources: &'static [Subresource]) -> Self {
+        self.subresources = subresources;
+        self
+    }
+
+    /// Whether the resource serves `verb`.
+    pub fn serves(&self, verb: &str) -> bool {
+        self.verbs.contains(&verb)
+    }
+
+    /// Every subresource: `status`, `scale` and the others, with the kind each answers with
+    /// (group, version, kind) and its verbs.
+    pub fn all_subresources(&self) -> Vec<Subresource> {
+        const STATUS: &[&str] = &["get", "patch", "update"];
+        let mut out = Vec::new();
+        if self.status_subresource {
+            out.push(sub("status", "", "", "", STATUS));
+        }
+        if self.scale.is_some() {
+            out.push(sub("scale", "autoscaling", "v1", "Scale", STATUS));
+        }
+        out.extend(self.subresources.iter().cloned());
+        out
+    }
+
+    /// The subresource named `name`, if served.
+    pub fn subresource(&self, name: &str) -> Option<Subresource> {
+        self.all_subresources().into_iter().find(|s| s.name == name)
     }
 
     fn short(mut self, names: &[&str]) -> Self {
@@ -128,20 +268,42 @@ impl ResourceType {
 
 /// The built-in kinds served at start.
 pub fn builtins() -> Vec<ResourceType> {
+    use k8s_openapi::api::{
+        apps, authentication, autoscaling, batch, certificates, coordination, core, events, policy,
+        rbac,
+    };
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
+    use k8s_openapi::kube_aggregator::pkg::apis::apiregistration;
     type R = ResourceType;
+    const RBAC: &str = "rbac.authorization.k8s.io";
     vec![
         R::builtin("", "v1", "Namespace", "namespaces", false)
             .short(&["ns"])
-            .status(),
+            .status()
+            .typed::<core::v1::Namespace>(),
         R::builtin("", "v1", "Node", "nodes", false)
             .short(&["no"])
-            .status(),
+            .status()
+            .typed::<core::v1::Node>(),
         R::builtin("", "v1", "Pod", "pods", true)
             .short(&["po"])
             .all()
-            .status(),
-        R::builtin("", "v1", "ConfigMap", "configmaps", true).short(&["cm"]),
-        R::builtin("", "v1", "Secret", "secrets", true),
+            .status()
+            .subs(POD_SUBRESOURCES)
+            .typed::<core::v1::Pod>(),
+        R::builtin("", "v1", "ConfigMap", "configmaps", true)
+            .short(&["cm"])
+            .typed::<core::v1::ConfigMap>(),
+        R::builtin("", "v1", "Secret", "secrets", true).typed::<core::v1::Secret>(),
+        R::builtin("", "v1", "Service", "services", true)
+            .short(&["svc"])
+            .all()
+            .status()
+            .typed::<core::v1::Service>(),
+        R::builtin("", "v1", "ServiceAccount", "serviceaccounts", true)
+            .short(&["sa"])
+            .subs(SA_SUBRESOURCES)
+            .typed::<core::v1::ServiceAccount>(),
         R::builtin(
             "",
             "v1",
@@ -150,27 +312,42 @@ pub fn builtins() -> Vec<ResourceType> {
             true,
         )
         .short(&["pvc"])
-        .status(),
-        R::builtin("", "v1", "Event", "events", true).short(&["ev"]),
+        .status()
+        .typed::<core::v1::PersistentVolumeClaim>(),
+        R::builtin("", "v1", "Event", "events", true)
+            .short(&["ev"])
+            .typed::<core::v1::Event>(),
+        R::builtin("", "v1", "ComponentStatus", "componentstatuses", false)
+            .short(&["cs"])
+            .verbs(&["get", "list"])
+            .typed::<core::v1::ComponentStatus>(),
         R::builtin("apps", "v1", "Deployment", "deployments", true)
             .short(&["deploy"])
             .all()
             .status()
-            .scalable(),
+            .scalable()
+            .typed::<apps::v1::Deployment>(),
         R::builtin("apps", "v1", "ReplicaSet", "replicasets", true)
             .short(&["rs"])
             .all()
             .status()
-            .scalable(),
+            .scalable()
+            .typed::<apps::v1::ReplicaSet>(),
         R::builtin("apps", "v1", "StatefulSet", "statefulsets", true)
             .short(&["sts"])
             .all()
             .status()
-            .scalable(),
+            .scalable()
+            .typed::<apps::v1::StatefulSet>(),
         R::builtin("apps", "v1", "DaemonSet", "daemonsets", true)
             .short(&["ds"])
             .all()
-            .status(),
+            .status()
+            .typed::<apps::v1::DaemonSet>(),
+        R::builtin("batch", "v1", "Job", "jobs", true)
+            .all()
+            .status()
+            .typed::<batch::v1::Job>(),
         R::builtin(
             "autoscaling",
             "v2",
@@ -180,12 +357,16 @@ pub fn builtins() -> Vec<ResourceType> {
         )
         .short(&["hpa"])
         .all()
-        .status(),
+        .status()
+        .typed::<autoscaling::v2::HorizontalPodAutoscaler>(),
         R {
             storage: Some((String::new(), "events".into())),
-            ..R::builtin("events.k8s.io", "v1", "Event", "events", true).short(&["ev"])
+            ..R::builtin("events.k8s.io", "v1", "Event", "events", true)
+                .short(&["ev"])
+                .typed::<events::v1::Event>()
         },
-        R::builtin("coordination.k8s.io", "v1", "Lease", "leases", true),
+        R::builtin("coordination.k8s.io", "v1", "Lease", "leases", true)
+            .typed::<coordination::v1::Lease>(),
         R::builtin(
             "policy",
             "v1",
@@ -194,7 +375,50 @@ pub fn builtins() -> Vec<ResourceType> {
             true,
         )
         .short(&["pdb"])
-        .status(),
+        .status()
+        .typed::<policy::v1::PodDisruptionBudget>(),
+        R::builtin(RBAC, "v1", "Role", "roles", true).typed::<rbac::v1::Role>(),
+        R::builtin(RBAC, "v1", "RoleBinding", "rolebindings", true)
+            .typed::<rbac::v1::RoleBinding>(),
+        R::builtin(RBAC, "v1", "ClusterRole", "clusterroles", false)
+            .typed::<rbac::v1::ClusterRole>(),
+        R::builtin(
+            RBAC,
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+        )
+        .typed::<rbac::v1::ClusterRoleBinding>(),
+        R::builtin(
+            "certificates.k8s.io",
+            "v1",
+            "CertificateSigningRequest",
+            "certificatesigningrequests",
+            false,
+        )
+        .short(&["csr"])
+        .status()
+        .subs(CSR_SUBRESOURCES)
+        .typed::<certificates::v1::CertificateSigningRequest>(),
+        R::builtin(
+            "authentication.k8s.io",
+            "v1",
+            "TokenReview",
+            "tokenreviews",
+            false,
+        )
+        .verbs(&["create"])
+        .typed::<authentication::v1::TokenReview>(),
+        R::builtin(
+            "apiregistration.k8s.io",
+            "v1",
+            "APIService",
+            "apiservices",
+            false,
+        )
+        .status()
+        .typed::<apiregistration::v1::APIService>(),
         R::builtin(
             "apiextensions.k8s.io",
             "v1",
@@ -203,7 +427,8 @@ pub fn builtins() -> Vec<ResourceType> {
             false,
         )
         .short(&["crd", "crds"])
-        .status(),
+        .status()
+        .typed::<apiextensions::v1::CustomResourceDefinition>(),
     ]
 }
 
@@ -297,5 +522,8 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, String> {
         storage: None,
         schemas: std::sync::Arc::new(schemas),
         printer_columns,
+        verbs: ALL_VERBS,
+        subresources: &[],
+        schema: None,
     })
 }

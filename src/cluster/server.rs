@@ -12,9 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use super::faults::FaultRule;
+use super::negotiate::{self, Rendering};
 use super::registry::ResourceType;
 use super::store::State;
-use super::{discovery, read, subresource, table, watch, write};
+use super::{discovery, kubelet, read, subresource, table, token, watch, write};
 
 /// Settings of an embedded cluster.
 #[derive(Debug, Clone)]
@@ -41,9 +42,13 @@ impl Default for Config {
     }
 }
 
-/// The query string of a request, decoded.
+/// The query string of a request, decoded, and the `User-Agent` it came with (Kubernetes
+/// names the field manager of a write without `fieldManager` after it).
 #[derive(Debug, Clone, Default)]
-pub struct Query(Vec<(String, String)>);
+pub struct Query {
+    params: Vec<(String, String)>,
+    user_agent: String,
+}
 
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -72,8 +77,9 @@ fn percent_decode(s: &str) -> String {
 impl Query {
     /// Parses `a=b&c=d`.
     pub fn parse(q: Option<&str>) -> Self {
-        Query(
-            q.unwrap_or_default()
+        Query {
+            params: q
+                .unwrap_or_default()
                 .split('&')
                 .filter(|p| !p.is_empty())
                 .map(|p| {
@@ -81,12 +87,37 @@ impl Query {
                     (percent_decode(k), percent_decode(v))
                 })
                 .collect(),
-        )
+            user_agent: String::new(),
+        }
+    }
+
+    /// The same query, sent with `user_agent`.
+    pub fn with_user_agent(mut self, user_agent: &str) -> Self {
+        self.user_agent = user_agent.to_string();
+        self
+    }
+
+    /// The field manager of a write: `fieldManager`, or else what kube-apiserver takes from
+    /// the User-Agent: the part before the first `/`, printable characters only, at most 128
+    /// bytes (empty when there is no User-Agent, as in Kubernetes).
+    pub fn manager(&self) -> String {
+        if let Some(m) = self.get("fieldManager").filter(|m| !m.is_empty()) {
+            return m.to_string();
+        }
+        let prefix = self.user_agent.split('/').next().unwrap_or_default();
+        let mut out = String::new();
+        for c in prefix.chars().filter(|c| !c.is_control()) {
+            if out.len() + c.len_utf8() > 128 {
+                break;
+            }
+            out.push(c);
+        }
+        out
     }
 
     /// The first value of a parameter.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
+        self.params
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
@@ -99,7 +130,7 @@ impl Query {
 
     /// Whether `dryRun=All` is set.
     pub fn dry_run(&self) -> bool {
-        self.0.iter().any(|(k, v)| k == "dryRun" && v == "All")
+        self.params.iter().any(|(k, v)| k == "dryRun" && v == "All")
     }
 }
 
@@ -128,6 +159,8 @@ pub enum ApiResponse {
     Raw(u16, Bytes),
     /// A plain-text body with a status code.
     Text(u16, String),
+    /// A JSON body with its own media type (aggregated discovery).
+    Typed(u16, String, Value),
     /// A stream of newline-delimited watch events (200).
     Stream(BoxStream<'static, Bytes>),
 }
@@ -181,6 +214,8 @@ pub struct Server {
     pub faults: Mutex<Vec<FaultRule>>,
     /// Settings.
     pub config: Config,
+    /// The key ServiceAccount tokens are signed with.
+    pub token_key: super::token::TokenKey,
 }
 
 /// The current time as Kubernetes writes timestamps (RFC 3339, seconds, UTC).
@@ -206,6 +241,7 @@ impl Server {
             cut: Mutex::new(CancellationToken::new()),
             faults: Mutex::new(Vec::new()),
             config,
+            token_key: super::token::TokenKey::default(),
         }
     }
 
@@ -290,14 +326,6 @@ pub fn verb(method: &Method, target: &Target, query: &Query) -> &'static str {
     }
 }
 
-/// Whether the client asked for a Table rendering.
-fn wants_table(accept: &str) -> bool {
-    accept
-        .split(',')
-        .next()
-        .is_some_and(|first| first.contains("as=Table"))
-}
-
 /// Answers one request.
 pub async fn handle(server: &Arc<Server>, req: ApiRequest, internal: bool) -> ApiResponse {
     let path = req.path.clone();
@@ -307,18 +335,35 @@ pub async fn handle(server: &Arc<Server>, req: ApiRequest, internal: bool) -> Ap
     };
     let target = match resolved {
         Ok(Some(t)) => t,
-        Ok(None) => return discovery::answer(server, &path),
+        Ok(None) => return discovery::answer(server, &path, &req.accept),
         Err(e) => return e.into(),
     };
     let verb = verb(&req.method, &target, &req.query);
     if !internal && let Some(e) = super::faults::check(server, verb, &target).await {
         return e.into();
     }
-    let table = wants_table(&req.accept);
-    let result = dispatch(server, &req, &target, verb, table).await;
+    let result = match negotiate::rendering(&req.accept, verb == "list") {
+        Ok(rendering) => dispatch(server, &req, &target, verb, rendering).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(resp) => resp,
         Err(e) => e.into(),
+    }
+}
+
+fn not_allowed() -> ApiError {
+    ApiError::method_not_allowed("the server does not allow this method on the requested resource")
+}
+
+/// Renders the object a write answers with as the client asked (objects of other kinds, such
+/// as a deletion's Status, are sent as they are).
+fn rendered(t: &Target, rendering: Rendering, code: u16, obj: Value) -> ApiResponse {
+    match rendering {
+        Rendering::Metadata(v) if obj.get("kind").and_then(Value::as_str) == Some(&t.rt.kind) => {
+            ApiResponse::Json(code, negotiate::partial(&obj, v))
+        }
+        _ => ApiResponse::Json(code, obj),
     }
 }
 
@@ -327,18 +372,21 @@ async fn dispatch(
     req: &ApiRequest,
     t: &Target,
     verb: &str,
-    table: bool,
+    rendering: Rendering,
 ) -> Result<ApiResponse, ApiError> {
     let sub = t.sub.as_deref();
-    let known_sub = match sub {
-        None => true,
-        Some("status") => t.rt.status_subresource,
-        Some("scale") => t.rt.scale.is_some(),
-        Some("eviction") => t.rt.kind == "Pod" && !t.rt.custom,
-        Some(_) => false,
-    };
-    if !known_sub {
-        return Err(ApiError::no_route(&req.path));
+    if let Some(name) = sub {
+        let served =
+            t.rt.subresource(name)
+                .ok_or_else(|| ApiError::no_route(&req.path))?;
+        if matches!(name, "log" | "exec" | "attach" | "portforward") {
+            return kubelet::answer(server, t, req);
+        }
+        if !served.verbs.contains(&verb) {
+            return Err(not_allowed());
+        }
+    } else if !t.rt.serves(verb) {
+        return Err(not_allowed());
     }
     if t.rt.namespaced && t.namespace.is_none() && !matches!(verb, "list" | "watch") {
         return Err(ApiError::method_not_allowed(format!(
@@ -347,57 +395,67 @@ async fn dispatch(
         )));
     }
     let body = || parse_body(&req.body, &req.content_type);
+    let respond = |code: u16, obj: Value| rendered(t, rendering, code, obj);
     match (verb, sub) {
-        ("watch", _) => Ok(watch::open(server, t, &req.query, table)?),
-        ("list", _) if !table => Ok(ApiResponse::Raw(
-            200,
-            read::list_json(server, t, &req.query)?,
-        )),
-        ("list", _) => {
-            let list = read::list(server, t, &req.query)?;
-            Ok(ApiResponse::Json(
+        ("watch", _) => Ok(watch::open(server, t, &req.query, rendering)?),
+        ("list", _) => match rendering {
+            Rendering::Object => Ok(ApiResponse::Raw(
                 200,
-                table::from_list(&server.lock(), t, &list, &req.query),
-            ))
-        }
+                read::list_json(server, t, &req.query)?,
+            )),
+            Rendering::Table => {
+                let list = read::list(server, t, &req.query)?;
+                Ok(ApiResponse::Json(
+                    200,
+                    table::from_list(&server.lock(), t, &list, &req.query),
+                ))
+            }
+            Rendering::Metadata(v) => {
+                let list = read::list(server, t, &req.query)?;
+                Ok(ApiResponse::Json(200, negotiate::partial_list(&list, v)))
+            }
+        },
         ("get", Some("scale")) => Ok(ApiResponse::Json(200, subresource::get_scale(server, t)?)),
-        ("get", _) if !table => Ok(ApiResponse::Raw(200, read::get_json(server, t)?)),
-        ("get", _) => {
-            let obj = read::get(server, t)?;
-            Ok(ApiResponse::Json(
-                200,
-                table::from_object(&server.lock(), t, &obj, &req.query),
-            ))
-        }
+        ("get", _) => match rendering {
+            Rendering::Object => Ok(ApiResponse::Raw(200, read::get_json(server, t)?)),
+            Rendering::Table => {
+                let obj = read::get(server, t)?;
+                Ok(ApiResponse::Json(
+                    200,
+                    table::from_object(&server.lock(), t, &obj, &req.query),
+                ))
+            }
+            Rendering::Metadata(_) => Ok(respond(200, read::get(server, t)?)),
+        },
         ("create", Some("eviction")) => Ok(ApiResponse::Json(
             201,
             subresource::evict(server, t, &body()?, &req.query)?,
         )),
-        ("create", Some(_)) => Err(ApiError::method_not_allowed(
-            "the server does not allow this method on the requested resource",
+        ("create", Some("token")) => Ok(ApiResponse::Json(
+            201,
+            token::request(server, t, &body()?, &req.query)?,
         )),
-        ("create", None) if t.name.is_some() => Err(ApiError::method_not_allowed(
-            "the server does not allow this method on the requested resource",
-        )),
+        ("create", Some(_)) => Err(not_allowed()),
+        ("create", None) if t.name.is_some() => Err(not_allowed()),
+        ("create", None) if t.rt.kind == "TokenReview" => {
+            Ok(ApiResponse::Json(201, token::review(server, t, &body()?)?))
+        }
         ("create", None) => {
             let (code, obj) = write::create(server, t, body()?, &req.query)?;
-            Ok(ApiResponse::Json(code, obj))
+            Ok(respond(code, obj))
         }
         ("update", Some("scale")) => Ok(ApiResponse::Json(
             200,
             subresource::put_scale(server, t, &body()?, &req.query)?,
         )),
-        ("update", _) => Ok(ApiResponse::Json(
-            200,
-            write::update(server, t, body()?, &req.query)?,
-        )),
+        ("update", _) => Ok(respond(200, write::update(server, t, body()?, &req.query)?)),
         ("patch", Some("scale")) => Ok(ApiResponse::Json(
             200,
             subresource::patch_scale(server, t, &req.body, &req.content_type, &req.query)?,
         )),
         ("patch", _) => {
             let (code, obj) = write::patch(server, t, &req.body, &req.content_type, &req.query)?;
-            Ok(ApiResponse::Json(code, obj))
+            Ok(respond(code, obj))
         }
         ("delete", None) => {
             let opts = if req.body.is_empty() {
@@ -405,18 +463,13 @@ async fn dispatch(
             } else {
                 body()?
             };
-            Ok(ApiResponse::Json(
-                200,
-                write::delete(server, t, &opts, &req.query)?,
-            ))
+            Ok(respond(200, write::delete(server, t, &opts, &req.query)?))
         }
         ("deletecollection", None) => Ok(ApiResponse::Json(
             200,
             write::delete_collection(server, t, &req.query)?,
         )),
-        _ => Err(ApiError::method_not_allowed(
-            "the server does not allow this method on the requested resource",
-        )),
+        _ => Err(not_allowed()),
     }
 }
 
@@ -425,12 +478,17 @@ pub fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
-    if content_type.contains("protobuf")
-        && let Some(v) = super::protobuf::decode(body)
-    {
-        return Ok(v);
+    if content_type.contains("protobuf") {
+        return super::protobuf::decode(body).map_err(|e| match e {
+            super::protobuf::DecodeError::Unsupported(what) => ApiError::unsupported_media(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (no protobuf schema for {what})"
+            )),
+            super::protobuf::DecodeError::Malformed(why) => {
+                ApiError::bad_request(format!("the object provided is unrecognized: {why}"))
+            }
+        });
     }
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
+    if content_type.contains("cbor") {
         return Err(ApiError::unsupported_media(format!(
             "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
         )));

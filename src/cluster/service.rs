@@ -16,6 +16,7 @@ use hyper::body::Frame;
 
 use super::error::ApiError;
 use super::server::{ApiRequest, ApiResponse, Query, Server, handle};
+use super::store::object_text;
 
 /// The response body: a whole JSON document or a stream of watch events.
 pub type ResponseBody = UnsyncBoxBody<Bytes, Infallible>;
@@ -56,13 +57,10 @@ fn full(code: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Respo
 /// Turns an API response into an HTTP response.
 pub fn to_http(resp: ApiResponse) -> Response<ResponseBody> {
     match resp {
-        ApiResponse::Json(code, v) => full(
-            code,
-            "application/json",
-            serde_json::to_vec(&v).unwrap_or_default(),
-        ),
+        ApiResponse::Json(code, v) => full(code, "application/json", object_text(&v)),
         ApiResponse::Raw(code, body) => full(code, "application/json", body),
         ApiResponse::Text(code, t) => full(code, "text/plain; charset=utf-8", t.into_bytes()),
+        ApiResponse::Typed(code, content_type, v) => full(code, &content_type, object_text(&v)),
         ApiResponse::Stream(s) => {
             let body = StreamBody::new(s.map(|b| Ok::<_, Infallible>(Frame::data(b))));
             let mut resp = Response::new(body.boxed_unsync());
@@ -105,7 +103,8 @@ where
             let api = ApiRequest {
                 method: parts.method.clone(),
                 path: parts.uri.path().to_string(),
-                query: Query::parse(parts.uri.query()),
+                query: Query::parse(parts.uri.query())
+                    .with_user_agent(&header_str(&parts, header::USER_AGENT)),
                 content_type: header_str(&parts, header::CONTENT_TYPE),
                 accept: header_str(&parts, header::ACCEPT),
                 body,

@@ -49,7 +49,7 @@ pub struct Stored {
 impl Stored {
     /// Serialises `obj` and notes what the store indexes.
     pub fn new(obj: &Value) -> Self {
-        let text = |v: &Value| Bytes::from(serde_json::to_vec(v).unwrap_or_default());
+        let text = |v: &Value| Bytes::from(object_text(v));
         let meta = obj.get("metadata");
         let labels = meta
             .and_then(|m| m.get("labels"))
@@ -87,6 +87,33 @@ impl Stored {
         // The text was written from a JSON value: it reads back.
         serde_json::from_slice(&self.json).unwrap_or(Value::Null)
     }
+}
+
+/// An object's JSON as kube-apiserver writes it: `kind`, `apiVersion` and `metadata` first (Go
+/// writes a struct's fields in declaration order, and clients read the kind off the start),
+/// then its other top-level fields.
+pub fn object_text(v: &Value) -> Vec<u8> {
+    let Some(map) = v.as_object() else {
+        return serde_json::to_vec(v).unwrap_or_default();
+    };
+    const FIRST: [&str; 3] = ["kind", "apiVersion", "metadata"];
+    let mut out = Vec::with_capacity(256);
+    out.push(b'{');
+    let fields = FIRST
+        .iter()
+        .filter_map(|k| map.get_key_value(*k))
+        .chain(map.iter().filter(|(k, _)| !FIRST.contains(&k.as_str())));
+    for (i, (k, x)) in fields.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, k);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, x);
+    }
+    out.push(b'}');
+    out
 }
 
 /// One change to one object, retained in the event window.
@@ -204,6 +231,10 @@ impl State {
             });
             s.insert(&(String::new(), "namespaces".into()), obj);
         }
+        for (key, obj) in super::bootstrap::objects(now) {
+            s.insert(&key, obj);
+        }
+        super::bootstrap::sync_apiservices(&mut s, now);
         s
     }
 

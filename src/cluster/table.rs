@@ -99,8 +99,84 @@ fn columns(kind: &str) -> Vec<Col> {
             age,
         ],
         "CustomResourceDefinition" => vec![name, Col("Created At", "date", 0)],
+        "Service" => vec![
+            name,
+            Col("Type", "string", 0),
+            Col("Cluster-IP", "string", 0),
+            Col("External-IP", "string", 0),
+            Col("Port(s)", "string", 0),
+            age,
+            Col("Selector", "string", 1),
+        ],
+        "Job" => vec![
+            name,
+            Col("Status", "string", 0),
+            Col("Completions", "string", 0),
+            Col("Duration", "string", 0),
+            age,
+        ],
+        "ComponentStatus" => vec![
+            name,
+            Col("Status", "string", 0),
+            Col("Message", "string", 0),
+            Col("Error", "string", 0),
+        ],
+        "CertificateSigningRequest" => vec![
+            name,
+            age,
+            Col("SignerName", "string", 0),
+            Col("Requestor", "string", 0),
+            Col("RequestedDuration", "string", 0),
+            Col("Condition", "string", 0),
+        ],
+        "RoleBinding" | "ClusterRoleBinding" => vec![name, Col("Role", "string", 0), age],
+        "APIService" => vec![
+            name,
+            Col("Service", "string", 0),
+            Col("Available", "string", 0),
+            age,
+        ],
         _ => vec![name, age],
     }
+}
+
+fn service_ports(o: &Value) -> String {
+    let ports: Vec<String> = o
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let node = p
+                .get("nodePort")
+                .and_then(Value::as_i64)
+                .map(|n| format!(":{n}"))
+                .unwrap_or_default();
+            format!("{}{node}/{}", int(p, "/port"), text(p, "/protocol"))
+        })
+        .collect();
+    if ports.is_empty() {
+        "<none>".into()
+    } else {
+        ports.join(",")
+    }
+}
+
+fn job_status(o: &Value) -> String {
+    let conditions = o.pointer("/status/conditions").and_then(Value::as_array);
+    let has = |t: &str| {
+        conditions.is_some_and(|cs| cs.iter().any(|c| c["type"] == t && c["status"] == "True"))
+    };
+    if has("Complete") {
+        "Complete"
+    } else if has("Failed") {
+        "Failed"
+    } else if o.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+        "Suspended"
+    } else {
+        "Running"
+    }
+    .into()
 }
 
 /// kubectl's short human duration ("42s", "5m3s", "3h", "2d4h").
@@ -421,6 +497,116 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
             name,
             json!(meta_str(o, "creationTimestamp").unwrap_or_default()),
         ],
+        "Service" => {
+            let external = match text(o, "/spec/type").as_str() {
+                "ExternalName" => text(o, "/spec/externalName"),
+                "LoadBalancer" => "<pending>".into(),
+                _ => "<none>".into(),
+            };
+            let selector: Vec<String> = o
+                .pointer("/spec/selector")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            vec![
+                name,
+                json!(text(o, "/spec/type")),
+                or_none(text(o, "/spec/clusterIP")),
+                json!(external),
+                json!(service_ports(o)),
+                age,
+                or_none(selector.join(",")),
+            ]
+        }
+        "Job" => {
+            let completions = o
+                .pointer("/spec/completions")
+                .and_then(Value::as_i64)
+                .map(|c| format!("{}/{c}", int(o, "/status/succeeded")))
+                .unwrap_or_else(|| {
+                    format!(
+                        "{}/1 of {}",
+                        int(o, "/status/succeeded"),
+                        int(o, "/spec/parallelism")
+                    )
+                });
+            let duration = match o.pointer("/status/startTime").and_then(Value::as_str) {
+                Some(start) => age_of(Some(start)),
+                None => String::new(),
+            };
+            vec![
+                name,
+                json!(job_status(o)),
+                json!(completions),
+                json!(duration),
+                age,
+            ]
+        }
+        "ComponentStatus" => {
+            let healthy = o.pointer("/conditions/0/status").and_then(Value::as_str) == Some("True");
+            vec![
+                name,
+                json!(if healthy { "Healthy" } else { "Unhealthy" }),
+                json!(text(o, "/conditions/0/message")),
+                json!(text(o, "/conditions/0/error")),
+            ]
+        }
+        "CertificateSigningRequest" => {
+            let conditions: Vec<String> = o
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get("type").and_then(Value::as_str).map(str::to_string))
+                .collect();
+            let duration = o
+                .pointer("/spec/expirationSeconds")
+                .and_then(Value::as_i64)
+                .map(human_age)
+                .unwrap_or_else(|| "<none>".into());
+            vec![
+                name,
+                age,
+                json!(text(o, "/spec/signerName")),
+                json!(text(o, "/spec/username")),
+                json!(duration),
+                json!(if conditions.is_empty() {
+                    "Pending".into()
+                } else {
+                    conditions.join(",")
+                }),
+            ]
+        }
+        "RoleBinding" | "ClusterRoleBinding" => vec![
+            name,
+            json!(format!(
+                "{}/{}",
+                text(o, "/roleRef/kind"),
+                text(o, "/roleRef/name")
+            )),
+            age,
+        ],
+        "APIService" => {
+            let service = if o.pointer("/spec/service/name").is_some() {
+                format!(
+                    "{}/{}",
+                    text(o, "/spec/service/namespace"),
+                    text(o, "/spec/service/name")
+                )
+            } else {
+                "Local".into()
+            };
+            vec![
+                name,
+                json!(service),
+                json!(text(o, "/status/conditions/0/status")),
+                age,
+            ]
+        }
         _ => vec![name, age],
     }
 }

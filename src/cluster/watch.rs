@@ -11,6 +11,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::negotiate::{self, Rendering};
 use super::read::{Selectors, present, presents_as_is};
 use super::server::{ApiResponse, Query, Server, Target};
 use super::store::{Event, EventType, Stored};
@@ -23,7 +24,7 @@ struct Watch {
     key: super::registry::ResourceKey,
     target: Target,
     selectors: Selectors,
-    table: bool,
+    rendering: Rendering,
     query: Query,
     headers_sent: bool,
 }
@@ -35,17 +36,17 @@ fn line(kind: &str, object: Value) -> Bytes {
 /// The wire line of an event, serialising the object in place (no copy of it).
 fn line_ref(kind: &str, object: &Value) -> Bytes {
     // Writing JSON into a Vec cannot fail.
-    line_json(kind, &serde_json::to_vec(object).unwrap_or_default())
+    line_json(kind, &super::store::object_text(object))
 }
 
 /// The wire line of an event whose object is already JSON text.
 fn line_json(kind: &str, object: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(object.len() + 32);
-    // Keys in the order serde_json writes maps: "object", then "type".
-    out.extend_from_slice(b"{\"object\":");
-    out.extend_from_slice(object);
-    out.extend_from_slice(b",\"type\":");
+    // As kube-apiserver writes a watch event: "type", then "object".
+    out.extend_from_slice(b"{\"type\":");
     out.extend_from_slice(Value::from(kind).to_string().as_bytes());
+    out.extend_from_slice(b",\"object\":");
+    out.extend_from_slice(object);
     out.extend_from_slice(b"}\n");
     Bytes::from(out)
 }
@@ -53,7 +54,7 @@ fn line_json(kind: &str, object: &[u8]) -> Bytes {
 impl Watch {
     /// The wire line of a stored object: its text as it is when the watch needs no copy.
     fn line_of(&mut self, kind: &str, obj: &Stored) -> Bytes {
-        if !self.table && presents_as_is(obj, &self.target) {
+        if self.rendering == Rendering::Object && presents_as_is(obj, &self.target) {
             return line_json(kind, &obj.json);
         }
         let rendered = self.render(&obj.value());
@@ -62,8 +63,10 @@ impl Watch {
 
     fn render(&mut self, obj: &Value) -> Value {
         let obj = present(obj, &self.target);
-        if !self.table {
-            return obj;
+        match self.rendering {
+            Rendering::Object => return obj,
+            Rendering::Metadata(v) => return negotiate::partial(&obj, v),
+            Rendering::Table => {}
         }
         let state = self.server.lock();
         let mut t = table::from_object(&state, &self.target, &obj, &self.query);
@@ -122,7 +125,7 @@ pub fn open(
     server: &Arc<Server>,
     t: &Target,
     q: &Query,
-    table: bool,
+    rendering: Rendering,
 ) -> Result<ApiResponse, ApiError> {
     let selectors = Selectors::from_query(q, t)?;
     let bookmarks = q.flag("allowWatchBookmarks");
@@ -137,7 +140,7 @@ pub fn open(
         key: t.rt.key(),
         target: t.clone(),
         selectors,
-        table,
+        rendering,
         query: q.clone(),
         headers_sent: false,
     };

@@ -9,6 +9,7 @@ use super::convert;
 use super::error::{ApiError, cause};
 use super::gc::{self, Deleted, Propagation};
 use super::kinds;
+use super::network;
 use super::patch::{self, PatchKind};
 use super::read::{Selectors, present};
 use super::registry::from_crd;
@@ -49,6 +50,7 @@ fn register_crd(state: &mut State, crd: &Value) {
         }
         state.objects.entry(key.clone()).or_default();
         state.types.insert(key, rt);
+        super::bootstrap::sync_apiservices(state, &now());
     }
 }
 
@@ -121,12 +123,96 @@ pub fn create(
     Ok((201, out))
 }
 
-/// The manager a create, update or non-apply patch is recorded under: `fieldManager`, or
-/// `unknown` (Kubernetes would derive it from the User-Agent, which this server does not see).
-fn updater_name(q: &Query) -> &str {
-    q.get("fieldManager")
-        .filter(|m| !m.is_empty())
-        .unwrap_or("unknown")
+/// Whether the target is the built-in kind `kind`.
+fn is_builtin(t: &Target, kind: &str) -> bool {
+    !t.rt.custom && t.rt.kind == kind
+}
+
+/// Sets (or, with None, removes) the value at a JSON pointer, creating objects on the way.
+fn put(obj: &mut Value, pointer: &str, value: Option<Value>) {
+    let Some((parent, field)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    if obj.pointer(parent).is_none() {
+        if value.is_none() {
+            return;
+        }
+        put(obj, parent, Some(json!({})));
+    }
+    if let Some(p) = obj.pointer_mut(parent).and_then(Value::as_object_mut) {
+        match value {
+            Some(v) => {
+                p.insert(field.to_string(), v);
+            }
+            None => {
+                p.remove(field);
+            }
+        }
+    }
+}
+
+/// The part of an object a subresource writes: all of it is kept from the stored object but
+/// this.
+fn subresource_part(sub: &str) -> Option<&'static str> {
+    match sub {
+        "status" => Some("/status"),
+        "approval" => Some("/status/conditions"),
+        "ephemeralcontainers" => Some("/spec/ephemeralContainers"),
+        _ => None,
+    }
+}
+
+/// Refuses an ephemeralcontainers write that removes or changes an existing ephemeral
+/// container (they can only be added).
+fn ephemeral_kept(t: &Target, current: &Value, new: &Value) -> Result<(), ApiError> {
+    let list = |o: &Value| -> Vec<Value> {
+        o.pointer("/spec/ephemeralContainers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let after = list(new);
+    for old in list(current) {
+        let name = old.get("name").and_then(Value::as_str).unwrap_or_default();
+        let what = match after.iter().find(|c| c.get("name") == old.get("name")) {
+            None => "removed",
+            Some(c) if *c != old => "changed",
+            Some(_) => continue,
+        };
+        let c = cause(
+            "FieldValueForbidden",
+            "spec.ephemeralContainers",
+            format!("Forbidden: existing ephemeral containers \"{name}\" may not be {what}"),
+        );
+        return Err(ApiError::invalid(
+            &t.rt.kind,
+            &t.rt.group,
+            t.name(),
+            vec![c],
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a binding update that changes its roleRef.
+fn role_ref_kept(t: &Target, current: &Value, new: &Value) -> Result<(), ApiError> {
+    if current.get("roleRef") != new.get("roleRef") {
+        let c = cause(
+            "FieldValueInvalid",
+            "roleRef",
+            format!(
+                "Invalid value: {}: cannot change roleRef",
+                new.get("roleRef").cloned().unwrap_or_default()
+            ),
+        );
+        return Err(ApiError::invalid(
+            &t.rt.kind,
+            &t.rt.group,
+            t.name(),
+            vec![c],
+        ));
+    }
+    Ok(())
 }
 
 /// `track`: record the creator as an `Update` manager (false for an apply, which recorded itself).
@@ -215,11 +301,16 @@ fn create_locked(
             _ => {}
         }
     }
+    let uid = new_uid();
+    kinds::prepare_create(&t.rt, &mut obj, &uid);
     validate(state, t, &mut obj, q)?;
     if state.contains(&t.rt.key(), &ns, &name) {
         return Err(ApiError::already_exists(&t.rt.plural, &t.rt.group, &name));
     }
-    set_meta(&mut obj, "uid", json!(new_uid()));
+    if is_builtin(t, "Service") {
+        network::allocate(state, &mut obj)?;
+    }
+    set_meta(&mut obj, "uid", json!(uid));
     set_meta(&mut obj, "creationTimestamp", json!(now()));
     set_meta(&mut obj, "resourceVersion", Value::Null);
     set_meta(&mut obj, "deletionTimestamp", Value::Null);
@@ -235,8 +326,9 @@ fn create_locked(
     );
     if track {
         let time = now();
+        let manager = q.manager();
         let who = patch::Updater {
-            manager: updater_name(q),
+            manager: &manager,
             subresource: None,
             now: &time,
         };
@@ -344,18 +436,32 @@ pub fn update_locked(
     {
         return Err(ApiError::conflict(&t.rt.plural, &t.rt.group, &name));
     }
-    if t.sub.as_deref() == Some("status") {
-        let status = new.get("status").cloned();
+    if let Some(part) = t.sub.as_deref().and_then(subresource_part) {
+        let taken = new.pointer(part).cloned();
         let managed = new.pointer("/metadata/managedFields").cloned();
         new = current.clone();
         if let Some(mf) = managed {
             set_meta(&mut new, "managedFields", mf);
         }
-        if let Some(m) = new.as_object_mut() {
-            match status {
-                Some(s) => m.insert("status".into(), s),
-                None => m.remove("status"),
-            };
+        if part == "/status/conditions" {
+            let time = now();
+            let mut conditions = taken;
+            for c in conditions
+                .iter_mut()
+                .filter_map(Value::as_array_mut)
+                .flatten()
+            {
+                for field in ["lastUpdateTime", "lastTransitionTime"] {
+                    if c.get(field).is_none_or(Value::is_null)
+                        && let Some(m) = c.as_object_mut()
+                    {
+                        m.insert(field.into(), json!(time));
+                    }
+                }
+            }
+            put(&mut new, part, conditions);
+        } else {
+            put(&mut new, part, taken);
         }
     } else if t.rt.status_subresource
         && let Some(m) = new.as_object_mut()
@@ -408,17 +514,36 @@ pub fn update_locked(
         );
         return Err(ApiError::invalid(&t.rt.kind, &t.rt.group, &name, vec![c]));
     }
+    if is_builtin(t, "Service") {
+        network::keep_allocated(current, &mut new)?;
+    }
     validate(state, t, &mut new, q)?;
-    let mut new = convert::to_storage(&t.rt, new);
+    if t.sub.as_deref() == Some("ephemeralcontainers") {
+        ephemeral_kept(t, current, &new)?;
+    }
+    if is_builtin(t, "RoleBinding") || is_builtin(t, "ClusterRoleBinding") {
+        role_ref_kept(t, current, &new)?;
+    }
+    if is_builtin(t, "Service") {
+        network::allocate(state, &mut new)?;
+    }
     if let Some(subresource) = track {
+        // Field ownership is recorded in the names of the version written (an events.k8s.io
+        // write of a core Event owns `regarding`, not `involvedObject`).
         let time = now();
+        let manager = q.manager();
         let who = patch::Updater {
-            manager: updater_name(q),
+            manager: &manager,
             subresource,
             now: &time,
         };
-        patch::record_update(Some(current), &mut new, &who);
+        let api_version = t.rt.api_version(&t.version);
+        let served = present(current, t);
+        convert::align_managed(&t.rt, &mut new, &api_version, true);
+        patch::record_update(Some(&served), &mut new, &who);
+        convert::align_managed(&t.rt, &mut new, &api_version, false);
     }
+    let mut new = convert::to_storage(&t.rt, new);
     if kinds::tracks_generation(&t.rt) && !same_spec(&new, current, t.rt.status_subresource) {
         let g = current
             .pointer("/metadata/generation")
@@ -508,7 +633,10 @@ pub fn patch(
                 PatchKind::Json => patch::json(&mut new, &patch_body)?,
                 PatchKind::Strategic => patch::strategic(&mut new, &patch_body),
                 PatchKind::Apply => {
+                    let api_version = t.rt.api_version(&t.version);
+                    convert::align_managed(&t.rt, &mut new, &api_version, true);
                     new = patch::apply(Some(&new), &applied, &who)?;
+                    convert::align_managed(&t.rt, &mut new, &api_version, false);
                 }
             }
             let track = (kind != PatchKind::Apply).then_some(t.sub.as_deref());

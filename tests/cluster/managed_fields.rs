@@ -262,3 +262,103 @@ async fn an_apply_of_another_apply_managers_field_conflicts_unless_forced() {
         "ownership of the forced field moved from a to c"
     );
 }
+
+#[tokio::test]
+async fn a_write_without_field_manager_is_recorded_under_its_user_agent() {
+    let c = cluster();
+    let client = c.client();
+    let body = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "ua"}, "data": {"k": "v"}}))
+    .unwrap();
+    let (code, _, created) = crate::raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        &[
+            ("Content-Type", "application/json"),
+            (
+                "User-Agent",
+                "kubectl-edit/v1.32.4 (linux/amd64) kubernetes/abc",
+            ),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(code, 201);
+    assert_eq!(
+        created["metadata"]["managedFields"][0]["manager"],
+        "kubectl-edit"
+    );
+    // No User-Agent and no fieldManager (kube-rs sends none): no manager, as Go omits "".
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::default_namespaced(client.clone());
+    let anonymous = cms
+        .create(&PostParams::default(), &crate::configmap("anon", json!({})))
+        .await
+        .unwrap();
+    let entries = anonymous.metadata.managed_fields.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].manager, None);
+    assert_eq!(entries[0].operation.as_deref(), Some("Update"));
+}
+
+#[tokio::test]
+async fn an_events_api_write_is_recorded_in_that_api_and_its_field_names() {
+    use k8s_openapi::api::events::v1::Event;
+    let c = cluster();
+    let events: Api<Event> = Api::default_namespaced(c.client());
+    let event: Event = serde_json::from_value(json!({
+        "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e1"},
+        "eventTime": "2026-01-01T00:00:00.000000Z", "reason": "Test", "action": "Testing",
+        "type": "Normal", "note": "first", "reportingController": "kube", "reportingInstance": "kube",
+        "regarding": {"kind": "Namespace", "name": "default", "apiVersion": "v1"}
+    }))
+    .unwrap();
+    events
+        .create(&PostParams::default().clone(), &event)
+        .await
+        .unwrap();
+    let patched = events
+        .patch(
+            "e1",
+            &PatchParams {
+                field_manager: Some("recorder".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"note": "second", "series": {"count": 2, "lastObservedTime": "2026-01-01T00:00:01.000000Z"}})),
+        )
+        .await
+        .unwrap();
+    let entries = patched.metadata.managed_fields.unwrap();
+    let recorder = entries
+        .iter()
+        .find(|m| m.manager.as_deref() == Some("recorder"))
+        .unwrap();
+    assert_eq!(recorder.api_version.as_deref(), Some("events.k8s.io/v1"));
+    let fields = &recorder.fields_v1.as_ref().unwrap().0;
+    assert!(
+        fields.get("f:note").is_some() && fields.get("f:series").is_some(),
+        "{fields}"
+    );
+    assert!(
+        fields.get("f:message").is_none(),
+        "core field names leak: {fields}"
+    );
+    // The creator's entry lost `note` to the recorder and keeps the rest, in its own names.
+    let creator = entries.iter().find(|m| m.manager.is_none()).unwrap();
+    let fields = &creator.fields_v1.as_ref().unwrap().0;
+    assert!(
+        fields.get("f:regarding").is_some() && fields.get("f:note").is_none(),
+        "{fields}"
+    );
+    // Read through the core API, the same entries are there as written.
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::default_namespaced(c.client());
+    let seen = core.get("e1").await.unwrap();
+    assert_eq!(seen.message.as_deref(), Some("second"));
+    assert!(
+        seen.metadata
+            .managed_fields
+            .unwrap()
+            .iter()
+            .any(|m| m.api_version.as_deref() == Some("events.k8s.io/v1"))
+    );
+}

@@ -14,12 +14,24 @@ use super::super::server::{ApiRequest, ApiResponse, Query, Server, handle};
 #[derive(Debug, Clone)]
 pub struct SimClient {
     server: Arc<Server>,
+    user_agent: &'static str,
 }
 
 impl SimClient {
-    /// A client of `server`.
+    /// A client of `server`, writing as the controller manager.
     pub fn new(server: Arc<Server>) -> Self {
-        SimClient { server }
+        SimClient {
+            server,
+            user_agent: "kube-controller-manager/v1.33.0 (remedy simulation)",
+        }
+    }
+
+    /// The same client under another User-Agent (the field manager of its writes).
+    pub fn as_agent(&self, user_agent: &'static str) -> Self {
+        SimClient {
+            server: self.server.clone(),
+            user_agent,
+        }
     }
 
     async fn call(
@@ -33,7 +45,7 @@ impl SimClient {
         let req = ApiRequest {
             method,
             path: path.to_string(),
-            query: Query::parse(Some(query)),
+            query: Query::parse(Some(query)).with_user_agent(self.user_agent),
             content_type: content_type.to_string(),
             accept: "application/json".into(),
             body: body.map(|b| Bytes::from(b.to_string())).unwrap_or_default(),

@@ -1,15 +1,19 @@
 //! Workload simulation: the controllers and kubelets a real cluster would run, acting through
 //! the API like any client. Deployments get a ReplicaSet per pod-template revision,
 //! ReplicaSets, StatefulSets and DaemonSets get Pods, Pods are scheduled on schedulable Nodes and become
-//! Ready after a delay, PVCs bind and show resizes, HPAs report replicas. Level-triggered:
+//! Ready after a delay, PVCs bind and show resizes, HPAs report replicas, Jobs get their Pods
+//! (which never finish: no process runs), every namespace gets its `default` ServiceAccount.
+//! Level-triggered:
 //! every tick recomputes from what exists and writes only differences.
 
 mod api;
 mod autoscaler;
 mod daemonset;
 mod deployment;
+mod job;
 mod pods;
 mod replicaset;
+mod serviceaccounts;
 mod statefulset;
 mod volumes;
 
@@ -91,9 +95,11 @@ pub(crate) fn start(
             replicaset::reconcile(&client).await;
             statefulset::reconcile(&client).await;
             daemonset::reconcile(&client).await;
+            job::reconcile(&client).await;
             pods::reconcile(&client, &config, &mut memory).await;
             volumes::reconcile(&client).await;
             autoscaler::reconcile(&client).await;
+            serviceaccounts::reconcile(&client).await;
         }
     });
     Simulation { stop }

@@ -38,6 +38,8 @@ fn schedulable(node: &Value) -> bool {
 
 /// Schedules pending pods and advances scheduled ones to Running and Ready.
 pub async fn reconcile(client: &SimClient, config: &SimulationConfig, memory: &mut Memory) {
+    let scheduler = client.as_agent("kube-scheduler/v1.33.0 (remedy simulation)");
+    let kubelet = client.as_agent("kubelet/v1.33.0 (remedy simulation)");
     let nodes = client.list("/api/v1/nodes").await;
     let pods = client.list("/api/v1/pods").await;
     let mut load: Vec<(String, usize, usize)> = nodes
@@ -69,7 +71,7 @@ pub async fn reconcile(client: &SimClient, config: &SimulationConfig, memory: &m
             match load.iter_mut().min_by_key(|(_, count, _)| *count) {
                 Some(target) => {
                     target.1 += 1;
-                    client
+                    scheduler
                         .patch(&path, &json!({"spec": {"nodeName": target.0}}))
                         .await;
                 }
@@ -78,7 +80,7 @@ pub async fn reconcile(client: &SimClient, config: &SimulationConfig, memory: &m
                     let status =
                         json!({"phase": "Pending", "qosClass": "BestEffort", "conditions": [cond]});
                     if pod.pointer("/status/conditions/0/reason") != Some(&json!("Unschedulable")) {
-                        client
+                        scheduler
                             .replace_field(&format!("{path}/status"), "/status", &status)
                             .await;
                     }
@@ -113,7 +115,7 @@ pub async fn reconcile(client: &SimClient, config: &SimulationConfig, memory: &m
             .find(|(n, _, _)| n == node)
             .map(|(_, _, i)| *i)
             .unwrap_or(0);
-        client
+        kubelet
             .replace_field(
                 &format!("{path}/status"),
                 "/status",
