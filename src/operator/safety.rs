@@ -24,13 +24,19 @@ impl ProtectedNamespaces {
             .collect();
         set.insert(operator_namespace.to_string());
         set.extend(extra);
-        ProtectedNamespaces(set)
+        ProtectedNamespaces(set.iter().map(|ns| canonical_namespace(ns)).collect())
     }
 
-    /// True when no run may touch `namespace`.
+    /// True when no run may touch `namespace`, however it is spelled (`Kube-System`).
     pub fn contains(&self, namespace: &str) -> bool {
-        self.0.contains(namespace)
+        self.0.contains(&canonical_namespace(namespace))
     }
+}
+
+/// A namespace as the API names it: namespace names are lower-case DNS labels, so a
+/// mis-cased or padded spelling means the same namespace to every check here.
+fn canonical_namespace(namespace: &str) -> String {
+    namespace.trim().to_ascii_lowercase()
 }
 
 /// Every violation of the plan, one message each; empty when the plan is safe to run.
@@ -310,6 +316,23 @@ mod tests {
             found,
             vec!["the target is in protected namespace `kube-public`".to_string()]
         );
+    }
+
+    #[test]
+    fn mis_cased_protected_namespaces_are_refused() {
+        for ns in [
+            "Kube-System",
+            "KUBE-PUBLIC",
+            " kube-system",
+            "Remedy-System",
+            "PAYMENTS",
+        ] {
+            let found = check(
+                &plan(vec![(scale(ns), Effect::Reversible)], false),
+                Some(ns),
+            );
+            assert_eq!(found.len(), 2, "{ns}: {found:?}");
+        }
     }
 
     #[test]
