@@ -928,3 +928,63 @@ parameters: { db_password: "hunter2-x" }
         assert!(!err.contains("Bad-S3cret-Value"), "{err}");
     }
 }
+
+/// What a script prints goes to the debug log redacted: the analysis, a credential param.
+mod script_output {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use remedy::script::{EvalContext, ScriptEngine};
+    use serde_json::json;
+
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn print_and_debug_of_the_analysis_are_logged_redacted() {
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        let engine = ScriptEngine::new(&Default::default()).expect("engine");
+        let ctx = EvalContext {
+            analysis: json!({
+                "rootCause": "login failed: password=swordfish-7",
+                "parameters": { "db_password": "hunter2-x", "api_token": "tok-12345" },
+            })
+            .as_object()
+            .cloned()
+            .expect("map"),
+            ..EvalContext::default()
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            let value = engine
+                .eval_source(
+                    "if print(analysis) == () && debug(analysis.parameters) == () { 1 } else { 2 }",
+                    &ctx,
+                )
+                .expect("evaluates");
+            assert_eq!(value, json!(1));
+        });
+        let text = String::from_utf8(log.0.lock().expect("log").clone()).expect("utf-8");
+        assert!(
+            text.contains("print:") && text.contains("debug at"),
+            "{text}"
+        );
+        for clear in ["swordfish-7", "hunter2-x", "tok-12345"] {
+            assert!(!text.contains(clear), "{clear} logged: {text}");
+        }
+    }
+}

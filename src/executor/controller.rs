@@ -524,8 +524,8 @@ impl Attempt<'_> {
         }
     }
 
-    /// Ends the attempt Failed; the recorded previous state stays in the output. `call` is
-    /// `None` when the execution failed its checks: then nothing was recorded.
+    /// Ends the attempt Failed; the previous state this executor recorded (phase Running)
+    /// stays in the output. `call` is `None` when the execution failed its checks.
     async fn finish_failed(
         &self,
         kex: KubernetesExecution,
@@ -533,14 +533,13 @@ impl Attempt<'_> {
         error: ActionError,
         call: Option<&Call>,
     ) -> Result<Action, Error> {
-        let output: JsonMap = match call {
-            Some(_) => kex
-                .status
-                .as_ref()
+        let status = kex.status.as_ref();
+        let output: JsonMap = match status.and_then(|s| s.phase) {
+            Some(ExecutionPhase::Running) => status
                 .and_then(|s| s.result.as_ref())
                 .map(|r| public_output(&r.output))
                 .unwrap_or_default(),
-            None => JsonMap::new(),
+            _ => JsonMap::new(),
         };
         let result = ExecutionResult {
             success: false,

@@ -13,7 +13,8 @@
 //!    execution's kind (a `rollback` needs a compensation); the action type is the planned
 //!    one; the attempt is within the planned retries; `dryRun` is the plan's;
 //! 5. every parameter resolved at Planning has the planned value (deferred ones, which read
-//!    step outputs, are vouched for by the digest), and no parameter is added or missing;
+//!    step outputs, are vouched for by the digest), and no parameter is added (absent and
+//!    null are one);
 //! 6. a run that requires approval is approved.
 //!
 //! A resumed (Running) execution is checked again by its digest only (1 and 2): it passed
@@ -271,19 +272,15 @@ fn in_plan(
         ));
     }
     let given = &spec.action.parameters;
-    if let Some(extra) = given
-        .keys()
-        .find(|k| !planned.with.contains_key(k.as_str()))
-    {
+    let extra = given
+        .iter()
+        .find(|(k, v)| !v.is_null() && !planned.with.contains_key(k.as_str()));
+    if let Some((extra, _)) = extra {
         return Err(format!("gives step `{}` no parameter `{extra}`", spec.step));
     }
     for (name, value) in &planned.with {
-        let Some(actual) = given.get(name) else {
-            return Err(format!(
-                "gives step `{}` parameter `{name}`, which is missing",
-                spec.step
-            ));
-        };
+        // Null and absent are one to the actions (a server may drop a null field).
+        let actual = given.get(name).unwrap_or(&Value::Null);
         let PlannedValue::Value(expected) = value else {
             continue;
         };

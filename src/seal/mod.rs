@@ -312,7 +312,8 @@ fn signed_text(kex: &KubernetesExecution, run_uid: &str) -> String {
 }
 
 /// JSON with sorted keys and numbers as an API server gives them back (a whole float is an
-/// integer), so that an object read back from the cluster digests as written.
+/// integer), and without null fields (a server may drop them; absent and null mean the same
+/// to the actions), so that an object read back from the cluster digests as written.
 pub fn canonical(value: &Value, out: &mut String) {
     match value {
         Value::Null => out.push_str("null"),
@@ -344,7 +345,11 @@ pub fn canonical(value: &Value, out: &mut String) {
             out.push(']');
         }
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
+            let mut keys: Vec<&String> = map
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| k)
+                .collect();
             keys.sort();
             out.push('{');
             for (i, k) in keys.into_iter().enumerate() {
@@ -476,6 +481,14 @@ mod tests {
         let mut relabelled = kex.clone();
         relabelled.metadata.labels = None;
         assert!(!k.verify_execution(&relabelled, "uid-1", &digest));
+        // A server that drops a null parameter gives back the same execution.
+        let mut with_null = kex.clone();
+        with_null
+            .spec
+            .action
+            .parameters
+            .insert("absent".into(), Value::Null);
+        assert!(k.verify_execution(&with_null, "uid-1", &digest));
         let mut dry = kex;
         dry.spec.dry_run = true;
         assert!(!k.verify_execution(&dry, "uid-1", &digest));
