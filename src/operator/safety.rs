@@ -331,7 +331,10 @@ mod tests {
                 &plan(vec![(scale(ns), Effect::Reversible)], false),
                 Some(ns),
             );
-            assert_eq!(found.len(), 2, "{ns}: {found:?}");
+            // Besides any complaint about the spelling, both are refused as protected.
+            let protected: Vec<&String> =
+                found.iter().filter(|v| v.contains("protected")).collect();
+            assert_eq!(protected.len(), 2, "{ns}: {found:?}");
         }
     }
 
@@ -410,9 +413,11 @@ mod tests {
             &plan(vec![(scale("Kube-System"), Effect::Reversible)], false),
             Some("Kube-System"),
         );
+        // It also names a protected namespace, whatever its case: both are said.
         assert_eq!(
             found,
             vec![
+                "the target is in protected namespace `Kube-System`".to_string(),
                 "the target's namespace `Kube-System` is not a namespace name: it must be \
                  lowercase letters, digits and `-`, starting and ending with a letter or digit"
                     .to_string(),
@@ -420,6 +425,7 @@ mod tests {
                  name: it must be lowercase letters, digits and `-`, starting and ending with a \
                  letter or digit"
                     .to_string(),
+                "step `s0`: namespace `Kube-System` is protected".to_string(),
             ]
         );
         let diagnose = action(

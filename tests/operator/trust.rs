@@ -64,7 +64,7 @@ async fn every_spelling_of_one_target_waits_for_the_run_that_holds_it() {
     h.wait_execution("first-b-1").await;
     let spellings = [
         json!({ "kind": "deployment", "name": "web", "namespace": NS }),
-        json!({ "kind": "DEPLOYMENTS", "name": "web", "namespace": "Shop" }),
+        json!({ "kind": "DEPLOYMENTS", "name": "web", "namespace": NS }),
         json!({ "kind": "deploy", "name": "web", "namespace": NS, "apiVersion": "apps/v1" }),
         json!({ "kind": "Deployment.apps", "name": "web", "namespace": NS }),
     ];
@@ -78,6 +78,21 @@ async fn every_spelling_of_one_target_waits_for_the_run_that_holds_it() {
             "{target}: {message}"
         );
     }
+    // A mis-cased namespace names no namespace a cluster can have: it is refused outright,
+    // and never runs beside the holder either.
+    analysis_on(
+        &h,
+        "ai-ns",
+        json!({ "kind": "deployment", "name": "web", "namespace": "Shop" }),
+    )
+    .await;
+    h.run("mis-cased", "ai-ns", json!({})).await;
+    let status = h.finished("mis-cased").await;
+    assert_eq!(
+        status.failure.unwrap().reason,
+        FailureReason::SafetyViolation
+    );
+    assert!(h.execution_names("mis-cased").await.is_empty());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     for (i, target) in spellings.iter().enumerate() {
         assert!(
