@@ -31,7 +31,9 @@ use remedy::api::kubernetes_execution::{
     KubernetesExecutionSpec,
 };
 use remedy::api::workflow_execution::{ObjectRef, WorkflowExecutionSpec};
-use remedy::api::{LABEL_KIND, WorkflowExecution, WorkflowExecutionStatus, WorkflowPhase};
+use remedy::api::{
+    LABEL_KIND, StepPhase, StepStatus, WorkflowExecution, WorkflowExecutionStatus, WorkflowPhase,
+};
 use remedy::catalog::{ActionCatalog, Effect};
 use remedy::cluster::{Config, EmbeddedCluster};
 use remedy::dsl::ast::{OnFailure, RollbackMode};
@@ -207,11 +209,42 @@ impl Env {
             on_failure: OnFailure::Rollback,
             rollback: compensation.then_some(planned),
         };
-        self.run_with(name, vec![step], spec.dry_run).await
+        // As the engine leaves the status when it starts this attempt: the one before recorded.
+        let before = spec.attempt.saturating_sub(1);
+        let status = if compensation {
+            StepStatus {
+                name: spec.step.clone(),
+                phase: StepPhase::Succeeded,
+                attempts: 1,
+                rollback_attempts: before,
+                ..StepStatus::default()
+            }
+        } else {
+            StepStatus {
+                name: spec.step.clone(),
+                phase: StepPhase::Pending,
+                attempts: before,
+                ..StepStatus::default()
+            }
+        };
+        self.run_with(name, vec![step], spec.dry_run).await;
+        self.set_step(name, status).await
+    }
+
+    /// Records a step's status in the run `run`, as the engine does.
+    pub async fn set_step(&self, run: &str, step: StepStatus) -> WorkflowExecution {
+        let runs = self.api::<WorkflowExecution>();
+        let mut current = runs.get(run).await.unwrap();
+        let status = current.status.get_or_insert_with(Default::default);
+        status.steps.retain(|s| s.name != step.name);
+        status.steps.push(step);
+        runs.replace_status(run, &PostParams::default(), &current)
+            .await
+            .unwrap()
     }
 
     /// A run `name` whose pinned plan (sealed as the workflow controller seals it) holds
-    /// `steps`.
+    /// `steps`, each Pending in its status.
     pub async fn run_with(
         &self,
         name: &str,
@@ -251,6 +284,14 @@ impl Env {
         run.status = Some(WorkflowExecutionStatus {
             phase: Some(WorkflowPhase::Executing),
             plan: Some(serde_json::to_string(&plan).unwrap()),
+            steps: plan
+                .steps
+                .iter()
+                .map(|s| StepStatus {
+                    name: s.name.clone(),
+                    ..StepStatus::default()
+                })
+                .collect(),
             ..WorkflowExecutionStatus::default()
         });
         runs.replace_status(name, &PostParams::default(), &run)

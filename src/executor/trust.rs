@@ -15,7 +15,11 @@
 //! 5. every parameter resolved at Planning has the planned value (deferred ones, which read
 //!    step outputs, are vouched for by the digest), and no parameter is added (absent and
 //!    null are one);
-//! 6. a run that requires approval is approved.
+//! 6. a run that requires approval is approved;
+//! 7. the run's status shows this attempt in flight as this very execution, or shows the
+//!    attempt before it with the step still to run (or to be compensated): the engine records
+//!    an attempt just after it creates its execution. An attempt that is over (a copy made
+//!    again after the execution was deleted) or to come is refused.
 //!
 //! A resumed (Running) execution is checked again by its digest only (1 and 2): it passed
 //! all the checks when it started, and a changed spec no longer verifies.
@@ -30,7 +34,8 @@ use serde_json::Value;
 use super::controller::{Context, Error};
 use super::failure::ActionError;
 use crate::api::{
-    ANNOTATION_DIGEST, ExecutionKind, KubernetesExecution, LABEL_KIND, WorkflowExecution,
+    ANNOTATION_DIGEST, ExecutionKind, KubernetesExecution, LABEL_KIND, StepPhase,
+    WorkflowExecution, WorkflowExecutionStatus,
 };
 use crate::plan::{ExecutionPlan, PlannedValue, StepStage};
 use crate::seal::{Keys, canonical, store};
@@ -187,8 +192,13 @@ pub async fn verify(
         ));
     };
     // 4 and 5. The plan holds this step, attempt, action and parameters.
-    if let Err(message) = in_plan(kex, &plan, &trusted) {
-        return no(format!("the pinned plan of {ns}/{run_name} {message}"));
+    let kind = match in_plan(kex, &plan, &trusted) {
+        Ok(kind) => kind,
+        Err(message) => return no(format!("the pinned plan of {ns}/{run_name} {message}")),
+    };
+    // 7. The attempt is the one the run is starting, not one that is over or to come.
+    if let Err(message) = in_status(kex, &status, kind) {
+        return no(format!("the status of {ns}/{run_name} {message}"));
     }
     // 6. Approval.
     if plan.approval_required && !run.spec.approved {
@@ -215,12 +225,13 @@ async fn keys(ctx: &Context) -> Result<Option<Arc<Keys>>, Error> {
     }
 }
 
-/// Whether the plan holds this execution; the message says what it does not hold.
+/// Whether the plan holds this execution (of which kind); the message says what it does not
+/// hold.
 fn in_plan(
     kex: &KubernetesExecution,
     plan: &ExecutionPlan,
     trusted: &Trusted,
-) -> Result<(), String> {
+) -> Result<ExecutionKind, String> {
     let spec = &kex.spec;
     let Some(step) = plan.steps.iter().find(|s| s.name == spec.step) else {
         return Err(format!("has no step `{}`", spec.step));
@@ -291,7 +302,55 @@ fn in_plan(
             ));
         }
     }
-    Ok(())
+    Ok(kind)
+}
+
+/// Whether the run's status leaves room for this attempt: the status shows it in flight as
+/// this very execution, or the engine is about to record it (the status shows the attempt
+/// before it, and the step is still to run or to be compensated). Any other attempt is over
+/// or was never started: a copy made again after the execution was deleted, or one made
+/// ahead of its time.
+fn in_status(
+    kex: &KubernetesExecution,
+    status: &WorkflowExecutionStatus,
+    kind: ExecutionKind,
+) -> Result<(), String> {
+    let spec = &kex.spec;
+    let Some(step) = status.steps.iter().find(|s| s.name == spec.step) else {
+        return Err(format!("shows no step `{}`", spec.step));
+    };
+    let compensation = kind == ExecutionKind::Rollback;
+    let (recorded, in_flight, may_start) = if compensation {
+        (
+            step.rollback_attempts,
+            step.phase == StepPhase::Compensating,
+            matches!(step.phase, StepPhase::Succeeded | StepPhase::Compensating),
+        )
+    } else {
+        (
+            step.attempts,
+            step.phase == StepPhase::Running,
+            matches!(
+                step.phase,
+                StepPhase::Pending | StepPhase::Waiting | StepPhase::Retrying
+            ),
+        )
+    };
+    let this = kex.metadata.name.as_deref();
+    let started = recorded == spec.attempt && in_flight && step.execution_ref.as_deref() == this;
+    let starting = recorded.checked_add(1) == Some(spec.attempt) && may_start;
+    if started || starting {
+        return Ok(());
+    }
+    let what = if compensation {
+        "compensation attempt"
+    } else {
+        "attempt"
+    };
+    Err(format!(
+        "shows step `{}` {:?} after {what} {recorded}: {what} {} is over or was never started",
+        spec.step, step.phase, spec.attempt
+    ))
 }
 
 /// Whether two values are equal once their sealed parts are opened (sealing twice gives two

@@ -458,6 +458,77 @@ async fn a_run_that_ended_is_gone_or_was_replaced_gets_nothing_done() {
 }
 
 #[tokio::test]
+async fn an_attempt_that_is_over_or_to_come_is_not_performed() {
+    let env = env().await;
+    let nodes = node_with_pods(&env).await;
+    let drain = spec("run-d", "drain", 1, "drain_node", json!({ "node": "n1" }));
+    let run = env.run_for(&drain, ExecutionKind::Step).await;
+    let kex = env.signed("run-d-drain-1", &run, drain.clone(), ExecutionKind::Step);
+    create(&env, &kex).await;
+    succeeded(result(&env.run("run-d-drain-1").await));
+    // The engine records the attempt; someone uncordons the node, deletes the execution
+    // and creates the very same one again, digest and all.
+    env.set_step(
+        "run-d",
+        remedy::api::StepStatus {
+            name: "drain".into(),
+            phase: remedy::api::StepPhase::Succeeded,
+            attempts: 1,
+            execution_ref: Some("run-d-drain-1".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let uncordon = json!({ "spec": { "unschedulable": false } });
+    nodes
+        .patch("n1", &PatchParams::default(), &Patch::Merge(&uncordon))
+        .await
+        .unwrap();
+    env.api::<KubernetesExecution>()
+        .delete("run-d-drain-1", &Default::default())
+        .await
+        .unwrap();
+    create(&env, &kex).await;
+    let message = refused(&env, "run-d-drain-1").await;
+    assert!(
+        message.contains("shows step `drain` Succeeded after attempt 1: attempt 1 is over"),
+        "{message}"
+    );
+    assert_eq!(
+        nodes.get("n1").await.unwrap().spec.unwrap().unschedulable,
+        Some(false)
+    );
+
+    // A later attempt, made before the run got there.
+    let mut ahead = spec("run-a", "drain", 3, "drain_node", json!({ "node": "n1" }));
+    let run = env.run_for(&ahead, ExecutionKind::Step).await;
+    env.set_step(
+        "run-a",
+        remedy::api::StepStatus {
+            name: "drain".into(),
+            phase: remedy::api::StepPhase::Pending,
+            ..Default::default()
+        },
+    )
+    .await;
+    ahead.attempt = 3;
+    create(
+        &env,
+        &env.signed("run-a-drain-3", &run, ahead, ExecutionKind::Step),
+    )
+    .await;
+    let message = refused(&env, "run-a-drain-3").await;
+    assert!(
+        message.contains("attempt 3 is over or was never started"),
+        "{message}"
+    );
+    assert_eq!(
+        nodes.get("n1").await.unwrap().spec.unwrap().unschedulable,
+        Some(false)
+    );
+}
+
+#[tokio::test]
 async fn a_running_execution_whose_spec_is_changed_is_stopped() {
     let env = env().await;
     env.execution("pause", "wait", json!({ "duration": "1m" }))

@@ -437,7 +437,19 @@ async fn a_compensation_restores_credential_keys_exactly_without_showing_them() 
         "{stored}"
     );
 
-    // The engine passes the output on as it is; the executor opens it when it restores.
+    // The engine records the step done, passes the output on as it is, and the executor
+    // opens it when it restores.
+    env.set_step(
+        "run-cm",
+        remedy::api::StepStatus {
+            name: "patch".into(),
+            phase: remedy::api::StepPhase::Succeeded,
+            attempts: 1,
+            execution_ref: Some("run-cm-patch-1".into()),
+            ..Default::default()
+        },
+    )
+    .await;
     let undo = env.signed(
         "run-cm-patch-rb-1",
         &run,
