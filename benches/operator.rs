@@ -65,11 +65,14 @@ async fn setup(cluster: &EmbeddedCluster, templates: &std::path::Path) {
     for crd in remedy::api::crd::all() {
         crds.create(&PostParams::default(), &crd).await.unwrap();
     }
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "shop"}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    // The runs', and the operator's (where it keeps its sealing key).
+    for name in ["shop", "remedy-system"] {
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+    }
     let analyses: Api<AIAnalysis> = Api::namespaced(client.clone(), "shop");
     let ana: AIAnalysis = serde_json::from_value(json!({
         "metadata": { "name": "ai" }, "spec": {}

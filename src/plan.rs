@@ -146,6 +146,47 @@ impl ExecutionPlan {
         }
     }
 
+    /// The plan as people may see it: every credential (values under credential keys,
+    /// credential-looking text, and those values wherever they recur) shown as `***`. For
+    /// printing only: the engine needs the values.
+    pub fn redacted(&self) -> ExecutionPlan {
+        use crate::redact::{collect_secrets, is_credential_key, redact_text, redact_traced};
+        let mut plan = self.clone();
+        let mut secrets = std::collections::BTreeSet::new();
+        collect_secrets(&Value::Object(plan.parameters.clone()), &mut secrets);
+        collect_secrets(&Value::Object(plan.analysis.clone()), &mut secrets);
+        for step in &plan.steps {
+            for action in std::iter::once(&step.action).chain(step.rollback.as_ref()) {
+                for (k, v) in &action.with {
+                    if let PlannedValue::Value(v) = v {
+                        let mut one = JsonMap::new();
+                        one.insert(k.clone(), v.clone());
+                        collect_secrets(&Value::Object(one), &mut secrets);
+                    }
+                }
+            }
+        }
+        for map in [&mut plan.parameters, &mut plan.analysis] {
+            for (k, v) in map.iter_mut() {
+                redact_traced(v, is_credential_key(k), &secrets);
+            }
+        }
+        for step in &mut plan.steps {
+            if let Some(when) = step.when.as_mut() {
+                *when = redact_text(when);
+            }
+            for action in std::iter::once(&mut step.action).chain(step.rollback.as_mut()) {
+                for (k, v) in action.with.iter_mut() {
+                    match v {
+                        PlannedValue::Value(v) => redact_traced(v, is_credential_key(k), &secrets),
+                        PlannedValue::Deferred(src) => *src = crate::redact::scrub(src, &secrets),
+                    }
+                }
+            }
+        }
+        plan
+    }
+
     /// The sandboxed engine for this run's expressions, with its pinned modules.
     pub fn script_engine(&self) -> Result<crate::script::ScriptEngine, crate::script::ScriptError> {
         crate::script::ScriptEngine::new(&self.modules)

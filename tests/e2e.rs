@@ -7,6 +7,7 @@ mod e2e {
     mod cli;
     mod examples;
     mod scenarios;
+    mod secrets;
 }
 
 use std::path::{Path, PathBuf};

@@ -11,9 +11,11 @@ mod executor {
     mod rbac;
     mod resume;
     mod simulated;
+    mod trust;
     mod workloads;
 }
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,14 +25,24 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Client, CustomResourceExt};
+use kube::{Resource, ResourceExt};
 use remedy::api::kubernetes_execution::{
-    ActionCall, ErrorReason, ExecutionPhase, ExecutionResult, KubernetesExecution,
+    ActionCall, ErrorReason, ExecutionKind, ExecutionPhase, ExecutionResult, KubernetesExecution,
     KubernetesExecutionSpec,
 };
-use remedy::api::workflow_execution::ObjectRef;
-use remedy::catalog::ActionCatalog;
+use remedy::api::workflow_execution::{ObjectRef, WorkflowExecutionSpec};
+use remedy::api::{
+    LABEL_KIND, StepPhase, StepStatus, WorkflowExecution, WorkflowExecutionStatus, WorkflowPhase,
+};
+use remedy::catalog::{ActionCatalog, Effect};
 use remedy::cluster::{Config, EmbeddedCluster};
+use remedy::dsl::ast::{OnFailure, RollbackMode};
 use remedy::executor::{Context, ExecutorConfig, reconcile};
+use remedy::operator::sealing;
+use remedy::plan::{
+    ExecutionPlan, PlannedAction, PlannedStep, PlannedValue, RetryPolicy, StepStage,
+};
+use remedy::seal::Keys;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -45,6 +57,8 @@ pub struct Env {
     pub client: Client,
     /// The executor's context.
     pub ctx: Arc<Context>,
+    /// The installation's keys (the tests play the workflow controller with them).
+    pub keys: Keys,
 }
 
 /// A fresh environment.
@@ -57,15 +71,20 @@ pub async fn env() -> Env {
 /// An environment on `cluster`: fixtures go through `client`, the executor uses `executor`.
 pub async fn env_on(cluster: EmbeddedCluster, client: Client, executor: Client) -> Env {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &KubernetesExecution::crd())
-        .await
-        .unwrap();
+    for crd in [KubernetesExecution::crd(), WorkflowExecution::crd()] {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({ "metadata": { "name": NS } })).unwrap(),
-        )
+    for ns in [NS, OPERATOR_NS] {
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({ "metadata": { "name": ns } })).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let keys = remedy::seal::store::load_or_create(&client, OPERATOR_NS)
         .await
         .unwrap();
     let config = ExecutorConfig {
@@ -77,8 +96,12 @@ pub async fn env_on(cluster: EmbeddedCluster, client: Client, executor: Client) 
         cluster,
         client,
         ctx,
+        keys,
     }
 }
+
+/// The operator's namespace, where the sealing key lives.
+pub const OPERATOR_NS: &str = "remedy-system";
 
 impl Env {
     /// An `Api` in the test namespace.
@@ -106,7 +129,9 @@ impl Env {
         self.execution_with(name, action, params, |_| {}).await
     }
 
-    /// Creates an execution, letting `edit` change its spec first.
+    /// Creates an execution, letting `edit` change its spec first. The test plays the
+    /// workflow controller: the execution belongs to a run of its own (`run-NAME`) whose
+    /// pinned plan holds it, and carries the controller's sealed values and digest.
     pub async fn execution_with(
         &self,
         name: &str,
@@ -116,7 +141,7 @@ impl Env {
     ) -> KubernetesExecution {
         let mut spec = KubernetesExecutionSpec {
             workflow_execution_ref: ObjectRef {
-                name: "wfe-a".into(),
+                name: format!("run-{name}"),
                 namespace: Some(NS.into()),
             },
             step: "step".into(),
@@ -129,11 +154,175 @@ impl Env {
             dry_run: false,
         };
         edit(&mut spec);
-        let kex = KubernetesExecution::new(name, spec);
+        let run = self.run_for(&spec, ExecutionKind::Step).await;
+        let kex = self.signed(name, &run, spec, ExecutionKind::Step);
         self.api::<KubernetesExecution>()
             .create(&PostParams::default(), &kex)
             .await
             .unwrap()
+    }
+
+    /// A run (named by `spec.workflowExecutionRef`) whose pinned plan, sealed as the workflow
+    /// controller seals it, holds `spec`'s step with its action and parameters: of `kind`'s
+    /// stage (a `rollback` as the step's compensation), as many retries as `spec.attempt`
+    /// needs, and the spec's dry run.
+    pub async fn run_for(
+        &self,
+        spec: &KubernetesExecutionSpec,
+        kind: ExecutionKind,
+    ) -> WorkflowExecution {
+        let name = &spec.workflow_execution_ref.name;
+        let planned = PlannedAction {
+            action_type: spec.action.action_type.clone(),
+            with: spec
+                .action
+                .parameters
+                .iter()
+                .map(|(k, v)| (k.clone(), PlannedValue::Value(v.clone())))
+                .collect(),
+            timeout_ms: 300_000,
+            retry: RetryPolicy {
+                retries: spec.attempt.saturating_sub(1),
+                ..RetryPolicy::default()
+            },
+        };
+        let compensation = kind == ExecutionKind::Rollback;
+        let step = PlannedStep {
+            name: spec.step.clone(),
+            stage: match kind {
+                ExecutionKind::Verify => StepStage::Verify,
+                ExecutionKind::Finally => StepStage::Finally,
+                _ => StepStage::Main,
+            },
+            depends_on: Vec::new(),
+            action: if compensation {
+                PlannedAction {
+                    action_type: "wait".into(),
+                    with: BTreeMap::new(),
+                    ..planned.clone()
+                }
+            } else {
+                planned.clone()
+            },
+            effect: Effect::Reversible,
+            when: None,
+            on_failure: OnFailure::Rollback,
+            rollback: compensation.then_some(planned),
+        };
+        // As the engine leaves the status when it starts this attempt: the one before recorded.
+        let before = spec.attempt.saturating_sub(1);
+        let status = if compensation {
+            StepStatus {
+                name: spec.step.clone(),
+                phase: StepPhase::Succeeded,
+                attempts: 1,
+                rollback_attempts: before,
+                ..StepStatus::default()
+            }
+        } else {
+            StepStatus {
+                name: spec.step.clone(),
+                phase: StepPhase::Pending,
+                attempts: before,
+                ..StepStatus::default()
+            }
+        };
+        self.run_with(name, vec![step], spec.dry_run).await;
+        self.set_step(name, status).await
+    }
+
+    /// Records a step's status in the run `run`, as the engine does.
+    pub async fn set_step(&self, run: &str, step: StepStatus) -> WorkflowExecution {
+        let runs = self.api::<WorkflowExecution>();
+        let mut current = runs.get(run).await.unwrap();
+        let status = current.status.get_or_insert_with(Default::default);
+        status.steps.retain(|s| s.name != step.name);
+        status.steps.push(step);
+        runs.replace_status(run, &PostParams::default(), &current)
+            .await
+            .unwrap()
+    }
+
+    /// A run `name` whose pinned plan (sealed as the workflow controller seals it) holds
+    /// `steps`, each Pending in its status.
+    pub async fn run_with(
+        &self,
+        name: &str,
+        steps: Vec<PlannedStep>,
+        dry_run: bool,
+    ) -> WorkflowExecution {
+        let runs = self.api::<WorkflowExecution>();
+        let run = WorkflowExecution::new(
+            name,
+            WorkflowExecutionSpec {
+                ai_analysis_ref: ObjectRef {
+                    name: "ai".into(),
+                    namespace: None,
+                },
+                ..WorkflowExecutionSpec::default()
+            },
+        );
+        let mut run = runs.create(&PostParams::default(), &run).await.unwrap();
+        let mut plan = ExecutionPlan {
+            workflow: "t".into(),
+            version: "1.0.0".into(),
+            digest: "sha256:test".into(),
+            timeout_ms: 3_600_000,
+            max_parallel: 5,
+            rollback: RollbackMode::Automatic,
+            approval_required: false,
+            dry_run,
+            verify_within_ms: None,
+            parameters: Default::default(),
+            analysis: Default::default(),
+            workflow_info: Default::default(),
+            modules: BTreeMap::new(),
+            steps,
+        };
+        let uid = run.uid().unwrap();
+        sealing::seal_plan(&self.keys, &uid, &mut plan).unwrap();
+        run.status = Some(WorkflowExecutionStatus {
+            phase: Some(WorkflowPhase::Executing),
+            plan: Some(serde_json::to_string(&plan).unwrap()),
+            steps: plan
+                .steps
+                .iter()
+                .map(|s| StepStatus {
+                    name: s.name.clone(),
+                    ..StepStatus::default()
+                })
+                .collect(),
+            ..WorkflowExecutionStatus::default()
+        });
+        runs.replace_status(name, &PostParams::default(), &run)
+            .await
+            .unwrap()
+    }
+
+    /// The execution `name` of `spec` as the workflow controller creates it for `run`:
+    /// controlled by the run, labelled with its kind, its credentials sealed, with the
+    /// controller's digest.
+    pub fn signed(
+        &self,
+        name: &str,
+        run: &WorkflowExecution,
+        spec: KubernetesExecutionSpec,
+        kind: ExecutionKind,
+    ) -> KubernetesExecution {
+        let mut kex = KubernetesExecution::new(name, spec);
+        kex.metadata.namespace = Some(NS.into());
+        kex.metadata.labels = Some(BTreeMap::from([(
+            LABEL_KIND.to_string(),
+            kind.as_str().to_string(),
+        )]));
+        kex.metadata.owner_references = Some(vec![run.controller_owner_ref(&()).unwrap()]);
+        let mut secrets = BTreeSet::new();
+        remedy::redact::collect_secrets(
+            &Value::Object(kex.spec.action.parameters.clone()),
+            &mut secrets,
+        );
+        sealing::seal_execution(&self.keys, &run.uid().unwrap(), &mut kex, &secrets).unwrap();
+        kex
     }
 
     /// Reconciles the execution once; answers the action and the execution as it is now.
@@ -179,6 +368,23 @@ impl Env {
             }
         }
         r
+    }
+
+    /// Creates namespace `ns` holding a copy of the sealing key, for an executor whose
+    /// operator namespace it is.
+    pub async fn share_key_with(&self, ns: &str) {
+        use k8s_openapi::api::core::v1::Secret;
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        self.create(&namespaces, json!({ "metadata": { "name": ns } }))
+            .await;
+        let from: Api<Secret> = Api::namespaced(self.client.clone(), OPERATOR_NS);
+        let mut key = from.get(remedy::seal::store::KEY_SECRET).await.unwrap();
+        key.metadata = kube::api::ObjectMeta {
+            name: key.metadata.name.clone(),
+            ..Default::default()
+        };
+        let to: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+        to.create(&PostParams::default(), &key).await.unwrap();
     }
 
     /// A Deployment `name` with `replicas`, one container `app` with a 512Mi memory limit.

@@ -8,6 +8,7 @@ mod operator {
     mod names;
     mod resilience;
     mod safety;
+    mod trust;
 }
 
 use std::collections::{BTreeMap, HashMap};

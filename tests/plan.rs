@@ -789,3 +789,202 @@ proptest! {
         prop_assert_eq!(back, Ok(value), "{}", source);
     }
 }
+
+/// Credentials in a plan: never copied into a deferred value's source, never shown in a
+/// message or by `remedy plan`.
+mod credentials {
+    use super::*;
+
+    const CREDS: &str = r#"
+  param namespace: string = ${ analysis.target.namespace }
+  param db_password: string { pattern "^[a-z0-9-]+$" }
+  let dsn = "postgres://app:${db_password}@db/shop"
+  step patch {
+    action "patch_configmap"
+    with { namespace, configmap: "app", data: { "DB_PASSWORD": db_password, "DSN": dsn } }
+    rollback {
+      action "patch_configmap"
+      with { namespace, configmap: "app", data: ${ self.output.previous_data } }
+    }
+  }
+  step mark {
+    action "patch_configmap"
+    with { namespace, configmap: "app", data: { "token": dsn, when: "${steps.patch.attempts}" } }
+    rollback {
+      action "patch_configmap"
+      with { namespace, configmap: "app", data: ${ self.output.previous_data } }
+    }
+  }
+  finally {
+    step tell {
+      action "notify_only"
+      with {
+        message: "pw ${db_password}, dsn ${dsn}, cause ${analysis.rootCause}, after ${steps.patch.attempts}"
+      }
+    }
+  }
+"#;
+
+    const CREDS_ANALYSIS: &str = r#"
+phase: Completed
+targetResource: { kind: Deployment, name: web, namespace: shop }
+rootCause: "seen in the logs: password=swordfish-7"
+parameters: { db_password: "hunter2-x" }
+"#;
+
+    fn with_of<'a>(p: &'a ExecutionPlan, step: &str, key: &str) -> &'a PlannedValue {
+        &p.steps
+            .iter()
+            .find(|s| s.name == step)
+            .expect("step")
+            .action
+            .with[key]
+    }
+
+    #[test]
+    fn deferred_values_read_credentials_by_name_and_still_evaluate_to_them() {
+        let p = plan_with(CREDS, CREDS_ANALYSIS, "").unwrap_or_else(|e| panic!("{e}"));
+        for (step, key) in [("tell", "message"), ("mark", "data")] {
+            let PlannedValue::Deferred(source) = with_of(&p, step, key) else {
+                panic!("{step}.{key} is deferred");
+            };
+            for clear in ["hunter2-x", "swordfish-7"] {
+                assert!(!source.contains(clear), "{step}.{key}: {source}");
+            }
+        }
+        let engine = p.script_engine().expect("engine");
+        let Value::Object(steps) = json!({ "patch": { "attempts": 1 } }) else {
+            unreachable!()
+        };
+        let ctx = EvalContext {
+            steps: Some(steps),
+            ..p.eval_context()
+        };
+        assert_eq!(
+            with_of(&p, "tell", "message").resolve(&engine, &ctx),
+            Ok(json!(
+                "pw hunter2-x, dsn postgres://app:hunter2-x@db/shop, cause seen in the logs: password=swordfish-7, after 1"
+            ))
+        );
+        assert_eq!(
+            with_of(&p, "mark", "data").resolve(&engine, &ctx),
+            Ok(json!({ "token": "postgres://app:hunter2-x@db/shop", "when": "1" }))
+        );
+    }
+
+    #[test]
+    fn a_refused_credential_is_not_echoed() {
+        let e = plan_with(
+            CREDS,
+            CREDS_ANALYSIS,
+            "parameters: { db_password: \"Not-Allowed-S3cret\" }",
+        )
+        .expect_err("refused");
+        let message = e.to_string();
+        assert!(
+            message.contains("param `db_password` must match"),
+            "{message}"
+        );
+        assert!(!message.contains("Not-Allowed-S3cret"), "{message}");
+    }
+
+    #[test]
+    fn remedy_plan_prints_no_credential_in_any_format() {
+        use std::process::Command;
+        let dir = tempfile::tempdir().unwrap();
+        let wf = dir.path().join("creds.wf");
+        std::fs::write(
+            &wf,
+            format!("workflow \"creds\" version \"1.0.0\" {{\n{CREDS}\n}}\n"),
+        )
+        .unwrap();
+        let analysis = dir.path().join("analysis.yaml");
+        std::fs::write(&analysis, CREDS_ANALYSIS).unwrap();
+        let plan = |extra: &[&str]| {
+            let out = Command::new(env!("CARGO_BIN_EXE_remedy"))
+                .arg("plan")
+                .arg(&wf)
+                .arg("--analysis")
+                .arg(&analysis)
+                .args(extra)
+                .output()
+                .expect("runs");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        for format in ["table", "json", "yaml"] {
+            let (code, out, err) = plan(&["--format", format]);
+            assert_eq!(code, Some(0), "{err}");
+            assert!(out.contains("***"), "{format}: {out}");
+            for clear in ["hunter2-x", "swordfish-7"] {
+                assert!(!out.contains(clear), "{format} shows {clear}: {out}");
+            }
+        }
+        let (code, _, err) = plan(&["--set", "db_password=Bad-S3cret-Value"]);
+        assert_eq!(code, Some(1));
+        assert!(!err.contains("Bad-S3cret-Value"), "{err}");
+    }
+}
+
+/// What a script prints goes to the debug log redacted: the analysis, a credential param.
+mod script_output {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use remedy::script::{EvalContext, ScriptEngine};
+    use serde_json::json;
+
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn print_and_debug_of_the_analysis_are_logged_redacted() {
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        let engine = ScriptEngine::new(&Default::default()).expect("engine");
+        let ctx = EvalContext {
+            analysis: json!({
+                "rootCause": "login failed: password=swordfish-7",
+                "parameters": { "db_password": "hunter2-x", "api_token": "tok-12345" },
+            })
+            .as_object()
+            .cloned()
+            .expect("map"),
+            ..EvalContext::default()
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            let value = engine
+                .eval_source(
+                    "if print(analysis) == () && debug(analysis.parameters) == () { 1 } else { 2 }",
+                    &ctx,
+                )
+                .expect("evaluates");
+            assert_eq!(value, json!(1));
+        });
+        let text = String::from_utf8(log.0.lock().expect("log").clone()).expect("utf-8");
+        assert!(
+            text.contains("print:") && text.contains("debug at"),
+            "{text}"
+        );
+        for clear in ["swordfish-7", "hunter2-x", "tok-12345"] {
+            assert!(!text.contains(clear), "{clear} logged: {text}");
+        }
+    }
+}

@@ -140,6 +140,10 @@ pub enum ErrorReason {
     Invalid,
     /// The target is in a protected namespace.
     Protected,
+    /// The execution is not one the workflow controller created for a run's pinned plan
+    /// (no controlling run, a digest that does not verify, a step, attempt, action or
+    /// parameters the plan does not hold, a run not approved): nothing was done.
+    Untrusted,
     /// Anything else.
     Unknown,
 }

@@ -29,6 +29,9 @@ pub const LABEL_WORKFLOW: &str = "workflowexecution.kubernaut.io/name";
 pub const LABEL_STEP: &str = "workflowexecution.kubernaut.io/step";
 /// Label naming the kind of execution: `step`, `rollback`, `verify` or `finally`.
 pub const LABEL_KIND: &str = "workflowexecution.kubernaut.io/kind";
+/// Annotation the workflow controller writes on each execution it creates: a keyed digest
+/// of the execution (`seal`), by which the executor knows who made it.
+pub const ANNOTATION_DIGEST: &str = "kubernetesexecution.kubernaut.io/digest";
 
 /// The label selector of the executions of the WorkflowExecution `name` (a long name is
 /// shortened in the label as it is when the executions are created).

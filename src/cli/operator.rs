@@ -135,8 +135,10 @@ async fn operate(args: OperatorArgs) -> ExitCode {
     config.instance = Some(identity.clone());
     config.metrics = metrics.clone();
     config.ready = ready.clone();
+    // The executor protects the operator's namespace and reads the sealing key there.
     let executor_config = ExecutorConfig {
         namespace: args.namespace.clone(),
+        operator_namespace: args.operator_namespace.clone(),
         protected_namespaces: args.protected_namespaces.clone(),
         ..ExecutorConfig::default()
     };

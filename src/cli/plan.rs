@@ -125,6 +125,8 @@ fn plan_command(args: &PlanArgs) -> Result<String, Stop> {
         ..PlanContext::default()
     };
     let planned = plan(&template, &analysis, &spec, &ctx).map_err(|e| plan_error(&template, &e))?;
+    // What is printed never shows a credential; a real run seals them instead.
+    let planned = planned.redacted();
     match args.format {
         PlanFormat::Table => Ok(table(&planned)),
         PlanFormat::Json => serde_json::to_string_pretty(&planned)

@@ -2,7 +2,7 @@
 //! phase Running, performs the action, and writes the result. Finished attempts are never
 //! acted on again.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,13 +20,15 @@ use super::actions::{self, ActionContext, Progress, public_output};
 use super::events::{self, ExecutionRef, Notice};
 use super::failure::ActionError;
 use super::params::{Params, parse_duration};
-use super::redact::{redact_map, redact_text};
+use super::trust::{self, Depth, Trusted};
 use crate::api::JsonMap;
 use crate::api::kubernetes_execution::{
     ErrorReason, ExecutionPhase, ExecutionResult, KubernetesExecution, KubernetesExecutionStatus,
 };
 use crate::catalog::{ActionCatalog, Effect, is_protected_namespace};
 use crate::operator::{Clock, SystemClock};
+use crate::redact::{is_credential_key, redact_map, redact_text, redact_traced, scrub};
+use crate::seal::Keys;
 
 /// How the executor runs.
 #[derive(Debug, Clone)]
@@ -70,6 +72,8 @@ pub struct Context {
     pub config: ExecutorConfig,
     /// The action schemas parameters are checked against.
     pub catalog: ActionCatalog,
+    /// The installation's keys, read once from the operator's namespace (`seal::store`).
+    pub(crate) keys: tokio::sync::OnceCell<Arc<Keys>>,
     /// Executions (`ns/name`) whose cached copy proved stale (a status write conflicted):
     /// their next reconcile reads them from the API.
     stale: Mutex<HashSet<String>>,
@@ -82,18 +86,22 @@ impl Context {
             client,
             config,
             catalog: ActionCatalog::builtin(),
+            keys: tokio::sync::OnceCell::new(),
             stale: Mutex::new(HashSet::new()),
         }
     }
 
+    /// Namespace names are lower-case DNS labels; a mis-cased or padded spelling names the
+    /// same namespace here.
     fn is_protected(&self, namespace: &str) -> bool {
-        is_protected_namespace(namespace)
-            || namespace == self.config.operator_namespace
+        let namespace = namespace.trim().to_ascii_lowercase();
+        is_protected_namespace(&namespace)
+            || namespace.eq_ignore_ascii_case(&self.config.operator_namespace)
             || self
                 .config
                 .protected_namespaces
                 .iter()
-                .any(|n| n == namespace)
+                .any(|n| n.eq_ignore_ascii_case(&namespace))
     }
 }
 
@@ -111,6 +119,9 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// The installation's sealing key could not be read.
+    #[error("{0}")]
+    Keys(#[from] crate::seal::store::StoreError),
     /// The KubernetesExecution kind is not served: the CRD is not installed.
     #[error("the KubernetesExecution CRD is not installed (apply deploy/crds): {0}")]
     CrdMissing(#[source] kube::Error),
@@ -256,22 +267,59 @@ struct Attempt<'a> {
     key: String,
 }
 
-/// The checked call: action parameters and timeout.
+/// The checked call: action parameters (opened), timeout, and what seals its records.
 struct Call {
     params: Params,
     timeout: Duration,
     effect: Effect,
+    trusted: Trusted,
+    /// The credentials its parameters held, kept out of messages and traced in outputs.
+    secrets: BTreeSet<String>,
+}
+
+impl Call {
+    /// Seals the credentials of an output (recorded previous state, result) for the run.
+    fn seal(&self, output: &mut JsonMap) {
+        let run = &self.trusted.run_uid;
+        if self
+            .trusted
+            .keys
+            .seal_map(run, output, &self.secrets)
+            .is_err()
+        {
+            // The random source failed: better lose the values than store them in clear.
+            redact_map(output);
+        }
+    }
+
+    /// `recorded` with its sealed values opened (the state `prepare` recorded).
+    fn open(&self, recorded: &JsonMap) -> Result<JsonMap, ActionError> {
+        let mut value = serde_json::Value::Object(recorded.clone());
+        let mut ignored = BTreeSet::new();
+        self.trusted
+            .keys
+            .open_value(&self.trusted.run_uid, &mut value, &mut ignored)
+            .map_err(|e| ActionError::invalid(format!("the recorded previous state: {e}")))?;
+        match value {
+            serde_json::Value::Object(map) => Ok(map),
+            _ => Ok(JsonMap::new()),
+        }
+    }
 }
 
 impl Attempt<'_> {
-    /// Checks the call, records the previous state as Running, then acts.
+    /// Checks the execution and the call, records the previous state as Running, then acts.
     async fn start(&self, kex: KubernetesExecution) -> Result<Action, Error> {
         let now = self.ctx.config.clock.now();
-        let call = match self.check(&kex) {
-            Ok(call) => call,
-            Err(e) => return self.finish_failed(kex, now, e).await,
+        let trusted = match trust::verify(self.ctx, &kex, Depth::Full).await? {
+            Ok(trusted) => trusted,
+            Err(e) => return self.finish_failed(kex, now, e, None).await,
         };
-        let action_ctx = self.action_context(&kex, now, now, true);
+        let call = match self.check(&kex, trusted) {
+            Ok(call) => call,
+            Err(e) => return self.finish_failed(kex, now, e, None).await,
+        };
+        let action_ctx = self.action_context(&kex, &call, now, now, true);
         let prepared = tokio::time::timeout(
             self.real(call.timeout),
             actions::prepare(&action_ctx, &call.params),
@@ -279,11 +327,14 @@ impl Attempt<'_> {
         .await;
         let recorded = match prepared {
             Ok(Ok(recorded)) => recorded,
-            Ok(Err(e)) => return self.finish_failed(kex, now, e).await,
-            Err(_) => return self.finish_failed(kex, now, timed_out(&call)).await,
+            Ok(Err(e)) => return self.finish_failed(kex, now, e, Some(&call)).await,
+            Err(_) => {
+                let e = timed_out(&call);
+                return self.finish_failed(kex, now, e, Some(&call)).await;
+            }
         };
         let mut output = recorded;
-        redact_map(&mut output);
+        call.seal(&mut output);
         let running = KubernetesExecutionStatus {
             phase: Some(ExecutionPhase::Running),
             started_at: Some(Time(now)),
@@ -312,9 +363,14 @@ impl Attempt<'_> {
         let started = status
             .started_at
             .map_or_else(|| self.ctx.config.clock.now(), |t| t.0);
-        let call = match self.check(&kex) {
+        // A changed spec no longer verifies; the rest was checked when it started.
+        let trusted = match trust::verify(self.ctx, &kex, Depth::Digest).await? {
+            Ok(trusted) => trusted,
+            Err(e) => return self.finish_failed(kex, started, e, None).await,
+        };
+        let call = match self.check(&kex, trusted) {
             Ok(call) => call,
-            Err(e) => return self.finish_failed(kex, started, e).await,
+            Err(e) => return self.finish_failed(kex, started, e, None).await,
         };
         self.act(kex, call, started, false).await
     }
@@ -334,7 +390,8 @@ impl Attempt<'_> {
             .unwrap_or(Duration::ZERO);
         let past_deadline = elapsed >= call.timeout;
         if past_deadline && call.effect != Effect::ReadOnly {
-            return self.finish_failed(kex, started, timed_out(&call)).await;
+            let e = timed_out(&call);
+            return self.finish_failed(kex, started, e, Some(&call)).await;
         }
         // A read-only action gets one last look at its deadline, to report what it saw.
         let budget = if past_deadline {
@@ -348,13 +405,20 @@ impl Attempt<'_> {
             .and_then(|s| s.result.as_ref())
             .map(|r| r.output.clone())
             .unwrap_or_default();
-        let action_ctx = self.action_context(&kex, started, now, fresh);
+        let recorded = match call.open(&recorded) {
+            Ok(recorded) => recorded,
+            Err(e) => return self.finish_failed(kex, started, e, Some(&call)).await,
+        };
+        let action_ctx = self.action_context(&kex, &call, started, now, fresh);
         let applied =
             tokio::time::timeout(budget, actions::apply(&action_ctx, &call.params, &recorded))
                 .await;
         match applied {
-            Err(_) => self.finish_failed(kex, started, timed_out(&call)).await,
-            Ok(Err(e)) => self.finish_failed(kex, started, e).await,
+            Err(_) => {
+                let e = timed_out(&call);
+                self.finish_failed(kex, started, e, Some(&call)).await
+            }
+            Ok(Err(e)) => self.finish_failed(kex, started, e, Some(&call)).await,
             Ok(Ok(Progress::Done(outcome))) => {
                 let result = ExecutionResult {
                     success: true,
@@ -363,7 +427,7 @@ impl Attempt<'_> {
                     reason: None,
                     resources_affected: outcome.changes,
                 };
-                self.finish(kex, started, ExecutionPhase::Succeeded, result)
+                self.finish(kex, started, ExecutionPhase::Succeeded, result, Some(&call))
                     .await
             }
             Ok(Ok(Progress::Waiting {
@@ -375,9 +439,9 @@ impl Attempt<'_> {
                         "{status} after {}; the step's timeout is over",
                         human(call.timeout)
                     ));
-                    return self.finish_failed(kex, started, e).await;
+                    return self.finish_failed(kex, started, e, Some(&call)).await;
                 }
-                debug!(execution = %self.key, status = %redact_text(&status), "waiting");
+                debug!(execution = %self.key, status = %scrub(&status, &call.secrets), "waiting");
                 let remaining = call.timeout - elapsed;
                 Ok(Action::requeue(
                     self.real(retry_after.min(remaining))
@@ -392,8 +456,8 @@ impl Attempt<'_> {
         self.ctx.config.clock.real_delay(span)
     }
 
-    /// Checks the timeout, the action type, its parameters and the target namespace.
-    fn check(&self, kex: &KubernetesExecution) -> Result<Call, ActionError> {
+    /// Checks the timeout, the action type, its parameters (opened) and the target namespace.
+    fn check(&self, kex: &KubernetesExecution, trusted: Trusted) -> Result<Call, ActionError> {
         let timeout = match kex.spec.timeout.as_deref() {
             None => self.ctx.config.default_timeout,
             Some(text) => parse_duration(text)
@@ -411,7 +475,9 @@ impl Attempt<'_> {
                 "unknown action `{action}`{hint}"
             )));
         };
-        let params = Params::validate(spec, &kex.spec.action.parameters)?;
+        let (opened, secrets) = trusted.open_parameters(kex)?;
+        let params = Params::validate(spec, &opened)
+            .map_err(|e| ActionError::new(e.reason, scrub(&e.message, &secrets)))?;
         if let Some(ns) = params.namespace()
             && self.ctx.is_protected(ns)
         {
@@ -431,17 +497,21 @@ impl Attempt<'_> {
             params,
             timeout,
             effect: spec.effect,
+            trusted,
+            secrets,
         })
     }
 
     fn action_context(
         &self,
         kex: &KubernetesExecution,
+        call: &Call,
         started: Timestamp,
         now: Timestamp,
         fresh: bool,
     ) -> ActionContext {
         ActionContext {
+            secrets: Arc::new(call.secrets.clone()),
             client: self.ctx.client.clone(),
             dry_run: kex.spec.dry_run,
             execution_name: kex.name_any(),
@@ -454,18 +524,23 @@ impl Attempt<'_> {
         }
     }
 
+    /// Ends the attempt Failed; the previous state this executor recorded (phase Running)
+    /// stays in the output. `call` is `None` when the execution failed its checks.
     async fn finish_failed(
         &self,
         kex: KubernetesExecution,
         started: Timestamp,
         error: ActionError,
+        call: Option<&Call>,
     ) -> Result<Action, Error> {
-        let output: JsonMap = kex
-            .status
-            .as_ref()
-            .and_then(|s| s.result.as_ref())
-            .map(|r| public_output(&r.output))
-            .unwrap_or_default();
+        let status = kex.status.as_ref();
+        let output: JsonMap = match status.and_then(|s| s.phase) {
+            Some(ExecutionPhase::Running) => status
+                .and_then(|s| s.result.as_ref())
+                .map(|r| public_output(&r.output))
+                .unwrap_or_default(),
+            _ => JsonMap::new(),
+        };
         let result = ExecutionResult {
             success: false,
             output,
@@ -473,22 +548,48 @@ impl Attempt<'_> {
             reason: Some(error.reason),
             resources_affected: Vec::new(),
         };
-        self.finish(kex, started, ExecutionPhase::Failed, result)
+        self.finish(kex, started, ExecutionPhase::Failed, result, call)
             .await
     }
 
-    /// Writes the final status (redacted).
+    /// Writes the final status: credentials of the output sealed (or, without a checked
+    /// call, redacted), messages scrubbed of the credentials the call held.
     async fn finish(
         &self,
         kex: KubernetesExecution,
         started: Timestamp,
         phase: ExecutionPhase,
         mut result: ExecutionResult,
+        call: Option<&Call>,
     ) -> Result<Action, Error> {
-        redact_map(&mut result.output);
-        result.error = redact_text(&result.error);
+        let none = BTreeSet::new();
+        let secrets = call.map_or(&none, |c| &c.secrets);
+        match call {
+            // The recorded previous state is what a compensation restores: sealed, so that
+            // it is restored exactly; what the action reported besides is only redacted.
+            Some(call) => {
+                let recorded: BTreeSet<String> = kex
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.result.as_ref())
+                    .map(|r| r.output.keys().cloned().collect())
+                    .unwrap_or_default();
+                let (mut kept, mut reported): (JsonMap, JsonMap) =
+                    std::mem::take(&mut result.output)
+                        .into_iter()
+                        .partition(|(k, _)| recorded.contains(k));
+                call.seal(&mut kept);
+                for (key, value) in reported.iter_mut() {
+                    redact_traced(value, is_credential_key(key), secrets);
+                }
+                kept.extend(reported);
+                result.output = kept;
+            }
+            None => redact_map(&mut result.output),
+        }
+        result.error = scrub(&result.error, secrets);
         for change in &mut result.resources_affected {
-            change.change = redact_text(&change.change);
+            change.change = scrub(&change.change, secrets);
         }
         match phase {
             ExecutionPhase::Failed => {

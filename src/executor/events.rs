@@ -7,8 +7,8 @@ use kube::api::{Api, PostParams};
 use kube::{Client, Resource};
 
 use super::actions::FIELD_MANAGER;
-use super::redact::redact_text;
 use crate::api::kubernetes_execution::KubernetesExecution;
+use crate::redact::redact_text;
 
 /// The execution an Event is about.
 #[derive(Debug, Clone)]

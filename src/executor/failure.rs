@@ -43,6 +43,15 @@ impl ActionError {
         )
     }
 
+    /// An execution the executor does not perform: it is not one the workflow controller
+    /// created for a run's pinned plan.
+    pub fn untrusted(why: impl Into<String>) -> Self {
+        ActionError::new(
+            ErrorReason::Untrusted,
+            format!("not performed: {}; nothing was done", why.into()),
+        )
+    }
+
     /// A target that does not exist.
     pub fn not_found(target: &Target) -> Self {
         ActionError::new(

@@ -28,6 +28,7 @@ use super::finished::{self, FinishedExecutions};
 use super::planning::{self, PlanFailure, TemplateSource};
 use super::run_state::{self, Transition};
 use super::safety::{self, ProtectedNamespaces};
+use super::sealing::{self, OpenedRun};
 use super::target_lock::{self, Claim, LockState, TargetKey};
 use super::{conditions, metrics::Metrics};
 use crate::api::{
@@ -36,8 +37,9 @@ use crate::api::{
 };
 use crate::catalog::ActionCatalog;
 use crate::engine::{self, Observation, Observations, Program};
-use crate::executor::redact::redact_text;
 use crate::plan::ExecutionPlan;
+use crate::redact::redact_text;
+use crate::seal::{Keys, SealError};
 
 /// Why a reconcile failed; it is retried with a backoff.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,12 @@ pub enum Error {
     /// The run's pinned plan could not be read back.
     #[error("the pinned plan in status is unreadable: {0}")]
     PinnedPlan(#[source] serde_json::Error),
+    /// The installation's sealing key could not be read or created.
+    #[error("{0}")]
+    Keys(#[from] crate::seal::store::StoreError),
+    /// A sealed value of the pinned plan does not open (the sealing key was replaced).
+    #[error("the pinned plan does not open: {0}")]
+    Seal(#[from] SealError),
     /// The pinned plan does not compile (a template the engine rejects).
     #[error("the engine rejected the plan: {0}")]
     Engine(#[from] engine::ProgramError),
@@ -66,6 +74,8 @@ impl Error {
             Error::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
             Error::Kube(_) => "api_error",
             Error::PinnedPlan(_) => "pinned_plan",
+            Error::Keys(_) => "keys",
+            Error::Seal(_) => "seal",
             Error::Engine(_) => "engine",
             Error::MissingField(_) => "invalid_object",
             Error::Aborted(_) => "aborted",
@@ -81,8 +91,11 @@ pub struct Context {
     templates: Arc<TemplateSource>,
     protected: ProtectedNamespaces,
     actions: ActionCatalog,
-    /// Compiled programs by run uid and plan digest: a plan is pinned, so it compiles once.
-    programs: Mutex<HashMap<(String, String), Arc<Program>>>,
+    /// Opened plans' programs by run uid and plan digest: a plan is pinned, so it is opened
+    /// and compiled once.
+    programs: Mutex<HashMap<(String, String), Arc<OpenedRun>>>,
+    /// The installation's keys (`seal::store`), read or created once.
+    keys: tokio::sync::OnceCell<Arc<Keys>>,
     /// Serialises the target-lock decision (check the lock, then claim it by a status write).
     lock_gate: tokio::sync::Mutex<()>,
     /// The runs as the controller's watch cache holds them.
@@ -103,6 +116,20 @@ pub struct Context {
 impl Context {
     fn metrics(&self) -> &Metrics {
         &self.config.metrics
+    }
+
+    /// The installation's keys; the Secret that holds them is created if missing.
+    async fn keys(&self) -> Result<Arc<Keys>, Error> {
+        let keys = self
+            .keys
+            .get_or_try_init(|| async {
+                let ns = &self.config.operator_namespace;
+                crate::seal::store::load_or_create(&self.client, ns)
+                    .await
+                    .map(Arc::new)
+            })
+            .await?;
+        Ok(keys.clone())
     }
 }
 
@@ -143,7 +170,7 @@ pub fn error_policy(wfe: Arc<WorkflowExecution>, error: &Error, ctx: Arc<Context
         Error::Kube(kube::Error::Api(s)) if s.code == 409 => Duration::from_millis(50),
         _ => Duration::from_secs(2),
     };
-    tracing::warn!(run = %wfe.name_any(), error = %error, "reconcile failed; retrying");
+    tracing::warn!(run = %wfe.name_any(), error = %redact_text(&error.to_string()), "reconcile failed; retrying");
     Action::requeue(delay)
 }
 
@@ -218,7 +245,7 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
         .clone()
         .ok_or(Error::MissingField("name"))?;
     let runs: Api<WorkflowExecution> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(wfe) = current_run(cached, &runs, &name, ctx).await? else {
+    let Some(mut wfe) = current_run(cached, &runs, &name, ctx).await? else {
         return Ok(Action::await_change());
     };
     let before = wfe.status.clone().unwrap_or_default();
@@ -251,6 +278,9 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     let in_engine = status.phase.is_some_and(|p| {
         !p.is_terminal() && !matches!(p, WorkflowPhase::Pending | WorkflowPhase::Planning)
     }) && !(status.phase == Some(WorkflowPhase::Validating) && requeue.is_some());
+    if in_engine && matches!(phase, WorkflowPhase::Pending | WorkflowPhase::Planning) {
+        wfe = pin_before_acting(&runs, ctx, wfe, &status, now).await?;
+    }
     let mut observed = Vec::new();
     if in_engine {
         let (next, delay, obs, existed) = engine_step(&wfe, ctx, &status, now).await?;
@@ -284,6 +314,25 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     })
 }
 
+/// Stores the plan planned in this reconcile before the engine creates anything: the executor
+/// performs an execution only if the run's stored plan holds it. Events are published once,
+/// for the whole reconcile, after its last write.
+async fn pin_before_acting(
+    runs: &Api<WorkflowExecution>,
+    ctx: &Context,
+    wfe: WorkflowExecution,
+    status: &WorkflowExecutionStatus,
+    now: Timestamp,
+) -> Result<WorkflowExecution, Error> {
+    let mut pinned = status.clone();
+    pinned.observed_generation = wfe.metadata.generation;
+    run_state::derive_conditions(&mut pinned, wfe.metadata.generation, now);
+    run_state::redact(&mut pinned);
+    let written = write_status(runs, &wfe, &pinned).await?;
+    note_written(ctx, &written);
+    Ok(written)
+}
+
 /// Whether an observed execution has finished while the status still shows its step in flight.
 fn finished_but_in_flight(
     status: &WorkflowExecutionStatus,
@@ -314,6 +363,21 @@ async fn plan_step(
     let generation = wfe.metadata.generation;
     let ns = wfe.namespace().unwrap_or_default();
     let ana_ref = &wfe.spec.ai_analysis_ref;
+    if let Some(message) = foreign_analysis(ana_ref.namespace.as_deref(), &ns) {
+        conditions::remove(&mut status.conditions, "AnalysisPending");
+        let reason = FailureReason::InvalidParameters;
+        conditions::set(
+            &mut status.conditions,
+            "Planned",
+            false,
+            reason.as_str(),
+            &message,
+            generation,
+            now,
+        );
+        run_state::fail(status, reason, None, &message, generation, now);
+        return Ok(Step::Continue);
+    }
     let ana_ns = ana_ref.namespace.clone().unwrap_or(ns);
     let analyses: Api<AIAnalysis> = Api::namespaced(ctx.client.clone(), &ana_ns);
     let analysis = analyses.get_opt(&ana_ref.name).await?;
@@ -373,7 +437,23 @@ async fn plan_step(
             );
             run_state::fail(status, reason, None, &message, generation, now);
         }
-        Ok(plan) => {
+        Ok(mut plan) => {
+            let keys = ctx.keys().await?;
+            let uid = wfe.uid().unwrap_or_default();
+            if let Err(message) = sealing::seal_plan(&keys, &uid, &mut plan) {
+                let reason = FailureReason::InvalidParameters;
+                conditions::set(
+                    &mut status.conditions,
+                    "Planned",
+                    false,
+                    reason.as_str(),
+                    &message,
+                    generation,
+                    now,
+                );
+                run_state::fail(status, reason, None, &message, generation, now);
+                return Ok(Step::Continue);
+            }
             let conds = std::mem::take(&mut status.conditions);
             *status = engine::initial_status(&plan);
             status.conditions = conds;
@@ -398,7 +478,17 @@ async fn plan_step(
     Ok(Step::Continue)
 }
 
-/// Validating: the safety checks, then the per-target lock.
+/// Why a run may not use the analysis its spec names: one in another namespace.
+fn foreign_analysis(named: Option<&str>, run_namespace: &str) -> Option<String> {
+    let named = named?;
+    (named != run_namespace).then(|| {
+        format!(
+            "spec.aiAnalysisRef names namespace `{named}`: a run may only use an AIAnalysis in              its own namespace (`{run_namespace}`); create the run in the analysis's namespace"
+        )
+    })
+}
+
+/// Validating: the safety checks (on the opened plan), then the per-target lock.
 async fn validate_step<'c>(
     wfe: &WorkflowExecution,
     ctx: &'c Context,
@@ -406,10 +496,21 @@ async fn validate_step<'c>(
     now: Timestamp,
 ) -> Result<(Step, Option<LockGuard<'c>>), Error> {
     let generation = wfe.metadata.generation;
-    let plan = pinned_plan(status)?;
-    let target = planning::target_of(&plan);
-    let violations = safety::violations(&plan, target.as_ref(), &ctx.protected, &ctx.actions);
+    let uid = wfe.uid().unwrap_or_default();
+    let run_ns = wfe.namespace().unwrap_or_default();
+    let opened = program_for(ctx, &uid, status).await?;
+    let plan = opened.program.plan();
+    let target = planning::target_of(plan);
+    let key = target.as_ref().map(|t| target_lock::canonical(t, &run_ns));
+    let mut violations = safety::violations(plan, target.as_ref(), &ctx.protected, &ctx.actions);
+    if let Some(Err(problem)) = &key {
+        violations.insert(0, problem.clone());
+    }
     if !violations.is_empty() {
+        let violations: Vec<String> = violations
+            .iter()
+            .map(|v| crate::redact::scrub(v, &opened.secrets))
+            .collect();
         let message = violations.join("; ");
         status.validation = Some(crate::api::workflow_execution::Validation {
             passed: false,
@@ -449,7 +550,7 @@ async fn validate_step<'c>(
         generation,
         now,
     );
-    let Some(key) = planning::target_key(target.as_ref()) else {
+    let Some(Ok(key)) = key else {
         conditions::remove(&mut status.conditions, "TargetBusy");
         return Ok((Step::Continue, None));
     };
@@ -561,9 +662,10 @@ fn target_of_run<'a>(
         .unwrap_or_default();
     let cached = targets.get(uid).is_some_and(|(d, _)| d == digest);
     if !cached {
+        let run_ns = wfe.metadata.namespace.as_deref().unwrap_or_default();
         let target = serde_json::from_str::<ExecutionPlan>(text)
             .ok()
-            .and_then(|p| planning::target_key(planning::target_of(&p).as_ref()));
+            .and_then(|p| planning::target_key(planning::target_of(&p).as_ref(), run_ns));
         if targets.len() > 4096 {
             targets.clear();
         }
@@ -602,7 +704,8 @@ async fn engine_step(
     let ns = wfe.namespace().unwrap_or_default();
     let name = wfe.name_any();
     let uid = wfe.metadata.uid.clone().unwrap_or_default();
-    let program = program_for(ctx, &uid, status)?;
+    let opened = program_for(ctx, &uid, status).await?;
+    let program = &opened.program;
     let executions: Api<KubernetesExecution> = Api::namespaced(ctx.client.clone(), &ns);
     // The engine reads only the executions in flight: when the watch has shown each of
     // them finished (or none is in flight), those copies are what a list would return.
@@ -627,9 +730,10 @@ async fn engine_step(
     };
     let decision = program.decide(status, &observations, now);
     let owner = owner_reference(wfe)?;
+    let keys = ctx.keys().await?;
     let mut existed = false;
     for new in &decision.create {
-        let kex = KubernetesExecution {
+        let mut kex = KubernetesExecution {
             metadata: ObjectMeta {
                 name: Some(new.name.clone()),
                 namespace: Some(ns.clone()),
@@ -640,6 +744,7 @@ async fn engine_step(
             spec: new.spec.clone(),
             status: None,
         };
+        sealing::seal_execution(&keys, &uid, &mut kex, &opened.secrets)?;
         match executions.create(&PostParams::default(), &kex).await {
             Ok(_) => ctx
                 .metrics()
@@ -655,15 +760,17 @@ async fn engine_step(
     }
     let mut next = decision.status;
     run_state::keep_conditions(status, &mut next);
+    sealing::scrub_status(&mut next, &opened.secrets);
     Ok((next, decision.requeue_after, observed, existed))
 }
 
-/// The compiled program of the run's pinned plan; the plan is read and compiled once per run.
-fn program_for(
+/// The run's pinned plan, opened, and its compiled program; read, opened and compiled once per
+/// run.
+async fn program_for(
     ctx: &Context,
     uid: &str,
     status: &WorkflowExecutionStatus,
-) -> Result<Arc<Program>, Error> {
+) -> Result<Arc<OpenedRun>, Error> {
     let digest = status
         .workflow
         .as_ref()
@@ -675,7 +782,12 @@ fn program_for(
     {
         return Ok(p.clone());
     }
-    let program = Arc::new(Program::new(&pinned_plan(status)?)?);
+    let keys = ctx.keys().await?;
+    let (plan, secrets) = sealing::open_plan(&keys, uid, &pinned_plan(status)?)?;
+    let program = Arc::new(OpenedRun {
+        program: Program::new(&plan)?,
+        secrets,
+    });
     if let Ok(mut cache) = ctx.programs.lock() {
         // Compiled programs are small; a bound keeps a long-lived operator's memory flat.
         if cache.len() > 1024 {
@@ -835,6 +947,7 @@ pub async fn run(
         actions: ActionCatalog::builtin(),
         templates: templates.clone(),
         programs: Mutex::new(HashMap::new()),
+        keys: tokio::sync::OnceCell::new(),
         lock_gate: tokio::sync::Mutex::new(()),
         runs: store.clone(),
         claimed: Mutex::new(HashMap::new()),

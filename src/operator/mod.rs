@@ -7,7 +7,8 @@
 //! | `controller` | context → `reconcile` / `error_policy` → `run` |
 //! | `finished` | the executions seen finished, so a decision needs no list of them |
 //! | `planning` | the analysis and template → the pinned plan; the run's target |
-//! | `safety`, `target_lock` | the checks at Validating |
+//! | `safety`, `target_lock` | the checks at Validating; canonical target identities |
+//! | `sealing` | the plan stored sealed and opened for the engine; executions sealed and signed |
 //! | `run_state` | failing a run, spec digests, status transitions (events, metrics) |
 //! | `events` | publishing Events with names and notes a real API server accepts |
 //! | `conditions` | standard conditions with observedGeneration |
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod planning;
 pub mod run_state;
 pub mod safety;
+pub mod sealing;
 pub mod target_lock;
 pub mod templates;
 

@@ -189,12 +189,8 @@ pub fn target_of(plan: &ExecutionPlan) -> Option<TargetResource> {
     serde_json::from_value(value.clone()).ok()
 }
 
-/// The lock key of a target.
-pub fn target_key(target: Option<&TargetResource>) -> Option<TargetKey> {
-    let t = target?;
-    Some(TargetKey {
-        kind: t.kind.clone(),
-        namespace: t.namespace.clone().unwrap_or_default(),
-        name: t.name.clone(),
-    })
+/// The lock key of a run's target: its canonical identity (`None` when it has no target, or
+/// one that does not resolve: such a run fails at Validating and never holds a lock).
+pub fn target_key(target: Option<&TargetResource>, run_namespace: &str) -> Option<TargetKey> {
+    super::target_lock::canonical(target?, run_namespace).ok()
 }

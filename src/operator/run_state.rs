@@ -12,7 +12,7 @@ use crate::api::{
     FailureReason, KubernetesExecution, Outcome, StepPhase, WorkflowExecutionSpec,
     WorkflowExecutionStatus, WorkflowPhase,
 };
-use crate::executor::redact::{redact_map, redact_text};
+use crate::redact::{redact_map, redact_text};
 
 /// Ends a run as Failed, before any step ran (analysis failed, planning or validation failed).
 pub fn fail(

@@ -24,13 +24,19 @@ impl ProtectedNamespaces {
             .collect();
         set.insert(operator_namespace.to_string());
         set.extend(extra);
-        ProtectedNamespaces(set)
+        ProtectedNamespaces(set.iter().map(|ns| canonical_namespace(ns)).collect())
     }
 
-    /// True when no run may touch `namespace`.
+    /// True when no run may touch `namespace`, however it is spelled (`Kube-System`).
     pub fn contains(&self, namespace: &str) -> bool {
-        self.0.contains(namespace)
+        self.0.contains(&canonical_namespace(namespace))
     }
+}
+
+/// A namespace as the API names it: namespace names are lower-case DNS labels, so a
+/// mis-cased or padded spelling means the same namespace to every check here.
+fn canonical_namespace(namespace: &str) -> String {
+    namespace.trim().to_ascii_lowercase()
 }
 
 /// Every violation of the plan, one message each; empty when the plan is safe to run.
@@ -313,6 +319,26 @@ mod tests {
     }
 
     #[test]
+    fn mis_cased_protected_namespaces_are_refused() {
+        for ns in [
+            "Kube-System",
+            "KUBE-PUBLIC",
+            " kube-system",
+            "Remedy-System",
+            "PAYMENTS",
+        ] {
+            let found = check(
+                &plan(vec![(scale(ns), Effect::Reversible)], false),
+                Some(ns),
+            );
+            // Besides any complaint about the spelling, both are refused as protected.
+            let protected: Vec<&String> =
+                found.iter().filter(|v| v.contains("protected")).collect();
+            assert_eq!(protected.len(), 2, "{ns}: {found:?}");
+        }
+    }
+
+    #[test]
     fn a_protected_namespace_in_a_rollback_is_refused() {
         let mut p = plan(vec![(scale("shop"), Effect::Reversible)], false);
         p.steps[0].rollback = Some(scale("kube-system"));
@@ -387,9 +413,11 @@ mod tests {
             &plan(vec![(scale("Kube-System"), Effect::Reversible)], false),
             Some("Kube-System"),
         );
+        // It also names a protected namespace, whatever its case: both are said.
         assert_eq!(
             found,
             vec![
+                "the target is in protected namespace `Kube-System`".to_string(),
                 "the target's namespace `Kube-System` is not a namespace name: it must be \
                  lowercase letters, digits and `-`, starting and ending with a letter or digit"
                     .to_string(),
@@ -397,6 +425,7 @@ mod tests {
                  name: it must be lowercase letters, digits and `-`, starting and ending with a \
                  letter or digit"
                     .to_string(),
+                "step `s0`: namespace `Kube-System` is protected".to_string(),
             ]
         );
         let diagnose = action(

@@ -7,17 +7,166 @@
 
 use jiff::Timestamp;
 
-use crate::api::WorkflowPhase;
+use crate::api::{TargetResource, WorkflowPhase};
 
-/// A resource a run acts on: kind, namespace and name.
+/// A resource a run acts on, as one canonical identity: API group, kind, namespace and name,
+/// whatever spelling the analysis used (see [`canonical`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TargetKey {
-    /// The resource kind, e.g. `Deployment`.
+    /// The API group (`apps`; empty for the core group and for kinds not known here).
+    pub group: String,
+    /// The kind as the API spells it (`Deployment`), or lower-cased when not known here.
     pub kind: String,
-    /// Its namespace (empty for cluster-scoped resources).
+    /// Its namespace, lower-case (empty for cluster-scoped kinds).
     pub namespace: String,
-    /// Its name.
+    /// Its name, lower-case.
     pub name: String,
+}
+
+/// A kind the lock knows: its group, whether it is namespaced, and the other names it goes
+/// by (plural, short names), as kubectl resolves them.
+struct KnownKind {
+    kind: &'static str,
+    group: &'static str,
+    namespaced: bool,
+    names: &'static [&'static str],
+    /// Groups that served it before (`extensions` for Deployments).
+    legacy_groups: &'static [&'static str],
+}
+
+const fn known(
+    kind: &'static str,
+    group: &'static str,
+    namespaced: bool,
+    names: &'static [&'static str],
+) -> KnownKind {
+    KnownKind {
+        kind,
+        group,
+        namespaced,
+        names,
+        legacy_groups: &[],
+    }
+}
+
+/// The kinds remediations act on or name, with their groups and scopes.
+const KNOWN_KINDS: &[KnownKind] = &[
+    KnownKind {
+        legacy_groups: &["extensions"],
+        ..known("Deployment", "apps", true, &["deployments", "deploy"])
+    },
+    known("StatefulSet", "apps", true, &["statefulsets", "sts"]),
+    KnownKind {
+        legacy_groups: &["extensions"],
+        ..known("DaemonSet", "apps", true, &["daemonsets", "ds"])
+    },
+    KnownKind {
+        legacy_groups: &["extensions"],
+        ..known("ReplicaSet", "apps", true, &["replicasets", "rs"])
+    },
+    known("Pod", "", true, &["pods", "po"]),
+    known("Service", "", true, &["services", "svc"]),
+    known("ConfigMap", "", true, &["configmaps", "cm"]),
+    known("Secret", "", true, &["secrets"]),
+    known("ServiceAccount", "", true, &["serviceaccounts", "sa"]),
+    known(
+        "PersistentVolumeClaim",
+        "",
+        true,
+        &["persistentvolumeclaims", "pvc"],
+    ),
+    known("PersistentVolume", "", false, &["persistentvolumes", "pv"]),
+    known("Node", "", false, &["nodes", "no"]),
+    known("Namespace", "", false, &["namespaces", "ns"]),
+    known(
+        "HorizontalPodAutoscaler",
+        "autoscaling",
+        true,
+        &["horizontalpodautoscalers", "hpa"],
+    ),
+    known("Job", "batch", true, &["jobs"]),
+    known("CronJob", "batch", true, &["cronjobs", "cj"]),
+    known(
+        "PodDisruptionBudget",
+        "policy",
+        true,
+        &["poddisruptionbudgets", "pdb"],
+    ),
+    known("Ingress", "networking.k8s.io", true, &["ingresses", "ing"]),
+];
+
+/// The canonical identity of an analysis's target, for a run in `run_namespace`. The kind
+/// is matched without regard to case, by kind, plural or short name, optionally written
+/// `kind.group`; a known kind gets its group and scope (a cluster-scoped kind has no
+/// namespace, whatever the analysis says; a namespaced one without a namespace is in the
+/// run's). Namespace and name are lower-cased. An apiVersion or `.group` that does not serve
+/// the kind is refused: it would name another object.
+pub fn canonical(target: &TargetResource, run_namespace: &str) -> Result<TargetKey, String> {
+    let spelled = target.kind.trim();
+    let name = target.name.trim().to_ascii_lowercase();
+    if spelled.is_empty() || name.is_empty() {
+        return Err(format!(
+            "the analysis's target `{}` `{}` needs a kind and a name",
+            target.kind, target.name
+        ));
+    }
+    let (kind_part, kind_group) = match spelled.split_once('.') {
+        Some((k, g)) => (k, Some(g.to_ascii_lowercase())),
+        None => (spelled, None),
+    };
+    let lower = kind_part.to_ascii_lowercase();
+    let api_group = target.api_version.as_deref().map(|v| {
+        let v = v.trim().to_ascii_lowercase();
+        match v.split_once('/') {
+            Some((g, _)) => g.to_string(),
+            None => String::new(),
+        }
+    });
+    let namespace = target
+        .namespace
+        .as_deref()
+        .map(str::trim)
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or(run_namespace)
+        .to_ascii_lowercase();
+    let Some(k) = KNOWN_KINDS
+        .iter()
+        .find(|k| k.kind.eq_ignore_ascii_case(&lower) || k.names.contains(&lower.as_str()))
+    else {
+        return Ok(TargetKey {
+            group: String::new(),
+            kind: lower,
+            namespace,
+            name,
+        });
+    };
+    for (given, what) in [(kind_group, "kind"), (api_group, "apiVersion")] {
+        if let Some(g) = given
+            && g != k.group
+            && !k.legacy_groups.contains(&g.as_str())
+        {
+            let shown = if k.group.is_empty() { "core" } else { k.group };
+            let written = match what {
+                "kind" => target.kind.clone(),
+                _ => target.api_version.clone().unwrap_or_default(),
+            };
+            return Err(format!(
+                "the analysis's target {what} `{written}` does not serve kind {} (group {shown}): \
+                 it names another object than the {} it spells",
+                k.kind, k.kind
+            ));
+        }
+    }
+    Ok(TargetKey {
+        group: k.group.to_string(),
+        kind: k.kind.to_string(),
+        namespace: if k.namespaced {
+            namespace
+        } else {
+            String::new()
+        },
+        name,
+    })
 }
 
 impl std::fmt::Display for TargetKey {
@@ -108,6 +257,7 @@ mod tests {
 
     fn target(name: &str) -> Option<TargetKey> {
         Some(TargetKey {
+            group: "apps".into(),
             kind: "Deployment".into(),
             namespace: "shop".into(),
             name: name.into(),
@@ -175,6 +325,84 @@ mod tests {
         let b = claim("b", WorkflowPhase::Executing, 15, "api");
         let c = claim("c", WorkflowPhase::Validating, 20, "web");
         assert_eq!(state(&c, &[a, b, c.clone()]), LockState::Free);
+    }
+
+    fn spelled(kind: &str, ns: Option<&str>, name: &str, api: Option<&str>) -> TargetResource {
+        TargetResource {
+            kind: kind.into(),
+            name: name.into(),
+            namespace: ns.map(Into::into),
+            api_version: api.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_one_object_is_one_identity() {
+        let web = canonical(&spelled("Deployment", Some("shop"), "web", None), "shop").unwrap();
+        assert_eq!(web.to_string(), "Deployment shop/web");
+        for t in [
+            spelled("deployment", Some("shop"), "web", None),
+            spelled("DEPLOYMENTS", Some("Shop"), "Web", None),
+            spelled("deploy", None, "web", Some("apps/v1")),
+            spelled("Deployment.apps", Some("shop"), " web ", None),
+            spelled(
+                "Deployment",
+                Some("shop"),
+                "web",
+                Some("extensions/v1beta1"),
+            ),
+        ] {
+            assert_eq!(canonical(&t, "shop").unwrap(), web, "{t:?}");
+        }
+        // A cluster-scoped kind has no namespace, whatever the analysis says.
+        let node = canonical(&spelled("Node", None, "n1", None), "shop").unwrap();
+        assert_eq!(
+            canonical(&spelled("nodes", Some("shop"), "N1", Some("v1")), "other").unwrap(),
+            node
+        );
+        assert_eq!(node.namespace, "");
+    }
+
+    #[test]
+    fn a_forged_api_version_or_group_is_refused() {
+        for t in [
+            spelled("Deployment", Some("shop"), "web", Some("evil.io/v1")),
+            spelled("Deployment.evil.io", Some("shop"), "web", None),
+            spelled("Pod", Some("shop"), "p", Some("apps/v1")),
+        ] {
+            let e = canonical(&t, "shop").unwrap_err();
+            assert!(e.contains("does not serve kind"), "{e}");
+        }
+        assert!(canonical(&spelled("", Some("shop"), "web", None), "shop").is_err());
+    }
+
+    #[test]
+    fn unknown_kinds_ignore_their_group_and_case() {
+        let a = canonical(
+            &spelled("Database", Some("shop"), "db", Some("a.io/v1")),
+            "shop",
+        );
+        let b = canonical(&spelled("database", None, "DB", None), "shop");
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn mis_spelled_targets_share_the_lock() {
+        let key = |kind: &str| canonical(&spelled(kind, Some("shop"), "web", None), "shop").ok();
+        let a = Claim {
+            target: key("Deployment"),
+            ..claim("a", WorkflowPhase::Executing, 10, "web")
+        };
+        let b = Claim {
+            target: key("deployment"),
+            ..claim("b", WorkflowPhase::Validating, 20, "web")
+        };
+        assert_eq!(
+            state(&b, &[a, b.clone()]),
+            LockState::Busy {
+                holder: "shop/a".into()
+            }
+        );
     }
 
     #[test]

@@ -28,6 +28,24 @@ impl Source {
     }
 }
 
+/// A param's value for a message: a credential (by the param's name, or by its text) shows
+/// only its kind, never itself.
+fn show_param(name: &str, value: &Value) -> String {
+    let text = show(value);
+    if crate::redact::is_credential_key(name) || crate::redact::redact_text(&text) != text {
+        let kind = match value {
+            Value::String(_) => "a string",
+            Value::Number(_) => "a number",
+            Value::Bool(_) => "a boolean",
+            Value::Null => "null",
+            Value::Array(_) => "a list",
+            Value::Object(_) => "a map",
+        };
+        return format!("{kind} (not shown: a credential)");
+    }
+    text
+}
+
 /// A value as a message shows it: strings quoted, long values cut.
 pub fn show(value: &Value) -> String {
     let text = match value {
@@ -68,7 +86,7 @@ pub fn coerce(param: &Param, value: Value, source: Source) -> Result<Value, Plan
             format!(
                 "param `{name}` must be {}, got {} ({})",
                 type_phrase(param.ty),
-                show(value),
+                show_param(name, value),
                 source.describe()
             ),
         )
@@ -149,7 +167,7 @@ pub fn check_constraints(param: &Param, value: &Value, source: Source) -> Result
             name,
             format!(
                 "param `{name}` must {what}, got {} ({})",
-                show(value),
+                show_param(name, value),
                 source.describe()
             ),
         ))

@@ -16,6 +16,7 @@ use crate::plan::params::{self, Source};
 use crate::plan::{
     ExecutionPlan, PlanError, PlannedAction, PlannedStep, PlannedValue, RetryPolicy, StepStage,
 };
+use crate::redact::{collect_secrets, is_credential_key, mentions_secret};
 use crate::script::scan;
 use crate::script::{Bindings, EvalContext, ScriptError, duration, position};
 use crate::template::{Template, is_runtime, runtime_refs};
@@ -65,6 +66,7 @@ pub fn plan(
             ..EvalContext::default()
         }),
         analysis: analysis_json.clone(),
+        secrets: BTreeSet::new(),
     };
 
     let overrides = spec.parameters.clone().unwrap_or_default();
@@ -104,6 +106,8 @@ pub fn plan(
         }
     }
 
+    collect_secrets(&Value::Object(parameters.clone()), &mut r.secrets);
+    collect_secrets(&Value::Object(analysis_json.clone()), &mut r.secrets);
     let mut steps = Vec::new();
     for (step, stage) in steps_in_order(wf) {
         steps.push(r.step(step, stage, &ctx.actions)?);
@@ -326,6 +330,9 @@ struct Resolver<'t> {
     bindings: Bindings,
     /// The analysis as scripts see it, to explain a read of a field it does not have.
     analysis: JsonMap,
+    /// The credentials among the params, lets and analysis (`redact::collect_secrets`): a
+    /// deferred value keeps as source what would copy one into the plan's text.
+    secrets: BTreeSet<String>,
 }
 
 impl Resolver<'_> {
@@ -477,7 +484,7 @@ impl Resolver<'_> {
                 PlannedValue::Deferred(e.source.trim().to_string())
             } else {
                 PlannedValue::Deferred(
-                    self.deferred(&entry.value)
+                    self.deferred(&entry.value, is_credential_key(&entry.key.name))
                         .map_err(|e| e.into_plan(what, Some(step)))?,
                 )
             };
@@ -560,10 +567,17 @@ impl Resolver<'_> {
     }
 
     /// The rhai source of a value that reads step outputs: what can be resolved now is
-    /// inlined as a literal, the rest stays as written.
-    fn deferred(&mut self, value: &ast::Value) -> Result<String, Failure> {
+    /// inlined as a literal, the rest stays as written. A credential is never inlined (the
+    /// plan's text would hold it): a value under a credential key (`credential`), or one
+    /// holding a credential, stays as written too and is evaluated with the rest.
+    fn deferred(&mut self, value: &ast::Value, credential: bool) -> Result<String, Failure> {
         if runtime_refs(value).is_empty() {
-            return Ok(rhai_literal(&self.resolve(value)?));
+            let resolved = self.resolve(value)?;
+            let literal = rhai_literal(&resolved);
+            let secret = credential && !matches!(resolved, Value::Null | Value::Bool(_));
+            if !secret && !mentions_secret(&literal, &self.secrets) {
+                return Ok(literal);
+            }
         }
         Ok(match &value.kind {
             ValueKind::Expr(e) => format!("({})", e.source.trim()),
@@ -575,7 +589,9 @@ impl Resolver<'_> {
                     match part {
                         StringPart::Text(t) => text.push_str(t),
                         StringPart::Expr(e)
-                            if !scan::field_refs(&e.source).iter().any(is_runtime) =>
+                            if !credential
+                                && !scan::field_refs(&e.source).iter().any(is_runtime)
+                                && !mentions_secret(&display(&self.expr(e)?), &self.secrets) =>
                         {
                             text.push_str(&display(&self.expr(e)?));
                         }
@@ -595,22 +611,25 @@ impl Resolver<'_> {
             ValueKind::List(items) => {
                 let parts = items
                     .iter()
-                    .map(|v| self.deferred(v))
+                    .map(|v| self.deferred(v, credential))
                     .collect::<Result<Vec<_>, _>>()?;
                 format!("[{}]", parts.join(", "))
             }
             ValueKind::Map(m) => {
                 let mut parts = Vec::new();
                 for entry in &m.entries {
+                    let key = &entry.key.name;
                     parts.push(format!(
                         "{}: {}",
-                        rhai_literal(&Value::from(entry.key.name.clone())),
-                        self.deferred(&entry.value)?
+                        rhai_literal(&Value::from(key.clone())),
+                        self.deferred(&entry.value, credential || is_credential_key(key))?
                     ));
                 }
                 format!("#{{{}}}", parts.join(", "))
             }
-            // Literals and bare identifiers never read step outputs.
+            // A param or let holding a credential: read by name when the step runs.
+            ValueKind::Ident(i) => format!("({})", i.name),
+            // Other literals never read step outputs: they are the template's own text.
             _ => rhai_literal(&self.resolve(value)?),
         })
     }

@@ -332,7 +332,23 @@ async fn install_crds(client: &Client) -> Result<(), RunError> {
                 RunError::Setup(format!("cannot register the CRDs: {}", api_message(&e)))
             })?;
     }
-    Ok(())
+    // The operator's namespace, as `deploy/namespace.yaml` makes it: the workflow controller
+    // keeps its sealing key there.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let ns = k8s_openapi::api::core::v1::Namespace {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(crate::catalog::DEFAULT_OPERATOR_NAMESPACE.to_string()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    match namespaces.create(&PostParams::default(), &ns).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(RunError::Setup(format!(
+            "cannot create the operator's namespace: {e}"
+        ))),
+    }
 }
 
 /// Namespaces first, then the rest in the order written.

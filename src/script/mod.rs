@@ -260,8 +260,13 @@ fn sandboxed(limits: &Limits) -> Engine {
     let mut engine = Engine::new();
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.disable_symbol("eval");
-    engine.on_print(|text| tracing::debug!(target: "remedy::script", "print: {text}"));
+    // A script may print the analysis or a param: logs never carry a credential.
+    engine.on_print(|text| {
+        let text = crate::redact::redact_text(text);
+        tracing::debug!(target: "remedy::script", "print: {text}");
+    });
     engine.on_debug(|text, _source, pos| {
+        let text = crate::redact::redact_text(text);
         tracing::debug!(target: "remedy::script", "debug at {pos}: {text}");
     });
     limits.apply(&mut engine);

@@ -390,13 +390,22 @@ async fn credentials_never_reach_the_status() {
         env.perform(
             "patch",
             "patch_configmap",
-            json!({ "namespace": NS, "configmap": "app", "data": { "db_password": "new", "mode": "safe" } }),
+            json!({ "namespace": NS, "configmap": "app", "data": { "db_password": "new-pass", "mode": "safe" } }),
         )
         .await,
     );
-    assert_eq!(
-        r.output["previous_data"],
-        json!({ "db_password": "***", "mode": "fast" })
+    // The previous credential is sealed for the run, not in clear and not lost.
+    let previous = &r.output["previous_data"];
+    assert_eq!(previous["mode"], "fast");
+    assert!(
+        remedy::redact::is_sealed(&previous["db_password"]),
+        "{previous}"
+    );
+    let kex = env.api::<KubernetesExecution>().get("patch").await.unwrap();
+    let stored = serde_json::to_string(&kex).unwrap();
+    assert!(
+        !stored.contains("hunter2") && !stored.contains("new-pass"),
+        "{stored}"
     );
     let r = succeeded(
         env.perform(
@@ -563,9 +572,21 @@ async fn the_configured_operator_and_extra_namespaces_are_protected() {
         protected_namespaces: vec!["payments".into()],
         ..ExecutorConfig::default()
     };
+    env.share_key_with("ops").await;
     let ctx = Arc::new(remedy::executor::Context::new(env.client.clone(), config));
-    for ns in ["ops", "payments"] {
-        let name = format!("in-{ns}");
+    // However they are spelled: namespace names are lower-case, a mis-cased one is the same.
+    for (i, ns) in [
+        "ops",
+        "payments",
+        "Ops",
+        "PAYMENTS",
+        "Kube-System",
+        " kube-public",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("protected-{i}");
         env.execution(
             &name,
             "scale_deployment",

@@ -53,7 +53,7 @@ fn classify(method: &http::Method, uri: &http::Uri) -> Request {
     (group, resource, verb.to_string())
 }
 
-/// The (group, resource, verb) triples the ClusterRole grants.
+/// The (group, resource, verb) triples the ClusterRole and the Roles grant.
 fn granted() -> BTreeSet<Request> {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -61,9 +61,11 @@ fn granted() -> BTreeSet<Request> {
     ))
     .unwrap();
     let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-    let role = docs.iter().find(|d| d["kind"] == "ClusterRole").unwrap();
     let mut out = BTreeSet::new();
-    for rule in role["rules"].as_array().unwrap() {
+    let roles = docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role");
+    for rule in roles.flat_map(|r| r["rules"].as_array().unwrap()) {
         for group in rule["apiGroups"].as_array().unwrap() {
             for resource in rule["resources"].as_array().unwrap() {
                 for verb in rule["verbs"].as_array().unwrap() {
@@ -79,14 +81,20 @@ fn granted() -> BTreeSet<Request> {
     out
 }
 
+/// Every request the executor sent: as RBAC classifies it, and its path.
+type Log = Arc<Mutex<Vec<(Request, String)>>>;
+
 /// An environment whose executor client records every request it sends.
-async fn recording_env() -> (Env, Arc<Mutex<Vec<Request>>>, Client) {
+async fn recording_env() -> (Env, Log, Client) {
     let cluster = EmbeddedCluster::new(Config::default());
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen: Log = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let service = tower::ServiceBuilder::new()
         .map_request(move |req: http::Request<kube::client::Body>| {
-            log.lock().unwrap().push(classify(req.method(), req.uri()));
+            let request = classify(req.method(), req.uri());
+            log.lock()
+                .unwrap()
+                .push((request, req.uri().path().to_string()));
             req
         })
         .service(cluster.service());
@@ -192,7 +200,7 @@ async fn the_cluster_role_grants_exactly_what_the_actions_use() {
         ),
         (
             "patch_configmap",
-            json!({ "namespace": NS, "configmap": "cfg", "data": { "a": "2" } }),
+            json!({ "namespace": NS, "configmap": "cfg", "data": { "a": "2", "api_token": "t-123" } }),
         ),
         (
             "verify_deployment",
@@ -223,7 +231,8 @@ async fn the_cluster_role_grants_exactly_what_the_actions_use() {
             json!({ "namespace": NS, "resource": "configmap/cfg" }),
         ),
         ("notify_only", json!({ "message": "hello" })),
-        ("wait", json!({ "duration": "10ms" })),
+        // Long enough to be resumed from a fresh read (a get).
+        ("wait", json!({ "duration": "300ms" })),
     ];
     for (i, (action, params)) in calls.into_iter().enumerate() {
         if action == "verify_deployment" {
@@ -248,7 +257,18 @@ async fn the_cluster_role_grants_exactly_what_the_actions_use() {
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
 
-    let used: BTreeSet<Request> = seen.lock().unwrap().iter().cloned().collect();
+    let seen = seen.lock().unwrap().clone();
+    let used: BTreeSet<Request> = seen.iter().map(|(r, _)| r.clone()).collect();
+    // The one Secret it reads is the sealing key, in the operator's namespace.
+    let secrets: BTreeSet<&str> = seen
+        .iter()
+        .filter(|(r, _)| r.1 == "secrets")
+        .map(|(_, path)| path.as_str())
+        .collect();
+    assert_eq!(
+        secrets,
+        BTreeSet::from(["/api/v1/namespaces/remedy-system/secrets/remedy-seal-key"])
+    );
     let granted = granted();
     let not_granted: Vec<&Request> = used.difference(&granted).collect();
     assert!(

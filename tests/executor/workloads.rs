@@ -357,6 +357,124 @@ async fn expand_pvc_only_grows() {
 }
 
 #[tokio::test]
+async fn a_compensation_restores_credential_keys_exactly_without_showing_them() {
+    use remedy::api::kubernetes_execution::{ActionCall, ExecutionKind, KubernetesExecutionSpec};
+    use remedy::api::workflow_execution::ObjectRef;
+    use remedy::catalog::Effect;
+    use remedy::dsl::ast::OnFailure;
+    use remedy::plan::{PlannedAction, PlannedStep, PlannedValue, RetryPolicy, StepStage};
+
+    let env = env().await;
+    let api = env.api::<ConfigMap>();
+    let before = json!({ "DB_PASSWORD": "old-pass-1", "api_token": "old-token-9", "mode": "fast" });
+    env.create(
+        &api,
+        json!({ "metadata": { "name": "app" }, "data": before }),
+    )
+    .await;
+    // One run: the patch, and its compensation reading `self.output.previous_data`.
+    let new_data =
+        json!({ "DB_PASSWORD": "new-pass-2", "api_token": "new-token-3", "mode": "safe" });
+    let with = |data: PlannedValue| -> std::collections::BTreeMap<String, PlannedValue> {
+        [
+            ("namespace".to_string(), PlannedValue::Value(json!(NS))),
+            ("configmap".to_string(), PlannedValue::Value(json!("app"))),
+            ("data".to_string(), data),
+        ]
+        .into()
+    };
+    let action = |data: PlannedValue| PlannedAction {
+        action_type: "patch_configmap".into(),
+        with: with(data),
+        timeout_ms: 60_000,
+        retry: RetryPolicy::default(),
+    };
+    let step = PlannedStep {
+        name: "patch".into(),
+        stage: StepStage::Main,
+        depends_on: vec![],
+        action: action(PlannedValue::Value(new_data.clone())),
+        effect: Effect::Reversible,
+        when: None,
+        on_failure: OnFailure::Rollback,
+        rollback: Some(action(PlannedValue::Deferred(
+            "self.output.previous_data".into(),
+        ))),
+    };
+    let run = env.run_with("run-cm", vec![step], false).await;
+    let call = |data: serde_json::Value| KubernetesExecutionSpec {
+        workflow_execution_ref: ObjectRef {
+            name: "run-cm".into(),
+            namespace: None,
+        },
+        step: "patch".into(),
+        attempt: 1,
+        action: ActionCall {
+            action_type: "patch_configmap".into(),
+            parameters: json!({ "namespace": NS, "configmap": "app", "data": data })
+                .as_object()
+                .cloned()
+                .unwrap(),
+        },
+        timeout: None,
+        dry_run: false,
+    };
+    let kex = env.signed("run-cm-patch-1", &run, call(new_data), ExecutionKind::Step);
+    env.api::<remedy::api::KubernetesExecution>()
+        .create(&Default::default(), &kex)
+        .await
+        .unwrap();
+    let r = succeeded(crate::result(&env.run("run-cm-patch-1").await));
+    assert_eq!(
+        changes(&r),
+        ["ConfigMap app: set DB_PASSWORD, api_token, mode"]
+    );
+    let previous = r.output["previous_data"].clone();
+    assert_eq!(previous["mode"], "fast");
+    let stored = previous.to_string();
+    assert!(
+        !stored.contains("old-pass-1") && !stored.contains("old-token-9"),
+        "{stored}"
+    );
+
+    // The engine records the step done, passes the output on as it is, and the executor
+    // opens it when it restores.
+    env.set_step(
+        "run-cm",
+        remedy::api::StepStatus {
+            name: "patch".into(),
+            phase: remedy::api::StepPhase::Succeeded,
+            attempts: 1,
+            execution_ref: Some("run-cm-patch-1".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let undo = env.signed(
+        "run-cm-patch-rb-1",
+        &run,
+        call(previous),
+        ExecutionKind::Rollback,
+    );
+    env.api::<remedy::api::KubernetesExecution>()
+        .create(&Default::default(), &undo)
+        .await
+        .unwrap();
+    let undone = env.run("run-cm-patch-rb-1").await;
+    succeeded(crate::result(&undone));
+    let data = api.get("app").await.unwrap().data.unwrap();
+    assert_eq!(
+        json!(data),
+        before,
+        "every key as it was, credentials included"
+    );
+    let stored = serde_json::to_string(&undone).unwrap();
+    for clear in ["old-pass-1", "old-token-9", "new-pass-2", "new-token-3"] {
+        assert!(!stored.contains(clear), "{clear} in {stored}");
+    }
+}
+
+#[tokio::test]
 async fn patch_configmap_sets_and_removes_keys_and_its_output_undoes_it() {
     let env = env().await;
     let api = env.api::<ConfigMap>();

@@ -28,6 +28,8 @@ fn the_workflow_controller_has_no_rights_on_workloads() {
             "ClusterRole",
             "ClusterRoleBinding",
             "Role",
+            "RoleBinding",
+            "Role",
             "RoleBinding"
         ]
     );
@@ -43,13 +45,6 @@ fn the_workflow_controller_has_no_rights_on_workloads() {
         .filter(|d| matches!(d["kind"].as_str(), Some("ClusterRole" | "Role")))
     {
         for rule in doc["rules"].as_array().unwrap() {
-            for group in rule["apiGroups"].as_array().unwrap() {
-                let group = group.as_str().unwrap();
-                assert!(
-                    allowed_groups.contains(&group),
-                    "rights on group `{group}`: {rule}"
-                );
-            }
             let verbs: Vec<&str> = rule["verbs"]
                 .as_array()
                 .unwrap()
@@ -60,12 +55,67 @@ fn the_workflow_controller_has_no_rights_on_workloads() {
                 !verbs.contains(&"*") && !verbs.contains(&"delete"),
                 "{rule}"
             );
+            for group in rule["apiGroups"].as_array().unwrap() {
+                let group = group.as_str().unwrap();
+                if group.is_empty() {
+                    check_seal_key_rule(doc, rule, &verbs);
+                    continue;
+                }
+                assert!(
+                    allowed_groups.contains(&group),
+                    "rights on group `{group}`: {rule}"
+                );
+            }
         }
     }
     // Leases only in the operator's own namespace.
     let role = docs.iter().find(|d| d["kind"] == "Role").unwrap();
     assert_eq!(role["metadata"]["namespace"], "remedy-system");
     assert_eq!(role["rules"][0]["resources"][0], "leases");
+}
+
+/// The core group only for the sealing key: Secrets, in a Role of the operator's namespace,
+/// `get` of that one name, and `create` (which RBAC cannot limit by name).
+fn check_seal_key_rule(doc: &Value, rule: &Value, verbs: &[&str]) {
+    assert_eq!(doc["kind"], "Role", "core rights only in a Role: {rule}");
+    assert_eq!(doc["metadata"]["namespace"], "remedy-system", "{rule}");
+    assert_eq!(rule["resources"], serde_json::json!(["secrets"]), "{rule}");
+    match verbs {
+        ["get"] => assert_eq!(
+            rule["resourceNames"],
+            serde_json::json!(["remedy-seal-key"]),
+            "{rule}"
+        ),
+        ["create"] => {}
+        other => panic!("secrets verbs {other:?}: {rule}"),
+    }
+}
+
+#[test]
+fn the_executor_reads_no_secret_but_the_sealing_key() {
+    let docs = documents("rbac/executor.yaml");
+    for doc in docs
+        .iter()
+        .filter(|d| matches!(d["kind"].as_str(), Some("ClusterRole" | "Role")))
+    {
+        for rule in doc["rules"].as_array().unwrap() {
+            let names_secrets = rule["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == "secrets");
+            if names_secrets {
+                assert_eq!(doc["kind"], "Role", "{rule}");
+                assert_eq!(doc["metadata"]["namespace"], "remedy-system");
+                assert_eq!(rule["verbs"], serde_json::json!(["get"]), "{rule}");
+                assert_eq!(
+                    rule["resourceNames"],
+                    serde_json::json!(["remedy-seal-key"]),
+                    "{rule}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use super::{ActionContext, Outcome, Progress, map};
 use crate::api::JsonMap;
 use crate::executor::failure::{ActionError, Target};
 use crate::executor::params::Params;
-use crate::executor::redact::REDACTED;
+use crate::redact::REDACTED;
 
 fn configmap(ctx: &ActionContext, p: &Params) -> Result<(Api<ConfigMap>, Target), ActionError> {
     let ns = p.string("namespace")?;

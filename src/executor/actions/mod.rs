@@ -53,6 +53,9 @@ pub struct ActionContext {
     /// The attempt was started (recorded Running) in this very pass, so nothing it creates
     /// can exist yet; false when resuming an attempt an earlier pass may have acted on.
     pub fresh: bool,
+    /// The credentials the parameters held (opened from their sealed form): what the action
+    /// publishes (an Event's message) is scrubbed of them.
+    pub secrets: std::sync::Arc<std::collections::BTreeSet<String>>,
 }
 
 impl ActionContext {

@@ -396,10 +396,11 @@ pub async fn apply_notify(ctx: &ActionContext, p: &Params) -> Result<Progress, A
         namespace: ctx.execution_namespace.clone(),
         uid: ctx.execution_uid.clone(),
     };
+    let message = crate::redact::scrub(p.string("message")?, &ctx.secrets);
     let notice = Notice {
         suffix: "notify",
         reason: "RemediationNotice",
-        message: p.string("message")?,
+        message: &message,
         warning: p.opt_string("severity") == Some("warning"),
     };
     let name = publish(&ctx.client, &execution, &notice, ctx.dry_run, !ctx.fresh)

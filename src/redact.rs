@@ -1,11 +1,18 @@
-//! Redaction: what the executor writes to status, events and logs never carries a credential.
+//! Redaction: what Remedy writes to status, events, logs and the terminal never carries a
+//! credential. A leaf: every layer may use it.
 //!
 //! A value is replaced by `***` when its key names a credential (`password`, `api_key`,
 //! `tls.key`, `clientSecret`, …); inside free text, the password of a URL
 //! (`postgres://app:***@db`), the word after `Bearer`, `key=value` pairs naming a credential
 //! and JSON Web Tokens are replaced. A key that is just `key` (a taint's key, a label key) is
-//! not a credential.
+//! not a credential. A sealed value (`{"$sealed": …}`, see `seal`) is ciphertext, not a
+//! credential in clear, and is kept as it is.
+//!
+//! The credentials found in a document ([`collect_secrets`]) are also traced into other text:
+//! a string that contains one ([`mentions_secret`]) is as sensitive as the credential, and
+//! [`scrub`] removes them from messages.
 
+use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -104,9 +111,129 @@ pub fn redact_text(text: &str) -> String {
     out
 }
 
+/// The key of the one field of a sealed value: `{"$sealed": "v1.…"}`.
+pub const SEALED_KEY: &str = "$sealed";
+
+/// True for a sealed value: an object whose only field is [`SEALED_KEY`] with a string.
+pub fn is_sealed(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.len() == 1 && map.get(SEALED_KEY).is_some_and(Value::is_string),
+        _ => false,
+    }
+}
+
+/// Credentials shorter than this are not traced into other strings: any text would
+/// "contain" them.
+pub const MIN_TRACED_LEN: usize = 4;
+
+/// The credential parts of free text (what [`redact_text`] replaces).
+pub fn credential_parts(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (i, pattern) in TEXT_PATTERNS.iter().enumerate() {
+        for caps in pattern.captures_iter(text) {
+            let kept = caps.get(1).map_or("", |m| m.as_str());
+            let whole = caps.get(0).map_or("", |m| m.as_str());
+            let mut secret = &whole[kept.len()..];
+            if i == 0 {
+                secret = secret.strip_suffix('@').unwrap_or(secret);
+            }
+            if !secret.is_empty() && secret != REDACTED {
+                found.push(secret.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// True when `text` holds a credential: a credential-looking part, or one of `secrets`.
+pub fn mentions_secret(text: &str, secrets: &BTreeSet<String>) -> bool {
+    secrets
+        .iter()
+        .any(|s| s.len() >= MIN_TRACED_LEN && text.contains(s.as_str()))
+        || !credential_parts(text).is_empty()
+}
+
+/// Every credential of a JSON value: the scalars under credential keys (whatever their
+/// length: each is sensitive where it stands) and the credential parts of other strings.
+/// Sealed values are skipped (they are not in clear).
+pub fn collect_secrets(value: &Value, out: &mut BTreeSet<String>) {
+    collect(value, false, out);
+}
+
+fn collect(value: &Value, credential: bool, out: &mut BTreeSet<String>) {
+    if is_sealed(value) {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                collect(v, credential || is_credential_key(k), out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect(v, credential, out)),
+        Value::String(s) if credential => {
+            out.insert(s.clone());
+        }
+        Value::String(s) => out.extend(credential_parts(s)),
+        Value::Number(n) if credential => {
+            out.insert(n.to_string());
+        }
+        Value::Number(_) | Value::Bool(_) | Value::Null => {}
+    }
+}
+
+/// `text` redacted, with every one of `secrets` (longest first, from [`MIN_TRACED_LEN`]
+/// characters) replaced by `***` too.
+pub fn scrub(text: &str, secrets: &BTreeSet<String>) -> String {
+    let mut out = redact_text(text);
+    let mut known: Vec<&String> = secrets
+        .iter()
+        .filter(|s| s.len() >= MIN_TRACED_LEN)
+        .collect();
+    known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for s in known {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), REDACTED);
+        }
+    }
+    out
+}
+
+/// Redacts a JSON value in place as [`redact_value`] does, and scrubs `secrets` from its
+/// strings too; `credential` says whether `value` is itself under a credential key.
+pub fn redact_traced(value: &mut Value, credential: bool, secrets: &BTreeSet<String>) {
+    if is_sealed(value) || value.is_null() {
+        return;
+    }
+    if credential {
+        *value = Value::String(REDACTED.to_string());
+        return;
+    }
+    match value {
+        Value::String(s) => {
+            let scrubbed = scrub(s, secrets);
+            if scrubbed != *s {
+                *s = scrubbed;
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| redact_traced(v, false, secrets)),
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                redact_traced(v, is_credential_key(k), secrets);
+            }
+        }
+        Value::Bool(_) | Value::Number(_) | Value::Null => {}
+    }
+}
+
 /// Redacts a JSON value in place: credential keys lose their values, strings lose their
 /// credential-looking parts.
 pub fn redact_value(value: &mut Value) {
+    if is_sealed(value) {
+        return;
+    }
     match value {
         Value::String(s) => {
             let redacted = redact_text(s);
@@ -123,7 +250,7 @@ pub fn redact_value(value: &mut Value) {
 /// Redacts every entry of a JSON object in place.
 pub fn redact_map(map: &mut serde_json::Map<String, Value>) {
     for (key, v) in map.iter_mut() {
-        if is_credential_key(key) && !v.is_null() {
+        if is_credential_key(key) && !v.is_null() && !is_sealed(v) {
             *v = Value::String(REDACTED.to_string());
         } else {
             redact_value(v);
@@ -215,6 +342,56 @@ mod tests {
                 "token": null
             })
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tracing_secrets {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_are_collected_from_keys_and_text() {
+        let mut found = BTreeSet::new();
+        collect_secrets(
+            &json!({
+                "db_password": "hunter2",
+                "nested": { "api_token": 12345, "mode": "fast" },
+                "rootCause": "login failed: password=swordfish; retry",
+                "sealed": { "token": { "$sealed": "v1.00" } },
+            }),
+            &mut found,
+        );
+        let found: Vec<&str> = found.iter().map(String::as_str).collect();
+        assert_eq!(found, ["12345", "hunter2", "swordfish"]);
+    }
+
+    #[test]
+    fn a_string_holding_a_secret_is_sensitive_and_scrubbed() {
+        let secrets: BTreeSet<String> = ["hunter2".to_string(), "ab".to_string()].into();
+        assert!(mentions_secret("connect as app/hunter2", &secrets));
+        assert!(mentions_secret("token: xyz", &secrets));
+        assert!(
+            !mentions_secret("about abacus", &secrets),
+            "2 letters are not traced"
+        );
+        assert_eq!(
+            scrub("app/hunter2 and token=xyz", &secrets),
+            "app/*** and token=***"
+        );
+    }
+
+    #[test]
+    fn sealed_values_are_kept_by_redaction() {
+        let mut v = json!({ "DB_PASSWORD": { "$sealed": "v1.abcd" }, "token": "x" });
+        redact_value(&mut v);
+        assert_eq!(
+            v,
+            json!({ "DB_PASSWORD": { "$sealed": "v1.abcd" }, "token": "***" })
+        );
+        assert!(!is_sealed(&json!({ "$sealed": "x", "other": 1 })));
+        assert!(!is_sealed(&json!({ "$sealed": 3 })));
     }
 }
 
