@@ -3,10 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod executor {
+    mod breadth;
     mod clock;
     mod controller;
     mod docs;
     mod nodes;
+    mod moves;
     mod observe;
     mod rbac;
     mod resume;
