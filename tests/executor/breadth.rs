@@ -1062,7 +1062,7 @@ async fn every_new_action_classifies_a_missing_target_and_api_errors() {
         for (code, reason) in [(403, ErrorReason::Forbidden), (500, ErrorReason::Unknown)] {
             env.cluster.faults().fail_next(verb, resource, 1, code);
             let r = env
-                .perform(&format!("fault-{action}-{code}"), action, params.clone())
+                .perform(&format!("fault-{}-{code}", action.replace('_', "-")), action, params.clone())
                 .await;
             let msg = failed(r, reason);
             assert!(msg.contains(target), "{action} {code}: {msg}");

@@ -64,27 +64,35 @@ pub async fn prepare_isolate(ctx: &ActionContext, p: &Params) -> Result<JsonMap,
     let ns = p.string("namespace")?;
     let pod_name = p.string("pod")?;
     let pod_target = Target::namespaced("Pod", ns, pod_name);
-    Api::<Pod>::namespaced(ctx.client.clone(), ns)
+    let pod = Api::<Pod>::namespaced(ctx.client.clone(), ns)
         .get(pod_name)
         .await
         .map_err(|e| ActionError::from_kube(&e, "read", &pod_target))?;
     let name = isolation_policy_name(pod_name);
     let target = Target::namespaced("NetworkPolicy", ns, &name);
-    if let Some(existing) = policies(ctx, p)?
+    let existing = policies(ctx, p)?
         .get_opt(&name)
         .await
-        .map_err(|e| ActionError::from_kube(&e, "read", &target))?
-    {
-        check_ours(&existing, pod_name, &target)?;
+        .map_err(|e| ActionError::from_kube(&e, "read", &target))?;
+    if let Some(existing) = &existing {
+        check_ours(existing, pod_name, &target)?;
     }
-    Ok(map([("network_policy", json!(name))]))
+    let labelled = pod.labels().get(ISOLATED_LABEL) == Some(&label_value(pod_name));
+    Ok(map([
+        ("network_policy", json!(name)),
+        ("_labelled", json!(labelled)),
+        (
+            "_spec",
+            existing.as_ref().map_or(Value::Null, spec_value),
+        ),
+    ]))
 }
 
 /// Labels the pod, then creates (or corrects) the policy that selects only that label.
 pub async fn apply_isolate(
     ctx: &ActionContext,
     p: &Params,
-    _recorded: &JsonMap,
+    recorded: &JsonMap,
 ) -> Result<Progress, ActionError> {
     let ns = p.string("namespace")?;
     let pod_name = p.string("pod")?;
@@ -97,7 +105,8 @@ pub async fn apply_isolate(
         .map_err(|e| ActionError::from_kube(&e, "read", &pod_target))?;
     let value = label_value(pod_name);
     let mut outcome = Outcome::default();
-    if pod.labels().get(ISOLATED_LABEL) != Some(&value) {
+    let labelled = pod.labels().get(ISOLATED_LABEL) == Some(&value);
+    if !labelled {
         pods.patch(
             pod_name,
             &ctx.patch_params(),
@@ -105,6 +114,13 @@ pub async fn apply_isolate(
         )
         .await
         .map_err(|e| ActionError::from_kube(&e, "label", &pod_target))?;
+    }
+    // What changed is judged against the state recorded before the first pass.
+    if !recorded
+        .get("_labelled")
+        .and_then(Value::as_bool)
+        .unwrap_or(labelled)
+    {
         outcome = outcome.changed(&pod_target, format!("labelled {ISOLATED_LABEL}={value}"));
     }
     let name = isolation_policy_name(pod_name);
@@ -112,11 +128,23 @@ pub async fn apply_isolate(
     let api = policies(ctx, p)?;
     let spec = isolation_spec(pod_name, direction);
     let change = format!("denies {} of pod {pod_name}", denies(direction));
-    match api
+    let current = api
         .get_opt(&name)
         .await
-        .map_err(|e| ActionError::from_kube(&e, "read", &target))?
-    {
+        .map_err(|e| ActionError::from_kube(&e, "read", &target))?;
+    let before = match recorded.get("_spec") {
+        Some(Value::Null) => None,
+        Some(v) => Some(serde_json::from_value::<NetworkPolicySpec>(v.clone()).ok()),
+        None => current.as_ref().map(|p| p.spec.clone()),
+    };
+    match before {
+        None => outcome = outcome.changed(&target, format!("created: {change}")),
+        Some(old) if old.as_ref() != Some(&spec) => {
+            outcome = outcome.changed(&target, format!("now {change}"));
+        }
+        Some(_) => {}
+    }
+    match current {
         None => {
             let policy = NetworkPolicy {
                 metadata: ObjectMeta {
@@ -148,7 +176,6 @@ pub async fn apply_isolate(
                 }
                 Err(e) => return Err(ActionError::from_kube(&e, "create", &target)),
             }
-            outcome = outcome.changed(&target, format!("created: {change}"));
         }
         Some(mut existing) => {
             check_ours(&existing, pod_name, &target)?;
@@ -157,7 +184,6 @@ pub async fn apply_isolate(
                 api.replace(&name, &ctx.post_params(), &existing)
                     .await
                     .map_err(|e| ActionError::from_kube(&e, "update", &target))?;
-                outcome = outcome.changed(&target, format!("now {change}"));
             }
         }
     }
