@@ -894,7 +894,7 @@ fn builtin_actions() -> Vec<ActionSpec> {
         },
         ActionSpec {
             name: "verify_rollout",
-            summary: "Succeed when a Deployment's, StatefulSet's or DaemonSet's rollout is complete and available",
+            summary: "Succeed when a Deployment's, StatefulSet's, DaemonSet's or ReplicaSet's pods are updated and available",
             effect: ReadOnly,
             target_kind: "-",
             params: vec![
@@ -902,7 +902,7 @@ fn builtin_actions() -> Vec<ActionSpec> {
                 req(
                     "workload",
                     String,
-                    "the workload as kind/name: deployment/web, statefulset/db or daemonset/agent",
+                    "the workload as kind/name: deployment/web, statefulset/db, daemonset/agent or replicaset/web-7c9",
                 ),
                 opt(
                     "min_available",

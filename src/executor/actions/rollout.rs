@@ -486,6 +486,23 @@ async fn counts(ctx: &ActionContext, kind: &str, target: &Target) -> Result<Coun
                 current: current(sts.metadata.generation, s.observed_generation),
             }
         }
+        "ReplicaSet" => {
+            let rs = Api::<k8s_openapi::api::apps::v1::ReplicaSet>::namespaced(
+                ctx.client.clone(),
+                ns,
+            )
+            .get(&target.name)
+            .await
+            .map_err(read)?;
+            let s = rs.status.clone().unwrap_or_default();
+            Counts {
+                desired: int(rs.spec.as_ref().and_then(|s| s.replicas).or(Some(1))),
+                // A ReplicaSet has one template: every pod it has is of it.
+                updated: i64::from(s.replicas),
+                available: int(s.available_replicas),
+                current: current(rs.metadata.generation, s.observed_generation),
+            }
+        }
         _ => {
             let ds = Api::<DaemonSet>::namespaced(ctx.client.clone(), ns)
                 .get(&target.name)
@@ -529,7 +546,7 @@ pub fn workload_of(text: &str, kinds: &[&'static str]) -> Result<(&'static str, 
     Ok((kind, name.to_string()))
 }
 
-const ROLLOUT_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
+const ROLLOUT_KINDS: [&str; 4] = ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"];
 
 /// Checks `workload` and `min_available` before anything is read.
 pub fn check_verify(p: &Params) -> Result<(), ActionError> {
@@ -608,8 +625,9 @@ mod tests {
             workload_of("DaemonSet/agent", &ROLLOUT_KINDS).unwrap(),
             ("DaemonSet", "agent".to_string())
         );
-        for bad in ["web", "pod/x", "deployment/", "/web", "replicaset/web-1"] {
+        for bad in ["web", "pod/x", "deployment/", "/web", "cronjob/report"] {
             assert!(workload_of(bad, &ROLLOUT_KINDS).is_err(), "{bad}");
         }
+        assert!(workload_of("daemonset/agent", &["Deployment", "ReplicaSet"]).is_err());
     }
 }
