@@ -1,6 +1,6 @@
 //! CronJobs, Jobs and NetworkPolicies: validation and defaults, the CronJob controller on a
-//! fast clock (schedules, suspension, concurrency policies, history), and controllers that
-//! release a relabelled pod and adopt a matching orphan.
+//! fast clock (schedules, suspension, concurrency policies, history), controllers that
+//! release a relabelled pod and adopt a matching orphan, and percentage disruption budgets.
 
 use std::future::Future;
 use std::time::Duration;
@@ -51,8 +51,11 @@ where
         + std::fmt::Debug,
 {
     let api: Api<K> = Api::default_namespaced(client.clone());
-    api.create(&PostParams::default(), &serde_json::from_value(value).unwrap())
-        .await
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(value).unwrap(),
+    )
+    .await
 }
 
 fn cronjob(name: &str, schedule: &str, policy: &str) -> Value {
@@ -100,12 +103,24 @@ async fn cronjobs_jobs_and_network_policies_are_validated_and_defaulted() {
     let bad = api_err(create::<CronJob>(&client, cronjob("bad", "61 * * * *", "Allow")).await);
     assert_eq!(bad.code, 422);
     assert!(bad.message.contains("spec.schedule"), "{}", bad.message);
-    assert!(bad.message.contains("minute 61 is out of range"), "{}", bad.message);
+    assert!(
+        bad.message.contains("minute 61 is out of range"),
+        "{}",
+        bad.message
+    );
     let bad = api_err(create::<CronJob>(&client, cronjob("bad", "@daily", "Sometimes")).await);
-    assert!(bad.message.contains("spec.concurrencyPolicy"), "{}", bad.message);
+    assert!(
+        bad.message.contains("spec.concurrencyPolicy"),
+        "{}",
+        bad.message
+    );
     let long = "r".repeat(53);
     let bad = api_err(create::<CronJob>(&client, cronjob(&long, "@daily", "Allow")).await);
-    assert!(bad.message.contains("no more than 52 characters"), "{}", bad.message);
+    assert!(
+        bad.message.contains("no more than 52 characters"),
+        "{}",
+        bad.message
+    );
 
     let bad = api_err(
         create::<Job>(
@@ -157,7 +172,12 @@ async fn a_cronjob_creates_jobs_on_schedule_and_none_while_suspended() {
     })
     .await;
     for job in &jobs {
-        let minutes: i64 = job.name_any().strip_prefix("report-").unwrap().parse().unwrap();
+        let minutes: i64 = job
+            .name_any()
+            .strip_prefix("report-")
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(
             job.annotations()["batch.kubernetes.io/cronjob-scheduled-timestamp"],
             jiff::Timestamp::from_second(minutes * 60)
@@ -298,13 +318,18 @@ async fn a_pod_relabelled_out_of_its_replicaset_is_released_and_replaced() {
         .unwrap();
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     let ready = |pods: Api<Pod>, n: usize| async move {
-        let list = pods.list(&ListParams::default().labels("app=web")).await.unwrap().items;
+        let list = pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .unwrap()
+            .items;
         let ready = list
             .iter()
             .filter(|p| {
-                p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| {
-                    cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-                })
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
             })
             .count();
         (ready == n && list.len() == n).then_some(list)
@@ -314,8 +339,10 @@ async fn a_pod_relabelled_out_of_its_replicaset_is_released_and_replaced() {
     pods.patch(
         &victim,
         &PatchParams::default(),
-        &Patch::Merge(json!({ "metadata": { "labels": { "app": null, "pod-template-hash": null,
-                                                        "quarantined": "true" } } })),
+        &Patch::Merge(
+            json!({ "metadata": { "labels": { "app": null, "pod-template-hash": null,
+                                                        "quarantined": "true" } } }),
+        ),
     )
     .await
     .unwrap();
@@ -329,7 +356,10 @@ async fn a_pod_relabelled_out_of_its_replicaset_is_released_and_replaced() {
         }
     })
     .await;
-    assert!(kept.metadata.deletion_timestamp.is_none(), "kept for forensics");
+    assert!(
+        kept.metadata.deletion_timestamp.is_none(),
+        "kept for forensics"
+    );
 
     // Labelled back, it is adopted again, and one pod too many goes.
     pods.patch(
@@ -341,4 +371,56 @@ async fn a_pod_relabelled_out_of_its_replicaset_is_released_and_replaced() {
     .await
     .unwrap();
     eventually("back to two pods", || ready(pods.clone(), 2)).await;
+}
+
+#[tokio::test]
+async fn eviction_reads_percentage_budgets_rounded_up() {
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use kube::api::EvictParams;
+    let c = cluster();
+    let client = c.client();
+    let _sim = c.start_simulation(fast(1.0));
+    let deps: Api<Deployment> = Api::default_namespaced(client.clone());
+    deps.create(&PostParams::default(), &deployment("web", 3, "nginx:1"))
+        .await
+        .unwrap();
+    // 50% of 3 pods, rounded up: 2 must stay available, so one eviction at a time.
+    create::<PodDisruptionBudget>(
+        &client,
+        json!({ "metadata": { "name": "web" },
+                "spec": { "minAvailable": "50%", "selector": { "matchLabels": { "app": "web" } } } }),
+    )
+    .await
+    .unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let ready = |pods: Api<Pod>| async move {
+        let list = pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .unwrap()
+            .items;
+        let ready: Vec<String> = list
+            .iter()
+            .filter(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .map(|p| p.name_any())
+            .collect();
+        (ready.len() == 3).then_some(ready)
+    };
+    let names = eventually("three ready pods", || ready(pods.clone())).await;
+    // The second eviction comes long before the replacement of the first is Ready.
+    pods.evict(&names[0], &EvictParams::default())
+        .await
+        .unwrap();
+    let refused = api_err(pods.evict(&names[1], &EvictParams::default()).await);
+    assert_eq!(refused.code, 429, "{}", refused.message);
+    assert!(
+        refused.message.contains("disruption budget web"),
+        "{}",
+        refused.message
+    );
 }
