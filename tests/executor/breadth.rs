@@ -100,7 +100,10 @@ async fn quarantine_takes_a_pod_out_of_its_selectors_and_release_puts_it_back() 
         )
         .await,
     );
-    assert_eq!(r.output["restored"], json!({ "app": "web", "pod-template-hash": "h1" }));
+    assert_eq!(
+        r.output["restored"],
+        json!({ "app": "web", "pod-template-hash": "h1" })
+    );
     let after = env.api::<Pod>().get("web-h1-a").await.unwrap();
     assert_eq!(
         labels(&after),
@@ -211,7 +214,13 @@ async fn isolate_pod_denies_one_pods_traffic_and_its_compensation_removes_the_po
     );
     assert_eq!(r.output["previous_state"], "present");
     assert_eq!(changes(&r), ["NetworkPolicy remedy-isolate-web-a: deleted"]);
-    assert!(env.api::<NetworkPolicy>().get_opt(&name).await.unwrap().is_none());
+    assert!(
+        env.api::<NetworkPolicy>()
+            .get_opt(&name)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // A policy of that name made by someone else is never taken over.
     env.create(
@@ -248,7 +257,8 @@ async fn update_network_policy_creates_replaces_and_its_output_undoes_it() {
     assert_eq!(changes(&r), ["NetworkPolicy db: created"]);
     let created = r.output.clone();
 
-    let deny = json!({ "podSelector": { "matchLabels": { "app": "db" } }, "policyTypes": ["Ingress"] });
+    let deny =
+        json!({ "podSelector": { "matchLabels": { "app": "db" } }, "policyTypes": ["Ingress"] });
     let r = succeeded(
         env.perform(
             "deny",
@@ -285,7 +295,11 @@ async fn update_network_policy_creates_replaces_and_its_output_undoes_it() {
     assert!(api.get_opt("db").await.unwrap().is_none());
 
     for (name, params, says) in [
-        ("no-spec", json!({ "namespace": NS, "network_policy": "db" }), "needs `spec`"),
+        (
+            "no-spec",
+            json!({ "namespace": NS, "network_policy": "db" }),
+            "needs `spec`",
+        ),
         (
             "spec-and-absent",
             json!({ "namespace": NS, "network_policy": "db", "spec": deny, "state": "absent" }),
@@ -362,7 +376,10 @@ async fn statefulset_and_daemonset_restarts_stamp_the_template_and_undo_to_it() 
         changes(&r),
         ["StatefulSet db: restart stamp removed (template as before the restart)"]
     );
-    assert_eq!(stamp(&env.api::<StatefulSet>().get("db").await.unwrap()), None);
+    assert_eq!(
+        stamp(&env.api::<StatefulSet>().get("db").await.unwrap()),
+        None
+    );
 
     let r = succeeded(
         env.perform(
@@ -450,6 +467,18 @@ async fn pause_and_resume_rollout_and_suspend_and_resume_cronjob_undo_each_other
     assert_eq!(cj.spec.unwrap().suspend, Some(true));
     let r = succeeded(
         env.perform(
+            "look",
+            "collect_diagnostics",
+            json!({ "namespace": NS, "resource": "cronjob/report", "events": false }),
+        )
+        .await,
+    );
+    assert_eq!(
+        r.output["summary"],
+        "CronJob shop/report: schedule \"*/5 * * * *\", suspended, 0 active Jobs"
+    );
+    let r = succeeded(
+        env.perform(
             "resume-cj",
             "resume_cronjob",
             json!({ "namespace": NS, "cronjob": "report" }),
@@ -469,7 +498,11 @@ async fn finished_pod(env: &Env, name: &str, app: &str, phase: &str, reason: Opt
         status["reason"] = json!(r);
     }
     env.api::<Pod>()
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
         .await
         .unwrap();
     // Creation times have a resolution of one second: keep the order by name too.
@@ -672,7 +705,8 @@ async fn recorded_env() -> (Env, Arc<Mutex<Vec<String>>>) {
 async fn rotate_secret_consumers_rolls_the_users_of_a_secret_without_reading_it() {
     let (env, seen) = recorded_env().await;
     let mut uses_volume = template("web");
-    uses_volume["spec"]["volumes"] = json!([ { "name": "tls", "secret": { "secretName": "db-creds" } } ]);
+    uses_volume["spec"]["volumes"] =
+        json!([ { "name": "tls", "secret": { "secretName": "db-creds" } } ]);
     env.create(
         &env.api::<Deployment>(),
         json!({ "metadata": { "name": "web" },
@@ -681,7 +715,8 @@ async fn rotate_secret_consumers_rolls_the_users_of_a_secret_without_reading_it(
     .await;
     env.deployment("other", 1).await;
     let mut uses_env = template("db");
-    uses_env["spec"]["containers"][0]["envFrom"] = json!([ { "secretRef": { "name": "db-creds" } } ]);
+    uses_env["spec"]["containers"][0]["envFrom"] =
+        json!([ { "secretRef": { "name": "db-creds" } } ]);
     env.create(
         &env.api::<StatefulSet>(),
         json!({ "metadata": { "name": "db" },
@@ -702,7 +737,10 @@ async fn rotate_secret_consumers_rolls_the_users_of_a_secret_without_reading_it(
         )
         .await,
     );
-    assert_eq!(r.output["restarted"], json!(["Deployment/web", "StatefulSet/db"]));
+    assert_eq!(
+        r.output["restarted"],
+        json!(["Deployment/web", "StatefulSet/db"])
+    );
     assert_eq!(
         r.output["previous_restarted_at"],
         json!({ "Deployment/web": "", "StatefulSet/db": "" })
@@ -721,7 +759,10 @@ async fn rotate_secret_consumers_rolls_the_users_of_a_secret_without_reading_it(
         .filter(|r| r.contains("/secrets"))
         .cloned()
         .collect();
-    assert!(secrets.is_empty(), "the executor read a Secret: {secrets:?}");
+    assert!(
+        secrets.is_empty(),
+        "the executor read a Secret: {secrets:?}"
+    );
 
     // The compensation the catalog documents.
     succeeded(
@@ -748,6 +789,30 @@ async fn rotate_secret_consumers_rolls_the_users_of_a_secret_without_reading_it(
     );
 }
 
+/// Runs verify_rollout of DaemonSet agent with a short timeout and returns its failure.
+async fn short_verify(env: &Env, name: &str) -> String {
+    env.execution_with(
+        name,
+        "verify_rollout",
+        json!({ "namespace": NS, "workload": "daemonset/agent" }),
+        |s| s.timeout = Some("300ms".into()),
+    )
+    .await;
+    failed(result(&env.run(name).await), ErrorReason::Timeout)
+}
+
+/// Sets a pod's `app` label.
+async fn relabel(env: &Env, pod: &str, app: &str) {
+    env.api::<Pod>()
+        .patch(
+            pod,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": { "app": app } } })),
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn verify_rollout_waits_for_a_daemonset_and_reports_what_it_saw() {
     let env = env().await;
@@ -763,24 +828,37 @@ async fn verify_rollout_waits_for_a_daemonset_and_reports_what_it_saw() {
                             "updatedNumberScheduled": 3 } })
     };
     let ds = env.api::<DaemonSet>();
+    for name in ["agent-a", "agent-b", "agent-c"] {
+        pod(&env, name, json!({ "app": "agent" }), None).await;
+        env.api::<Pod>()
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": { "phase": "Running",
+                    "conditions": [ { "type": "Ready", "status": "True" } ] } })),
+            )
+            .await
+            .unwrap();
+    }
+    // The status says two of three, though three pods are Ready: the status rules.
     ds.patch_status("agent", &PatchParams::default(), &Patch::Merge(status(2)))
         .await
         .unwrap();
-    env.execution_with(
-        "short",
-        "verify_rollout",
-        json!({ "namespace": NS, "workload": "daemonset/agent" }),
-        |s| s.timeout = Some("300ms".into()),
-    )
-    .await;
-    let msg = failed(result(&env.run("short").await), ErrorReason::Timeout);
     assert_eq!(
-        msg,
+        short_verify(&env, "short").await,
         "DaemonSet shop/agent has 2 of 3 pods available and 3 updated after 300ms; the step's timeout is over"
     );
+    // The status says three, but one pod was relabelled away (its controller has not seen
+    // it yet): only the pods the selector matches now count.
     ds.patch_status("agent", &PatchParams::default(), &Patch::Merge(status(3)))
         .await
         .unwrap();
+    relabel(&env, "agent-c", "quarantined").await;
+    assert_eq!(
+        short_verify(&env, "lagging").await,
+        "DaemonSet shop/agent has 2 of 3 pods available and 3 updated after 300ms; the step's timeout is over"
+    );
+    relabel(&env, "agent-c", "agent").await;
     let r = succeeded(
         env.perform(
             "ok",
@@ -827,7 +905,8 @@ async fn targets(env: &Env) {
     .await;
     let rs = replicaset(env, "web-h1", "web").await;
     let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(env.client.clone());
-    env.create(&nodes, json!({ "metadata": { "name": "n1" } })).await;
+    env.create(&nodes, json!({ "metadata": { "name": "n1" } }))
+        .await;
     let p = pod(
         env,
         "web-h1-a",
@@ -862,7 +941,9 @@ async fn targets(env: &Env) {
         .patch_status(
             "report-1",
             &PatchParams::default(),
-            &Patch::Merge(json!({ "status": { "conditions": [ { "type": "Complete", "status": "True" } ] } })),
+            &Patch::Merge(
+                json!({ "status": { "conditions": [ { "type": "Complete", "status": "True" } ] } }),
+            ),
         )
         .await
         .unwrap();
@@ -876,7 +957,10 @@ async fn targets(env: &Env) {
 /// Every new action that changes something, with parameters that change the targets above.
 fn changing_calls() -> Vec<(&'static str, Value)> {
     vec![
-        ("quarantine_pod", json!({ "namespace": NS, "pod": "web-h1-a" })),
+        (
+            "quarantine_pod",
+            json!({ "namespace": NS, "pod": "web-h1-a" }),
+        ),
         (
             "release_pod",
             json!({ "namespace": NS, "pod": "web-h1-a", "labels": { "extra": "x" } }),
@@ -996,20 +1080,30 @@ async fn every_new_action_refuses_protected_namespaces_before_reading() {
     ] {
         env.cluster.faults().fail_next("*", resource, 1, 500);
     }
-    for (i, (action, mut params)) in changing_calls().into_iter().enumerate() {
+    let mut calls = changing_calls();
+    calls.extend([
+        (
+            "resume_rollout",
+            json!({ "namespace": NS, "deployment": "web" }),
+        ),
+        (
+            "resume_cronjob",
+            json!({ "namespace": NS, "cronjob": "report" }),
+        ),
+        (
+            "verify_rollout",
+            json!({ "namespace": NS, "workload": "daemonset/agent" }),
+        ),
+    ]);
+    for (i, (action, mut params)) in calls.into_iter().enumerate() {
         params["namespace"] = json!("kube-system");
         let r = env.perform(&format!("system-{i}"), action, params).await;
         let msg = failed(r, ErrorReason::Protected);
-        assert!(msg.starts_with("namespace kube-system is protected"), "{action}: {msg}");
+        assert!(
+            msg.starts_with("namespace kube-system is protected"),
+            "{action}: {msg}"
+        );
     }
-    let r = env
-        .perform(
-            "system-verify",
-            "verify_rollout",
-            json!({ "namespace": "kube-public", "workload": "daemonset/x" }),
-        )
-        .await;
-    failed(r, ErrorReason::Protected);
     // The fault is still there for the next reader.
     let r = env
         .perform(
@@ -1025,7 +1119,22 @@ async fn every_new_action_refuses_protected_namespaces_before_reading() {
 async fn every_new_action_classifies_a_missing_target_and_api_errors() {
     let env = env().await;
     // Nothing exists: NotFound (cleanups find nothing to delete, which is no error).
-    for (i, (action, params)) in changing_calls().into_iter().enumerate() {
+    let mut calls = changing_calls();
+    calls.extend([
+        (
+            "resume_rollout",
+            json!({ "namespace": NS, "deployment": "web" }),
+        ),
+        (
+            "resume_cronjob",
+            json!({ "namespace": NS, "cronjob": "report" }),
+        ),
+        (
+            "verify_rollout",
+            json!({ "namespace": NS, "workload": "statefulset/db" }),
+        ),
+    ]);
+    for (i, (action, params)) in calls.into_iter().enumerate() {
         let r = env.perform(&format!("missing-{i}"), action, params).await;
         match action {
             "cleanup_pods" | "cleanup_jobs" => {
@@ -1048,21 +1157,85 @@ async fn every_new_action_classifies_a_missing_target_and_api_errors() {
     targets(&env).await;
     // The write of each is refused: 403 is Forbidden, 500 Unknown, with the target named.
     for (resource, verb, action, params, target) in [
-        ("pods", "patch", "quarantine_pod", json!({ "namespace": NS, "pod": "web-h1-a" }), "Pod shop/web-h1-a"),
-        ("networkpolicies", "create", "isolate_pod", json!({ "namespace": NS, "pod": "web-h1-a" }), "NetworkPolicy shop/remedy-isolate-web-h1-a"),
-        ("statefulsets", "patch", "restart_statefulset", json!({ "namespace": NS, "statefulset": "db" }), "StatefulSet shop/db"),
-        ("daemonsets", "patch", "restart_daemonset", json!({ "namespace": NS, "daemonset": "agent" }), "DaemonSet shop/agent"),
-        ("deployments", "patch", "pause_rollout", json!({ "namespace": NS, "deployment": "web" }), "Deployment shop/web"),
-        ("cronjobs", "patch", "suspend_cronjob", json!({ "namespace": NS, "cronjob": "report" }), "CronJob shop/report"),
-        ("pods", "delete", "cleanup_pods", json!({ "namespace": NS, "max": 5 }), "Pod shop/old"),
-        ("jobs", "delete", "cleanup_jobs", json!({ "namespace": NS, "max": 5 }), "Job shop/report-1"),
-        ("pods/eviction", "create", "migrate_workload", json!({ "namespace": NS, "workload": "replicaset/web-h1", "node": "n1" }), "Pod shop/web-h1-a"),
-        ("deployments", "patch", "rotate_secret_consumers", json!({ "namespace": NS, "secret": "creds" }), "Deployment shop/web"),
+        (
+            "pods",
+            "patch",
+            "quarantine_pod",
+            json!({ "namespace": NS, "pod": "web-h1-a" }),
+            "Pod shop/web-h1-a",
+        ),
+        (
+            "networkpolicies",
+            "create",
+            "isolate_pod",
+            json!({ "namespace": NS, "pod": "web-h1-a" }),
+            "NetworkPolicy shop/remedy-isolate-web-h1-a",
+        ),
+        (
+            "statefulsets",
+            "patch",
+            "restart_statefulset",
+            json!({ "namespace": NS, "statefulset": "db" }),
+            "StatefulSet shop/db",
+        ),
+        (
+            "daemonsets",
+            "patch",
+            "restart_daemonset",
+            json!({ "namespace": NS, "daemonset": "agent" }),
+            "DaemonSet shop/agent",
+        ),
+        (
+            "deployments",
+            "patch",
+            "pause_rollout",
+            json!({ "namespace": NS, "deployment": "web" }),
+            "Deployment shop/web",
+        ),
+        (
+            "cronjobs",
+            "patch",
+            "suspend_cronjob",
+            json!({ "namespace": NS, "cronjob": "report" }),
+            "CronJob shop/report",
+        ),
+        (
+            "pods",
+            "delete",
+            "cleanup_pods",
+            json!({ "namespace": NS, "max": 5 }),
+            "Pod shop/old",
+        ),
+        (
+            "jobs",
+            "delete",
+            "cleanup_jobs",
+            json!({ "namespace": NS, "max": 5 }),
+            "Job shop/report-1",
+        ),
+        (
+            "pods/eviction",
+            "create",
+            "migrate_workload",
+            json!({ "namespace": NS, "workload": "replicaset/web-h1", "node": "n1" }),
+            "Pod shop/web-h1-a",
+        ),
+        (
+            "deployments",
+            "patch",
+            "rotate_secret_consumers",
+            json!({ "namespace": NS, "secret": "creds" }),
+            "Deployment shop/web",
+        ),
     ] {
         for (code, reason) in [(403, ErrorReason::Forbidden), (500, ErrorReason::Unknown)] {
             env.cluster.faults().fail_next(verb, resource, 1, code);
             let r = env
-                .perform(&format!("fault-{}-{code}", action.replace('_', "-")), action, params.clone())
+                .perform(
+                    &format!("fault-{}-{code}", action.replace('_', "-")),
+                    action,
+                    params.clone(),
+                )
                 .await;
             let msg = failed(r, reason);
             assert!(msg.contains(target), "{action} {code}: {msg}");

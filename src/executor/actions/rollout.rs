@@ -6,7 +6,7 @@ use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, ListParams, Patch};
 use kube::{Resource, ResourceExt};
@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::deployment::RESTARTED_AT_ANNOTATION;
+use super::migrate::selector_query;
 use super::{ActionContext, Outcome, Progress, map};
 use crate::api::JsonMap;
 use crate::executor::failure::{ActionError, Target};
@@ -366,7 +367,12 @@ pub async fn prepare_rotate(ctx: &ActionContext, p: &Params) -> Result<JsonMap, 
     }
     let previous: JsonMap = wanted
         .keys()
-        .map(|k| (k.clone(), json!(consumers.get(k).cloned().unwrap_or_default())))
+        .map(|k| {
+            (
+                k.clone(),
+                json!(consumers.get(k).cloned().unwrap_or_default()),
+            )
+        })
         .collect();
     Ok(map([
         ("previous_restarted_at", Value::Object(previous)),
@@ -425,7 +431,10 @@ pub async fn apply_rotate(
             _ => stamp_one::<DaemonSet>(ctx, ns, kind, name, stamp).await?,
         }
         restarted.push(json!(key));
-        let before = previous.get(key).and_then(Value::as_str).unwrap_or_default();
+        let before = previous
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if let Some(change) = describe_stamp(before, stamp) {
             outcome = outcome.changed(&Target::namespaced(kind, ns, name), change);
         }
@@ -441,6 +450,8 @@ pub async fn apply_rotate(
 
 /// A rollout's counts: desired, updated, available, and whether the status is current.
 struct Counts {
+    /// The workload's label selector, to count its pods.
+    selector: String,
     desired: i64,
     updated: i64,
     available: i64,
@@ -467,6 +478,7 @@ async fn counts(ctx: &ActionContext, kind: &str, target: &Target) -> Result<Coun
                 .map_err(read)?;
             let s = d.status.clone().unwrap_or_default();
             Counts {
+                selector: d.selector().map(selector_query).unwrap_or_default(),
                 desired: int(d.spec.as_ref().and_then(|s| s.replicas).or(Some(1))),
                 updated: int(s.updated_replicas),
                 available: int(s.available_replicas),
@@ -480,6 +492,7 @@ async fn counts(ctx: &ActionContext, kind: &str, target: &Target) -> Result<Coun
                 .map_err(read)?;
             let s = sts.status.clone().unwrap_or_default();
             Counts {
+                selector: sts.selector().map(selector_query).unwrap_or_default(),
                 desired: int(sts.spec.as_ref().and_then(|s| s.replicas).or(Some(1))),
                 updated: int(s.updated_replicas),
                 available: int(s.available_replicas),
@@ -487,15 +500,14 @@ async fn counts(ctx: &ActionContext, kind: &str, target: &Target) -> Result<Coun
             }
         }
         "ReplicaSet" => {
-            let rs = Api::<k8s_openapi::api::apps::v1::ReplicaSet>::namespaced(
-                ctx.client.clone(),
-                ns,
-            )
-            .get(&target.name)
-            .await
-            .map_err(read)?;
+            let rs =
+                Api::<k8s_openapi::api::apps::v1::ReplicaSet>::namespaced(ctx.client.clone(), ns)
+                    .get(&target.name)
+                    .await
+                    .map_err(read)?;
             let s = rs.status.clone().unwrap_or_default();
             Counts {
+                selector: rs.selector().map(selector_query).unwrap_or_default(),
                 desired: int(rs.spec.as_ref().and_then(|s| s.replicas).or(Some(1))),
                 // A ReplicaSet has one template: every pod it has is of it.
                 updated: i64::from(s.replicas),
@@ -510,6 +522,7 @@ async fn counts(ctx: &ActionContext, kind: &str, target: &Target) -> Result<Coun
                 .map_err(read)?;
             let s = ds.status.clone().unwrap_or_default();
             Counts {
+                selector: ds.selector().map(selector_query).unwrap_or_default(),
                 desired: i64::from(s.desired_number_scheduled),
                 updated: int(s.updated_number_scheduled),
                 available: int(s.number_available),
@@ -521,7 +534,10 @@ async fn counts(ctx: &ActionContext, kind: &str, target: &Target) -> Result<Coun
 
 /// `kind/name` of a workload, for migrate_workload and verify_rollout: the kind as the API
 /// names it, and the name.
-pub fn workload_of(text: &str, kinds: &[&'static str]) -> Result<(&'static str, String), ActionError> {
+pub fn workload_of(
+    text: &str,
+    kinds: &[&'static str],
+) -> Result<(&'static str, String), ActionError> {
     let refuse = || {
         let names: Vec<String> = kinds.iter().map(|k| k.to_ascii_lowercase()).collect();
         ActionError::invalid(format!(
@@ -566,7 +582,29 @@ pub async fn apply_verify(ctx: &ActionContext, p: &Params) -> Result<Progress, A
     let ns = p.string("namespace")?;
     let (kind, name) = workload_of(p.string("workload")?, &ROLLOUT_KINDS)?;
     let target = Target::namespaced(kind, ns, &name);
-    let c = counts(ctx, kind, &target).await?;
+    let mut c = counts(ctx, kind, &target).await?;
+    // A status can lag behind its pods (a pod just relabelled away, or just deleted, is
+    // still counted until the controller's next pass): only Ready pods the selector matches
+    // now count as available.
+    if !c.selector.is_empty() {
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+        let list = pods
+            .list(&ListParams::default().labels(&c.selector))
+            .await
+            .map_err(|e| ActionError::from_kube(&e, "list the pods of", &target))?;
+        let ready = list
+            .items
+            .iter()
+            .filter(|pod| pod.metadata.deletion_timestamp.is_none())
+            .filter(|pod| {
+                pod.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .count() as i64;
+        c.available = c.available.min(ready);
+    }
     let wanted = p.opt_int("min_available").unwrap_or(c.desired);
     let output = map([
         ("desired", json!(c.desired)),
@@ -608,11 +646,19 @@ mod tests {
             "envFrom": [ { "secretRef": { "name": "db-tls" } } ] } ], "containers": [ { "name": "a" } ] }));
         let pull = spec(json!({ "containers": [ { "name": "a" } ],
             "imagePullSecrets": [ { "name": "db-tls" } ] }));
-        for (what, s) in [("volume", &volume), ("projected", &projected), ("env", &env), ("envFrom", &env_from)] {
+        for (what, s) in [
+            ("volume", &volume),
+            ("projected", &projected),
+            ("env", &env),
+            ("envFrom", &env_from),
+        ] {
             assert!(uses_secret(s, "db-tls"), "{what}");
             assert!(!uses_secret(s, "other"), "{what}");
         }
-        assert!(!uses_secret(&pull, "db-tls"), "pull secrets need no restart");
+        assert!(
+            !uses_secret(&pull, "db-tls"),
+            "pull secrets need no restart"
+        );
     }
 
     #[test]
