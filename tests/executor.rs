@@ -7,8 +7,8 @@ mod executor {
     mod clock;
     mod controller;
     mod docs;
-    mod nodes;
     mod moves;
+    mod nodes;
     mod observe;
     mod rbac;
     mod resume;

@@ -808,7 +808,10 @@ fn builtin_actions() -> Vec<ActionSpec> {
             ],
             outputs: vec![
                 out("deleted", "the names of the pods deleted"),
-                out("remaining", "how many matching pods were left (beyond `max`)"),
+                out(
+                    "remaining",
+                    "how many matching pods were left (beyond `max`)",
+                ),
             ],
             compensation: "",
         },
@@ -820,11 +823,7 @@ fn builtin_actions() -> Vec<ActionSpec> {
             params: vec![
                 NAMESPACE,
                 SELECTOR,
-                opt(
-                    "cronjob",
-                    String,
-                    "only the Jobs this CronJob created",
-                ),
+                opt("cronjob", String, "only the Jobs this CronJob created"),
                 ParamSpec {
                     allowed: &["finished", "failed", "succeeded", "active", "any"],
                     ..opt(
@@ -837,7 +836,10 @@ fn builtin_actions() -> Vec<ActionSpec> {
             ],
             outputs: vec![
                 out("deleted", "the names of the Jobs deleted"),
-                out("remaining", "how many matching Jobs were left (beyond `max`)"),
+                out(
+                    "remaining",
+                    "how many matching Jobs were left (beyond `max`)",
+                ),
             ],
             compensation: "",
         },

@@ -139,7 +139,11 @@ impl Schedule {
     fn day_matches(&self, day: i8, weekday: i8) -> bool {
         let dom = self.days & (1 << day) != 0;
         let dow = self.weekdays & (1 << weekday) != 0;
-        if self.either_day { dom || dow } else { dom && dow }
+        if self.either_day {
+            dom || dow
+        } else {
+            dom && dow
+        }
     }
 
     /// The latest minute in (`after`, `until`] the schedule runs at, read in `tz`; `None`
@@ -194,7 +198,12 @@ mod tests {
     #[test]
     fn finds_the_latest_scheduled_minute_in_a_window() {
         assert_eq!(
-            latest("*/15 * * * *", "2026-01-01T00:00:00Z", "2026-01-01T01:07:30Z").as_deref(),
+            latest(
+                "*/15 * * * *",
+                "2026-01-01T00:00:00Z",
+                "2026-01-01T01:07:30Z"
+            )
+            .as_deref(),
             Some("2026-01-01T01:00:00Z")
         );
         assert_eq!(
@@ -212,7 +221,12 @@ mod tests {
         );
         // 2026-03-02 is a Monday; day of month or day of week.
         assert_eq!(
-            latest("0 0 15 * MON", "2026-03-01T00:00:00Z", "2026-03-10T00:00:00Z").as_deref(),
+            latest(
+                "0 0 15 * MON",
+                "2026-03-01T00:00:00Z",
+                "2026-03-10T00:00:00Z"
+            )
+            .as_deref(),
             Some("2026-03-09T00:00:00Z")
         );
         assert_eq!(
@@ -220,7 +234,12 @@ mod tests {
             Some("2026-02-01T00:00:00Z")
         );
         assert_eq!(
-            latest("0 12 * JAN-MAR 7", "2025-06-01T00:00:00Z", "2026-01-10T00:00:00Z").as_deref(),
+            latest(
+                "0 12 * JAN-MAR 7",
+                "2025-06-01T00:00:00Z",
+                "2026-01-10T00:00:00Z"
+            )
+            .as_deref(),
             Some("2026-01-04T12:00:00Z")
         );
     }

@@ -627,7 +627,9 @@ fn cronjob_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
             format!("Invalid value: {name:?}: must be no more than 52 characters"),
         ));
     }
-    if let Some(policy) = obj.pointer("/spec/concurrencyPolicy").and_then(Value::as_str)
+    if let Some(policy) = obj
+        .pointer("/spec/concurrencyPolicy")
+        .and_then(Value::as_str)
         && !matches!(policy, "Allow" | "Forbid" | "Replace")
     {
         causes.push(cause(
@@ -643,7 +645,10 @@ fn cronjob_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
 
 /// A NetworkPolicy: a pod selector, and policy types of Ingress or Egress.
 fn network_policy_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
-    if !obj.pointer("/spec/podSelector").is_some_and(Value::is_object) {
+    if !obj
+        .pointer("/spec/podSelector")
+        .is_some_and(Value::is_object)
+    {
         causes.push(cause(
             "FieldValueRequired",
             "spec.podSelector",

@@ -68,7 +68,12 @@ async fn pods(env: &Env, selector: &str) -> Vec<Pod> {
 }
 
 fn node_of(p: &Pod) -> String {
-    p.spec.as_ref().unwrap().node_name.clone().unwrap_or_default()
+    p.spec
+        .as_ref()
+        .unwrap()
+        .node_name
+        .clone()
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -85,7 +90,12 @@ async fn a_quarantined_pod_is_replaced_and_kept_out_of_its_replicaset() {
         )
         .await,
     );
-    assert!(r.output["owner"].as_str().unwrap().starts_with("ReplicaSet/web-"));
+    assert!(
+        r.output["owner"]
+            .as_str()
+            .unwrap()
+            .starts_with("ReplicaSet/web-")
+    );
     let r = succeeded(
         perform(
             &env,
@@ -96,11 +106,18 @@ async fn a_quarantined_pod_is_replaced_and_kept_out_of_its_replicaset() {
         .await,
     );
     assert_eq!(r.output["available"], 2);
-    let serving: Vec<String> = pods(&env, "app=web").await.iter().map(|p| p.name_any()).collect();
+    let serving: Vec<String> = pods(&env, "app=web")
+        .await
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
     assert_eq!(serving.len(), 2);
     assert!(!serving.contains(&victim));
     let kept = env.api::<Pod>().get(&victim).await.unwrap();
-    assert!(kept.owner_references().is_empty(), "released by its ReplicaSet");
+    assert!(
+        kept.owner_references().is_empty(),
+        "released by its ReplicaSet"
+    );
     assert_eq!(kept.labels()["remedy.kubernaut.io/quarantined"], "true");
 }
 
@@ -162,7 +179,11 @@ async fn migrate_workload_moves_pods_off_a_node_one_at_a_time_within_the_budget(
     );
     let nodes: Vec<String> = pods(&env, "app=web").await.iter().map(node_of).collect();
     assert!(nodes.iter().all(|n| n == "node-2"), "{nodes:?}");
-    assert_eq!(pods(&env, "app=pinned").await.len(), 4, "the rest of node-1 stays");
+    assert_eq!(
+        pods(&env, "app=pinned").await.len(),
+        4,
+        "the rest of node-1 stays"
+    );
     let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(env.client.clone());
     let n1 = nodes.get("node-1").await.unwrap();
     assert_ne!(
@@ -176,7 +197,9 @@ async fn migrate_workload_moves_pods_off_a_node_one_at_a_time_within_the_budget(
         .patch(
             "web",
             &Default::default(),
-            &kube::api::Patch::Merge(json!({ "spec": { "maxUnavailable": null, "minAvailable": 3 } })),
+            &kube::api::Patch::Merge(
+                json!({ "spec": { "maxUnavailable": null, "minAvailable": 3 } }),
+            ),
         )
         .await
         .unwrap();
@@ -220,7 +243,11 @@ async fn a_daemonset_restart_rolls_every_pod_and_verify_rollout_sees_it_done() {
         )
         .await,
     );
-    let before: Vec<String> = pods(&env, "app=agent").await.iter().map(|p| p.name_any()).collect();
+    let before: Vec<String> = pods(&env, "app=agent")
+        .await
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
     assert_eq!(before.len(), 3);
     succeeded(
         perform(
@@ -240,8 +267,18 @@ async fn a_daemonset_restart_rolls_every_pod_and_verify_rollout_sees_it_done() {
         )
         .await,
     );
-    assert_eq!((r.output["desired"].clone(), r.output["updated"].clone()), (json!(3), json!(3)));
-    let after: Vec<String> = pods(&env, "app=agent").await.iter().map(|p| p.name_any()).collect();
+    assert_eq!(
+        (r.output["desired"].clone(), r.output["updated"].clone()),
+        (json!(3), json!(3))
+    );
+    let after: Vec<String> = pods(&env, "app=agent")
+        .await
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
     assert_eq!(after.len(), 3);
-    assert!(after.iter().all(|p| !before.contains(p)), "every pod rolled: {before:?} {after:?}");
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "every pod rolled: {before:?} {after:?}"
+    );
 }

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod};
 use kube::api::Api;
 use kube::{Client, ResourceExt};
@@ -195,7 +195,9 @@ async fn the_cluster_role_grants_exactly_what_the_actions_use() {
         .patch_status(
             "evicted",
             &Default::default(),
-            &kube::api::Patch::Merge(json!({ "status": { "phase": "Failed", "reason": "Evicted" } })),
+            &kube::api::Patch::Merge(
+                json!({ "status": { "phase": "Failed", "reason": "Evicted" } }),
+            ),
         )
         .await
         .unwrap();

@@ -58,7 +58,9 @@ fn rfc3339(t: Timestamp) -> String {
 
 /// A Job's condition that ends it: `Complete` or `Failed` with status True.
 pub fn finished(job: &Value) -> Option<&'static str> {
-    let conditions = job.pointer("/status/conditions").and_then(Value::as_array)?;
+    let conditions = job
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)?;
     ["Complete", "Failed"].into_iter().find(|t| {
         conditions
             .iter()
@@ -84,7 +86,10 @@ pub async fn reconcile(client: &SimClient, clock: &SimClock) {
             .filter(|j| {
                 j.pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
-                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid && r["controller"] == true))
+                    .is_some_and(|refs| {
+                        refs.iter()
+                            .any(|r| r["uid"] == uid && r["controller"] == true)
+                    })
                     && !deleting(j)
             })
             .collect();
@@ -94,7 +99,11 @@ pub async fn reconcile(client: &SimClient, clock: &SimClock) {
 
 async fn reconcile_one(client: &SimClient, cj: &Value, owned: &[&Value], now: Timestamp) {
     let ns = meta(cj, "namespace");
-    let mut active: Vec<&Value> = owned.iter().copied().filter(|j| finished(j).is_none()).collect();
+    let mut active: Vec<&Value> = owned
+        .iter()
+        .copied()
+        .filter(|j| finished(j).is_none())
+        .collect();
     let mut status = cj.get("status").cloned().unwrap_or_else(|| json!({}));
     let suspended = cj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true);
     let schedule = cj
@@ -136,7 +145,10 @@ async fn reconcile_one(client: &SimClient, cj: &Value, owned: &[&Value], now: Ti
             _ => true,
         };
         if run && !exists {
-            let template = cj.pointer("/spec/jobTemplate").cloned().unwrap_or(json!({}));
+            let template = cj
+                .pointer("/spec/jobTemplate")
+                .cloned()
+                .unwrap_or(json!({}));
             let mut annotations = template
                 .pointer("/metadata/annotations")
                 .cloned()

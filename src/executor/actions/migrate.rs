@@ -165,7 +165,9 @@ pub async fn apply(
                 })
                 .collect()
         })
-        .ok_or_else(|| ActionError::invalid("migrate_workload: the pods to move were not recorded"))?;
+        .ok_or_else(|| {
+            ActionError::invalid("migrate_workload: the pods to move were not recorded")
+        })?;
     let (pods, workload) = workload_pods(ctx, p).await?;
     let recorded_uid = |pod: &Pod| {
         recorded_pods
@@ -201,10 +203,22 @@ pub async fn apply(
                 }
             }
         }
-        return Ok(Progress::Done(done(ns, node, &recorded_pods, &pods, recorded)));
+        return Ok(Progress::Done(done(
+            ns,
+            node,
+            &recorded_pods,
+            &pods,
+            recorded,
+        )));
     }
     let Some(next) = left.first() else {
-        return Ok(Progress::Done(done(ns, node, &recorded_pods, &pods, recorded)));
+        return Ok(Progress::Done(done(
+            ns,
+            node,
+            &recorded_pods,
+            &pods,
+            recorded,
+        )));
     };
     if let Some(starting) = pods
         .iter()

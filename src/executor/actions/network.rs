@@ -50,7 +50,12 @@ fn denies(direction: &str) -> &'static str {
 
 /// Refuses a policy of that name that isolate_pod did not make for this pod.
 fn check_ours(policy: &NetworkPolicy, pod: &str, target: &Target) -> Result<(), ActionError> {
-    if policy.annotations().get(ISOLATES_ANNOTATION).map(String::as_str) == Some(pod) {
+    if policy
+        .annotations()
+        .get(ISOLATES_ANNOTATION)
+        .map(String::as_str)
+        == Some(pod)
+    {
         return Ok(());
     }
     Err(ActionError::new(
@@ -81,10 +86,7 @@ pub async fn prepare_isolate(ctx: &ActionContext, p: &Params) -> Result<JsonMap,
     Ok(map([
         ("network_policy", json!(name)),
         ("_labelled", json!(labelled)),
-        (
-            "_spec",
-            existing.as_ref().map_or(Value::Null, spec_value),
-        ),
+        ("_spec", existing.as_ref().map_or(Value::Null, spec_value)),
     ]))
 }
 
@@ -193,7 +195,10 @@ pub async fn apply_isolate(
 
 /// The wanted spec (present) or `None` (absent), checked.
 fn wanted(p: &Params) -> Result<Option<NetworkPolicySpec>, ActionError> {
-    match (p.opt_string("state").unwrap_or("present"), p.opt_map("spec")) {
+    match (
+        p.opt_string("state").unwrap_or("present"),
+        p.opt_map("spec"),
+    ) {
         ("absent", None) => Ok(None),
         ("absent", Some(_)) => Err(ActionError::invalid(
             "update_network_policy: `state: absent` deletes the policy and takes no `spec`",
@@ -235,7 +240,11 @@ pub async fn prepare_update(ctx: &ActionContext, p: &Params) -> Result<JsonMap, 
         ),
         (
             "previous_state",
-            json!(if existing.is_some() { "present" } else { "absent" }),
+            json!(if existing.is_some() {
+                "present"
+            } else {
+                "absent"
+            }),
         ),
     ]))
 }
@@ -267,10 +276,13 @@ pub async fn apply_update(
         .get_opt(name)
         .await
         .map_err(|e| ActionError::from_kube(&e, "read", &target))?;
-    let previous_state = recorded
-        .get("previous_state")
-        .cloned()
-        .unwrap_or_else(|| json!(if existing.is_some() { "present" } else { "absent" }));
+    let previous_state = recorded.get("previous_state").cloned().unwrap_or_else(|| {
+        json!(if existing.is_some() {
+            "present"
+        } else {
+            "absent"
+        })
+    });
     let previous_spec = recorded
         .get("previous_spec")
         .cloned()

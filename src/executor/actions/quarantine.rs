@@ -7,8 +7,8 @@ use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::api::{Api, ListParams, Patch};
 use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch};
 use serde_json::{Value, json};
 
 use super::pod::controller_of;
