@@ -239,6 +239,16 @@ const NAMESPACE: ParamSpec = req(
 const DEPLOYMENT: ParamSpec = req("deployment", ParamKind::String, "name of the Deployment");
 const NODE: ParamSpec = req("node", ParamKind::String, "name of the Node");
 const POD: ParamSpec = req("pod", ParamKind::String, "name of the Pod");
+const PAUSED: ParamSpec = opt(
+    "paused",
+    ParamKind::Bool,
+    "the state to set instead (default: the action's own); the compensation passes `was_paused`, so a rollout paused before stays paused",
+);
+const SUSPENDED: ParamSpec = opt(
+    "suspended",
+    ParamKind::Bool,
+    "the state to set instead (default: the action's own); the compensation passes `was_suspended`, so a CronJob suspended before stays suspended",
+);
 const RESTARTED_AT: ParamSpec = opt(
     "restarted_at",
     ParamKind::String,
@@ -754,39 +764,47 @@ fn builtin_actions() -> Vec<ActionSpec> {
             summary: "Pause a Deployment's rollout, like `kubectl rollout pause`",
             effect: Reversible,
             target_kind: "Deployment",
-            params: vec![NAMESPACE, DEPLOYMENT],
+            params: vec![NAMESPACE, DEPLOYMENT, PAUSED],
             outputs: vec![out("was_paused", "whether the rollout was already paused")],
-            compensation: "resume_rollout",
+            compensation: "resume_rollout with `paused: ${ self.output.was_paused }`",
         },
         ActionSpec {
             name: "resume_rollout",
             summary: "Resume a Deployment's paused rollout, like `kubectl rollout resume`",
             effect: Reversible,
             target_kind: "Deployment",
-            params: vec![NAMESPACE, DEPLOYMENT],
+            params: vec![NAMESPACE, DEPLOYMENT, PAUSED],
             outputs: vec![out("was_paused", "whether the rollout was paused")],
-            compensation: "pause_rollout",
+            compensation: "pause_rollout with `paused: ${ self.output.was_paused }`",
         },
         ActionSpec {
             name: "suspend_cronjob",
             summary: "Suspend a CronJob: it creates no more Jobs (those running go on)",
             effect: Reversible,
             target_kind: "CronJob",
-            params: vec![NAMESPACE, req("cronjob", String, "name of the CronJob")],
+            params: vec![
+                NAMESPACE,
+                req("cronjob", String, "name of the CronJob"),
+                SUSPENDED,
+            ],
             outputs: vec![out(
                 "was_suspended",
                 "whether the CronJob was already suspended",
             )],
-            compensation: "resume_cronjob",
+            compensation: "resume_cronjob with `suspended: ${ self.output.was_suspended }`",
         },
         ActionSpec {
             name: "resume_cronjob",
             summary: "Resume a suspended CronJob",
             effect: Reversible,
             target_kind: "CronJob",
-            params: vec![NAMESPACE, req("cronjob", String, "name of the CronJob")],
+            params: vec![
+                NAMESPACE,
+                req("cronjob", String, "name of the CronJob"),
+                SUSPENDED,
+            ],
             outputs: vec![out("was_suspended", "whether the CronJob was suspended")],
-            compensation: "suspend_cronjob",
+            compensation: "suspend_cronjob with `suspended: ${ self.output.was_suspended }`",
         },
         ActionSpec {
             name: "cleanup_pods",

@@ -434,6 +434,18 @@ async fn pause_and_resume_rollout_and_suspend_and_resume_cronjob_undo_each_other
     );
     assert_eq!(r.output["was_paused"], true);
     assert!(changes(&r).is_empty());
+    // The compensation of a pause of a rollout paused before: it stays paused.
+    let r = succeeded(
+        env.perform(
+            "undo-pause-again",
+            "resume_rollout",
+            json!({ "namespace": NS, "deployment": "web", "paused": r.output["was_paused"] }),
+        )
+        .await,
+    );
+    assert!(changes(&r).is_empty());
+    let d = env.api::<Deployment>().get("web").await.unwrap();
+    assert_eq!(d.spec.unwrap().paused, Some(true));
     let r = succeeded(
         env.perform(
             "resume",
@@ -486,8 +498,42 @@ async fn pause_and_resume_rollout_and_suspend_and_resume_cronjob_undo_each_other
         .await,
     );
     assert_eq!(r.output["was_suspended"], true);
+    assert_eq!(changes(&r), ["CronJob report: resumed"]);
     let cj = env.api::<CronJob>().get("report").await.unwrap();
     assert_eq!(cj.spec.unwrap().suspend, Some(false));
+    // The compensation of that resume suspends it again.
+    let r = succeeded(
+        env.perform(
+            "undo-resume-cj",
+            "suspend_cronjob",
+            json!({ "namespace": NS, "cronjob": "report", "suspended": r.output["was_suspended"] }),
+        )
+        .await,
+    );
+    assert_eq!(changes(&r), ["CronJob report: suspended"]);
+    // A CronJob a person suspended before the run: suspending it changes nothing, and the
+    // compensation the catalog documents leaves it suspended.
+    let r = succeeded(
+        env.perform(
+            "suspend-again",
+            "suspend_cronjob",
+            json!({ "namespace": NS, "cronjob": "report" }),
+        )
+        .await,
+    );
+    assert_eq!(r.output["was_suspended"], true);
+    assert!(changes(&r).is_empty());
+    let r = succeeded(
+        env.perform(
+            "undo-suspend-again",
+            "resume_cronjob",
+            json!({ "namespace": NS, "cronjob": "report", "suspended": r.output["was_suspended"] }),
+        )
+        .await,
+    );
+    assert!(changes(&r).is_empty());
+    let cj = env.api::<CronJob>().get("report").await.unwrap();
+    assert_eq!(cj.spec.unwrap().suspend, Some(true));
 }
 
 /// A pod in `phase` (with `reason`), created in that order (so the first is the oldest).

@@ -230,11 +230,19 @@ async fn apply_once(
         "restart_statefulset" | "restart_daemonset" => {
             rollout::apply_restart(ctx, params, recorded).await
         }
-        "pause_rollout" => rollout::apply_pause(ctx, params, recorded, true).await,
-        "resume_rollout" => rollout::apply_pause(ctx, params, recorded, false).await,
+        "pause_rollout" | "resume_rollout" => {
+            let pause = params
+                .opt_bool("paused")
+                .unwrap_or(params.action() == "pause_rollout");
+            rollout::apply_pause(ctx, params, recorded, pause).await
+        }
         "rotate_secret_consumers" => rollout::apply_rotate(ctx, params, recorded).await,
-        "suspend_cronjob" => cronjob::apply_suspend(ctx, params, recorded, true).await,
-        "resume_cronjob" => cronjob::apply_suspend(ctx, params, recorded, false).await,
+        "suspend_cronjob" | "resume_cronjob" => {
+            let suspend = params
+                .opt_bool("suspended")
+                .unwrap_or(params.action() == "suspend_cronjob");
+            cronjob::apply_suspend(ctx, params, recorded, suspend).await
+        }
         "cleanup_pods" => cleanup::apply_pods(ctx, params, recorded).await,
         "cleanup_jobs" => cleanup::apply_jobs(ctx, params, recorded).await,
         "migrate_workload" => migrate::apply(ctx, params, recorded).await,
