@@ -1082,6 +1082,29 @@ async fn versions(env: &Env) -> Vec<(String, String)> {
     out
 }
 
+/// What the dry run of `changing_calls()[i]` records of the state before, on `targets`.
+fn dry_run_records(i: usize) -> (&'static str, Value) {
+    [
+        (
+            "previous_labels",
+            json!({ "app": "web", "pod-template-hash": "h1" }),
+        ),
+        ("restored", json!({ "extra": "x" })),
+        ("network_policy", json!("remedy-isolate-web-h1-a")),
+        ("previous_state", json!("present")),
+        ("previous_state", json!("absent")),
+        ("previous_restarted_at", json!("")),
+        ("previous_restarted_at", json!("")),
+        ("was_paused", json!(false)),
+        ("was_suspended", json!(false)),
+        ("deleted", json!(["old"])),
+        ("deleted", json!(["report-1"])),
+        ("evicted", json!(["web-h1-a"])),
+        ("previous_restarted_at", json!({ "Deployment/web": "" })),
+    ][i]
+        .clone()
+}
+
 #[tokio::test]
 async fn every_new_action_in_a_dry_run_is_checked_by_the_server_and_persists_nothing() {
     let env = env().await;
@@ -1097,6 +1120,14 @@ async fn every_new_action_in_a_dry_run_is_checked_by_the_server_and_persists_not
             "{action}: a dry run says what would change"
         );
         assert_eq!(versions(&env).await, before, "{action} changed something");
+        // The previous state is recorded as in a real run (what the compensation reads).
+        let (key, recorded) = dry_run_records(i);
+        assert_eq!(
+            r.output.get(key),
+            Some(&recorded),
+            "{action}: {:?}",
+            r.output
+        );
     }
     // The server checks a dry run: a spec it refuses fails the same way.
     env.execution_with(
