@@ -1304,6 +1304,35 @@ async fn every_new_action_classifies_a_missing_target_and_api_errors() {
             json!({ "namespace": NS, "secret": "creds" }),
             "Deployment shop/web",
         ),
+        (
+            "pods",
+            "patch",
+            "release_pod",
+            json!({ "namespace": NS, "pod": "web-h1-a", "labels": { "extra": "x" } }),
+            "Pod shop/web-h1-a",
+        ),
+        (
+            "networkpolicies",
+            "delete",
+            "update_network_policy",
+            json!({ "namespace": NS, "network_policy": "db", "state": "absent" }),
+            "NetworkPolicy shop/db",
+        ),
+        // Resumes that set the other state, so that they write.
+        (
+            "deployments",
+            "patch",
+            "resume_rollout",
+            json!({ "namespace": NS, "deployment": "web", "paused": true }),
+            "Deployment shop/web",
+        ),
+        (
+            "cronjobs",
+            "patch",
+            "resume_cronjob",
+            json!({ "namespace": NS, "cronjob": "report", "suspended": true }),
+            "CronJob shop/report",
+        ),
     ] {
         for (code, reason) in [(403, ErrorReason::Forbidden), (500, ErrorReason::Unknown)] {
             env.cluster.faults().fail_next(verb, resource, 1, code);
