@@ -83,10 +83,11 @@ fn field(text: &str, min: u32, max: u32, names: &[&str], what: &str) -> Result<u
                 "beginning of range ({lo}) beyond end of range ({hi}) in {what}"
             )));
         }
-        let mut v = lo;
-        while v <= hi {
-            bits |= 1 << v;
-            v += step.unwrap_or(1);
+        // A step as large as u32 allows must end the loop, not wrap around.
+        let mut v = Some(lo);
+        while let Some(n) = v.filter(|n| *n <= hi) {
+            bits |= 1 << n;
+            v = n.checked_add(step.unwrap_or(1));
         }
     }
     Ok(bits)
@@ -254,9 +255,35 @@ mod tests {
             ("* * * FOO *", "failed to parse int from FOO"),
             ("@fortnightly", "unrecognized descriptor"),
             ("TZ=UTC * * * * *", "use timeZone field"),
+            (
+                "99999999999 * * * *",
+                "failed to parse int from 99999999999",
+            ),
+            (
+                "* * * * */99999999999",
+                "failed to parse int from 99999999999",
+            ),
         ] {
             let e = Schedule::parse(bad).unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn the_largest_steps_and_impossible_dates_end() {
+        // A step past the end of u32 from the last minute: one minute, no wrap-around.
+        let s = Schedule::parse("59/4294967295 * * * *").unwrap();
+        assert_eq!(s.minutes, 1 << 59);
+        // February 30th never comes: the search gives up after its bound.
+        assert_eq!(
+            latest("0 0 30 2 *", "2000-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+            None
+        );
+        // A long list is only as costly as its length.
+        let many = vec!["7"; 10_000].join(",");
+        assert_eq!(
+            Schedule::parse(&format!("{many} * * * *")).unwrap().minutes,
+            1 << 7
+        );
     }
 }
