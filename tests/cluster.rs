@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cluster {
+    mod batch;
     mod crd;
     mod crud;
     mod deletion;

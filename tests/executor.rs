@@ -3,9 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod executor {
+    mod breadth;
     mod clock;
     mod controller;
     mod docs;
+    mod moves;
     mod nodes;
     mod observe;
     mod rbac;

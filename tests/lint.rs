@@ -337,7 +337,7 @@ fn actions_command() {
     let (code, out, _) = remedy(&["actions", "--format", "json"]);
     assert_eq!(code, 0);
     let all: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(all.as_array().unwrap().len(), 20);
+    assert_eq!(all.as_array().unwrap().len(), 35);
     let (_, out, _) = remedy(&["actions", "taint_node", "--format", "json"]);
     let taint: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(taint["effect"], "reversible");

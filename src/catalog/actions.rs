@@ -238,6 +238,32 @@ const NAMESPACE: ParamSpec = req(
 );
 const DEPLOYMENT: ParamSpec = req("deployment", ParamKind::String, "name of the Deployment");
 const NODE: ParamSpec = req("node", ParamKind::String, "name of the Node");
+const POD: ParamSpec = req("pod", ParamKind::String, "name of the Pod");
+const PAUSED: ParamSpec = opt(
+    "paused",
+    ParamKind::Bool,
+    "the state to set instead (default: the action's own); the compensation passes `was_paused`, so a rollout paused before stays paused",
+);
+const SUSPENDED: ParamSpec = opt(
+    "suspended",
+    ParamKind::Bool,
+    "the state to set instead (default: the action's own); the compensation passes `was_suspended`, so a CronJob suspended before stays suspended",
+);
+const RESTARTED_AT: ParamSpec = opt(
+    "restarted_at",
+    ParamKind::String,
+    "the restart stamp to set (default: the attempt's start time; \"\": remove it, which the compensation uses)",
+);
+const MAX_DELETE: ParamSpec = req(
+    "max",
+    ParamKind::Int,
+    "the most objects one attempt deletes (1 to 1000); the oldest go first",
+);
+const SELECTOR: ParamSpec = opt(
+    "selector",
+    ParamKind::String,
+    "a label selector, e.g. \"app=report,tier!=web\" (default: every object)",
+);
 
 fn builtin_actions() -> Vec<ActionSpec> {
     use Effect::*;
@@ -606,6 +632,311 @@ fn builtin_actions() -> Vec<ActionSpec> {
             outputs: vec![],
             compensation: "",
         },
+        ActionSpec {
+            name: "quarantine_pod",
+            summary: "Take a pod out of its controller's and its Services' selectors, keeping it for forensics",
+            effect: Reversible,
+            target_kind: "Pod",
+            params: vec![NAMESPACE, POD],
+            outputs: vec![
+                out(
+                    "previous_labels",
+                    "the labels removed from the pod, with their values",
+                ),
+                out(
+                    "owner",
+                    "the controller that replaces the pod, as Kind/name (null: none)",
+                ),
+            ],
+            compensation: "release_pod with `labels: ${ self.output.previous_labels }`",
+        },
+        ActionSpec {
+            name: "release_pod",
+            summary: "Give a quarantined pod its labels back, so its controller and Services select it again",
+            effect: Reversible,
+            target_kind: "Pod",
+            params: vec![
+                NAMESPACE,
+                POD,
+                req(
+                    "labels",
+                    Map,
+                    "the labels to put back (quarantine_pod's previous_labels)",
+                ),
+            ],
+            outputs: vec![out("restored", "the labels put back")],
+            compensation: "quarantine_pod",
+        },
+        ActionSpec {
+            name: "isolate_pod",
+            summary: "Deny a pod's network traffic with a NetworkPolicy that selects only that pod",
+            effect: Reversible,
+            target_kind: "Pod",
+            params: vec![
+                NAMESPACE,
+                POD,
+                ParamSpec {
+                    allowed: &["both", "ingress", "egress"],
+                    ..opt(
+                        "direction",
+                        String,
+                        "the traffic denied: both (default), ingress or egress",
+                    )
+                },
+            ],
+            outputs: vec![out(
+                "network_policy",
+                "the name of the NetworkPolicy that isolates the pod",
+            )],
+            compensation: "update_network_policy with `network_policy: ${ self.output.network_policy }, state: \"absent\"`",
+        },
+        ActionSpec {
+            name: "update_network_policy",
+            summary: "Create, replace the spec of, or delete a NetworkPolicy",
+            effect: Reversible,
+            target_kind: "NetworkPolicy",
+            params: vec![
+                NAMESPACE,
+                req("network_policy", String, "name of the NetworkPolicy"),
+                opt(
+                    "spec",
+                    Map,
+                    "the NetworkPolicy's whole spec (needed when state is present)",
+                ),
+                ParamSpec {
+                    allowed: &["present", "absent"],
+                    ..opt(
+                        "state",
+                        String,
+                        "present (default): the policy has `spec`; absent: it is deleted",
+                    )
+                },
+            ],
+            outputs: vec![
+                out(
+                    "previous_spec",
+                    "the policy's spec before (null: it did not exist)",
+                ),
+                out("previous_state", "present or absent, before the change"),
+            ],
+            compensation: "update_network_policy with `spec: ${ self.output.previous_spec }, state: ${ self.output.previous_state }`",
+        },
+        ActionSpec {
+            name: "restart_statefulset",
+            summary: "Roll every pod of a StatefulSet, like `kubectl rollout restart`",
+            effect: Reversible,
+            target_kind: "StatefulSet",
+            params: vec![
+                NAMESPACE,
+                req("statefulset", String, "name of the StatefulSet"),
+                RESTARTED_AT,
+            ],
+            outputs: vec![
+                out(
+                    "previous_restarted_at",
+                    "the pod template's restart stamp before (\"\": none)",
+                ),
+                out("restarted_at", "the restart stamp set (\"\": removed)"),
+            ],
+            compensation: "restart_statefulset with `restarted_at: ${ self.output.previous_restarted_at }`",
+        },
+        ActionSpec {
+            name: "restart_daemonset",
+            summary: "Roll every pod of a DaemonSet, like `kubectl rollout restart`",
+            effect: Reversible,
+            target_kind: "DaemonSet",
+            params: vec![
+                NAMESPACE,
+                req("daemonset", String, "name of the DaemonSet"),
+                RESTARTED_AT,
+            ],
+            outputs: vec![
+                out(
+                    "previous_restarted_at",
+                    "the pod template's restart stamp before (\"\": none)",
+                ),
+                out("restarted_at", "the restart stamp set (\"\": removed)"),
+            ],
+            compensation: "restart_daemonset with `restarted_at: ${ self.output.previous_restarted_at }`",
+        },
+        ActionSpec {
+            name: "pause_rollout",
+            summary: "Pause a Deployment's rollout, like `kubectl rollout pause`",
+            effect: Reversible,
+            target_kind: "Deployment",
+            params: vec![NAMESPACE, DEPLOYMENT, PAUSED],
+            outputs: vec![out("was_paused", "whether the rollout was already paused")],
+            compensation: "resume_rollout with `paused: ${ self.output.was_paused }`",
+        },
+        ActionSpec {
+            name: "resume_rollout",
+            summary: "Resume a Deployment's paused rollout, like `kubectl rollout resume`",
+            effect: Reversible,
+            target_kind: "Deployment",
+            params: vec![NAMESPACE, DEPLOYMENT, PAUSED],
+            outputs: vec![out("was_paused", "whether the rollout was paused")],
+            compensation: "pause_rollout with `paused: ${ self.output.was_paused }`",
+        },
+        ActionSpec {
+            name: "suspend_cronjob",
+            summary: "Suspend a CronJob: it creates no more Jobs (those running go on)",
+            effect: Reversible,
+            target_kind: "CronJob",
+            params: vec![
+                NAMESPACE,
+                req("cronjob", String, "name of the CronJob"),
+                SUSPENDED,
+            ],
+            outputs: vec![out(
+                "was_suspended",
+                "whether the CronJob was already suspended",
+            )],
+            compensation: "resume_cronjob with `suspended: ${ self.output.was_suspended }`",
+        },
+        ActionSpec {
+            name: "resume_cronjob",
+            summary: "Resume a suspended CronJob",
+            effect: Reversible,
+            target_kind: "CronJob",
+            params: vec![
+                NAMESPACE,
+                req("cronjob", String, "name of the CronJob"),
+                SUSPENDED,
+            ],
+            outputs: vec![out("was_suspended", "whether the CronJob was suspended")],
+            compensation: "suspend_cronjob with `suspended: ${ self.output.was_suspended }`",
+        },
+        ActionSpec {
+            name: "cleanup_pods",
+            summary: "Delete finished (Failed, Evicted or Succeeded) pods, at most `max` of them",
+            effect: Irreversible,
+            target_kind: "Pod",
+            params: vec![
+                NAMESPACE,
+                SELECTOR,
+                ParamSpec {
+                    allowed: &["failed", "evicted", "succeeded", "finished"],
+                    ..opt(
+                        "state",
+                        String,
+                        "which pods: failed (default; evicted ones included), evicted, succeeded, finished",
+                    )
+                },
+                MAX_DELETE,
+            ],
+            outputs: vec![
+                out("deleted", "the names of the pods deleted"),
+                out(
+                    "remaining",
+                    "how many matching pods were left (beyond `max`)",
+                ),
+            ],
+            compensation: "",
+        },
+        ActionSpec {
+            name: "cleanup_jobs",
+            summary: "Delete Jobs (finished ones by default) and their pods, at most `max` of them",
+            effect: Irreversible,
+            target_kind: "Job",
+            params: vec![
+                NAMESPACE,
+                SELECTOR,
+                opt("cronjob", String, "only the Jobs this CronJob created"),
+                ParamSpec {
+                    allowed: &["finished", "failed", "succeeded", "active", "any"],
+                    ..opt(
+                        "state",
+                        String,
+                        "which Jobs: finished (default: complete or failed), failed, succeeded, active, any",
+                    )
+                },
+                MAX_DELETE,
+            ],
+            outputs: vec![
+                out("deleted", "the names of the Jobs deleted"),
+                out(
+                    "remaining",
+                    "how many matching Jobs were left (beyond `max`)",
+                ),
+            ],
+            compensation: "",
+        },
+        ActionSpec {
+            name: "migrate_workload",
+            summary: "Evict a workload's pods from one node, one at a time, respecting PodDisruptionBudgets, without cordoning it",
+            effect: Irreversible,
+            target_kind: "Pod",
+            params: vec![
+                NAMESPACE,
+                req(
+                    "workload",
+                    String,
+                    "the workload as kind/name: deployment/web, statefulset/db or replicaset/web-7c9",
+                ),
+                NODE,
+                opt(
+                    "grace_period_seconds",
+                    Int,
+                    "termination grace period for evicted pods",
+                ),
+            ],
+            outputs: vec![
+                out("evicted", "the pods evicted, as names"),
+                out(
+                    "returned",
+                    "replacements the scheduler placed on the node again, as names",
+                ),
+            ],
+            compensation: "",
+        },
+        ActionSpec {
+            name: "rotate_secret_consumers",
+            summary: "Roll the Deployments, StatefulSets and DaemonSets whose pods use a Secret (never reading it)",
+            effect: Reversible,
+            target_kind: "-",
+            params: vec![
+                NAMESPACE,
+                req("secret", String, "name of the Secret that changed"),
+                opt(
+                    "restarted_at",
+                    Map,
+                    "per consumer (Kind/name), the stamp to set instead (\"\": remove it); the compensation",
+                ),
+            ],
+            outputs: vec![
+                out("restarted", "the workloads rolled, as Kind/name"),
+                out(
+                    "previous_restarted_at",
+                    "per workload rolled, its restart stamp before (\"\": none)",
+                ),
+            ],
+            compensation: "rotate_secret_consumers with `restarted_at: ${ self.output.previous_restarted_at }`",
+        },
+        ActionSpec {
+            name: "verify_rollout",
+            summary: "Succeed when a Deployment's, StatefulSet's, DaemonSet's or ReplicaSet's pods are updated and available",
+            effect: ReadOnly,
+            target_kind: "-",
+            params: vec![
+                NAMESPACE,
+                req(
+                    "workload",
+                    String,
+                    "the workload as kind/name: deployment/web, statefulset/db, daemonset/agent or replicaset/web-7c9",
+                ),
+                opt(
+                    "min_available",
+                    Int,
+                    "available pods needed (default: all it wants)",
+                ),
+            ],
+            outputs: vec![
+                out("desired", "the pods the workload wants"),
+                out("updated", "the pods of its current template"),
+                out("available", "the available pods seen"),
+            ],
+            compensation: "",
+        },
     ]
 }
 
@@ -623,10 +954,36 @@ mod tests {
             ("verify_deployment", Effect::ReadOnly),
             ("notify_only", Effect::ReadOnly),
             ("cordon_node", Effect::Reversible),
+            ("quarantine_pod", Effect::Reversible),
+            ("isolate_pod", Effect::Reversible),
+            ("cleanup_jobs", Effect::Irreversible),
+            ("cleanup_pods", Effect::Irreversible),
+            ("migrate_workload", Effect::Irreversible),
+            ("rotate_secret_consumers", Effect::Reversible),
+            ("verify_rollout", Effect::ReadOnly),
         ] {
             assert_eq!(catalog.get(name).map(|a| a.effect), Some(effect), "{name}");
         }
-        assert_eq!(catalog.iter().count(), 20);
+        assert_eq!(catalog.iter().count(), 35);
+    }
+
+    #[test]
+    fn every_reversible_action_names_a_compensation_the_catalog_has() {
+        let catalog = ActionCatalog::builtin();
+        for action in catalog.iter() {
+            match action.effect {
+                Effect::Reversible => {
+                    let first = action.compensation.split_whitespace().next().unwrap_or("");
+                    assert!(
+                        catalog.get(first).is_some(),
+                        "{}: compensation `{}` names no action",
+                        action.name,
+                        action.compensation
+                    );
+                }
+                _ => assert_eq!(action.compensation, "", "{}", action.name),
+            }
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub fn tracks_generation(rt: &ResourceType) -> bool {
                 | "StatefulSet"
                 | "DaemonSet"
                 | "Job"
+                | "CronJob"
+                | "NetworkPolicy"
                 | "HorizontalPodAutoscaler"
                 | "PodDisruptionBudget"
                 | "Pod"
@@ -105,6 +107,14 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
         "Namespace" => set_default(obj, "/spec/finalizers", json!(["kubernetes"])),
         "HorizontalPodAutoscaler" => set_default(obj, "/spec/minReplicas", json!(1)),
         "Service" => service_defaults(obj),
+        "CronJob" => {
+            set_default(obj, "/spec/concurrencyPolicy", json!("Allow"));
+            set_default(obj, "/spec/suspend", json!(false));
+            set_default(obj, "/spec/successfulJobsHistoryLimit", json!(3));
+            set_default(obj, "/spec/failedJobsHistoryLimit", json!(1));
+            job_template_defaults(obj, "/spec/jobTemplate/spec");
+        }
+        "NetworkPolicy" => network_policy_defaults(obj),
         "Job" => {
             if obj.pointer("/spec/completions").is_none()
                 && obj.pointer("/spec/parallelism").is_none()
@@ -126,6 +136,48 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// A CronJob's job template's defaults (its pod's restartPolicy has none: it must be given).
+fn job_template_defaults(obj: &mut Value, spec: &str) {
+    if obj.pointer(spec).is_none() {
+        return;
+    }
+    set_default(obj, &format!("{spec}/backoffLimit"), json!(6));
+    set_default(obj, &format!("{spec}/completionMode"), json!("NonIndexed"));
+    set_default(obj, &format!("{spec}/suspend"), json!(false));
+    if obj.pointer(&format!("{spec}/completions")).is_none()
+        && obj.pointer(&format!("{spec}/parallelism")).is_none()
+    {
+        set_default(obj, &format!("{spec}/completions"), json!(1));
+    }
+    set_default(obj, &format!("{spec}/parallelism"), json!(1));
+    let template = format!("{spec}/template/spec");
+    if obj.pointer(&template).is_some() {
+        set_default(obj, &format!("{template}/dnsPolicy"), json!("ClusterFirst"));
+        set_default(
+            obj,
+            &format!("{template}/schedulerName"),
+            json!("default-scheduler"),
+        );
+        set_default(
+            obj,
+            &format!("{template}/terminationGracePeriodSeconds"),
+            json!(30),
+        );
+    }
+}
+
+/// policyTypes as the API server fills them: Ingress always, Egress when egress rules exist.
+fn network_policy_defaults(obj: &mut Value) {
+    if obj.pointer("/spec/policyTypes").is_some() || obj.get("spec").is_none() {
+        return;
+    }
+    let mut types = vec![json!("Ingress")];
+    if obj.pointer("/spec/egress").is_some_and(|e| !e.is_null()) {
+        types.push(json!("Egress"));
+    }
+    set_default(obj, "/spec/policyTypes", Value::Array(types));
 }
 
 fn service_defaults(obj: &mut Value) {
@@ -525,6 +577,97 @@ fn job_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
     }
 }
 
+/// A CronJob's job template: containers, and a restartPolicy of OnFailure or Never.
+fn job_template_valid(obj: &Value, spec: &str, causes: &mut Vec<FieldCause>) {
+    let template = format!("{spec}/template/spec");
+    containers_valid(obj, &template, causes);
+    let policy = obj
+        .pointer(&format!("{template}/restartPolicy"))
+        .and_then(Value::as_str);
+    if !matches!(policy, Some("OnFailure" | "Never")) {
+        let field = format!(
+            "{}.restartPolicy",
+            template.trim_start_matches('/').replace('/', ".")
+        );
+        let shown = policy.map_or("\"\"".to_string(), |p| format!("{p:?}"));
+        causes.push(cause(
+            "FieldValueNotSupported",
+            &field,
+            format!("Unsupported value: {shown}: supported values: \"OnFailure\", \"Never\""),
+        ));
+    }
+}
+
+/// A CronJob: a schedule that parses, a name short enough for its Jobs' names, a Job spec.
+fn cronjob_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
+    match obj.pointer("/spec/schedule").and_then(Value::as_str) {
+        None | Some("") => causes.push(cause(
+            "FieldValueRequired",
+            "spec.schedule",
+            "Required value",
+        )),
+        Some(schedule) => {
+            if let Err(e) = super::cron::Schedule::parse(schedule) {
+                causes.push(cause(
+                    "FieldValueInvalid",
+                    "spec.schedule",
+                    format!("Invalid value: {schedule:?}: {e}"),
+                ));
+            }
+        }
+    }
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if name.len() > 52 {
+        causes.push(cause(
+            "FieldValueInvalid",
+            "metadata.name",
+            format!("Invalid value: {name:?}: must be no more than 52 characters"),
+        ));
+    }
+    if let Some(policy) = obj
+        .pointer("/spec/concurrencyPolicy")
+        .and_then(Value::as_str)
+        && !matches!(policy, "Allow" | "Forbid" | "Replace")
+    {
+        causes.push(cause(
+            "FieldValueNotSupported",
+            "spec.concurrencyPolicy",
+            format!(
+                "Unsupported value: {policy:?}: supported values: \"Allow\", \"Forbid\", \"Replace\""
+            ),
+        ));
+    }
+    job_template_valid(obj, "/spec/jobTemplate/spec", causes);
+}
+
+/// A NetworkPolicy: a pod selector, and policy types of Ingress or Egress.
+fn network_policy_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
+    if !obj
+        .pointer("/spec/podSelector")
+        .is_some_and(Value::is_object)
+    {
+        causes.push(cause(
+            "FieldValueRequired",
+            "spec.podSelector",
+            "Required value",
+        ));
+    }
+    if let Some(types) = obj.pointer("/spec/policyTypes").and_then(Value::as_array) {
+        for (i, t) in types.iter().enumerate() {
+            if !matches!(t.as_str(), Some("Ingress" | "Egress")) {
+                causes.push(cause(
+                    "FieldValueNotSupported",
+                    &format!("spec.policyTypes[{i}]"),
+                    format!("Unsupported value: {t}: supported values: \"Ingress\", \"Egress\""),
+                ));
+            }
+        }
+    }
+}
+
 fn csr_valid(obj: &Value, causes: &mut Vec<FieldCause>) {
     use base64::Engine;
     match obj.pointer("/spec/request").and_then(Value::as_str) {
@@ -667,6 +810,8 @@ pub fn validate(rt: &ResourceType, obj: &Value) -> Vec<FieldCause> {
             workload_valid(obj, &mut causes)
         }
         "Job" => job_valid(obj, &mut causes),
+        "CronJob" => cronjob_valid(obj, &mut causes),
+        "NetworkPolicy" => network_policy_valid(obj, &mut causes),
         "Service" => service_valid(obj, &mut causes),
         "CertificateSigningRequest" => csr_valid(obj, &mut causes),
         "RoleBinding" | "ClusterRoleBinding" => role_ref_valid(obj, &mut causes),

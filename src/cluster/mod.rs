@@ -49,6 +49,7 @@
 
 mod bootstrap;
 mod convert;
+mod cron;
 mod discovery;
 pub mod error;
 mod faults;

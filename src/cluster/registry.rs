@@ -269,8 +269,8 @@ impl ResourceType {
 /// The built-in kinds served at start.
 pub fn builtins() -> Vec<ResourceType> {
     use k8s_openapi::api::{
-        apps, authentication, autoscaling, batch, certificates, coordination, core, events, policy,
-        rbac,
+        apps, authentication, autoscaling, batch, certificates, coordination, core, events,
+        networking, policy, rbac,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
     use k8s_openapi::kube_aggregator::pkg::apis::apiregistration;
@@ -348,6 +348,20 @@ pub fn builtins() -> Vec<ResourceType> {
             .all()
             .status()
             .typed::<batch::v1::Job>(),
+        R::builtin("batch", "v1", "CronJob", "cronjobs", true)
+            .short(&["cj"])
+            .all()
+            .status()
+            .typed::<batch::v1::CronJob>(),
+        R::builtin(
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            "networkpolicies",
+            true,
+        )
+        .short(&["netpol"])
+        .typed::<networking::v1::NetworkPolicy>(),
         R::builtin(
             "autoscaling",
             "v2",

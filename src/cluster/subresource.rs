@@ -165,13 +165,33 @@ fn disruptions_allowed(state: &State, ns: &str, pdb: &Value) -> Option<i64> {
         .filter(|p| sel.matches(p))
         .collect();
     let healthy = pods.iter().filter(|p| pod_ready(p)).count() as i64;
-    if let Some(min) = pdb.pointer("/spec/minAvailable").and_then(Value::as_i64) {
+    let expected = pods.len() as i64;
+    if let Some(min) = pdb
+        .pointer("/spec/minAvailable")
+        .and_then(|v| budget(v, expected))
+    {
         return Some(healthy - min);
     }
     let max = pdb
         .pointer("/spec/maxUnavailable")
-        .and_then(Value::as_i64)?;
-    Some(max - (pods.len() as i64 - healthy))
+        .and_then(|v| budget(v, expected))?;
+    Some(max - (expected - healthy))
+}
+
+/// A budget as a number of pods: an integer, or a percentage of `expected` rounded up (as
+/// Kubernetes rounds both `minAvailable` and `maxUnavailable`).
+fn budget(value: &Value, expected: i64) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => match s.strip_suffix('%') {
+            Some(p) => p
+                .parse::<i64>()
+                .ok()
+                .map(|p| (expected * p + 99).div_euclid(100)),
+            None => s.parse().ok(),
+        },
+        _ => None,
+    }
 }
 
 /// POST `pods/NAME/eviction`: deletes the pod unless a disruption budget forbids it.

@@ -164,6 +164,7 @@ pub async fn run(
     let _simulation = cluster.start_simulation(SimulationConfig {
         pod_ready_delay: ready.map_or(Duration::from_secs(365 * 24 * 3600), |d| d.div_f64(speed)),
         nodes: scenario.simulation.nodes.unwrap_or(3),
+        speed,
         ..SimulationConfig::default()
     });
     settle(&cluster).await;

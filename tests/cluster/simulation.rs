@@ -19,6 +19,7 @@ fn fast() -> SimulationConfig {
         pod_ready_delay: Duration::from_millis(50),
         nodes: 3,
         failing_images: vec!["broken".into()],
+        ..SimulationConfig::default()
     }
 }
 

@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod};
 use kube::api::Api;
 use kube::{Client, ResourceExt};
@@ -161,6 +162,69 @@ async fn the_cluster_role_grants_exactly_what_the_actions_use() {
     )
     .await;
 
+    // The objects the newer actions act on.
+    let q: ReplicaSet = env
+        .create(
+            &env.api::<ReplicaSet>(),
+            json!({ "metadata": { "name": "q-1" },
+                    "spec": { "replicas": 0, "selector": { "matchLabels": { "app": "q" } },
+                              "template": { "metadata": { "labels": { "app": "q" } },
+                                            "spec": { "containers": [ { "name": "a", "image": "x" } ] } } } }),
+        )
+        .await;
+    env.create(
+        &env.api::<Pod>(),
+        json!({ "metadata": { "name": "q1", "labels": { "app": "q" },
+                              "ownerReferences": [ { "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "q-1",
+                                                     "uid": q.uid().unwrap(), "controller": true } ] },
+                "spec": { "containers": [ { "name": "a", "image": "x" } ] } }),
+    )
+    .await;
+    env.create(
+        &env.api::<Pod>(),
+        json!({ "metadata": { "name": "w1", "labels": { "app": "web" } },
+                "spec": { "nodeName": "n1", "containers": [ { "name": "a", "image": "x" } ] } }),
+    )
+    .await;
+    env.create(
+        &env.api::<Pod>(),
+        json!({ "metadata": { "name": "evicted" }, "spec": { "containers": [ { "name": "a", "image": "x" } ] } }),
+    )
+    .await;
+    env.api::<Pod>()
+        .patch_status(
+            "evicted",
+            &Default::default(),
+            &kube::api::Patch::Merge(
+                json!({ "status": { "phase": "Failed", "reason": "Evicted" } }),
+            ),
+        )
+        .await
+        .unwrap();
+    env.create(
+        &env.api::<DaemonSet>(),
+        json!({ "metadata": { "name": "agent" },
+                "spec": { "selector": { "matchLabels": { "app": "agent" } },
+                          "template": { "metadata": { "labels": { "app": "agent" } },
+                                        "spec": { "containers": [ { "name": "a", "image": "x",
+                                                  "envFrom": [ { "secretRef": { "name": "creds" } } ] } ] } } } }),
+    )
+    .await;
+    env.create(
+        &env.api::<CronJob>(),
+        json!({ "metadata": { "name": "report" },
+                "spec": { "schedule": "@hourly", "jobTemplate": { "spec": { "template": { "spec": {
+                    "restartPolicy": "Never", "containers": [ { "name": "r", "image": "r" } ] } } } } } }),
+    )
+    .await;
+    env.create(
+        &env.api::<Job>(),
+        json!({ "metadata": { "name": "report-1" },
+                "spec": { "template": { "spec": { "restartPolicy": "Never",
+                          "containers": [ { "name": "r", "image": "r" } ] } } } }),
+    )
+    .await;
+
     let calls = [
         (
             "scale_deployment",
@@ -186,6 +250,65 @@ async fn the_cluster_role_grants_exactly_what_the_actions_use() {
         (
             "update_hpa",
             json!({ "namespace": NS, "hpa": "web", "max_replicas": 6 }),
+        ),
+        ("quarantine_pod", json!({ "namespace": NS, "pod": "q1" })),
+        (
+            "release_pod",
+            json!({ "namespace": NS, "pod": "q1", "labels": { "app": "q" } }),
+        ),
+        ("isolate_pod", json!({ "namespace": NS, "pod": "q1" })),
+        (
+            "update_network_policy",
+            json!({ "namespace": NS, "network_policy": "remedy-isolate-q1", "spec": { "podSelector": {} } }),
+        ),
+        (
+            "update_network_policy",
+            json!({ "namespace": NS, "network_policy": "remedy-isolate-q1", "state": "absent" }),
+        ),
+        (
+            "restart_statefulset",
+            json!({ "namespace": NS, "statefulset": "db" }),
+        ),
+        (
+            "restart_daemonset",
+            json!({ "namespace": NS, "daemonset": "agent" }),
+        ),
+        (
+            "pause_rollout",
+            json!({ "namespace": NS, "deployment": "web" }),
+        ),
+        (
+            "resume_rollout",
+            json!({ "namespace": NS, "deployment": "web" }),
+        ),
+        (
+            "suspend_cronjob",
+            json!({ "namespace": NS, "cronjob": "report" }),
+        ),
+        (
+            "resume_cronjob",
+            json!({ "namespace": NS, "cronjob": "report" }),
+        ),
+        ("cleanup_pods", json!({ "namespace": NS, "max": 3 })),
+        (
+            "cleanup_jobs",
+            json!({ "namespace": NS, "state": "any", "max": 3 }),
+        ),
+        (
+            "migrate_workload",
+            json!({ "namespace": NS, "workload": "deployment/web", "node": "n1" }),
+        ),
+        (
+            "rotate_secret_consumers",
+            json!({ "namespace": NS, "secret": "creds" }),
+        ),
+        (
+            "verify_rollout",
+            json!({ "namespace": NS, "workload": "daemonset/agent", "min_available": 0 }),
+        ),
+        (
+            "collect_diagnostics",
+            json!({ "namespace": NS, "resource": "cronjob/report" }),
         ),
         (
             "taint_node",
@@ -246,7 +369,23 @@ async fn the_cluster_role_grants_exactly_what_the_actions_use() {
                 .await
                 .unwrap();
         }
-        env.perform(&format!("call-{i}"), action, params).await;
+        if action == "verify_rollout" {
+            env.api::<DaemonSet>()
+                .patch_status(
+                    "agent",
+                    &Default::default(),
+                    &kube::api::Patch::Merge(json!({ "status": { "observedGeneration": 1000,
+                        "desiredNumberScheduled": 0, "currentNumberScheduled": 0, "numberMisscheduled": 0, "numberReady": 0 } })),
+                )
+                .await
+                .unwrap();
+        }
+        let r = env.perform(&format!("call-{i}"), action, params).await;
+        assert!(
+            r.success || action == "collect_diagnostics",
+            "{action}: {}",
+            r.error
+        );
     }
     // The controller's own list and watch.
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

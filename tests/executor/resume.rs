@@ -4,8 +4,9 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod};
 use kube::api::Api;
 use kube::{Client, ResourceExt};
@@ -88,6 +89,58 @@ async fn fixtures(env: &Env) {
         )
         .await;
     }
+    env.create(
+        &env.api::<Pod>(),
+        json!({ "metadata": { "name": "q1", "labels": { "app": "web", "tier": "front" },
+                              "ownerReferences": [ { "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                        "name": "web-1", "uid": rs.uid().unwrap(), "controller": true } ] },
+                "spec": { "containers": [ { "name": "a", "image": "x" } ] } }),
+    )
+    .await;
+    env.create(
+        &env.api::<Pod>(),
+        json!({ "metadata": { "name": "old" }, "spec": { "containers": [ { "name": "a", "image": "x" } ] } }),
+    )
+    .await;
+    env.api::<Pod>()
+        .patch_status(
+            "old",
+            &Default::default(),
+            &kube::api::Patch::Merge(json!({ "status": { "phase": "Failed" } })),
+        )
+        .await
+        .unwrap();
+    let template = |app: &str| {
+        json!({ "metadata": { "labels": { "app": app } },
+                "spec": { "containers": [ { "name": "a", "image": "x",
+                          "envFrom": [ { "secretRef": { "name": "creds" } } ] } ] } })
+    };
+    env.create(
+        &env.api::<StatefulSet>(),
+        json!({ "metadata": { "name": "db" },
+                "spec": { "serviceName": "db", "selector": { "matchLabels": { "app": "db" } }, "template": template("db") } }),
+    )
+    .await;
+    env.create(
+        &env.api::<DaemonSet>(),
+        json!({ "metadata": { "name": "agent" },
+                "spec": { "selector": { "matchLabels": { "app": "agent" } }, "template": template("agent") } }),
+    )
+    .await;
+    env.create(
+        &env.api::<CronJob>(),
+        json!({ "metadata": { "name": "report" },
+                "spec": { "schedule": "@hourly", "jobTemplate": { "spec": { "template": { "spec": {
+                    "restartPolicy": "Never", "containers": [ { "name": "r", "image": "r" } ] } } } } } }),
+    )
+    .await;
+    env.create(
+        &env.api::<Job>(),
+        json!({ "metadata": { "name": "report-1" },
+                "spec": { "template": { "spec": { "restartPolicy": "Never",
+                          "containers": [ { "name": "r", "image": "r" } ] } } } }),
+    )
+    .await;
     env.create(
         &env.api::<PersistentVolumeClaim>(),
         json!({ "metadata": { "name": "data" }, "spec": { "resources": { "requests": { "storage": "1Gi" } } } }),
@@ -175,6 +228,41 @@ async fn no_action_is_repeated_after_a_stop_between_acting_and_recording() {
             json!({ "namespace": NS, "resource": "deployment/web" }),
         ),
         ("notify_only", json!({ "message": "hello" })),
+        ("quarantine_pod", json!({ "namespace": NS, "pod": "q1" })),
+        (
+            "release_pod",
+            json!({ "namespace": NS, "pod": "q1", "labels": { "app": "web" } }),
+        ),
+        ("isolate_pod", json!({ "namespace": NS, "pod": "q1" })),
+        (
+            "update_network_policy",
+            json!({ "namespace": NS, "network_policy": "remedy-isolate-q1", "state": "absent" }),
+        ),
+        (
+            "restart_statefulset",
+            json!({ "namespace": NS, "statefulset": "db" }),
+        ),
+        (
+            "restart_daemonset",
+            json!({ "namespace": NS, "daemonset": "agent" }),
+        ),
+        (
+            "pause_rollout",
+            json!({ "namespace": NS, "deployment": "web" }),
+        ),
+        (
+            "suspend_cronjob",
+            json!({ "namespace": NS, "cronjob": "report" }),
+        ),
+        ("cleanup_pods", json!({ "namespace": NS, "max": 5 })),
+        (
+            "cleanup_jobs",
+            json!({ "namespace": NS, "state": "any", "max": 5 }),
+        ),
+        (
+            "rotate_secret_consumers",
+            json!({ "namespace": NS, "secret": "creds" }),
+        ),
     ];
     for (i, (action, params)) in calls.into_iter().enumerate() {
         let name = format!("crash-{i}");

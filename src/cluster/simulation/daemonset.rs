@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::api::{
-    SimClient, collection_path, deleting, int, meta, node_ready, object_path, owned_by, pod_ready,
+    SimClient, collection_path, deleting, int, meta, node_ready, object_path, pod_ready,
     write_status,
 };
 use super::deployment::template_hash;
@@ -35,10 +35,7 @@ pub async fn reconcile(client: &SimClient) {
             continue;
         }
         let hash = template_hash(ds.pointer("/spec/template").unwrap_or(&Value::Null));
-        let owned: Vec<&Value> = pods
-            .iter()
-            .filter(|p| owned_by(p, meta(&ds, "uid")) && !deleting(p))
-            .collect();
+        let owned: Vec<&Value> = super::claim::claim(client, &ds, &pods).await;
         let eligible: Vec<&str> = nodes
             .iter()
             .filter(|n| node_ready(n) && selects(n, ds.pointer("/spec/template/spec/nodeSelector")))

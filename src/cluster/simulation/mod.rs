@@ -2,12 +2,15 @@
 //! the API like any client. Deployments get a ReplicaSet per pod-template revision,
 //! ReplicaSets, StatefulSets and DaemonSets get Pods, Pods are scheduled on schedulable Nodes and become
 //! Ready after a delay, PVCs bind and show resizes, HPAs report replicas, Jobs get their Pods
-//! (which never finish: no process runs), every namespace gets its `default` ServiceAccount.
+//! (which never finish: no process runs), CronJobs create Jobs on schedule (on a clock that
+//! may run faster than real time), every namespace gets its `default` ServiceAccount.
 //! Level-triggered:
 //! every tick recomputes from what exists and writes only differences.
 
 mod api;
 mod autoscaler;
+mod claim;
+mod cronjob;
 mod daemonset;
 mod deployment;
 mod job;
@@ -38,6 +41,9 @@ pub struct SimulationConfig {
     /// Images that fail to pull: a container whose image contains one of these strings keeps
     /// its Pod Pending in ImagePullBackOff (for rollouts that get stuck).
     pub failing_images: Vec<String>,
+    /// How many times faster than real time the CronJob controller's clock runs (at least
+    /// 1), so that schedules keep pace with `remedy run --speed`.
+    pub speed: f64,
 }
 
 impl Default for SimulationConfig {
@@ -47,6 +53,7 @@ impl Default for SimulationConfig {
             pod_ready_delay: Duration::from_secs(1),
             nodes: 3,
             failing_images: Vec::new(),
+            speed: 1.0,
         }
     }
 }
@@ -84,6 +91,7 @@ pub(crate) fn start(
         let client = SimClient::new(server);
         pods::ensure_nodes(&client, config.nodes).await;
         let mut memory = Memory::default();
+        let clock = cronjob::SimClock::new(config.speed);
         let mut ticks = tokio::time::interval(config.tick);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -96,6 +104,7 @@ pub(crate) fn start(
             statefulset::reconcile(&client).await;
             daemonset::reconcile(&client).await;
             job::reconcile(&client).await;
+            cronjob::reconcile(&client, &clock).await;
             pods::reconcile(&client, &config, &mut memory).await;
             volumes::reconcile(&client).await;
             autoscaler::reconcile(&client).await;

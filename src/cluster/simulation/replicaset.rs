@@ -1,10 +1,11 @@
-//! The ReplicaSet controller: keeps `spec.replicas` Pods from the template, owned by the set.
+//! The ReplicaSet controller: keeps `spec.replicas` Pods from the template, owned by the set;
+//! a Pod relabelled out of its selector is released (and replaced), a matching orphan adopted.
 
 use serde_json::{Value, json};
 
 use super::api::{
-    SimClient, collection_path, controller_ref, deleting, int, meta, object_path, owned_by,
-    pod_ready, write_status,
+    SimClient, collection_path, controller_ref, deleting, int, meta, object_path, pod_ready,
+    write_status,
 };
 
 const APPS: &str = "/apis/apps/v1";
@@ -17,11 +18,7 @@ pub async fn reconcile(client: &SimClient) {
         if deleting(&rs) {
             continue;
         }
-        let uid = meta(&rs, "uid");
-        let mut owned: Vec<&Value> = pods
-            .iter()
-            .filter(|p| owned_by(p, uid) && !deleting(p))
-            .collect();
+        let mut owned: Vec<&Value> = super::claim::claim(client, &rs, &pods).await;
         let want = rs
             .pointer("/spec/replicas")
             .and_then(Value::as_i64)

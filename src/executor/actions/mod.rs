@@ -5,13 +5,19 @@
 //! makes the change and is idempotent: it compares the target with the wanted state and writes
 //! only what is missing, so an executor that restarts mid-action never acts twice.
 
+pub mod cleanup;
 pub mod configmap;
+pub mod cronjob;
 pub mod deployment;
 pub mod hpa;
+pub mod migrate;
+pub mod network;
 pub mod node;
 pub mod observe;
 pub mod pod;
 pub mod pvc;
+pub mod quarantine;
+pub mod rollout;
 
 use std::time::Duration;
 
@@ -147,6 +153,18 @@ pub async fn prepare(ctx: &ActionContext, params: &Params) -> Result<JsonMap, Ac
         "untaint_node" => node::prepare_untaint(ctx, params).await,
         "expand_pvc" => pvc::prepare_expand(ctx, params).await,
         "patch_configmap" => configmap::prepare_patch(ctx, params).await,
+        "quarantine_pod" => quarantine::prepare_quarantine(ctx, params).await,
+        "release_pod" => quarantine::prepare_release(ctx, params).await,
+        "isolate_pod" => network::prepare_isolate(ctx, params).await,
+        "update_network_policy" => network::prepare_update(ctx, params).await,
+        "restart_statefulset" | "restart_daemonset" => rollout::prepare_restart(ctx, params).await,
+        "pause_rollout" | "resume_rollout" => rollout::prepare_pause(ctx, params).await,
+        "rotate_secret_consumers" => rollout::prepare_rotate(ctx, params).await,
+        "suspend_cronjob" | "resume_cronjob" => cronjob::prepare_suspend(ctx, params).await,
+        "cleanup_pods" => cleanup::prepare_pods(ctx, params).await,
+        "cleanup_jobs" => cleanup::prepare_jobs(ctx, params).await,
+        "migrate_workload" => migrate::prepare(ctx, params).await,
+        "verify_rollout" => rollout::check_verify(params).map(|()| JsonMap::new()),
         "verify_deployment" | "collect_diagnostics" | "backup_data" | "notify_only" | "wait" => {
             observe::prepare(ctx, params).await
         }
@@ -205,6 +223,30 @@ async fn apply_once(
         "backup_data" => observe::apply_backup(ctx, params).await,
         "notify_only" => observe::apply_notify(ctx, params).await,
         "wait" => observe::apply_wait(ctx, params).await,
+        "quarantine_pod" => quarantine::apply_quarantine(ctx, params, recorded).await,
+        "release_pod" => quarantine::apply_release(ctx, params, recorded).await,
+        "isolate_pod" => network::apply_isolate(ctx, params, recorded).await,
+        "update_network_policy" => network::apply_update(ctx, params, recorded).await,
+        "restart_statefulset" | "restart_daemonset" => {
+            rollout::apply_restart(ctx, params, recorded).await
+        }
+        "pause_rollout" | "resume_rollout" => {
+            let pause = params
+                .opt_bool("paused")
+                .unwrap_or(params.action() == "pause_rollout");
+            rollout::apply_pause(ctx, params, recorded, pause).await
+        }
+        "rotate_secret_consumers" => rollout::apply_rotate(ctx, params, recorded).await,
+        "suspend_cronjob" | "resume_cronjob" => {
+            let suspend = params
+                .opt_bool("suspended")
+                .unwrap_or(params.action() == "suspend_cronjob");
+            cronjob::apply_suspend(ctx, params, recorded, suspend).await
+        }
+        "cleanup_pods" => cleanup::apply_pods(ctx, params, recorded).await,
+        "cleanup_jobs" => cleanup::apply_jobs(ctx, params, recorded).await,
+        "migrate_workload" => migrate::apply(ctx, params, recorded).await,
+        "verify_rollout" => rollout::apply_verify(ctx, params).await,
         other => Err(ActionError::invalid(format!(
             "the executor cannot perform `{other}`"
         ))),

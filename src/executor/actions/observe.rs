@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject};
@@ -138,6 +139,10 @@ fn kind_of(resource: &str) -> Result<(KnownKind, String), ActionError> {
             namespaced(ApiResource::erase::<HorizontalPodAutoscaler>(&()))
         }
         "job" | "jobs" => namespaced(ApiResource::erase::<Job>(&())),
+        "cronjob" | "cronjobs" | "cj" => namespaced(ApiResource::erase::<CronJob>(&())),
+        "networkpolicy" | "networkpolicies" | "netpol" => {
+            namespaced(ApiResource::erase::<NetworkPolicy>(&()))
+        }
         "node" | "nodes" | "no" => KnownKind {
             resource: ApiResource::erase::<Node>(&()),
             namespaced: false,
@@ -149,7 +154,7 @@ fn kind_of(resource: &str) -> Result<(KnownKind, String), ActionError> {
         }
         other => {
             return Err(ActionError::invalid(format!(
-                "`resource` kind {other:?} is not supported (use deployment, statefulset, daemonset, replicaset, pod, service, configmap, pvc, hpa, job or node)"
+                "`resource` kind {other:?} is not supported (use deployment, statefulset, daemonset, replicaset, pod, service, configmap, pvc, hpa, job, cronjob, networkpolicy or node)"
             )));
         }
     };
@@ -195,6 +200,25 @@ pub fn summarize(target: &Target, data: &Value) -> String {
             int(&status["updatedReplicas"]),
             int(&status["availableReplicas"])
         ));
+    }
+    if let Some(desired) = status["desiredNumberScheduled"].as_i64() {
+        parts.push(format!(
+            "{desired} desired, {} ready, {} updated, {} available",
+            int(&status["numberReady"]),
+            int(&status["updatedNumberScheduled"]),
+            int(&status["numberAvailable"])
+        ));
+    }
+    if let Some(schedule) = data["spec"]["schedule"].as_str() {
+        let suspended = data["spec"]["suspend"].as_bool() == Some(true);
+        let active = status["active"].as_array().map_or(0, Vec::len);
+        parts.push(format!(
+            "schedule {schedule:?}{}, {active} active Jobs",
+            if suspended { ", suspended" } else { "" }
+        ));
+        if let Some(last) = status["lastScheduleTime"].as_str() {
+            parts.push(format!("last scheduled {last}"));
+        }
     }
     if let Some(phase) = status["phase"].as_str() {
         parts.push(format!("phase {phase}"));
