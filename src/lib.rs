@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod archive;
 pub mod catalog;
 pub mod check;
 pub mod cli;

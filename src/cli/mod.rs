@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod actions;
+pub mod archive_flags;
 pub mod crds;
 pub mod fmt;
 pub mod graph;
+pub mod history;
 pub mod lint;
 pub mod operator;
 pub mod plan;
@@ -47,6 +49,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Print the CustomResourceDefinitions (AIAnalysis, WorkflowExecution, KubernetesExecution).
     Crds(crds::CrdsArgs),
+    /// List archived runs (by target, workflow, outcome, time), or show one.
+    History(history::HistoryArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -63,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Operator(args) => operator::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Crds(args) => crds::run(&args),
+        Command::History(args) => history::run(&args),
     }
 }
 

@@ -58,6 +58,12 @@ pub struct OperatorArgs {
     /// operator's own (repeatable).
     #[arg(long = "protected-namespace", value_name = "NAMESPACE")]
     pub protected_namespaces: Vec<String>,
+    /// Where finished runs are archived before they are deleted (default: not archived).
+    #[command(flatten)]
+    pub archive: super::archive_flags::ArchiveFlags,
+    /// How long finished runs stay.
+    #[command(flatten)]
+    pub retention: super::archive_flags::RetentionFlags,
 }
 
 /// A controller to run.
@@ -116,6 +122,27 @@ async fn operate(args: OperatorArgs) -> ExitCode {
         eprintln!("error: --controllers names no controller (workflow, executor)");
         return ExitCode::from(2);
     }
+    let archive = match args.archive.open(false) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(archive) = &archive
+        && controllers.contains(&ControllerKind::Workflow)
+    {
+        // Migrated at start so that two replicas starting together settle the schema once
+        // (under the database's lock); a database that is down only delays it: finished runs
+        // wait, and the first archive attempt migrates.
+        match archive.ready().await {
+            Ok(()) => tracing::info!(archive = archive.location(), "archive schema is current"),
+            Err(e) => tracing::warn!(
+                error = %crate::executor::redact::redact_text(&e.to_string()),
+                "the archive is not reachable yet; finished runs are kept until it is"
+            ),
+        }
+    }
     let client = match kube::Client::try_default().await {
         Ok(c) => c,
         Err(e) => {
@@ -135,6 +162,8 @@ async fn operate(args: OperatorArgs) -> ExitCode {
     config.instance = Some(identity.clone());
     config.metrics = metrics.clone();
     config.ready = ready.clone();
+    config.archive = archive;
+    config.retention = args.retention.config(&args.archive);
     // The executor protects the operator's namespace and reads the sealing key there.
     let executor_config = ExecutorConfig {
         namespace: args.namespace.clone(),

@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// Real-time cap of the whole run, in seconds.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+    /// Where the finished run is archived (default: archive.sqlite in the XDG data
+    /// directory; `remedy history` reads it).
+    #[command(flatten)]
+    pub archive: super::archive_flags::ArchiveFlags,
 }
 
 /// How the summary is written.
@@ -75,6 +79,13 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("error: --speed must be a number of at least 1");
         return ExitCode::from(2);
     }
+    let archive = match args.archive.open(true) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -85,6 +96,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         approve: args.approve,
         speed: args.speed,
         timeout: Duration::from_secs(args.timeout),
+        archive: archive.clone(),
     };
     let text = args.output == OutputFormat::Text;
     let mut live = Live::new(text && std::io::stdout().is_terminal());
@@ -122,7 +134,27 @@ pub fn run(args: &RunArgs) -> ExitCode {
         },
         OutputFormat::Text => {
             let _ = write!(out, "{}", render(&report.summary));
+            match &report.archived {
+                Some(Ok(_)) => {
+                    let _ = writeln!(
+                        out,
+                        "\nArchived: remedy history show {}{}",
+                        report.summary.run,
+                        match &args.archive.archive {
+                            Some(a) => format!(" --archive {a}"),
+                            None => String::new(),
+                        }
+                    );
+                }
+                Some(Err(why)) => {
+                    let _ = writeln!(out, "\nNot archived: {why}");
+                }
+                None => {}
+            }
         }
+    }
+    if let Some(archive) = &archive {
+        runtime.block_on(archive.close());
     }
     let _ = out.flush();
     if report.summary.succeeded() {
@@ -254,18 +286,7 @@ fn name_of<T: serde::Serialize + std::fmt::Debug>(value: &T) -> String {
 /// The text summary of a finished run.
 pub fn render(s: &Summary) -> String {
     use std::fmt::Write as _;
-    let mut o = String::new();
-    let _ = writeln!(o);
-    let outcome = s.outcome.as_deref().unwrap_or("none");
-    let phase = s.phase.as_deref().unwrap_or("unknown");
-    let _ = writeln!(
-        o,
-        "Outcome: {outcome} (phase {phase}){}",
-        s.workflow
-            .as_ref()
-            .map(|w| format!(", workflow {w}"))
-            .unwrap_or_default()
-    );
+    let mut o = outcome_line(s);
     let _ = writeln!(
         o,
         "  run {}, {:.1}s real time at speed {}×{}",
@@ -274,6 +295,37 @@ pub fn render(s: &Summary) -> String {
         s.speed,
         if s.dry_run { ", dry run" } else { "" }
     );
+    o.push_str(&details(s));
+    o
+}
+
+/// The summary without the line about this process's run (real time, speed): what
+/// `remedy history show` prints of an archived run.
+pub fn render_outcome(s: &Summary) -> String {
+    let mut o = outcome_line(s);
+    if s.dry_run {
+        o.push_str("  dry run\n");
+    }
+    o.push_str(&details(s));
+    o
+}
+
+fn outcome_line(s: &Summary) -> String {
+    let outcome = s.outcome.as_deref().unwrap_or("none");
+    let phase = s.phase.as_deref().unwrap_or("unknown");
+    format!(
+        "\nOutcome: {outcome} (phase {phase}){}\n",
+        s.workflow
+            .as_ref()
+            .map(|w| format!(", workflow {w}"))
+            .unwrap_or_default()
+    )
+}
+
+/// Failure, steps, rollback, resources changed, events and expectations.
+fn details(s: &Summary) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
     if let Some(why) = &s.unfinished {
         let _ = writeln!(o, "  unfinished: {why}");
     }
@@ -368,7 +420,8 @@ pub fn render(s: &Summary) -> String {
     o
 }
 
-fn table(o: &mut String, header: &[&str], rows: &[Vec<String>]) {
+/// Writes an aligned table: a header line, then one line per row.
+pub(crate) fn table(o: &mut String, header: &[&str], rows: &[Vec<String>]) {
     use std::fmt::Write as _;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {

@@ -36,6 +36,12 @@ pub struct ServeArgs {
     /// Images that fail to pull (substring match; repeatable): their pods stay in ImagePullBackOff.
     #[arg(long = "failing-image")]
     pub failing_images: Vec<String>,
+    /// Where finished runs are archived (default: archive.sqlite in the XDG data directory).
+    #[command(flatten)]
+    pub archive: super::archive_flags::ArchiveFlags,
+    /// How long finished runs stay.
+    #[command(flatten)]
+    pub retention: super::archive_flags::RetentionFlags,
 }
 
 /// Runs the server until interrupted; exit code 2 when it cannot start.
@@ -48,6 +54,17 @@ pub fn run(args: ServeArgs) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
+    let archive = if args.no_controllers {
+        None
+    } else {
+        match args.archive.open(true) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     let cluster = EmbeddedCluster::new(Config::default());
     let _simulation = (!args.no_simulation).then(|| {
         cluster.start_simulation(SimulationConfig {
@@ -82,6 +99,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
             &args.templates,
             1.0,
             &stop,
+            archive.clone(),
+            args.retention.config(&args.archive),
         )
         .await
         {
@@ -109,6 +128,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
             eprintln!(
                 "warning: template left out: {}",
                 crate::check::render::visible(&rejected.to_string())
+            );
+        }
+        if let Some(archive) = &archive {
+            let _ = writeln!(
+                out,
+                "remedy serve: finished runs are archived to {} (remedy history)",
+                archive.location()
             );
         }
     }

@@ -1,5 +1,5 @@
 //! What the operator is told at start: where templates live, what to watch, which controllers
-//! to run, and the safety settings.
+//! to run, the safety settings, and retention and the archive.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -9,6 +9,8 @@ use std::time::Duration;
 use super::clock::{Clock, SystemClock};
 use super::http::Readiness;
 use super::metrics::Metrics;
+use super::retention::RetentionConfig;
+use crate::archive::Archive;
 
 /// The controllers `remedy operator` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,6 +56,10 @@ pub struct OperatorConfig {
     pub metrics: Arc<Metrics>,
     /// Set once the controller's watches are synced (served at `/readyz`).
     pub ready: Arc<Readiness>,
+    /// How long finished runs are kept.
+    pub retention: RetentionConfig,
+    /// Where finished runs are archived before they are deleted; `None`: not archived.
+    pub archive: Option<Archive>,
 }
 
 impl OperatorConfig {
@@ -71,6 +77,8 @@ impl OperatorConfig {
             instance: None,
             metrics: Arc::new(Metrics::new()),
             ready: Arc::new(Readiness::default()),
+            retention: RetentionConfig::default(),
+            archive: None,
         }
     }
 }

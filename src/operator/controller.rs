@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, ListParams, PostParams};
@@ -26,6 +26,7 @@ use super::config::OperatorConfig;
 use super::events::Recorder;
 use super::finished::{self, FinishedExecutions};
 use super::planning::{self, PlanFailure, TemplateSource};
+use super::retention::{self, Retention};
 use super::run_state::{self, Transition};
 use super::safety::{self, ProtectedNamespaces};
 use super::sealing::{self, OpenedRun};
@@ -111,6 +112,8 @@ pub struct Context {
     /// Executions seen finished, by run: a decision whose in-flight executions are all
     /// here needs no list of the run's executions.
     finished: Arc<FinishedExecutions>,
+    /// Archive and deletion of finished runs.
+    retention: Arc<Retention>,
 }
 
 impl Context {
@@ -251,7 +254,7 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     let before = wfe.status.clone().unwrap_or_default();
     let phase = before.phase.unwrap_or(WorkflowPhase::Pending);
     if phase.is_terminal() {
-        return Ok(Action::await_change());
+        return finished_run(&wfe, ctx).await;
     }
     let now = ctx.config.clock.now();
     let mut status = before.clone();
@@ -307,6 +310,10 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
             claimed.insert(wfe.uid().unwrap_or_default(), key);
         }
         report(ctx, &wfe, &before, &status, &observed).await;
+        if status.phase.is_some_and(WorkflowPhase::is_terminal) {
+            // Archived (and deleted, when due) from the run just written, which is whole.
+            return finished_run(&written, ctx).await;
+        }
     }
     Ok(match requeue {
         Some(d) => Action::requeue(d),
@@ -331,6 +338,16 @@ async fn pin_before_acting(
     let written = write_status(runs, &wfe, &pinned).await?;
     note_written(ctx, &written);
     Ok(written)
+}
+
+/// A finished run: retention archives it and deletes it when it is due.
+async fn finished_run(wfe: &WorkflowExecution, ctx: &Context) -> Result<Action, Error> {
+    let env = retention::Env {
+        client: &ctx.client,
+        clock: ctx.config.clock.as_ref(),
+        metrics: ctx.metrics(),
+    };
+    Ok(retention::reconcile(wfe, &ctx.retention, &env).await?)
 }
 
 /// Whether an observed execution has finished while the status still shows its step in flight.
@@ -889,10 +906,14 @@ async fn report(
 fn ended_executions(
     executions: Api<KubernetesExecution>,
     finished: Arc<FinishedExecutions>,
+    runs: Store<WorkflowExecution>,
 ) -> impl futures::Stream<Item = Result<KubernetesExecution, watcher::Error>> + Send + 'static {
     watcher(executions, watcher::Config::default().any_semantic()).filter_map(move |event| {
         if let Ok(event) = &event {
-            finished.observe(event);
+            finished.observe(event, |ns, name, uid| {
+                runs.get(&ObjectRef::new(name).within(ns))
+                    .is_some_and(|w| w.metadata.uid.as_deref() == Some(uid) && !finished::run_ended(&w))
+            });
         }
         async move {
             match event {
@@ -924,14 +945,22 @@ pub async fn run(
     // on its own status writes: each decision is complete, and what comes next is announced
     // by its executions, its analysis, or a requeue.
     let finished = Arc::new(FinishedExecutions::default());
+    let (retention, triggered) = Retention::new(config.retention.clone(), config.archive.clone());
+    let retention = Arc::new(retention);
     let (reader, writer) = reflector::store();
-    // The cache keeps runs without managedFields: nothing here reads them, and they are
-    // a large part of every object.
+    // The cache keeps runs without managedFields (nothing here reads them, and they are a
+    // large part of every object), and of a finished run only what is read of it
+    // (`finished::slim_run`): its memory follows the runs in flight, not those retained.
+    // Retention reads a finished run's target before it is slimmed.
+    let noted = retention.clone();
     let run_events = reflector(
         writer,
-        watcher(runs, watcher::Config::default().any_semantic()).modify(|wfe| {
-            wfe.metadata.managed_fields = None;
-        }),
+        watcher(runs, watcher::Config::default().any_semantic())
+            .inspect_ok(move |event| noted.observe(event))
+            .modify(|wfe| {
+                wfe.metadata.managed_fields = None;
+                finished::slim_run(wfe);
+            }),
     )
     .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
@@ -954,6 +983,7 @@ pub async fn run(
         targets: Mutex::new(HashMap::new()),
         written: Mutex::new(HashMap::new()),
         finished: finished.clone(),
+        retention: retention.clone(),
         config,
     });
     // One signal, fanned out: the controller's graceful shutdown and the background tasks.
@@ -967,6 +997,14 @@ pub async fn run(
     let by_analysis = store.clone();
     let reload = templates.changes(ctx.config.template_poll, stop_rx.clone());
     let active = tokio::spawn(track_active(store.clone(), ctx.clone(), stop_rx.clone()));
+    let expiry = match (&ctx.config.archive, ctx.config.retention.archive_retention) {
+        (Some(archive), Some(keep)) => Some(tokio::spawn(retention::expire_archive(
+            archive.clone(),
+            keep,
+            stop_rx.clone(),
+        ))),
+        _ => None,
+    };
     // Ready once the API answers and the CRD is served: listing runs works.
     let ready = ctx.config.ready.clone();
     let probe: Api<WorkflowExecution> = namespaced_or_all(&client, ns.as_deref());
@@ -990,13 +1028,14 @@ pub async fn run(
     // requested before that would wait for it forever: shut down only once ready.
     let store_ready = store.clone();
     let driving = controller
-        .owns_stream(ended_executions(executions, finished))
+        .owns_stream(ended_executions(executions, finished, store.clone()))
         .watches(
             analyses,
             watcher::Config::default().any_semantic(),
             move |ana: AIAnalysis| runs_of_analysis(&by_analysis, &ana),
         )
         .reconcile_all_on(reload)
+        .reconcile_on(triggered)
         .graceful_shutdown_on(async move {
             let _ = controller_stopped.await;
             let _ = store_ready.wait_until_ready().await;
@@ -1023,6 +1062,9 @@ pub async fn run(
     }
     active.abort();
     readiness.abort();
+    if let Some(expiry) = expiry {
+        expiry.abort();
+    }
     tracing::info!("workflow controller stopped");
 }
 
@@ -1043,6 +1085,7 @@ fn runs_of_analysis(
 ) -> Vec<ObjectRef<WorkflowExecution>> {
     let ana_ns = ana.namespace().unwrap_or_default();
     let ana_name = ana.name_any();
+    // A finished run reads its analysis no more.
     store
         .state()
         .iter()
@@ -1050,10 +1093,10 @@ fn runs_of_analysis(
             let r = &w.spec.ai_analysis_ref;
             let ns = r
                 .namespace
-                .clone()
-                .or_else(|| w.namespace())
+                .as_deref()
+                .or(w.metadata.namespace.as_deref())
                 .unwrap_or_default();
-            r.name == ana_name && ns == ana_ns
+            r.name == ana_name && ns == ana_ns && !finished::run_ended(w)
         })
         .map(|w| ObjectRef::from_obj(w.as_ref()))
         .collect()
@@ -1099,6 +1142,8 @@ fn tend_runs(store: &Store<WorkflowExecution>, ctx: &Context) {
         .filter_map(|w| w.metadata.uid.as_deref())
         .collect();
     ctx.finished.retain_runs(|uid| ongoing.contains(uid));
+    ctx.metrics()
+        .set_unarchived_runs(ctx.retention.unarchived());
 }
 
 #[cfg(test)]

@@ -31,11 +31,24 @@ fn owner_run(kex: &KubernetesExecution) -> Option<&str> {
 }
 
 impl FinishedExecutions {
-    /// Takes in one event of the watch of executions.
-    pub fn observe(&self, event: &watcher::Event<KubernetesExecution>) {
+    /// Takes in one event of the watch of executions. A finished execution is kept only when
+    /// `run_in_flight` says its run (by namespace, name and uid) is still being decided: a
+    /// finished run's executions are never read again, and there may be many of them.
+    pub fn observe(
+        &self,
+        event: &watcher::Event<KubernetesExecution>,
+        run_in_flight: impl Fn(&str, &str, &str) -> bool,
+    ) {
         match event {
             watcher::Event::Apply(kex) | watcher::Event::InitApply(kex) if kex.is_finished() => {
-                self.keep(kex)
+                let owner = kex.metadata.owner_references.as_deref().and_then(|refs| {
+                    refs.iter()
+                        .find(|o| o.kind == "WorkflowExecution" && o.controller == Some(true))
+                });
+                let ns = kex.metadata.namespace.as_deref().unwrap_or_default();
+                if owner.is_some_and(|o| run_in_flight(ns, &o.name, &o.uid)) {
+                    self.keep(kex)
+                }
             }
             watcher::Event::Delete(kex) => self.drop_one(kex),
             _ => {}
@@ -125,6 +138,40 @@ pub fn in_flight_names(status: &crate::api::WorkflowExecutionStatus) -> Vec<&str
         .collect()
 }
 
+/// Slims a finished run for the controller's watch cache to what is read of a finished run:
+/// identity and generation, deletion and finalizers, the analysis reference (for analysis
+/// events), the retention annotations, and of the status the phase, outcome, end time and
+/// the `Archived` condition. The pinned plan, steps and parameters (most of a run's size) go:
+/// a finished run is never decided again, and retention reads the run from the API when it
+/// needs the whole of it.
+pub fn slim_run(wfe: &mut WorkflowExecution) {
+    if !run_ended(wfe) {
+        return;
+    }
+    let meta = &mut wfe.metadata;
+    meta.managed_fields = None;
+    meta.labels = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.retain(|k, _| k.starts_with("workflowexecution.kubernaut.io/"));
+    }
+    meta.owner_references = None;
+    wfe.spec.parameters = None;
+    if let Some(status) = wfe.status.as_mut() {
+        let kept = crate::api::WorkflowExecutionStatus {
+            phase: status.phase,
+            outcome: status.outcome,
+            completed_at: status.completed_at.take(),
+            observed_generation: status.observed_generation,
+            conditions: std::mem::take(&mut status.conditions)
+                .into_iter()
+                .filter(|c| c.type_ == super::retention::CONDITION_ARCHIVED)
+                .collect(),
+            ..Default::default()
+        };
+        *status = kept;
+    }
+}
+
 /// Whether `wfe` has ended (a terminal phase): it is decided no more.
 pub fn run_ended(wfe: &WorkflowExecution) -> bool {
     wfe.status
@@ -136,6 +183,7 @@ pub fn run_ended(wfe: &WorkflowExecution) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::ResourceExt;
     use serde_json::json;
 
     fn kex(name: &str, run: &str, phase: Option<&str>) -> KubernetesExecution {
@@ -164,18 +212,76 @@ mod tests {
         }
     }
 
+    impl FinishedExecutions {
+        fn observe_all(&self, event: &watcher::Event<KubernetesExecution>) {
+            self.observe(event, |_, _, _| true);
+        }
+    }
+
+    #[test]
+    fn executions_of_runs_not_in_flight_are_not_kept() {
+        let f = FinishedExecutions::default();
+        f.observe(
+            &watcher::Event::InitApply(kex("a", "r1", Some("Succeeded"))),
+            |ns, name, uid| (ns, name, uid) == ("ns", "run", "r2"),
+        );
+        assert!(f.is_empty());
+        f.observe(
+            &watcher::Event::InitApply(kex("a", "r2", Some("Succeeded"))),
+            |ns, name, uid| (ns, name, uid) == ("ns", "run", "r2"),
+        );
+        assert_eq!(f.len(), 1);
+    }
+
+    #[test]
+    fn a_finished_run_is_slimmed_to_what_is_read_of_it() {
+        let mut run: WorkflowExecution = serde_json::from_value(json!({
+            "apiVersion": "workflowexecution.kubernaut.io/v1alpha1", "kind": "WorkflowExecution",
+            "metadata": {"name": "r", "namespace": "ns", "uid": "u", "generation": 1,
+                "labels": {"team": "a"},
+                "annotations": {"workflowexecution.kubernaut.io/retain-failed": "1d", "note": "x"},
+                "managedFields": [{"manager": "m"}]},
+            "spec": {"aiAnalysisRef": {"name": "a"}, "parameters": {"factor": 2}},
+            "status": {"phase": "Completed", "outcome": "Success", "plan": "{}",
+                "completedAt": "2026-01-01T00:00:00Z",
+                "steps": [{"name": "s", "phase": "Succeeded"}],
+                "conditions": [
+                    {"type": "Ready", "status": "True", "reason": "R", "message": "m", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                    {"type": "Archived", "status": "True", "reason": "Archived", "message": "m", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+        }))
+        .unwrap();
+        let mut running = run.clone();
+        running.status.as_mut().unwrap().phase = Some(crate::api::WorkflowPhase::Executing);
+        let before = running.clone();
+        slim_run(&mut running);
+        assert_eq!(
+            serde_json::to_value(&running).unwrap(),
+            serde_json::to_value(&before).unwrap(),
+            "a run in flight is kept whole"
+        );
+        slim_run(&mut run);
+        let status = run.status.as_ref().unwrap();
+        assert!(status.plan.is_none() && status.steps.is_empty());
+        assert_eq!(status.conditions.len(), 1);
+        assert_eq!(status.outcome, Some(crate::api::Outcome::Success));
+        assert!(status.completed_at.is_some());
+        assert_eq!(run.annotations().len(), 1);
+        assert!(run.spec.parameters.is_none() && run.metadata.managed_fields.is_none());
+        assert_eq!(run.spec.ai_analysis_ref.name, "a");
+    }
+
     #[test]
     fn only_finished_executions_are_kept_and_all_or_none_is_answered() {
         let f = FinishedExecutions::default();
-        f.observe(&watcher::Event::Apply(kex("a", "r1", Some("Running"))));
-        f.observe(&watcher::Event::Apply(kex("b", "r1", None)));
+        f.observe_all(&watcher::Event::Apply(kex("a", "r1", Some("Running"))));
+        f.observe_all(&watcher::Event::Apply(kex("b", "r1", None)));
         assert!(f.is_empty());
         // Nothing in flight: nothing to read.
         assert_eq!(f.all_of("r1", &[]).map(|v| v.len()), Some(0));
         assert!(f.all_of("r1", &["a"]).is_none());
 
-        f.observe(&watcher::Event::Apply(kex("a", "r1", Some("Succeeded"))));
-        f.observe(&watcher::Event::InitApply(kex("c", "r1", Some("Failed"))));
+        f.observe_all(&watcher::Event::Apply(kex("a", "r1", Some("Succeeded"))));
+        f.observe_all(&watcher::Event::InitApply(kex("c", "r1", Some("Failed"))));
         let got = f.all_of("r1", &["a", "c"]).unwrap_or_default();
         assert_eq!(got.len(), 2);
         // The copies keep no managedFields.
@@ -190,10 +296,10 @@ mod tests {
     fn copies_go_with_deletes_status_writes_and_ended_runs() {
         let f = FinishedExecutions::default();
         for (name, run) in [("a", "r1"), ("b", "r1"), ("c", "r2")] {
-            f.observe(&watcher::Event::Apply(kex(name, run, Some("Succeeded"))));
+            f.observe_all(&watcher::Event::Apply(kex(name, run, Some("Succeeded"))));
         }
         assert_eq!(f.len(), 3);
-        f.observe(&watcher::Event::Delete(kex("a", "r1", Some("Succeeded"))));
+        f.observe_all(&watcher::Event::Delete(kex("a", "r1", Some("Succeeded"))));
         assert!(f.all_of("r1", &["a"]).is_none());
         f.keep_only("r1", &[]);
         assert!(f.all_of("r1", &["b"]).is_none());
@@ -207,7 +313,7 @@ mod tests {
         let f = FinishedExecutions::default();
         let mut orphan = kex("a", "r1", Some("Succeeded"));
         orphan.metadata.owner_references = None;
-        f.observe(&watcher::Event::Apply(orphan));
+        f.observe_all(&watcher::Event::Apply(orphan));
         assert!(f.is_empty());
     }
 }

@@ -31,6 +31,13 @@ pub struct ActionLabels {
     pub action: String,
 }
 
+/// Labels of a deleted finished run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct DeletedLabels {
+    /// Why: `ttl` (its retention period passed) or `per_target` (newer runs on its target).
+    pub reason: String,
+}
+
 /// Every series the operator serves, and the registry that encodes them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -41,6 +48,10 @@ pub struct Metrics {
     executions: Family<ActionLabels, Counter>,
     execution_duration: Family<ActionLabels, Histogram>,
     active_runs: Gauge,
+    archived: Counter,
+    archive_failures: Counter,
+    unarchived: Gauge,
+    deleted: Family<DeletedLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -63,6 +74,30 @@ impl Metrics {
             execution_histogram as fn() -> Histogram,
         );
         let active_runs = Gauge::default();
+        let archived = Counter::default();
+        let archive_failures = Counter::default();
+        let unarchived = Gauge::default();
+        let deleted = Family::<DeletedLabels, Counter>::default();
+        registry.register(
+            "runs_archived",
+            "Finished runs whose record was committed to the archive",
+            archived.clone(),
+        );
+        registry.register(
+            "archive_failures",
+            "Failed attempts to archive a finished run",
+            archive_failures.clone(),
+        );
+        registry.register(
+            "runs_unarchived",
+            "Finished runs kept because their last archive attempt failed",
+            unarchived.clone(),
+        );
+        registry.register(
+            "runs_deleted",
+            "Finished runs deleted by retention, by reason",
+            deleted.clone(),
+        );
         registry.register(
             "reconciles",
             "WorkflowExecution reconciles by outcome",
@@ -97,7 +132,36 @@ impl Metrics {
             executions,
             execution_duration,
             active_runs,
+            archived,
+            archive_failures,
+            unarchived,
+            deleted,
         }
+    }
+
+    /// Counts a run whose record was committed to the archive.
+    pub fn run_archived(&self) {
+        self.archived.inc();
+    }
+
+    /// Counts a failed archive attempt.
+    pub fn archive_failed(&self) {
+        self.archive_failures.inc();
+    }
+
+    /// Sets the number of runs kept because they could not be archived.
+    pub fn set_unarchived_runs(&self, count: usize) {
+        self.unarchived
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a finished run deleted by retention (`ttl` or `per_target`).
+    pub fn run_deleted(&self, reason: &str) {
+        self.deleted
+            .get_or_create(&DeletedLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     /// Starts timing a reconcile; the guard records it when dropped.
@@ -202,6 +266,11 @@ mod tests {
         m.execution_created("scale_deployment");
         m.execution_finished("scale_deployment", 2.5);
         m.set_active_runs(3);
+        m.run_archived();
+        m.archive_failed();
+        m.archive_failed();
+        m.set_unarchived_runs(1);
+        m.run_deleted("per_target");
         let text = m.encode().unwrap();
         for line in [
             "remedy_reconciles_total{outcome=\"conflict\"} 1",
@@ -211,6 +280,10 @@ mod tests {
             "remedy_step_duration_seconds_count{action=\"scale_deployment\"} 1",
             "remedy_reconcile_duration_seconds_count{outcome=\"ok\"} 1",
             "remedy_active_runs 3",
+            "remedy_runs_archived_total 1",
+            "remedy_archive_failures_total 2",
+            "remedy_runs_unarchived 1",
+            "remedy_runs_deleted_total{reason=\"per_target\"} 1",
         ] {
             assert!(text.contains(line), "missing `{line}` in\n{text}");
         }

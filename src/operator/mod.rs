@@ -9,6 +9,7 @@
 //! | `planning` | the analysis and template → the pinned plan; the run's target |
 //! | `safety`, `target_lock` | the checks at Validating; canonical target identities |
 //! | `sealing` | the plan stored sealed and opened for the engine; executions sealed and signed |
+//! | `retention` | finished runs: archive, then delete when due (period, per-target bound) |
 //! | `run_state` | failing a run, spec digests, status transitions (events, metrics) |
 //! | `events` | publishing Events with names and notes a real API server accepts |
 //! | `conditions` | standard conditions with observedGeneration |
@@ -29,6 +30,7 @@ pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod planning;
+pub mod retention;
 pub mod run_state;
 pub mod safety;
 pub mod sealing;

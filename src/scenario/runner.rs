@@ -21,6 +21,8 @@ use super::summary::Summary;
 use crate::api::{AIAnalysis, KubernetesExecution, StepPhase, WorkflowExecution, WorkflowPhase};
 use crate::cluster::{Config, EmbeddedCluster, SimulationConfig};
 use crate::executor::ExecutorConfig;
+use crate::archive::Archive;
+use crate::operator::retention::{CONDITION_ARCHIVED, RetentionConfig};
 use crate::operator::{Clock, OperatorConfig, ScaledClock};
 
 /// How to run a scenario.
@@ -36,6 +38,8 @@ pub struct RunOptions {
     pub speed: Option<f64>,
     /// The real-time cap of the whole run.
     pub timeout: Duration,
+    /// Where the finished run is archived; `None`: nowhere.
+    pub archive: Option<Archive>,
 }
 
 impl Default for RunOptions {
@@ -46,6 +50,7 @@ impl Default for RunOptions {
             approve: false,
             speed: None,
             timeout: Duration::from_secs(120),
+            archive: None,
         }
     }
 }
@@ -88,6 +93,9 @@ pub struct Report {
     pub summary: Summary,
     /// `KIND namespace/name` → (resourceVersion before the run, after it).
     pub versions: BTreeMap<String, (String, String)>,
+    /// With an archive: the run's `Archived` condition once the workflow controller has set
+    /// it (`Ok`: committed; `Err`: why not), or `None` when the run was not archived.
+    pub archived: Option<Result<String, String>>,
 }
 
 /// Errors of setting up a run (the run's own failures end up in the summary).
@@ -177,7 +185,14 @@ pub async fn run(
     let before = versions(&client, &kinds, &created).await;
 
     let stop = CancellationToken::new();
-    let controllers = start_controllers(&client, &options.templates, speed, &stop);
+    let controllers = start_controllers(
+        &client,
+        &options.templates,
+        speed,
+        &stop,
+        options.archive.clone(),
+        RetentionConfig::default(),
+    );
     for (i, fault) in scenario.faults.iter().enumerate() {
         match (fault.count, &fault.latency) {
             (Some(count), _) => {
@@ -257,6 +272,10 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
 
+    let archived = match (&options.archive, &final_run) {
+        (Some(_), Some(run)) if run_ended(run) => Some(archived(&runs, &name).await),
+        _ => None,
+    };
     stop.cancel();
     for handle in controllers {
         let _ = tokio::time::timeout(Duration::from_secs(5), handle).await;
@@ -298,7 +317,36 @@ pub async fn run(
         })
         .collect();
     summary.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(Report { summary, versions })
+    Ok(Report {
+        summary,
+        versions,
+        archived,
+    })
+}
+
+fn run_ended(run: &WorkflowExecution) -> bool {
+    crate::operator::finished::run_ended(run)
+}
+
+/// Waits (at most 10 s) for the workflow controller to mark the finished run `Archived`, and
+/// answers the condition's message: `Ok` when committed, `Err` when it could not be.
+async fn archived(runs: &Api<WorkflowExecution>, name: &str) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let condition = runs.get_opt(name).await.ok().flatten().and_then(|run| {
+            run.status.and_then(|s| {
+                crate::operator::conditions::get(&s.conditions, CONDITION_ARCHIVED).cloned()
+            })
+        });
+        match condition {
+            Some(c) if c.status == "True" => return Ok(c.message),
+            Some(c) => return Err(c.message),
+            None if Instant::now() >= deadline => {
+                return Err("the run was not archived within 10 s".to_string());
+            }
+            None => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
 }
 
 /// Records when a step was first seen started and when it was first seen in a final phase.
@@ -568,17 +616,24 @@ pub async fn start_in_cluster(
     templates: &std::path::Path,
     speed: f64,
     stop: &CancellationToken,
+    archive: Option<Archive>,
+    retention: RetentionConfig,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, RunError> {
     install_crds(client).await?;
-    Ok(start_controllers(client, templates, speed, stop))
+    Ok(start_controllers(
+        client, templates, speed, stop, archive, retention,
+    ))
 }
 
-/// Starts the workflow controller and the executor on `client` until `stop` is cancelled.
+/// Starts the workflow controller (archiving finished runs to `archive`, and keeping them
+/// as `retention` says) and the executor on `client` until `stop` is cancelled.
 pub fn start_controllers(
     client: &Client,
     templates: &std::path::Path,
     speed: f64,
     stop: &CancellationToken,
+    archive: Option<Archive>,
+    retention: RetentionConfig,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     // One clock for both controllers: the engine's waits and the executor's deadlines agree.
     let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(speed));
@@ -586,6 +641,8 @@ pub fn start_controllers(
     config.clock = clock.clone();
     config.template_poll = Duration::from_secs(1);
     config.wait_requeue = Duration::from_millis(200);
+    config.archive = archive;
+    config.retention = retention;
     let operator = {
         let client = client.clone();
         let stop = stop.clone();
