@@ -70,7 +70,7 @@ pub async fn apply_sqlite_list(pool: &SqlitePool, migrations: Embedded) -> Resul
         match migrator.run(pool).await {
             Ok(()) => return Ok(()),
             // Another process migrated the same file at the same moment: look again.
-            Err(MigrateError::Execute(_)) if tries < 3 => {
+            Err(MigrateError::Execute(_) | MigrateError::ExecuteMigration(..)) if tries < 3 => {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(100 * tries)).await;
             }
