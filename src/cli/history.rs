@@ -13,7 +13,6 @@ use crate::archive::{Archive, Location, RunRecord, RunRow, Target};
 
 /// Arguments of `remedy history`.
 #[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct HistoryArgs {
     /// Show one run.
     #[command(subcommand)]
@@ -78,6 +77,10 @@ pub fn run(args: &HistoryArgs) -> ExitCode {
     };
     match &args.command {
         Some(HistoryCommand::Show { run }) => {
+            let filters = [&args.target, &args.workflow, &args.outcome, &args.namespace, &args.since];
+            if filters.iter().any(|f| f.is_some()) {
+                return usage("`history show RUN` takes no filters (--target, --workflow, --outcome, --namespace, --since)");
+            }
             let key = match RunKey::parse(run) {
                 Ok(k) => k,
                 Err(e) => return usage(&e),

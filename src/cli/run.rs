@@ -79,16 +79,17 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("error: --speed must be a number of at least 1");
         return ExitCode::from(2);
     }
-    let archive = match args.archive.open(true) {
+    let runtime = match super::runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    // The archive's connection pool lives on the runtime.
+    let archive = match runtime.block_on(async { args.archive.open(true) }) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
-    };
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
     };
     let options = RunOptions {
         templates: args.templates.clone(),

@@ -215,12 +215,13 @@ impl Retention {
             .iter()
             .filter(|(_, f)| f.target.as_ref() == Some(target))
             .collect();
-        // Newest first; ties by name, so that every reconcile ranks alike.
+        // Newest first. End times have whole seconds: within one, the later name counts as
+        // the newer (names with a counter end in order), so that every reconcile ranks alike.
         same.sort_by(|(ua, a), (ub, b)| {
             b.ended
                 .cmp(&a.ended)
-                .then_with(|| a.name.cmp(&b.name))
-                .then_with(|| ua.cmp(ub))
+                .then_with(|| b.name.cmp(&a.name))
+                .then_with(|| ub.cmp(ua))
         });
         let beyond: Vec<(String, String, String)> = same
             .into_iter()
@@ -714,6 +715,16 @@ mod tests {
         assert!(!me);
         assert!(r.excess("uid-old", 2).1);
         assert!(!r.excess("uid-mid", 2).1);
+        // Within one second, the later name is the newer.
+        r.observe(&watcher::Event::Apply(run("new-2", "Success", 30, json!({}))));
+        assert_eq!(
+            r.excess("uid-new-2", 2).0,
+            vec![
+                ("shop".into(), "mid".into(), "uid-mid".into()),
+                ("shop".into(), "old".into(), "uid-old".into())
+            ]
+        );
+        r.observe(&watcher::Event::Delete(run("new-2", "Success", 30, json!({}))));
         r.observe(&watcher::Event::Delete(run("old", "Success", 10, json!({}))));
         assert!(r.excess("uid-new", 2).0.is_empty());
         assert_eq!(r.finished_runs(), 2);

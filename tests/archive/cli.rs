@@ -169,6 +169,7 @@ fn history_refuses_bad_input_with_a_clear_error() {
         (vec!["history", "--outcome", "great"], "--outcome"),
         (vec!["history", "--target", "web"], "--target"),
         (vec!["history", "show", "a/b/c"], "run \"a/b/c\""),
+        (vec!["history", "--outcome", "Success", "show", "x"], "takes no filters"),
         (vec!["history", "--archive", "mysql://db/x"], "unknown scheme"),
     ] {
         let out = remedy(data.path(), &args);

@@ -31,8 +31,15 @@ fn at_once() -> RetentionConfig {
     }
 }
 
-fn metric(config: &remedy::operator::OperatorConfig, line: &str) -> bool {
-    config.metrics.encode().unwrap().lines().any(|l| l == line)
+/// Whether the metrics show `line` within 5 s (a count follows the request it counts).
+async fn metric(config: &remedy::operator::OperatorConfig, line: &str) -> bool {
+    for _ in 0..200 {
+        if config.metrics.encode().unwrap().lines().any(|l| l == line) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,12 +50,12 @@ async fn without_an_archive_a_run_and_its_executions_go_when_its_period_passes()
     c.start(config);
     c.analysis("a", "web").await;
     // The run's own annotation overrides the default (keep for ever).
-    c.run("short", "a", json!({ANNOTATION_RETAIN_SUCCEEDED: "1s"})).await;
+    c.run("short", "a", json!({ANNOTATION_RETAIN_SUCCEEDED: "3s"})).await;
     let run = c.finished("short").await;
     assert_eq!(c.executions_of("short").await.len(), 2);
     assert!(condition(&run, "Archived").is_none(), "no archive, no condition");
     c.gone("short").await;
-    assert!(metric(&metrics, "remedy_runs_deleted_total{reason=\"ttl\"} 1"));
+    assert!(metric(&metrics, "remedy_runs_deleted_total{reason=\"ttl\"} 1").await);
 
     // Without an annotation, the default keeps it.
     c.analysis("b", "api").await;
@@ -77,15 +84,15 @@ async fn at_most_n_finished_runs_stay_per_target() {
     for name in ["w1", "w2", "w3"] {
         c.run(name, "web", json!({})).await;
         c.finished(name).await;
-        // Distinct end times, in order.
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Distinct end times (status times have whole seconds), in order.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     c.gone("w1").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     for kept in ["w2", "w3", "other"] {
         assert!(c.get(kept).await.is_some(), "{kept} was deleted");
     }
-    assert!(metric(&metrics, "remedy_runs_deleted_total{reason=\"per_target\"} 1"));
+    assert!(metric(&metrics, "remedy_runs_deleted_total{reason=\"per_target\"} 1").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,8 +144,8 @@ async fn a_finished_run_is_archived_then_deleted(db: Db) {
     c.gone("fix-1").await;
     let record = archive.get(&RunKey::Uid(uid.clone())).await.unwrap().unwrap();
     check_record(&record);
-    assert!(metric(&metrics, "remedy_runs_archived_total 1"));
-    assert!(metric(&metrics, "remedy_runs_deleted_total{reason=\"ttl\"} 1"));
+    assert!(metric(&metrics, "remedy_runs_archived_total 1").await);
+    assert!(metric(&metrics, "remedy_runs_deleted_total{reason=\"ttl\"} 1").await);
     assert_eq!(db.scalar("SELECT count(*) FROM remedy_runs").await, 1);
 }
 
@@ -297,7 +304,7 @@ async fn a_run_that_cannot_be_archived_stays_until_the_database_is_back() {
     let cond = condition(&run, "Archived").unwrap();
     assert_eq!(cond.reason, "ArchiveUnavailable");
     assert!(cond.message.contains("kept until it is archived"), "{}", cond.message);
-    assert!(metric(&metrics, "remedy_runs_unarchived 1"));
+    assert!(metric(&metrics, "remedy_runs_unarchived 1").await);
     // It stays while the database is down, though it is due, and is tried again.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(c.get("fix-1").await.is_some(), "deleted before it was archived");
@@ -315,5 +322,5 @@ async fn a_run_that_cannot_be_archived_stays_until_the_database_is_back() {
     db.server().resume();
     c.gone("fix-1").await;
     assert!(archive.contains(&uid).await.unwrap());
-    assert!(metric(&metrics, "remedy_runs_unarchived 0"));
+    assert!(metric(&metrics, "remedy_runs_unarchived 0").await);
 }
