@@ -4,11 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod archive {
-    pub mod cluster;
     mod cli;
+    pub mod cluster;
     pub mod postgres;
     mod retention;
     mod suite;
+    mod views;
 }
 
 use std::path::PathBuf;
@@ -159,7 +160,9 @@ pub fn finished_run(
                  "attempts": 1, "executionRef": format!("{name}-scale-1"),
                  "startedAt": at(ended - 20), "completedAt": at(ended), "message": "scaled"}
             ],
-            "plan": plan.to_string()
+            "plan": plan.to_string(),
+            "failure": (outcome != "Success").then(|| json!({"step": "scale", "reason": "StepFailed",
+                "message": "deployment shop/web did not scale: exceeded quota compute-resources"}))
         }
     }))
     .unwrap();
@@ -182,7 +185,12 @@ pub fn finished_run(
         execution("look", json!({"seen": 2})),
         execution("scale", json!({"previous_replicas": 2, "token": "abc123"})),
     ];
-    let event = |kind: &str, object: &str, object_uid: Option<&str>, reason: &str, message: &str| -> Event {
+    let event = |kind: &str,
+                 object: &str,
+                 object_uid: Option<&str>,
+                 reason: &str,
+                 message: &str|
+     -> Event {
         serde_json::from_value(json!({
             "metadata": {"name": format!("{object}.{reason}"), "namespace": ns},
             "involvedObject": {"kind": kind, "name": object, "namespace": ns, "uid": object_uid},
@@ -192,15 +200,40 @@ pub fn finished_run(
         .unwrap()
     };
     let events = vec![
-        event("WorkflowExecution", name, Some(&uid), "Completed", "the run ended"),
-        event("KubernetesExecution", &format!("{name}-look-1"), None, "RemediationNotice", "Authorization: Bearer sekrit-bearer"),
-        event("WorkflowExecution", "someone-else", Some("uid-other"), "Completed", "not this run"),
+        event(
+            "WorkflowExecution",
+            name,
+            Some(&uid),
+            "Completed",
+            "the run ended",
+        ),
+        event(
+            "KubernetesExecution",
+            &format!("{name}-look-1"),
+            None,
+            "RemediationNotice",
+            "Authorization: Bearer sekrit-bearer",
+        ),
+        event(
+            "WorkflowExecution",
+            "someone-else",
+            Some("uid-other"),
+            "Completed",
+            "not this run",
+        ),
     ];
     (run, executions, events)
 }
 
 /// The record of [`finished_run`].
-pub fn record(ns: &str, name: &str, workflow: &str, target: &str, outcome: &str, ended: i64) -> RunRecord {
+pub fn record(
+    ns: &str,
+    name: &str,
+    workflow: &str,
+    target: &str,
+    outcome: &str,
+    ended: i64,
+) -> RunRecord {
     let (run, executions, events) = finished_run(ns, name, workflow, target, outcome, ended);
     RunRecord::build(&run, &executions, &events).unwrap()
 }

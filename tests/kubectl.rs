@@ -39,6 +39,8 @@ fn serve_with(extra: &[&str]) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     let mut child = Command::new(env!("CARGO_BIN_EXE_remedy"))
+        // Finished runs are archived into the data directory: the temporary one.
+        .env("XDG_DATA_HOME", dir.path())
         .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
         .arg(&kc)
         .args(extra)

@@ -20,7 +20,10 @@ pub enum CollectError {
 }
 
 /// The record of `run` (as read now, finished), with its executions and events.
-pub async fn record_of(client: &Client, run: &WorkflowExecution) -> Result<RunRecord, CollectError> {
+pub async fn record_of(
+    client: &Client,
+    run: &WorkflowExecution,
+) -> Result<RunRecord, CollectError> {
     let ns = run.namespace().unwrap_or_default();
     let name = run.name_any();
     let executions: Api<KubernetesExecution> = Api::namespaced(client.clone(), &ns);
@@ -32,11 +35,8 @@ pub async fn record_of(client: &Client, run: &WorkflowExecution) -> Result<RunRe
     // Lists the server selects, so that a namespace full of other runs' events costs
     // nothing: the run's own, then each execution's.
     let mut about = Vec::new();
-    let objects = std::iter::once(("WorkflowExecution", name.clone())).chain(
-        owned
-            .iter()
-            .map(|k| ("KubernetesExecution", k.name_any())),
-    );
+    let objects = std::iter::once(("WorkflowExecution", name.clone()))
+        .chain(owned.iter().map(|k| ("KubernetesExecution", k.name_any())));
     for (kind, object) in objects {
         let selector = format!("involvedObject.kind={kind},involvedObject.name={object}");
         about.extend(

@@ -1,6 +1,7 @@
 //! The archive's schema, versioned: one list of migrations per database, compiled into the
 //! binary and applied in order when an archive opens (sqlx's migrator records each in
-//! `_sqlx_migrations` with a checksum, so an edited migration is refused).
+//! `_sqlx_migrations` with a checksum, so an edited migration is refused when the operator
+//! starts; a schema that has every version is otherwise taken as it is, in one query).
 //!
 //! Two processes may open the same archive at once (two operator replicas, two `remedy run`s
 //! on a fresh machine). On PostgreSQL the migrator holds an advisory lock while it works, so
@@ -63,7 +64,10 @@ impl MigrationSource<'static> for Embedded {
 }
 
 /// Brings a SQLite archive up to date with `migrations` (normally [`SQLITE`]).
-pub async fn apply_sqlite_list(pool: &SqlitePool, migrations: Embedded) -> Result<(), MigrateError> {
+pub async fn apply_sqlite_list(
+    pool: &SqlitePool,
+    migrations: Embedded,
+) -> Result<(), MigrateError> {
     let migrator = Migrator::new(migrations).await?;
     let mut tries = 0;
     loop {

@@ -11,8 +11,9 @@
 //! | `collect` | reading a finished run's executions and events from the cluster |
 //!
 //! Both backends run the same SQL (sqlx, plain runtime queries with `$n` parameters, which
-//! SQLite reads too); only the schema files differ. Storing is an upsert by the run's uid, so
-//! archiving a run twice (after a restart, or by two replicas) leaves one row.
+//! SQLite reads too); only the schema files differ. Storing is an upsert by the run's uid that
+//! keeps the first record, so archiving a run twice (after a restart, or by two replicas)
+//! leaves one row, the one written before the run could be deleted.
 //!
 //! **Invariant:** nothing reaches the archive unredacted, and no password is taken from a URL
 //! or printed: PostgreSQL's comes from the environment (`REMEDY_ARCHIVE_PASSWORD` or
@@ -155,11 +156,26 @@ impl Archive {
         &self.inner.shown
     }
 
-    /// Connects and applies the migrations, once.
+    /// Connects and applies the migrations, once. A schema that already has every version
+    /// this binary knows is taken as it is (one query, not the migrator's several round
+    /// trips and lock); anything else goes through the migrator, which also refuses a schema
+    /// newer than this binary or an edited migration.
     pub async fn ready(&self) -> Result<(), ArchiveError> {
         self.inner
             .migrated
             .get_or_try_init(|| async {
+                let (applied, known) = match &self.inner.backend {
+                    Backend::Sqlite(pool) => {
+                        (sql::applied_versions(pool).await, migrations::SQLITE)
+                    }
+                    Backend::Postgres(pool) => {
+                        (sql::applied_versions(pool).await, migrations::POSTGRES)
+                    }
+                };
+                let applied = applied.map_err(|e| self.db_error(e))?;
+                if applied.iter().copied().eq(known.iter().map(|(v, _, _)| *v)) {
+                    return Ok(());
+                }
                 match &self.inner.backend {
                     Backend::Sqlite(pool) => migrations::apply_sqlite(pool).await,
                     Backend::Postgres(pool) => migrations::apply_postgres(pool).await,
@@ -170,8 +186,21 @@ impl Archive {
             .map(|_| ())
     }
 
-    /// Stores `record`; storing the same run again replaces its row (an upsert by uid). When
-    /// this returns, the record is committed.
+    /// Connects and runs the migrator in full (checksums included), whatever the schema
+    /// shows: what the operator does at start.
+    pub async fn migrate(&self) -> Result<(), ArchiveError> {
+        match &self.inner.backend {
+            Backend::Sqlite(pool) => migrations::apply_sqlite(pool).await,
+            Backend::Postgres(pool) => migrations::apply_postgres(pool).await,
+        }
+        .map_err(|e| self.migrate_error(e))?;
+        let _ = self.inner.migrated.set(());
+        Ok(())
+    }
+
+    /// Stores `record`, an upsert by uid that keeps the first record committed: storing the
+    /// same run again (after a restart, or from a second replica) changes nothing. When this
+    /// returns, the run's record is committed.
     pub async fn store(&self, record: &RunRecord) -> Result<(), ArchiveError> {
         self.ready().await?;
         let row = sql::StoredRow::of(record, Timestamp::now()).map_err(|source| {

@@ -173,8 +173,17 @@ mod tests {
         assert_eq!(t.display(), "Deployment/shop/web");
         assert_eq!(t.key(), "deployment/shop/web");
         let n = Target::parse("Node/worker-1").unwrap();
-        assert_eq!((n.namespace.as_str(), n.key()), ("", "node//worker-1".into()));
-        for bad in ["Deployment", "a/b/c/d", "Deployment//web", "/shop/web", "De ploy/x/y"] {
+        assert_eq!(
+            (n.namespace.as_str(), n.key()),
+            ("", "node//worker-1".into())
+        );
+        for bad in [
+            "Deployment",
+            "a/b/c/d",
+            "Deployment//web",
+            "/shop/web",
+            "De ploy/x/y",
+        ] {
             assert!(Target::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -111,7 +111,9 @@ impl Target {
     pub fn parse(text: &str) -> Result<Target, String> {
         let parts: Vec<&str> = text.split('/').collect();
         let bad = |why: &str| {
-            format!("--target {text:?}: {why} (expected KIND/NAMESPACE/NAME, or KIND/NAME for a cluster-scoped resource, e.g. Deployment/shop/web)")
+            format!(
+                "--target {text:?}: {why} (expected KIND/NAMESPACE/NAME, or KIND/NAME for a cluster-scoped resource, e.g. Deployment/shop/web)"
+            )
         };
         let (kind, namespace, name) = match parts.as_slice() {
             [kind, name] => (*kind, "", *name),

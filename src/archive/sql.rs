@@ -1,5 +1,5 @@
 //! The archive's statements, written once for both databases: `$n` parameters (SQLite reads
-//! them too), `INSERT … ON CONFLICT (uid) DO UPDATE` (both have it), plain text and 64-bit
+//! them too), `INSERT … ON CONFLICT (uid) DO NOTHING` (both have it), plain text and 64-bit
 //! integers.
 
 use jiff::Timestamp;
@@ -54,17 +54,14 @@ impl StoredRow {
     }
 }
 
+/// Inserts a run's row; a row of the same uid stays as it is. A finished run's record is
+/// complete when it is first committed (no run is deleted before), while a replica racing
+/// the deletion could read it after its executions went: the first record is the one kept.
 const UPSERT: &str = "INSERT INTO remedy_runs (uid, namespace, name, workflow, workflow_version, \
      workflow_digest, target, target_key, phase, outcome, failure_reason, created_ms, started_ms, \
      finished_ms, archived_ms, record) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-     ON CONFLICT (uid) DO UPDATE SET namespace = excluded.namespace, name = excluded.name, \
-     workflow = excluded.workflow, workflow_version = excluded.workflow_version, \
-     workflow_digest = excluded.workflow_digest, target = excluded.target, \
-     target_key = excluded.target_key, phase = excluded.phase, outcome = excluded.outcome, \
-     failure_reason = excluded.failure_reason, created_ms = excluded.created_ms, \
-     started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, \
-     archived_ms = excluded.archived_ms, record = excluded.record";
+     ON CONFLICT (uid) DO NOTHING";
 
 const LIST_COLUMNS: &str = "uid, namespace, name, workflow, workflow_version, workflow_digest, \
      target, phase, outcome, failure_reason, started_ms, finished_ms";
@@ -75,7 +72,7 @@ enum Bind {
     Int(i64),
 }
 
-/// Stores one row; an existing row of the same uid is replaced.
+/// Stores one row; an existing row of the same uid is kept.
 pub(super) async fn upsert<DB>(pool: &Pool<DB>, row: &StoredRow) -> Result<(), sqlx::Error>
 where
     DB: Database,
@@ -163,7 +160,9 @@ where
     Ok(row.is_some())
 }
 
-/// The rows `query` selects, newest first.
+/// The rows `query` selects, newest first. The order is the time alone, which every index
+/// holds second: a tie-breaker outside the index would make the database sort every row the
+/// filter selects before it could stop at the limit.
 pub(super) async fn list<DB>(pool: &Pool<DB>, query: &Query) -> Result<Vec<RunRow>, sqlx::Error>
 where
     DB: Database,
@@ -210,7 +209,7 @@ where
     let limit_clause = format!("LIMIT ${}", binds.len());
     let text = format!(
         "SELECT {LIST_COLUMNS} FROM remedy_runs {where_clause} \
-         ORDER BY finished_ms DESC, uid {limit_clause}"
+         ORDER BY finished_ms DESC {limit_clause}"
     );
     let mut statement = sqlx::query(&text);
     for b in binds {
@@ -254,4 +253,26 @@ where
         .fetch_all(pool)
         .await?;
     Ok(u64::try_from(gone.len()).unwrap_or(u64::MAX))
+}
+
+/// The versions of the migrations applied successfully, in order; empty when there is no
+/// migration table yet.
+pub(super) async fn applied_versions<DB>(pool: &Pool<DB>) -> Result<Vec<i64>, sqlx::Error>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'r> i64: Decode<'r, DB>,
+    i64: Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(pool)
+        .await;
+    match rows {
+        Ok(rows) => rows.iter().map(|r| r.try_get(0)).collect(),
+        // No table yet: nothing applied.
+        Err(sqlx::Error::Database(_)) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }

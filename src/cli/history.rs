@@ -77,9 +77,17 @@ pub fn run(args: &HistoryArgs) -> ExitCode {
     };
     match &args.command {
         Some(HistoryCommand::Show { run }) => {
-            let filters = [&args.target, &args.workflow, &args.outcome, &args.namespace, &args.since];
+            let filters = [
+                &args.target,
+                &args.workflow,
+                &args.outcome,
+                &args.namespace,
+                &args.since,
+            ];
             if filters.iter().any(|f| f.is_some()) {
-                return usage("`history show RUN` takes no filters (--target, --workflow, --outcome, --namespace, --since)");
+                return usage(
+                    "`history show RUN` takes no filters (--target, --workflow, --outcome, --namespace, --since)",
+                );
             }
             let key = match RunKey::parse(run) {
                 Ok(k) => k,
@@ -103,10 +111,7 @@ fn usage(message: &str) -> ExitCode {
 }
 
 fn failed(message: &str) -> ExitCode {
-    eprintln!(
-        "error: {}",
-        crate::executor::redact::redact_text(message)
-    );
+    eprintln!("error: {}", crate::executor::redact::redact_text(message));
     ExitCode::from(1)
 }
 
@@ -145,8 +150,9 @@ fn since(text: &str, now: Timestamp) -> Result<Timestamp, String> {
     if let Ok(t) = text.parse::<Timestamp>() {
         return Ok(t);
     }
-    let span = crate::executor::params::parse_duration(text)
-        .map_err(|_| format!("--since {text:?}: give a duration (12h, 7d) or a time (2026-12-01T00:00:00Z)"))?;
+    let span = crate::executor::params::parse_duration(text).map_err(|_| {
+        format!("--since {text:?}: give a duration (12h, 7d) or a time (2026-12-01T00:00:00Z)")
+    })?;
     jiff::SignedDuration::try_from(span)
         .ok()
         .and_then(|d| now.checked_sub(d).ok())
@@ -227,7 +233,9 @@ pub fn render_rows(rows: &[RunRow], wide: bool) -> String {
     if rows.is_empty() {
         return "no archived runs match\n".to_string();
     }
-    let mut header = vec!["FINISHED", "RUN", "WORKFLOW", "TARGET", "OUTCOME", "DURATION"];
+    let mut header = vec![
+        "FINISHED", "RUN", "WORKFLOW", "TARGET", "OUTCOME", "DURATION",
+    ];
     if wide {
         header.extend(["PHASE", "REASON", "UID", "DIGEST"]);
     }
@@ -323,14 +331,30 @@ mod tests {
     #[test]
     fn flags_become_a_query() {
         let q = query(&[
-            "--target", "deployment/shop/web", "--outcome", "rolledback", "--since", "1d",
-            "-n", "shop", "--workflow", "oom-recovery", "--limit", "5",
+            "--target",
+            "deployment/shop/web",
+            "--outcome",
+            "rolledback",
+            "--since",
+            "1d",
+            "-n",
+            "shop",
+            "--workflow",
+            "oom-recovery",
+            "--limit",
+            "5",
         ])
         .unwrap();
         assert_eq!(q.target.unwrap().key(), "deployment/shop/web");
         assert_eq!(q.outcome.as_deref(), Some("RolledBack"));
-        assert_eq!(q.since, Some(Timestamp::from_second(1_000_000 - 86_400).unwrap()));
-        assert_eq!((q.namespace.as_deref(), q.workflow.as_deref(), q.limit), (Some("shop"), Some("oom-recovery"), 5));
+        assert_eq!(
+            q.since,
+            Some(Timestamp::from_second(1_000_000 - 86_400).unwrap())
+        );
+        assert_eq!(
+            (q.namespace.as_deref(), q.workflow.as_deref(), q.limit),
+            (Some("shop"), Some("oom-recovery"), 5)
+        );
         let at = query(&["--since", "2026-12-01T00:00:00Z"]).unwrap();
         assert_eq!(at.since.unwrap().to_string(), "2026-12-01T00:00:00Z");
     }

@@ -135,7 +135,7 @@ async fn operate(args: OperatorArgs) -> ExitCode {
         // Migrated at start so that two replicas starting together settle the schema once
         // (under the database's lock); a database that is down only delays it: finished runs
         // wait, and the first archive attempt migrates.
-        match archive.ready().await {
+        match archive.migrate().await {
             Ok(()) => tracing::info!(archive = archive.location(), "archive schema is current"),
             Err(e) => tracing::warn!(
                 error = %crate::executor::redact::redact_text(&e.to_string()),

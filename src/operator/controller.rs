@@ -911,8 +911,9 @@ fn ended_executions(
     watcher(executions, watcher::Config::default().any_semantic()).filter_map(move |event| {
         if let Ok(event) = &event {
             finished.observe(event, |ns, name, uid| {
-                runs.get(&ObjectRef::new(name).within(ns))
-                    .is_some_and(|w| w.metadata.uid.as_deref() == Some(uid) && !finished::run_ended(&w))
+                runs.get(&ObjectRef::new(name).within(ns)).is_some_and(|w| {
+                    w.metadata.uid.as_deref() == Some(uid) && !finished::run_ended(&w)
+                })
             });
         }
         async move {

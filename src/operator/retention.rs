@@ -94,16 +94,82 @@ struct Finished {
     ended: Option<Timestamp>,
 }
 
+/// The finished runs by uid, and their uids by target: ranking a run among its target's
+/// costs the runs on that target, not all of them.
+#[derive(Debug, Default)]
+struct FinishedIndex {
+    runs: HashMap<String, Finished>,
+    by_target: HashMap<TargetKey, std::collections::HashSet<String>>,
+}
+
+impl FinishedIndex {
+    fn get(&self, uid: &str) -> Option<&Finished> {
+        self.runs.get(uid)
+    }
+
+    fn insert(&mut self, uid: String, entry: Finished) {
+        if let Some(old) = self.runs.get(&uid)
+            && old.target != entry.target
+        {
+            self.unlink(&uid, old.target.clone());
+        }
+        if let Some(t) = &entry.target {
+            self.by_target
+                .entry(t.clone())
+                .or_default()
+                .insert(uid.clone());
+        }
+        self.runs.insert(uid, entry);
+    }
+
+    fn remove(&mut self, uid: &str) {
+        if let Some(old) = self.runs.remove(uid) {
+            self.unlink(uid, old.target);
+        }
+    }
+
+    fn unlink(&mut self, uid: &str, target: Option<TargetKey>) {
+        if let Some(t) = target
+            && let Some(set) = self.by_target.get_mut(&t)
+        {
+            set.remove(uid);
+            if set.is_empty() {
+                self.by_target.remove(&t);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    fn contains(&self, uid: &str) -> bool {
+        self.runs.contains_key(uid)
+    }
+
+    /// The finished runs on `target`, as (uid, entry).
+    fn on_target(&self, target: &TargetKey) -> Vec<(&String, &Finished)> {
+        self.by_target
+            .get(target)
+            .map(|uids| {
+                uids.iter()
+                    .filter_map(|u| self.runs.get_key_value(u))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// Retention's state, shared by the reconciles.
 #[derive(Debug)]
 pub struct Retention {
     config: RetentionConfig,
     archive: Option<Archive>,
     /// Finished runs by uid, for the per-target bound.
-    finished: Mutex<HashMap<String, Finished>>,
+    finished: Mutex<FinishedIndex>,
     /// While the watch (re)lists: the finished runs listed so far, which replace `finished`
     /// when the list is complete (runs deleted while the watch was down leave no event).
-    relisting: Mutex<Option<HashMap<String, Finished>>>,
+    relisting: Mutex<Option<FinishedIndex>>,
     /// Failed archive attempts in a row, by run uid (for the backoff and the gauge).
     failures: Mutex<HashMap<String, u32>>,
     /// Runs to reconcile now: the older runs a newly finished one pushes past the bound.
@@ -118,13 +184,16 @@ impl Retention {
     pub fn new(
         config: RetentionConfig,
         archive: Option<Archive>,
-    ) -> (Retention, mpsc::UnboundedReceiver<ObjectRef<WorkflowExecution>>) {
+    ) -> (
+        Retention,
+        mpsc::UnboundedReceiver<ObjectRef<WorkflowExecution>>,
+    ) {
         let (trigger, triggered) = mpsc::unbounded();
         (
             Retention {
                 config,
                 archive,
-                finished: Mutex::new(HashMap::new()),
+                finished: Mutex::new(FinishedIndex::default()),
                 relisting: Mutex::new(None),
                 failures: Mutex::new(HashMap::new()),
                 trigger,
@@ -146,17 +215,21 @@ impl Retention {
             watcher::Event::Delete(run) => self.forget(&run.uid().unwrap_or_default()),
             watcher::Event::Init => {
                 if let Ok(mut relisting) = self.relisting.lock() {
-                    *relisting = Some(HashMap::new());
+                    *relisting = Some(FinishedIndex::default());
                 }
             }
             watcher::Event::InitApply(run) => {
-                let known = self.finished.lock().ok().and_then(|f| {
-                    run.metadata.uid.as_ref().and_then(|u| f.get(u).cloned())
-                });
+                let known = self
+                    .finished
+                    .lock()
+                    .ok()
+                    .and_then(|f| run.metadata.uid.as_ref().and_then(|u| f.get(u).cloned()));
                 if let (Some((uid, entry)), Ok(mut relisting)) =
                     (finished_entry(run, known), self.relisting.lock())
                 {
-                    relisting.get_or_insert_with(HashMap::new).insert(uid, entry);
+                    relisting
+                        .get_or_insert_with(FinishedIndex::default)
+                        .insert(uid, entry);
                 }
             }
             watcher::Event::InitDone => {
@@ -164,8 +237,10 @@ impl Retention {
                 if let (Some(listed), Ok(mut finished)) = (listed, self.finished.lock()) {
                     *finished = listed;
                 }
-                if let (Ok(finished), Ok(mut failures)) = (self.finished.lock(), self.failures.lock()) {
-                    failures.retain(|uid, _| finished.contains_key(uid));
+                if let (Ok(finished), Ok(mut failures)) =
+                    (self.finished.lock(), self.failures.lock())
+                {
+                    failures.retain(|uid, _| finished.contains(uid));
                 }
             }
         }
@@ -177,7 +252,11 @@ impl Retention {
         let Ok(mut finished) = self.finished.lock() else {
             return;
         };
-        let known = run.metadata.uid.as_ref().and_then(|u| finished.get(u).cloned());
+        let known = run
+            .metadata
+            .uid
+            .as_ref()
+            .and_then(|u| finished.get(u).cloned());
         if let Some((uid, entry)) = finished_entry(run, known) {
             finished.insert(uid, entry);
         }
@@ -211,10 +290,7 @@ impl Retention {
         let Some(target) = finished.get(uid).and_then(|f| f.target.as_ref()) else {
             return (Vec::new(), false);
         };
-        let mut same: Vec<(&String, &Finished)> = finished
-            .iter()
-            .filter(|(_, f)| f.target.as_ref() == Some(target))
-            .collect();
+        let mut same = finished.on_target(target);
         // Newest first. End times have whole seconds: within one, the later name counts as
         // the newer (names with a counter end in order), so that every reconcile ranks alike.
         same.sort_by(|(ua, a), (ub, b)| {
@@ -252,7 +328,10 @@ impl Retention {
 /// entry `known` before.
 fn finished_entry(run: &WorkflowExecution, known: Option<Finished>) -> Option<(String, Finished)> {
     let status = run.status.as_ref()?;
-    if !status.phase.is_some_and(crate::api::WorkflowPhase::is_terminal) {
+    if !status
+        .phase
+        .is_some_and(crate::api::WorkflowPhase::is_terminal)
+    {
         return None;
     }
     let uid = run.metadata.uid.clone()?;
@@ -361,7 +440,14 @@ pub async fn reconcile(
         return Ok(Action::await_change());
     };
     if run.metadata.deletion_timestamp.is_some() {
-        // Being deleted already (by a person, or by an earlier reconcile).
+        // Being deleted already (by a person, or by an earlier reconcile). While a finalizer
+        // holds it, it is still archived, so that the record outlives it.
+        if retention.archive.is_some() && !shows_archived(run) {
+            return match archive_run(run, retention, env, &uid, None).await? {
+                Archived::Failed(action) => Ok(action),
+                Archived::Stored | Archived::Gone => Ok(Action::await_change()),
+            };
+        }
         return Ok(Action::await_change());
     }
     retention.note(run);
@@ -370,13 +456,12 @@ pub async fn reconcile(
     let mut due_now = false;
     let mut reason = "ttl";
     let mut wake = None;
-    match &period {
-        Ok(p) => match due(run, *p) {
+    if let Ok(p) = &period {
+        match due(run, *p) {
             Due::At(at) if at <= now => due_now = true,
             Due::At(at) => wake = Some(at.duration_since(now)),
             Due::Never => {}
-        },
-        Err(_) => {}
+        }
     }
     if let Some(keep) = retention.config.per_target {
         let (excess, me) = retention.excess(&uid, keep);
@@ -400,7 +485,9 @@ pub async fn reconcile(
             // About to delete: the archive itself must hold the record.
             match archive.contains(&uid).await {
                 Ok(held) => held,
-                Err(e) => return Ok(archive_failed(run, retention, env, &uid, &e.to_string()).await?),
+                Err(e) => {
+                    return archive_failed(run, retention, env, &uid, &e.to_string()).await;
+                }
             }
         } else {
             shows_archived(run)
@@ -491,11 +578,19 @@ async fn archive_run(
         CONDITION_ARCHIVED,
         true,
         "Archived",
-        &format!("the run's record is committed to the archive ({})", archive.location()),
+        &format!(
+            "the run's record is committed to the archive ({})",
+            archive.location()
+        ),
         run.metadata.generation,
         now,
     );
-    set_invalid(&mut status.conditions, invalid, run.metadata.generation, now);
+    set_invalid(
+        &mut status.conditions,
+        invalid,
+        run.metadata.generation,
+        now,
+    );
     runs.replace_status(&run.name_any(), &PostParams::default(), &marked)
         .await?;
     Ok(Archived::Stored)
@@ -519,9 +614,8 @@ async fn archive_failed(
         attempts, retry_in = ?delay, error = %error,
         "cannot archive the run; it is kept"
     );
-    let message = format!(
-        "the run is kept until it is archived; attempt {attempts} failed: {error}"
-    );
+    let message =
+        format!("the run is kept until it is archived; attempt {attempts} failed: {error}");
     let shown = run
         .status
         .as_ref()
@@ -649,8 +743,12 @@ pub async fn expire_archive(
         if let Some(cutoff) = cutoff {
             match archive.expire(cutoff).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(records = n, "expired archive records past their retention"),
-                Err(e) => tracing::warn!(error = %redact_text(&e.to_string()), "cannot expire archive records"),
+                Ok(n) => {
+                    tracing::info!(records = n, "expired archive records past their retention")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %redact_text(&e.to_string()), "cannot expire archive records")
+                }
             }
         }
         tokio::select! {
@@ -665,7 +763,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn run(name: &str, outcome: &str, ended: i64, annotations: serde_json::Value) -> WorkflowExecution {
+    fn run(
+        name: &str,
+        outcome: &str,
+        ended: i64,
+        annotations: serde_json::Value,
+    ) -> WorkflowExecution {
         serde_json::from_value(json!({
             "apiVersion": "workflowexecution.kubernaut.io/v1alpha1",
             "kind": "WorkflowExecution",
@@ -689,14 +792,32 @@ mod tests {
         assert_eq!(period(&ok, &config), Ok(Some(7 * DAY)));
         let bad = run("b", "RolledBack", 0, json!({}));
         assert_eq!(period(&bad, &config), Ok(Some(30 * DAY)));
-        let pinned = run("c", "Failed", 0, json!({ANNOTATION_RETAIN_FAILED: "forever"}));
+        let pinned = run(
+            "c",
+            "Failed",
+            0,
+            json!({ANNOTATION_RETAIN_FAILED: "forever"}),
+        );
         assert_eq!(period(&pinned, &config), Ok(None));
-        let short = run("d", "Success", 0, json!({ANNOTATION_RETAIN_SUCCEEDED: "90m", ANNOTATION_RETAIN_FAILED: "junk"}));
+        let short = run(
+            "d",
+            "Success",
+            0,
+            json!({ANNOTATION_RETAIN_SUCCEEDED: "90m", ANNOTATION_RETAIN_FAILED: "junk"}),
+        );
         assert_eq!(period(&short, &config), Ok(Some(Duration::from_secs(5400))));
-        let junk = run("e", "Failed", 0, json!({ANNOTATION_RETAIN_FAILED: "a week"}));
+        let junk = run(
+            "e",
+            "Failed",
+            0,
+            json!({ANNOTATION_RETAIN_FAILED: "a week"}),
+        );
         let e = period(&junk, &config).unwrap_err();
         assert!(e.contains("retain-failed") && e.contains("a week"), "{e}");
-        assert_eq!(due(&short, Some(Duration::from_secs(60))), Due::At(Timestamp::from_second(60).unwrap()));
+        assert_eq!(
+            due(&short, Some(Duration::from_secs(60))),
+            Due::At(Timestamp::from_second(60).unwrap())
+        );
         assert_eq!(due(&short, None), Due::Never);
     }
 
@@ -704,19 +825,32 @@ mod tests {
     fn the_bound_per_target_counts_the_newest_first() {
         let (r, _rx) = Retention::new(RetentionConfig::default(), None);
         for (name, ended) in [("old", 10), ("mid", 20), ("new", 30)] {
-            r.observe(&watcher::Event::Apply(run(name, "Success", ended, json!({}))));
+            r.observe(&watcher::Event::Apply(run(
+                name,
+                "Success",
+                ended,
+                json!({}),
+            )));
         }
         // A slim copy (no plan) keeps the target already known.
         let mut slim = run("mid", "Success", 20, json!({}));
         slim.status.as_mut().unwrap().plan = None;
         r.observe(&watcher::Event::Apply(slim));
         let (excess, me) = r.excess("uid-new", 2);
-        assert_eq!(excess, vec![("shop".into(), "old".into(), "uid-old".into())]);
+        assert_eq!(
+            excess,
+            vec![("shop".into(), "old".into(), "uid-old".into())]
+        );
         assert!(!me);
         assert!(r.excess("uid-old", 2).1);
         assert!(!r.excess("uid-mid", 2).1);
         // Within one second, the later name is the newer.
-        r.observe(&watcher::Event::Apply(run("new-2", "Success", 30, json!({}))));
+        r.observe(&watcher::Event::Apply(run(
+            "new-2",
+            "Success",
+            30,
+            json!({}),
+        )));
         assert_eq!(
             r.excess("uid-new-2", 2).0,
             vec![
@@ -724,15 +858,28 @@ mod tests {
                 ("shop".into(), "old".into(), "uid-old".into())
             ]
         );
-        r.observe(&watcher::Event::Delete(run("new-2", "Success", 30, json!({}))));
-        r.observe(&watcher::Event::Delete(run("old", "Success", 10, json!({}))));
+        r.observe(&watcher::Event::Delete(run(
+            "new-2",
+            "Success",
+            30,
+            json!({}),
+        )));
+        r.observe(&watcher::Event::Delete(run(
+            "old",
+            "Success",
+            10,
+            json!({}),
+        )));
         assert!(r.excess("uid-new", 2).0.is_empty());
         assert_eq!(r.finished_runs(), 2);
     }
 
     #[test]
     fn the_backoff_doubles_to_five_minutes() {
-        let secs: Vec<u64> = [1, 2, 3, 9, 10, 40].iter().map(|a| backoff(*a).as_secs()).collect();
+        let secs: Vec<u64> = [1, 2, 3, 9, 10, 40]
+            .iter()
+            .map(|a| backoff(*a).as_secs())
+            .collect();
         assert_eq!(secs, vec![1, 2, 4, 256, 300, 300]);
     }
 

@@ -18,10 +18,12 @@ use tokio_util::sync::CancellationToken;
 use super::check::{self, CheckResult, ObjectKey};
 use super::file::Scenario;
 use super::summary::Summary;
-use crate::api::{AIAnalysis, KubernetesExecution, StepPhase, WorkflowExecution, WorkflowPhase};
+use crate::api::{
+    AIAnalysis, KubernetesExecution, LABEL_WORKFLOW, StepPhase, WorkflowExecution, WorkflowPhase,
+};
+use crate::archive::Archive;
 use crate::cluster::{Config, EmbeddedCluster, SimulationConfig};
 use crate::executor::ExecutorConfig;
-use crate::archive::Archive;
 use crate::operator::retention::{CONDITION_ARCHIVED, RetentionConfig};
 use crate::operator::{Clock, OperatorConfig, ScaledClock};
 

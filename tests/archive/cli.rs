@@ -60,7 +60,10 @@ fn after_remedy_run_history_lists_and_shows_the_run() {
     let table = stdout(&list);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 2, "{table}");
-    assert!(lines[0].starts_with("  FINISHED") && lines[0].contains("OUTCOME"), "{table}");
+    assert!(
+        lines[0].starts_with("  FINISHED") && lines[0].contains("OUTCOME"),
+        "{table}"
+    );
     assert!(lines[1].contains("oom-recovery@1.0.0"), "{table}");
     assert!(lines[1].contains("Deployment/shop/web"), "{table}");
     assert!(lines[1].contains("Success"), "{table}");
@@ -74,9 +77,16 @@ fn after_remedy_run_history_lists_and_shows_the_run() {
         let mut args = vec!["history"];
         args.extend(filter.iter().copied());
         let out = remedy(data.path(), &args);
-        assert!(stdout(&out).contains(&run_name), "{filter:?}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains(&run_name),
+            "{filter:?}: {}",
+            stdout(&out)
+        );
     }
-    let none = remedy(data.path(), &["history", "--target", "Deployment/shop/other"]);
+    let none = remedy(
+        data.path(),
+        &["history", "--target", "Deployment/shop/other"],
+    );
     assert_eq!(none.status.code(), Some(0));
     assert_eq!(stdout(&none), "no archived runs match\n");
 
@@ -91,10 +101,20 @@ fn after_remedy_run_history_lists_and_shows_the_run() {
     let show = remedy(data.path(), &["history", "show", &run_name]);
     assert_eq!(show.status.code(), Some(0), "{}", stderr(&show));
     let shown = stdout(&show);
-    assert!(shown.starts_with(&format!("Run {run_name} (uid ")), "{shown}");
+    assert!(
+        shown.starts_with(&format!("Run {run_name} (uid ")),
+        "{shown}"
+    );
     assert!(shown.contains("target   Deployment/shop/web"), "{shown}");
-    for (from, to) in [("Rollback", "Resources changed"), ("Resources changed", "Events")] {
-        assert_eq!(section(&shown, from, to), section(&printed, from, to), "{from}");
+    for (from, to) in [
+        ("Rollback", "Resources changed"),
+        ("Resources changed", "Events"),
+    ] {
+        assert_eq!(
+            section(&shown, from, to),
+            section(&printed, from, to),
+            "{from}"
+        );
     }
     let steps = |t: &str| -> Vec<String> {
         section(t, "Steps", "Rollback")
@@ -111,7 +131,11 @@ fn after_remedy_run_history_lists_and_shows_the_run() {
 
     let missing = remedy(data.path(), &["history", "show", "shop/nope"]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(stderr(&missing).contains("no run \"shop/nope\""), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no run \"shop/nope\""),
+        "{}",
+        stderr(&missing)
+    );
 }
 
 #[test]
@@ -144,24 +168,45 @@ fn history_refuses_bad_input_with_a_clear_error() {
     let data = tempfile::tempdir().unwrap();
     let nothing = remedy(data.path(), &["history"]);
     assert_eq!(nothing.status.code(), Some(1));
-    assert!(stderr(&nothing).contains("no archive at"), "{}", stderr(&nothing));
+    assert!(
+        stderr(&nothing).contains("no archive at"),
+        "{}",
+        stderr(&nothing)
+    );
 
     let not_db = data.path().join("notes.txt");
-    std::fs::write(&not_db, "these are not the runs you are looking for\n".repeat(200)).unwrap();
-    let out = remedy(data.path(), &["history", "--archive", not_db.to_str().unwrap()]);
+    std::fs::write(
+        &not_db,
+        "these are not the runs you are looking for\n".repeat(200),
+    )
+    .unwrap();
+    let out = remedy(
+        data.path(),
+        &["history", "--archive", not_db.to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not a database"), "{}", stderr(&out));
     // Untouched.
-    assert!(std::fs::read_to_string(&not_db).unwrap().starts_with("these are not"));
+    assert!(
+        std::fs::read_to_string(&not_db)
+            .unwrap()
+            .starts_with("these are not")
+    );
 
-    let dir = remedy(data.path(), &["history", "--archive", data.path().to_str().unwrap()]);
+    let dir = remedy(
+        data.path(),
+        &["history", "--archive", data.path().to_str().unwrap()],
+    );
     assert_eq!(dir.status.code(), Some(1));
     assert!(stderr(&dir).contains("is a directory"), "{}", stderr(&dir));
 
     // A symlink loop is a path that cannot be opened, reported as such.
     let looped = data.path().join("loop.sqlite");
     std::os::unix::fs::symlink(&looped, &looped).unwrap();
-    let out = remedy(data.path(), &["history", "--archive", looped.to_str().unwrap()]);
+    let out = remedy(
+        data.path(),
+        &["history", "--archive", looped.to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 
     for (args, word) in [
@@ -169,8 +214,14 @@ fn history_refuses_bad_input_with_a_clear_error() {
         (vec!["history", "--outcome", "great"], "--outcome"),
         (vec!["history", "--target", "web"], "--target"),
         (vec!["history", "show", "a/b/c"], "run \"a/b/c\""),
-        (vec!["history", "--outcome", "Success", "show", "x"], "takes no filters"),
-        (vec!["history", "--archive", "mysql://db/x"], "unknown scheme"),
+        (
+            vec!["history", "--outcome", "Success", "show", "x"],
+            "takes no filters",
+        ),
+        (
+            vec!["history", "--archive", "mysql://db/x"],
+            "unknown scheme",
+        ),
     ] {
         let out = remedy(data.path(), &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
@@ -179,10 +230,18 @@ fn history_refuses_bad_input_with_a_clear_error() {
 
     let secret = remedy(
         data.path(),
-        &["history", "--archive", "postgres://remedy:hunter2@localhost/remedy"],
+        &[
+            "history",
+            "--archive",
+            "postgres://remedy:hunter2@localhost/remedy",
+        ],
     );
     assert_eq!(secret.status.code(), Some(2));
-    assert!(stderr(&secret).contains("carries a password"), "{}", stderr(&secret));
+    assert!(
+        stderr(&secret).contains("carries a password"),
+        "{}",
+        stderr(&secret)
+    );
     assert!(!stderr(&secret).contains("hunter2") && !stdout(&secret).contains("hunter2"));
 }
 
@@ -196,14 +255,24 @@ fn a_symlinked_archive_is_read_through_its_link() {
             .await
             .unwrap();
         archive
-            .store(&record("shop", "linked", "w", "web", "Success", 1_800_000_000))
+            .store(&record(
+                "shop",
+                "linked",
+                "w",
+                "web",
+                "Success",
+                1_800_000_000,
+            ))
             .await
             .unwrap();
         archive.close().await;
     });
     let link = data.path().join("link.sqlite");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let out = remedy(data.path(), &["history", "--archive", link.to_str().unwrap()]);
+    let out = remedy(
+        data.path(),
+        &["history", "--archive", link.to_str().unwrap()],
+    );
     assert!(stdout(&out).contains("shop/linked"), "{}", stderr(&out));
 }
 
@@ -218,7 +287,14 @@ fn history_reads_postgres_with_the_password_from_the_environment_only() {
             .await
             .unwrap();
         archive
-            .store(&record("shop", "pg-run", "oom-recovery", "web", "RolledBack", 1_800_000_000))
+            .store(&record(
+                "shop",
+                "pg-run",
+                "oom-recovery",
+                "web",
+                "RolledBack",
+                1_800_000_000,
+            ))
             .await
             .unwrap();
         archive.close().await;
@@ -247,7 +323,11 @@ fn history_reads_postgres_with_the_password_from_the_environment_only() {
     assert!(stdout(&out).contains("shop/pg-run") && stdout(&out).contains("RolledBack"));
     let out = history(&[("PGPASSWORD", SECURED_PASSWORD)], &["show", "pg-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Outcome: RolledBack"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Outcome: RolledBack"),
+        "{}",
+        stdout(&out)
+    );
 
     let wrong = history(&[("REMEDY_ARCHIVE_PASSWORD", "guess")], &[]);
     assert_eq!(wrong.status.code(), Some(1));

@@ -63,7 +63,10 @@ impl Cluster {
         let namespaces: Api<Namespace> = Api::all(client.clone());
         for ns in [NS, "remedy-system"] {
             let obj: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-            namespaces.create(&PostParams::default(), &obj).await.unwrap();
+            namespaces
+                .create(&PostParams::default(), &obj)
+                .await
+                .unwrap();
         }
         let templates = tempfile::tempdir().unwrap();
         std::fs::write(templates.path().join("tidy.wf"), TEMPLATE).unwrap();
@@ -290,7 +293,11 @@ async fn run_executor(client: Client) {
                 let ns_api: Api<KubernetesExecution> =
                     Api::namespaced(client.clone(), &kex.namespace().unwrap_or_default());
                 let _ = ns_api
-                    .patch_status(&kex.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+                    .patch_status(
+                        &kex.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
                     .await;
             }
         }

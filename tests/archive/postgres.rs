@@ -27,14 +27,19 @@ static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
 fn bin_dir() -> PathBuf {
     let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).find(|p| p.join("initdb").is_file() && p.join("pg_ctl").is_file())
+        std::env::split_paths(&paths)
+            .find(|p| p.join("initdb").is_file() && p.join("pg_ctl").is_file())
     });
     if let Some(dir) = on_path {
         return dir;
     }
     // Debian keeps the server binaries out of PATH, one directory per major version.
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
         .unwrap_or_default();
     versions.retain(|p| p.join("initdb").is_file());
     versions.sort();
@@ -180,11 +185,26 @@ impl PgServer {
     /// Runs SQL with psql as the superuser on database `db`.
     pub fn psql_in(&self, db: &str, sql: &str) -> String {
         let psql = self.bin.join("psql");
-        let psql = if psql.is_file() { psql } else { PathBuf::from("psql") };
+        let psql = if psql.is_file() {
+            psql
+        } else {
+            PathBuf::from("psql")
+        };
         let out = Command::new(psql)
             .args(["-h"])
             .arg(self.socket_dir())
-            .args(["-p", &self.port.to_string(), "-U", SUPERUSER, "-d", db, "-v", "ON_ERROR_STOP=1", "-Atc", sql])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                SUPERUSER,
+                "-d",
+                db,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ])
             .env_remove("PGPASSWORD")
             .output()
             .expect("psql runs");
@@ -199,7 +219,18 @@ impl PgServer {
     /// Stops the server (fast: open connections are cut), as an outage.
     pub fn halt(&mut self) {
         let data = self.data();
-        let out = pg(&self.bin, "pg_ctl", &["-D", data.to_str().unwrap_or_default(), "-m", "fast", "-w", "stop"]);
+        let out = pg(
+            &self.bin,
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap_or_default(),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
+        );
         assert!(
             out.status.success(),
             "pg_ctl stop failed: {}",
@@ -260,7 +291,14 @@ impl Drop for PgServer {
             let _ = pg(
                 &self.bin,
                 "pg_ctl",
-                &["-D", data.to_str().unwrap_or_default(), "-m", "immediate", "-w", "stop"],
+                &[
+                    "-D",
+                    data.to_str().unwrap_or_default(),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
             );
         }
     }

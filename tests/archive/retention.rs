@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use remedy::archive::query::{Query, RunKey};
 use remedy::archive::{Archive, RunRecord};
-use remedy::operator::retention::{ANNOTATION_RETAIN_FAILED, ANNOTATION_RETAIN_SUCCEEDED, RetentionConfig};
+use remedy::operator::retention::{
+    ANNOTATION_RETAIN_FAILED, ANNOTATION_RETAIN_SUCCEEDED, RetentionConfig,
+};
 use serde_json::json;
 
 use super::cluster::{Cluster, NS, condition};
@@ -50,10 +52,14 @@ async fn without_an_archive_a_run_and_its_executions_go_when_its_period_passes()
     c.start(config);
     c.analysis("a", "web").await;
     // The run's own annotation overrides the default (keep for ever).
-    c.run("short", "a", json!({ANNOTATION_RETAIN_SUCCEEDED: "3s"})).await;
+    c.run("short", "a", json!({ANNOTATION_RETAIN_SUCCEEDED: "3s"}))
+        .await;
     let run = c.finished("short").await;
     assert_eq!(c.executions_of("short").await.len(), 2);
-    assert!(condition(&run, "Archived").is_none(), "no archive, no condition");
+    assert!(
+        condition(&run, "Archived").is_none(),
+        "no archive, no condition"
+    );
     c.gone("short").await;
     assert!(metric(&metrics, "remedy_runs_deleted_total{reason=\"ttl\"} 1").await);
 
@@ -92,7 +98,13 @@ async fn at_most_n_finished_runs_stay_per_target() {
     for kept in ["w2", "w3", "other"] {
         assert!(c.get(kept).await.is_some(), "{kept} was deleted");
     }
-    assert!(metric(&metrics, "remedy_runs_deleted_total{reason=\"per_target\"} 1").await);
+    assert!(
+        metric(
+            &metrics,
+            "remedy_runs_deleted_total{reason=\"per_target\"} 1"
+        )
+        .await
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,12 +112,22 @@ async fn an_unreadable_retention_annotation_keeps_the_run_and_says_why() {
     let mut c = Cluster::new().await;
     c.start(c.config(None, at_once()));
     c.analysis("a", "web").await;
-    c.run("odd", "a", json!({ANNOTATION_RETAIN_SUCCEEDED: "a fortnight", ANNOTATION_RETAIN_FAILED: "1s"})).await;
+    c.run(
+        "odd",
+        "a",
+        json!({ANNOTATION_RETAIN_SUCCEEDED: "a fortnight", ANNOTATION_RETAIN_FAILED: "1s"}),
+    )
+    .await;
     let run = c
-        .wait_for("odd", "RetentionInvalid", |r| condition(r, "RetentionInvalid").is_some())
+        .wait_for("odd", "RetentionInvalid", |r| {
+            condition(r, "RetentionInvalid").is_some()
+        })
         .await;
     let message = condition(&run, "RetentionInvalid").unwrap().message;
-    assert!(message.contains("retain-succeeded") && message.contains("a fortnight"), "{message}");
+    assert!(
+        message.contains("retain-succeeded") && message.contains("a fortnight"),
+        "{message}"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(c.get("odd").await.is_some());
 }
@@ -142,7 +164,11 @@ async fn a_finished_run_is_archived_then_deleted(db: Db) {
     c.analysis("a", "web").await;
     let uid = c.run("fix-1", "a", json!({})).await;
     c.gone("fix-1").await;
-    let record = archive.get(&RunKey::Uid(uid.clone())).await.unwrap().unwrap();
+    let record = archive
+        .get(&RunKey::Uid(uid.clone()))
+        .await
+        .unwrap()
+        .unwrap();
     check_record(&record);
     assert!(metric(&metrics, "remedy_runs_archived_total 1").await);
     assert!(metric(&metrics, "remedy_runs_deleted_total{reason=\"ttl\"} 1").await);
@@ -153,9 +179,19 @@ async fn a_finished_run_is_archived_then_deleted(db: Db) {
 fn check_record(record: &RunRecord) {
     assert_eq!(record.id(), format!("{NS}/fix-1"));
     let workflow = record.workflow.clone().unwrap();
-    assert_eq!((workflow.name.as_str(), workflow.version.as_str()), ("tidy", "1.0.0"));
-    assert!(workflow.digest.starts_with("sha256:"), "{}", workflow.digest);
-    assert_eq!(record.target.as_ref().unwrap().display(), "Deployment/shop/web");
+    assert_eq!(
+        (workflow.name.as_str(), workflow.version.as_str()),
+        ("tidy", "1.0.0")
+    );
+    assert!(
+        workflow.digest.starts_with("sha256:"),
+        "{}",
+        workflow.digest
+    );
+    assert_eq!(
+        record.target.as_ref().unwrap().display(),
+        "Deployment/shop/web"
+    );
     assert_eq!(record.outcome.as_deref(), Some("Success"));
     assert_eq!(record.phase.as_deref(), Some("Completed"));
     assert!(record.finished_at.is_some() && record.started_at.is_some());
@@ -163,7 +199,10 @@ fn check_record(record: &RunRecord) {
     assert_eq!(record.run["spec"]["aiAnalysisRef"]["name"], "a");
     assert_eq!(record.plan.as_ref().unwrap()["workflow"], "tidy");
     assert_eq!(record.analysis.as_ref().unwrap()["confidence"], 0.9);
-    assert!(record.run["status"].get("plan").is_none(), "the plan is kept once, parsed");
+    assert!(
+        record.run["status"].get("plan").is_none(),
+        "the plan is kept once, parsed"
+    );
     assert_eq!(record.run["status"]["steps"].as_array().unwrap().len(), 2);
     // Every execution's spec and status.
     let steps: Vec<&str> = record
@@ -172,13 +211,21 @@ fn check_record(record: &RunRecord) {
         .map(|k| k["spec"]["step"].as_str().unwrap())
         .collect();
     assert_eq!(steps, ["look", "scale"]);
-    assert!(record.executions.iter().all(|k| k["status"]["phase"] == "Succeeded"));
+    assert!(
+        record
+            .executions
+            .iter()
+            .all(|k| k["status"]["phase"] == "Succeeded")
+    );
     // The run's events.
     let reasons: Vec<&str> = record.events.iter().map(|e| e.reason.as_str()).collect();
     assert!(reasons.contains(&"Completed"), "{reasons:?}");
     // Redacted: the analysis's password, the execution's token.
     let text = serde_json::to_string(record).unwrap();
-    assert!(!text.contains("hunter2") && !text.contains("abc123"), "{text}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("abc123"),
+        "{text}"
+    );
     // The summary `remedy run` would print.
     let summary = record.summary();
     assert_eq!(summary.outcome.as_deref(), Some("Success"));
@@ -193,7 +240,12 @@ async fn a_kept_run_is_archived_at_once_and_stays(db: Db) {
     c.analysis("a", "web").await;
     let uid = c.run("fix-1", "a", json!({})).await;
     let run = c.archived("fix-1", "True").await;
-    assert!(condition(&run, "Archived").unwrap().message.contains("committed"));
+    assert!(
+        condition(&run, "Archived")
+            .unwrap()
+            .message
+            .contains("committed")
+    );
     check_record(&archive.get(&RunKey::Uid(uid)).await.unwrap().unwrap());
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(c.get("fix-1").await.is_some());
@@ -233,7 +285,10 @@ async fn a_restart_between_archive_and_delete_archives_once_and_deletes(db: Db) 
     // The operator stops after the archive and before the delete falls due.
     c.stop(first).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(c.get("fix-1").await.is_some(), "deleted with no operator running");
+    assert!(
+        c.get("fix-1").await.is_some(),
+        "deleted with no operator running"
+    );
 
     // A second run was committed to the archive by an operator that stopped before it could
     // mark the run (the crash between the two writes).
@@ -242,7 +297,9 @@ async fn a_restart_between_archive_and_delete_archives_once_and_deletes(db: Db) 
     let uid2 = c.run("fix-2", "b", json!({})).await;
     let run2 = c.finished("fix-2").await;
     c.stop(quiet).await;
-    let record2 = remedy::archive::collect::record_of(&c.client, &run2).await.unwrap();
+    let record2 = remedy::archive::collect::record_of(&c.client, &run2)
+        .await
+        .unwrap();
     archive.store(&record2).await.unwrap();
     assert!(condition(&c.get("fix-2").await.unwrap(), "Archived").is_none());
 
@@ -303,18 +360,28 @@ async fn a_run_that_cannot_be_archived_stays_until_the_database_is_back() {
     let run = c.archived("fix-1", "False").await;
     let cond = condition(&run, "Archived").unwrap();
     assert_eq!(cond.reason, "ArchiveUnavailable");
-    assert!(cond.message.contains("kept until it is archived"), "{}", cond.message);
+    assert!(
+        cond.message.contains("kept until it is archived"),
+        "{}",
+        cond.message
+    );
     assert!(metric(&metrics, "remedy_runs_unarchived 1").await);
     // It stays while the database is down, though it is due, and is tried again.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(c.get("fix-1").await.is_some(), "deleted before it was archived");
+    assert!(
+        c.get("fix-1").await.is_some(),
+        "deleted before it was archived"
+    );
     assert_eq!(c.executions_of("fix-1").await.len(), 2);
     let failures = metrics
         .metrics
         .encode()
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("remedy_archive_failures_total ").map(str::to_string))
+        .find_map(|l| {
+            l.strip_prefix("remedy_archive_failures_total ")
+                .map(str::to_string)
+        })
         .unwrap();
     assert!(failures.parse::<u64>().unwrap() >= 2, "retried: {failures}");
 

@@ -26,7 +26,7 @@ macro_rules! on_both {
 }
 
 on_both!(stored_runs_are_found_by_every_key_and_filter);
-on_both!(storing_again_replaces_the_one_row);
+on_both!(storing_again_keeps_the_first_record);
 on_both!(two_replicas_storing_the_same_run_leave_one_row);
 on_both!(two_replicas_opening_at_once_migrate_once);
 on_both!(an_older_schema_is_migrated_and_its_rows_found);
@@ -51,8 +51,22 @@ async fn stored_runs_are_found_by_every_key_and_filter(db: Db) {
     let t0 = 1_800_000_000;
     let runs = [
         ("shop", "oom-1", "oom-recovery", "web", "Success", t0),
-        ("shop", "oom-2", "oom-recovery", "web", "RolledBack", t0 + 100),
-        ("shop", "crash-1", "crashloop-rollback", "api", "Failed", t0 + 200),
+        (
+            "shop",
+            "oom-2",
+            "oom-recovery",
+            "web",
+            "RolledBack",
+            t0 + 100,
+        ),
+        (
+            "shop",
+            "crash-1",
+            "crashloop-rollback",
+            "api",
+            "Failed",
+            t0 + 200,
+        ),
         ("bank", "oom-1", "oom-recovery", "web", "Success", t0 + 300),
     ];
     for (ns, name, wf, target, outcome, ended) in runs {
@@ -174,30 +188,56 @@ async fn stored_runs_are_found_by_every_key_and_filter(db: Db) {
             .is_none()
     );
     // The record comes back whole.
-    assert_eq!(named, record("shop", "oom-1", "oom-recovery", "web", "Success", t0));
+    assert_eq!(
+        named,
+        record("shop", "oom-1", "oom-recovery", "web", "Success", t0)
+    );
     assert_eq!(named.executions.len(), 2);
     assert_eq!(named.events.len(), 2, "{:?}", named.events);
     assert!(archive.contains("uid-oom-2").await.unwrap());
     assert!(!archive.contains("uid-none").await.unwrap());
 }
 
-async fn storing_again_replaces_the_one_row(db: Db) {
+async fn storing_again_keeps_the_first_record(db: Db) {
     let archive = db.open().await;
-    let mut r = record("shop", "oom-1", "oom-recovery", "web", "Success", 1_800_000_000);
-    archive.store(&r).await.unwrap();
-    r.events.clear();
-    archive.store(&r).await.unwrap();
-    archive.store(&r).await.unwrap();
+    let first = record(
+        "shop",
+        "oom-1",
+        "oom-recovery",
+        "web",
+        "Success",
+        1_800_000_000,
+    );
+    archive.store(&first).await.unwrap();
+    // A replica that read the run after its executions were deleted.
+    let mut late = first.clone();
+    late.executions.clear();
+    late.events.clear();
+    archive.store(&late).await.unwrap();
+    archive.store(&late).await.unwrap();
     assert_eq!(db.scalar("SELECT count(*) FROM remedy_runs").await, 1);
-    let got = archive.get(&RunKey::Uid(r.uid.clone())).await.unwrap().unwrap();
-    assert!(got.events.is_empty(), "the last store wins");
+    let got = archive
+        .get(&RunKey::Uid(first.uid.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, first);
 }
 
 async fn two_replicas_storing_the_same_run_leave_one_row(db: Db) {
     // Two handles with pools of their own: two operator replicas.
     let (a, b) = (db.open().await, db.open().await);
     let records: Vec<_> = (0..8)
-        .map(|i| record("shop", &format!("r{i}"), "oom-recovery", "web", "Success", 1_800_000_000 + i))
+        .map(|i| {
+            record(
+                "shop",
+                &format!("r{i}"),
+                "oom-recovery",
+                "web",
+                "Success",
+                1_800_000_000 + i,
+            )
+        })
         .collect();
     let store_all = |archive: Archive, records: Vec<remedy::archive::RunRecord>| async move {
         for r in &records {
@@ -206,7 +246,10 @@ async fn two_replicas_storing_the_same_run_leave_one_row(db: Db) {
     };
     let mut reversed = records.clone();
     reversed.reverse();
-    tokio::join!(store_all(a.clone(), records.clone()), store_all(b.clone(), reversed));
+    tokio::join!(
+        store_all(a.clone(), records.clone()),
+        store_all(b.clone(), reversed)
+    );
     assert_eq!(db.scalar("SELECT count(*) FROM remedy_runs").await, 8);
     let rows = a.list(&all()).await.unwrap();
     let uids: BTreeSet<_> = rows.iter().map(|r| r.uid.clone()).collect();
@@ -223,7 +266,8 @@ async fn two_replicas_opening_at_once_migrate_once(db: Db) {
         result.unwrap().unwrap();
     }
     assert_eq!(
-        db.scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").await,
+        db.scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+            .await,
         2
     );
     // And the schema works.
@@ -262,7 +306,14 @@ async fn an_older_schema_is_migrated_and_its_rows_found(db: Db) {
         }
     }
     assert_eq!(db.scalar("SELECT count(*) FROM _sqlx_migrations").await, 1);
-    let old = record("shop", "old-1", "oom-recovery", "web", "Success", 1_700_000_000);
+    let old = record(
+        "shop",
+        "old-1",
+        "oom-recovery",
+        "web",
+        "Success",
+        1_700_000_000,
+    );
     let json = serde_json::to_string(&old).unwrap().replace('\'', "''");
     db.execute(&format!(
         "INSERT INTO remedy_runs (uid, namespace, name, workflow, workflow_version, workflow_digest, \
@@ -295,7 +346,11 @@ async fn an_older_schema_is_migrated_and_its_rows_found(db: Db) {
 
 async fn the_archive_expires_records_past_its_retention(db: Db) {
     let archive = db.open().await;
-    for (name, ended) in [("old", 1_000_000_000), ("mid", 1_500_000_000), ("new", 1_900_000_000)] {
+    for (name, ended) in [
+        ("old", 1_000_000_000),
+        ("mid", 1_500_000_000),
+        ("new", 1_900_000_000),
+    ] {
         archive
             .store(&record("shop", name, "w", "web", "Success", ended))
             .await
@@ -307,7 +362,13 @@ async fn the_archive_expires_records_past_its_retention(db: Db) {
         .unwrap();
     assert_eq!(gone, 2);
     assert_eq!(names(&archive.list(&all()).await.unwrap()), ["new"]);
-    assert_eq!(archive.expire(jiff::Timestamp::from_second(1_600_000_000).unwrap()).await.unwrap(), 0);
+    assert_eq!(
+        archive
+            .expire(jiff::Timestamp::from_second(1_600_000_000).unwrap())
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 async fn filters_are_values_never_sql(db: Db) {
@@ -342,7 +403,11 @@ async fn records_are_redacted_before_they_are_stored(db: Db) {
     let r = record("shop", "a", "w", "web", "Success", 1_800_000_000);
     archive.store(&r).await.unwrap();
     // Read the stored text itself, not the decoded record.
-    let got = archive.get(&RunKey::Uid(r.uid.clone())).await.unwrap().unwrap();
+    let got = archive
+        .get(&RunKey::Uid(r.uid.clone()))
+        .await
+        .unwrap()
+        .unwrap();
     let text = serde_json::to_string(&got).unwrap();
     let raw_len = db
         .scalar("SELECT count(*) FROM remedy_runs WHERE record LIKE '%hunter2%' OR record LIKE '%tok-123%' OR record LIKE '%abc123%' OR record LIKE '%sekrit-bearer%'")

@@ -3,8 +3,11 @@
 use std::process::Command;
 
 fn remedy(args: &[&str]) -> std::process::Output {
+    // `remedy run` archives the run into the data directory: a temporary one.
+    let data = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_remedy"))
         .current_dir(crate::root())
+        .env("XDG_DATA_HOME", data.path())
         .args(args)
         .output()
         .unwrap()
