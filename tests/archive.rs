@@ -134,7 +134,9 @@ pub fn finished_run(
             "targetResource": {"kind": "Deployment", "namespace": ns, "name": target},
             "confidence": 0.9, "parameters": {"db_password": "hunter2"}
         },
-        "parameters": {"namespace": ns, "deployment": target},
+        // As the workflow controller stores it: credentials sealed (src/seal/).
+        "parameters": {"namespace": ns, "deployment": target,
+                       "webhook": {"$sealed": "v1.sealed-plan-ciphertext"}},
         "steps": []
     });
     let uid = if ns == "shop" {
@@ -174,7 +176,8 @@ pub fn finished_run(
                 "ownerReferences": [{"apiVersion": "workflowexecution.kubernaut.io/v1alpha1",
                     "kind": "WorkflowExecution", "name": name, "uid": uid, "controller": true}]},
             "spec": {"workflowExecutionRef": {"name": name}, "step": step, "attempt": 1,
-                     "action": {"type": "notify_only", "parameters": {"message": "hi"}}},
+                     "action": {"type": "notify_only", "parameters": {"message": "hi",
+                         "webhook": {"$sealed": "v1.sealed-execution-ciphertext"}}}},
             "status": {"phase": "Succeeded", "startedAt": at(ended - 30), "completedAt": at(ended - 20),
                        "result": {"success": true, "output": output,
                                   "resourcesAffected": [{"kind": "Deployment", "namespace": ns, "name": target, "change": "scaled 2→3"}]}}

@@ -45,7 +45,7 @@ impl Location {
         if lower.contains("://") && !lower.starts_with("sqlite://") {
             return Err(ArchiveError::Location(format!(
                 "{:?}: unknown scheme (a file path, sqlite://PATH or postgres://…)",
-                crate::executor::redact::redact_text(text)
+                crate::redact::redact_text(text)
             )));
         }
         let path = text.strip_prefix("sqlite://").unwrap_or(text);
@@ -83,7 +83,7 @@ impl std::fmt::Display for Location {
             Location::Sqlite(path) => write!(f, "{}", path.display()),
             // A password cannot be in the URL (parse refuses one), but a printed location is
             // redacted all the same.
-            Location::Postgres(url) => write!(f, "{}", crate::executor::redact::redact_text(url)),
+            Location::Postgres(url) => write!(f, "{}", crate::redact::redact_text(url)),
         }
     }
 }
@@ -130,7 +130,7 @@ pub(super) fn postgres_options(url: &str) -> Result<PgConnectOptions, ArchiveErr
     let parsed = url::Url::parse(url).map_err(|e| {
         ArchiveError::Location(format!(
             "{:?}: not a URL: {e}",
-            crate::executor::redact::redact_text(url)
+            crate::redact::redact_text(url)
         ))
     })?;
     let password_in_query = parsed
@@ -139,15 +139,11 @@ pub(super) fn postgres_options(url: &str) -> Result<PgConnectOptions, ArchiveErr
     if parsed.password().is_some() || password_in_query {
         return Err(ArchiveError::Location(format!(
             "{}: the URL carries a password; remove it and set {PASSWORD_ENV} (or PGPASSWORD) from a Secret instead",
-            crate::executor::redact::redact_text(url)
+            crate::redact::redact_text(url)
         )));
     }
-    let mut options = PgConnectOptions::from_str(url).map_err(|e| {
-        ArchiveError::Location(format!(
-            "{}: {e}",
-            crate::executor::redact::redact_text(url)
-        ))
-    })?;
+    let mut options = PgConnectOptions::from_str(url)
+        .map_err(|e| ArchiveError::Location(format!("{}: {e}", crate::redact::redact_text(url))))?;
     if let Ok(password) = std::env::var(PASSWORD_ENV) {
         options = options.password(&password);
     }

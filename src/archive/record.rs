@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::api::workflow_execution::PinnedWorkflow;
 use crate::api::{KubernetesExecution, WorkflowExecution, WorkflowPhase};
-use crate::executor::redact::redact_value;
+use crate::redact::{REDACTED, is_sealed, redact_value};
 use crate::scenario::Summary;
 
 /// The version of the record's layout, stored with it.
@@ -267,18 +267,19 @@ impl RunRecord {
         Ok(record)
     }
 
-    /// Replaces everything that looks like a credential with `***`, in every part.
+    /// Replaces everything that looks like a credential with `***`, in every part, sealed
+    /// values included.
     pub fn redact(&mut self) {
-        redact_value(&mut self.run);
+        redact_for_archive(&mut self.run);
         if let Some(plan) = self.plan.as_mut() {
-            redact_value(plan);
+            redact_for_archive(plan);
         }
         if let Some(analysis) = self.analysis.as_mut() {
-            redact_value(analysis);
+            redact_for_archive(analysis);
         }
-        self.executions.iter_mut().for_each(redact_value);
+        self.executions.iter_mut().for_each(redact_for_archive);
         for event in &mut self.events {
-            event.message = crate::executor::redact::redact_text(&event.message);
+            event.message = crate::redact::redact_text(&event.message);
         }
     }
 
@@ -415,4 +416,21 @@ fn name_of<T: Serialize + std::fmt::Debug>(value: &T) -> String {
         Ok(Value::String(s)) => s,
         _ => format!("{value:?}"),
     }
+}
+
+/// Redacts `value` as the cluster's objects are, and replaces every sealed value with `***`:
+/// a sealed credential opens with a key that stays in the cluster, while the record outlives
+/// the cluster and may be read where the key is not (or after it leaked), so the archive keeps
+/// no credential in any form.
+fn redact_for_archive(value: &mut Value) {
+    if is_sealed(value) {
+        *value = Value::String(REDACTED.to_string());
+        return;
+    }
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(redact_for_archive),
+        Value::Object(map) => map.values_mut().for_each(redact_for_archive),
+        _ => {}
+    }
+    redact_value(value);
 }

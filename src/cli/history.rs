@@ -111,7 +111,7 @@ fn usage(message: &str) -> ExitCode {
 }
 
 fn failed(message: &str) -> ExitCode {
-    eprintln!("error: {}", crate::executor::redact::redact_text(message));
+    eprintln!("error: {}", crate::redact::redact_text(message));
     ExitCode::from(1)
 }
 

@@ -138,7 +138,7 @@ async fn operate(args: OperatorArgs) -> ExitCode {
         match archive.migrate().await {
             Ok(()) => tracing::info!(archive = archive.location(), "archive schema is current"),
             Err(e) => tracing::warn!(
-                error = %crate::executor::redact::redact_text(&e.to_string()),
+                error = %crate::redact::redact_text(&e.to_string()),
                 "the archive is not reachable yet; finished runs are kept until it is"
             ),
         }

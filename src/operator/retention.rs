@@ -31,7 +31,7 @@ use super::target_lock::TargetKey;
 use crate::api::{Outcome, WorkflowExecution};
 use crate::archive::Archive;
 use crate::archive::collect::{self, CollectError};
-use crate::executor::redact::redact_text;
+use crate::redact::redact_text;
 
 /// Annotation: how long a run that ends with Success or DryRun is kept (`30m`, `12h`, `7d`,
 /// or `forever`).
@@ -335,14 +335,15 @@ fn finished_entry(run: &WorkflowExecution, known: Option<Finished>) -> Option<(S
         return None;
     }
     let uid = run.metadata.uid.clone()?;
+    let namespace = run.namespace().unwrap_or_default();
     let target = match status.plan.as_deref() {
-        Some(plan) => target_of_plan(plan),
+        Some(plan) => target_of_plan(plan, &namespace),
         None => known.and_then(|k| k.target),
     };
     Some((
         uid,
         Finished {
-            namespace: run.namespace().unwrap_or_default(),
+            namespace,
             name: run.name_any(),
             target,
             ended: status.completed_at.as_ref().map(|t| t.0),
@@ -350,8 +351,9 @@ fn finished_entry(run: &WorkflowExecution, known: Option<Finished>) -> Option<(S
     ))
 }
 
-/// The target a pinned plan acts on, reading only that part of the plan.
-fn target_of_plan(text: &str) -> Option<TargetKey> {
+/// The target a pinned plan acts on (a namespaced target without a namespace is in the run's
+/// `namespace`), reading only that part of the plan.
+fn target_of_plan(text: &str, namespace: &str) -> Option<TargetKey> {
     #[derive(serde::Deserialize)]
     struct Plan {
         analysis: Analysis,
@@ -362,7 +364,7 @@ fn target_of_plan(text: &str) -> Option<TargetKey> {
         target: Option<crate::api::TargetResource>,
     }
     let plan: Plan = serde_json::from_str(text).ok()?;
-    planning::target_key(plan.analysis.target.as_ref())
+    planning::target_key(plan.analysis.target.as_ref(), namespace)
 }
 
 /// The backoff after `attempts` failed archive attempts: 1 s doubling, at most 5 minutes.

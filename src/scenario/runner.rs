@@ -18,9 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::check::{self, CheckResult, ObjectKey};
 use super::file::Scenario;
 use super::summary::Summary;
-use crate::api::{
-    AIAnalysis, KubernetesExecution, LABEL_WORKFLOW, StepPhase, WorkflowExecution, WorkflowPhase,
-};
+use crate::api::{AIAnalysis, KubernetesExecution, StepPhase, WorkflowExecution, WorkflowPhase};
 use crate::archive::Archive;
 use crate::cluster::{Config, EmbeddedCluster, SimulationConfig};
 use crate::executor::ExecutorConfig;

@@ -410,10 +410,17 @@ async fn records_are_redacted_before_they_are_stored(db: Db) {
         .unwrap();
     let text = serde_json::to_string(&got).unwrap();
     let raw_len = db
-        .scalar("SELECT count(*) FROM remedy_runs WHERE record LIKE '%hunter2%' OR record LIKE '%tok-123%' OR record LIKE '%abc123%' OR record LIKE '%sekrit-bearer%'")
+        .scalar("SELECT count(*) FROM remedy_runs WHERE record LIKE '%hunter2%' OR record LIKE '%tok-123%' OR record LIKE '%abc123%' OR record LIKE '%sekrit-bearer%' OR record LIKE '%ciphertext%'")
         .await;
     assert_eq!(raw_len, 0, "a credential reached the database");
-    for secret in ["hunter2", "tok-123", "abc123", "sekrit-bearer"] {
+    for secret in [
+        "hunter2",
+        "tok-123",
+        "abc123",
+        "sekrit-bearer",
+        "sealed-plan-ciphertext",
+        "sealed-execution-ciphertext",
+    ] {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
     assert!(text.contains("Bearer ***"));

@@ -70,10 +70,28 @@ async fn a_credential_patch_is_rolled_back_exactly_and_never_stored_in_clear() {
     let templates = tempfile::tempdir().unwrap();
     std::fs::write(templates.path().join("rotate.wf"), ROTATE).unwrap();
     let stop = CancellationToken::new();
-    let controllers =
-        remedy::scenario::runner::start_in_cluster(&client, templates.path(), 1.0, &stop)
-            .await
-            .unwrap();
+    // The run is archived (and kept in the cluster): its record is checked too.
+    let archive = remedy::archive::Archive::open(&remedy::archive::Location::Sqlite(
+        templates.path().join("archive.sqlite"),
+    ))
+    .await
+    .unwrap();
+    let keep = remedy::operator::retention::RetentionConfig {
+        succeeded: None,
+        failed: None,
+        per_target: None,
+        archive_retention: None,
+    };
+    let controllers = remedy::scenario::runner::start_in_cluster(
+        &client,
+        templates.path(),
+        1.0,
+        &stop,
+        Some(archive.clone()),
+        keep,
+    )
+    .await
+    .unwrap();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .create(
@@ -185,7 +203,19 @@ async fn a_credential_patch_is_rolled_back_exactly_and_never_stored_in_clear() {
             .iter()
             .map(|e| serde_json::to_string(e).unwrap()),
     );
-    assert!(stored.len() > 4, "{stored:?}");
+    let key = remedy::archive::RunKey::Uid(run.metadata.uid.clone().unwrap());
+    let record = loop {
+        if let Some(record) = archive.get(&key).await.unwrap() {
+            break record;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never archived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let record = serde_json::to_string(&record).unwrap();
+    // Not even sealed: the archive outlives the key.
+    assert!(!record.contains("$sealed"), "{record}");
+    stored.push(record);
+    assert!(stored.len() > 5, "{stored:?}");
     for text in &stored {
         for c in clear {
             assert!(!text.contains(c), "{c} in clear: {text}");
