@@ -538,6 +538,7 @@ fn observations_convert_from_kubernetes_executions() {
     let obs = Observations {
         executions: vec![failed],
         approved: true,
+        ..Observations::default()
     };
     let next = program.decide(&d.status, &obs, t0());
     assert_eq!(next.status.steps[0].phase, StepPhase::TimedOut);
@@ -577,6 +578,7 @@ fn a_lost_status_write_repeats_the_same_creates() {
     let obs = Observations {
         executions: done,
         approved: true,
+        ..Observations::default()
     };
     let again = program.decide(&s0, &obs, t0());
     assert_eq!(
