@@ -198,9 +198,8 @@ fn bad_stops_and_pauses_are_named() {
         "workflow: demo.wf\ncases:\n  - name: x\n    pauses: [ { from: 5m, until: 1m } ]\n",
     );
     assert!(e.contains("pauses[0]") && e.contains("after"), "{e}");
-    let e = error_of(
-        "workflow: demo.wf\ncases:\n  - name: x\n    pauses: [ { from: 1s, til: 1m } ]\n",
-    );
+    let e =
+        error_of("workflow: demo.wf\ncases:\n  - name: x\n    pauses: [ { from: 1s, til: 1m } ]\n");
     assert!(e.contains("til"), "{e}");
 }
 

@@ -63,9 +63,15 @@ pub(super) fn run(
     if let Some(request) = &obs.stop
         && stop::stops_at_once(st.phase)
     {
-        align(p, &mut st);
-        stop::cancel_unstarted(&mut st, request, now);
-        return idle(st);
+        if obs.executions.is_empty() {
+            align(p, &mut st);
+            stop::cancel_unstarted(&mut st, request, now);
+            return idle(st);
+        }
+        // An earlier decision started the run and lost its status write (to the stop's own
+        // spec change): the run has started, and stops as a started run does.
+        st.phase = Some(WorkflowPhase::Executing);
+        st.started_at = Some(time(now_ms));
     }
     match st.phase {
         None | Some(WorkflowPhase::Pending | WorkflowPhase::Planning) => return idle(st),
@@ -284,7 +290,51 @@ impl<'a> Run<'a> {
 
     // ---- 1. results of attempts in flight ----
 
+    /// Takes up attempts that exist although the status does not show them started: the
+    /// decision that created them lost its status write (a conflict with a spec change such
+    /// as a stop, or a crash). Such an attempt runs whatever this decision would do, so the
+    /// step waits for it like any attempt in flight, instead of being skipped or started
+    /// again.
+    fn adopt(&mut self, obs: &Observations) {
+        if obs.executions.is_empty() {
+            return;
+        }
+        let p = self.p;
+        for i in 0..self.st.steps.len() {
+            let s = &self.st.steps[i];
+            let (kind, attempt) = match s.phase {
+                StepPhase::Pending | StepPhase::Waiting | StepPhase::Retrying => {
+                    (p.steps[i].kind, s.attempts + 1)
+                }
+                StepPhase::Compensating if !in_flight(s) => {
+                    (ExecutionKind::Rollback, s.rollback_attempts + 1)
+                }
+                _ => continue,
+            };
+            let name = execution_name(&p.execution, &p.plan.steps[i].name, kind, attempt);
+            let Some(o) = obs.executions.iter().find(|o| o.name == name) else {
+                continue;
+            };
+            let started = time(o.started_at.map_or(self.now, |t| t.as_millisecond()));
+            let s = &mut self.st.steps[i];
+            if kind == ExecutionKind::Rollback {
+                s.rollback_attempts = attempt;
+            } else {
+                s.phase = StepPhase::Running;
+                s.attempts = attempt;
+                if s.started_at.is_none() {
+                    s.started_at = Some(started.clone());
+                }
+            }
+            s.execution_ref = Some(name);
+            s.attempt_started_at = Some(started);
+            s.ready_at = None;
+            self.changes += 1;
+        }
+    }
+
     fn absorb(&mut self, obs: &Observations) {
+        self.adopt(obs);
         let flying: Vec<usize> = (0..self.st.steps.len())
             .filter(|&i| in_flight(&self.st.steps[i]))
             .collect();

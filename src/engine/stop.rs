@@ -12,7 +12,8 @@ use crate::api::{
 /// The message of a step that never started because the run was stopped.
 pub(super) const NOT_STARTED: &str = "not started: the run was stopped";
 
-/// Whether a run in `phase` has not started executing yet: a stop ends it at once.
+/// Whether a run in `phase` has not started executing yet: a stop ends it at once (unless
+/// an execution of it exists: then a decision started it and lost its status write).
 pub fn stops_at_once(phase: Option<WorkflowPhase>) -> bool {
     matches!(
         phase,

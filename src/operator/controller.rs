@@ -302,7 +302,7 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     let mut observed = Vec::new();
     if in_engine {
         let (next, delay, obs, existed) =
-            engine_step(&wfe, ctx, &status, now, stop, paused.paused).await?;
+            engine_step(&wfe, ctx, &status, now, stop.as_ref(), paused.paused).await?;
         status = next;
         observed = obs;
         requeue = delay.map(|d| ctx.config.clock.real_delay(d));
@@ -715,7 +715,7 @@ async fn engine_step(
     ctx: &Context,
     status: &WorkflowExecutionStatus,
     now: Timestamp,
-    stop: Option<crate::api::StopRequest>,
+    stop: Option<&crate::api::StopRequest>,
     paused: bool,
 ) -> Result<
     (
@@ -735,7 +735,13 @@ async fn engine_step(
     // The engine reads only the executions in flight: when the watch has shown each of
     // them finished (or none is in flight), those copies are what a list would return.
     let flying = finished::in_flight_names(status);
-    let observed = match ctx.finished.all_of(&uid, &flying) {
+    // A stopping run reads every execution: one created by a decision whose status write
+    // the stop made conflict is not in flight in the status, and the engine must adopt it.
+    let seen = match stop {
+        None => ctx.finished.all_of(&uid, &flying),
+        Some(_) => None,
+    };
+    let observed = match seen {
         Some(seen) => seen,
         None => {
             let selector = crate::api::executions_of(&name);
@@ -752,7 +758,7 @@ async fn engine_step(
     let observations = Observations {
         executions: observed.iter().map(Observation::from).collect(),
         approved: wfe.spec.approved,
-        stop,
+        stop: stop.cloned(),
         paused,
     };
     let decision = program.decide(status, &observations, now);

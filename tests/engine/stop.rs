@@ -590,3 +590,49 @@ fn an_approved_run_waits_for_the_resume() {
     assert_eq!(d.status.phase, Some(WorkflowPhase::AwaitingApproval));
     assert!(d.create.is_empty());
 }
+
+#[test]
+fn a_stop_after_a_lost_status_write_adopts_the_attempt_that_exists() {
+    use remedy::api::{ExecutionKind, ExecutionPhase};
+    use remedy::engine::Observation;
+    let plan = PlanBuilder::new().step("a").rollback().step("b").build();
+    let program = Program::new(&plan).unwrap();
+    let s0 = initial_status(&plan);
+    let first = decide_with(&program, &s0, vec![], None, 0);
+    assert_eq!(first.create[0].name, "wfe-a-a-1");
+    // a-1 was created, then the status write lost to the stop's spec change: the next
+    // decision sees the old status, the stop, and a-1 running.
+    let a1 = |phase| Observation {
+        name: "wfe-a-a-1".into(),
+        step: "a".into(),
+        kind: ExecutionKind::Step,
+        attempt: 1,
+        phase,
+        output: Default::default(),
+        error: String::new(),
+        timed_out: false,
+        started_at: None,
+        completed_at: None,
+    };
+    let stopped = decide_with(
+        &program,
+        &s0,
+        vec![a1(ExecutionPhase::Running)],
+        Some(request(StopMode::Rollback)),
+        100,
+    );
+    let a = &stopped.status.steps[0];
+    assert_eq!(a.phase, StepPhase::Running, "adopted, not skipped");
+    assert_eq!(a.execution_ref.as_deref(), Some("wfe-a-a-1"));
+    assert!(stopped.create.is_empty());
+    // when it succeeds, the rollback undoes it
+    let undo = decide_with(
+        &program,
+        &stopped.status,
+        vec![a1(ExecutionPhase::Succeeded)],
+        Some(request(StopMode::Rollback)),
+        1000,
+    );
+    let names: Vec<&str> = undo.create.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["wfe-a-a-rb-1"]);
+}
