@@ -204,8 +204,7 @@ pub async fn run(
 
     let run_started = Instant::now();
     let deadline = started + options.timeout;
-    let mut last_phase = None;
-    let mut last_steps: BTreeMap<String, (StepPhase, u32, u32)> = BTreeMap::new();
+    let mut tracker = super::progress::Tracker::new();
     let mut unfinished = None;
     let mut timing: BTreeMap<String, (Option<Duration>, Option<Duration>)> = BTreeMap::new();
     let final_run = loop {
@@ -213,29 +212,11 @@ pub async fn run(
         if let Some(run) = &current
             && let Some(status) = &run.status
         {
-            if let Some(phase) = status.phase
-                && last_phase != Some(phase)
-            {
-                last_phase = Some(phase);
-                on_progress(Progress::Phase(phase));
-            }
-            for step in &status.steps {
-                let key = (step.phase, step.attempts, step.rollback_attempts);
-                if last_steps.get(&step.name) != Some(&key) {
-                    last_steps.insert(step.name.clone(), key);
-                    observe(&mut timing, &step.name, step.phase, run_started.elapsed());
-                    if step.phase == StepPhase::Pending {
-                        continue;
-                    }
-                    on_progress(Progress::Step(StepUpdate {
-                        name: step.name.clone(),
-                        phase: step.phase,
-                        attempts: step.attempts,
-                        rollback_attempts: step.rollback_attempts,
-                        elapsed: run_started.elapsed(),
-                        message: step.message.clone(),
-                    }));
+            for change in tracker.update(status, run_started.elapsed()) {
+                if let Progress::Step(step) = &change {
+                    observe(&mut timing, &step.name, step.phase, step.elapsed);
                 }
+                on_progress(change);
             }
             if status.phase.is_some_and(WorkflowPhase::is_terminal) {
                 break current;
