@@ -39,7 +39,7 @@ async fn list(args: &ListArgs) -> Result<(), Failure> {
         conn.runs()
     };
     let mut runs = api.list(&ListParams::default()).await?.items;
-    runs.sort_by(|a, b| (a.namespace(), a.name_any()).cmp(&(b.namespace(), b.name_any())));
+    runs.sort_by_key(|a| (a.namespace(), a.name_any()));
     match args.output {
         Some(format @ (OutputFormat::Json | OutputFormat::Yaml)) => {
             let items: Vec<serde_json::Value> = runs.iter().map(cluster::printable).collect();
