@@ -118,8 +118,10 @@ pub fn render(
     let status = run.status.clone().unwrap_or_default();
     let ns = run.namespace().unwrap_or_default();
     let _ = writeln!(o, "Run {ns}/{}", run.name_any());
+    // Values come from the cluster (reasons, names, messages): control characters are shown,
+    // not sent to the terminal.
     let mut field = |k: &str, v: String| {
-        let _ = writeln!(o, "  {k:<10} {v}");
+        let _ = writeln!(o, "  {k:<10} {}", crate::check::render::visible(&v));
     };
     if let Some(w) = &status.workflow {
         field(

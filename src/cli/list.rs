@@ -185,7 +185,7 @@ async fn paused_banner(conn: &Connection, operator_namespace: &str) {
     if let Ok(Some(cm)) = maps.get_opt(PAUSE_CONFIGMAP).await {
         let pause = Pause::from_data(cm.data.as_ref());
         if pause.paused {
-            eprintln!("{}\n", pause.message());
+            eprintln!("{}\n", crate::check::render::visible(&pause.message()));
         }
     }
 }
@@ -193,8 +193,17 @@ async fn paused_banner(conn: &Connection, operator_namespace: &str) {
 /// A kubectl-style table: upper-case header, columns three spaces apart.
 pub fn table(o: &mut String, header: &[&str], rows: &[Vec<String>]) {
     use std::fmt::Write as _;
+    // Cells come from the cluster: control characters are shown, not sent to the terminal.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| crate::check::render::visible(c).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
                 *w = (*w).max(cell.chars().count());
@@ -213,7 +222,7 @@ pub fn table(o: &mut String, header: &[&str], rows: &[Vec<String>]) {
         l.trim_end().to_string()
     };
     let _ = writeln!(o, "{}", line(header.to_vec()));
-    for row in rows {
+    for row in &rows {
         let _ = writeln!(o, "{}", line(row.iter().map(String::as_str).collect()));
     }
 }
