@@ -73,7 +73,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    if let Err(e) = operator_namespace(&cluster.client()).await {
+    if !args.no_controllers
+        && let Err(e) = operator_namespace(&cluster.client()).await
+    {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
