@@ -546,6 +546,14 @@ fn stop_halt_and_rollback_mid_run() {
     s.wait_for("api-1", "settle running", |r| {
         step_phase(r, "settle") == "Running"
     });
+    // Someone watches it meanwhile.
+    let watcher = Command::new(env!("CARGO_BIN_EXE_remedy"))
+        .args(["watch", "api-1", "-n", NS])
+        .env("KUBECONFIG", s.kubeconfig())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     s.ok(&[
         "stop",
         "api-1",
@@ -556,6 +564,28 @@ fn stop_halt_and_rollback_mid_run() {
         "wrong target",
     ]);
     let run = s.finished("api-1");
+    let watched = watcher.wait_with_output().unwrap();
+    assert_eq!(watched.status.code(), Some(0), "{watched:?}");
+    let watched = squash(&String::from_utf8_lossy(&watched.stdout));
+    let at = |needle: &str| {
+        watched
+            .find(needle)
+            .unwrap_or_else(|| panic!("no `{needle}` in:\n{watched}"))
+    };
+    // In causal order: the run executing, the stop, the steps it skipped, the rollback it
+    // caused and the compensation in it, finally, the end.
+    assert!(at("● Executing") < at("■ stop (rollback) requested by remedy: wrong target"));
+    assert!(at("■ stop") < at("– raise_memory Skipped"), "{watched}");
+    assert!(
+        at("– raise_memory Skipped") < at("● RollingBack"),
+        "{watched}"
+    );
+    assert!(
+        at("● RollingBack") < at("↺ scale_out Compensated"),
+        "{watched}"
+    );
+    assert!(at("↺ scale_out Compensated") < at("✓ tell"), "{watched}");
+    assert!(at("✓ tell") < at("● Cancelled"), "{watched}");
     assert_eq!(phase(&run), "Cancelled");
     assert_eq!(step_phase(&run, "scale_out"), "Compensated");
     assert_eq!(

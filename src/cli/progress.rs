@@ -79,6 +79,9 @@ fn describe(progress: &Progress) -> String {
     match progress {
         Progress::Started { run } => format!("▶ WorkflowExecution {run} created"),
         Progress::Phase(phase) => format!("● {}", name_of(phase)),
+        Progress::Stop(stop) => {
+            format!("■ {}", first_line(&crate::engine::describe_stop(stop), 200))
+        }
         Progress::Step(step) => step_line(step),
     }
 }

@@ -1,13 +1,14 @@
 //! What changed between two looks at a run, in causal order: the step results a status shows
 //! come before the phase change they caused, and the steps that started come after it. So
 //! `✓ report Succeeded` is reported before `● Completed`, and the last main step's result
-//! before `● Monitoring` and the first verify step. `remedy run` and `remedy watch` both read
-//! runs through a [`Tracker`].
+//! before `● Monitoring` and the first verify step. A phase no step result causes (up to
+//! `Executing`) comes before every step. A stop comes before the results that followed it.
+//! `remedy run` and `remedy watch` both read runs through a [`Tracker`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::api::{StepPhase, StepStatus, WorkflowExecutionStatus, WorkflowPhase};
+use crate::api::{StepPhase, StepStatus, StopMode, WorkflowExecutionStatus, WorkflowPhase};
 
 use super::runner::{Progress, StepUpdate};
 
@@ -16,6 +17,8 @@ use super::runner::{Progress, StepUpdate};
 pub struct Tracker {
     phase: Option<WorkflowPhase>,
     steps: BTreeMap<String, (StepPhase, u32, u32)>,
+    /// The stop mode reported (a halt raised to rollback is reported again).
+    stop: Option<StopMode>,
 }
 
 /// Whether a step phase is the result of something that ran (as opposed to a start).
@@ -29,6 +32,26 @@ fn is_result(phase: StepPhase) -> bool {
             | StepPhase::Retrying
             | StepPhase::Compensated
             | StepPhase::CompensationFailed
+    )
+}
+
+/// Whether a step's result is that of its compensation.
+fn is_compensation(step: &StepStatus) -> bool {
+    matches!(
+        step.phase,
+        StepPhase::Compensated | StepPhase::CompensationFailed
+    )
+}
+
+/// Whether entering `phase` starts a run rather than follows from its steps.
+fn starts_execution(phase: WorkflowPhase) -> bool {
+    matches!(
+        phase,
+        WorkflowPhase::Pending
+            | WorkflowPhase::Planning
+            | WorkflowPhase::Validating
+            | WorkflowPhase::AwaitingApproval
+            | WorkflowPhase::Executing
     )
 }
 
@@ -77,13 +100,49 @@ impl Tracker {
                 message: s.message.clone(),
             })
         };
-        let mut out: Vec<Progress> = results.iter().map(|(_, s)| update(s)).collect();
+        let mut out: Vec<Progress> = Vec::new();
+        let mut new_phase = None;
         if let Some(phase) = status.phase
             && self.phase != Some(phase)
         {
             self.phase = Some(phase);
+            new_phase = Some(phase);
+        }
+        // Up to Executing, a phase is caused by planning, validation or approval, never by a
+        // step: the steps seen with it happened after it.
+        if let Some(phase) = new_phase
+            && starts_execution(phase)
+        {
+            out.push(Progress::Phase(phase));
+            new_phase = None;
+        }
+        // Compensations run in RollingBack: entering it comes before them (and after the
+        // failure or stop that caused it).
+        let (compensations, results): (Vec<&StepStatus>, Vec<&StepStatus>) = results
+            .into_iter()
+            .map(|(_, s)| s)
+            .partition(|s| new_phase == Some(WorkflowPhase::RollingBack) && is_compensation(s));
+        let mut results = results.into_iter().peekable();
+        if let Some(stop) = &status.stop
+            && self.stop != Some(stop.mode)
+        {
+            self.stop = Some(stop.mode);
+            // Results of a second before the stop was taken up happened before it; the steps
+            // it skipped and the attempts that settled after it, after it.
+            let taken_up = stop.acknowledged_at.as_ref().map(|t| t.0.as_second());
+            while let Some(s) = results.next_if(|s| {
+                let done = s.completed_at.as_ref().map(|t| t.0.as_second());
+                matches!((done, taken_up), (Some(d), Some(t)) if d < t)
+            }) {
+                out.push(update(s));
+            }
+            out.push(Progress::Stop(stop.clone()));
+        }
+        out.extend(results.map(update));
+        if let Some(phase) = new_phase {
             out.push(Progress::Phase(phase));
         }
+        out.extend(compensations.into_iter().map(update));
         out.extend(starts.into_iter().map(update));
         out
     }
@@ -113,6 +172,7 @@ mod tests {
                 Progress::Phase(phase) => format!("● {}", phase.as_str()),
                 Progress::Step(s) => format!("{} {:?}", s.name, s.phase),
                 Progress::Started { run } => format!("▶ {run}"),
+                Progress::Stop(stop) => format!("■ {}", stop.mode.as_str()),
             })
             .collect()
     }
@@ -163,7 +223,8 @@ mod tests {
     }
 
     #[test]
-    fn results_seen_together_keep_the_order_they_happened_in() {
+    fn results_seen_together_keep_the_order_they_happened_in_and_compensations_follow_rolling_back()
+    {
         let mut t = Tracker::new();
         let st = WorkflowExecutionStatus {
             phase: Some(WorkflowPhase::RollingBack),
@@ -178,10 +239,70 @@ mod tests {
             lines(&t.update(&st, Duration::ZERO)),
             [
                 "c Failed",
+                "● RollingBack",
                 "b Compensated",
-                "a Compensated",
-                "● RollingBack"
+                "a Compensated"
             ]
         );
+    }
+
+    #[test]
+    fn a_run_first_seen_executing_shows_the_phase_before_its_steps() {
+        // A watch that starts late sees Executing and a finished step at once: the step ran
+        // in Executing, so it comes after it.
+        let mut t = Tracker::new();
+        let st = WorkflowExecutionStatus {
+            phase: Some(WorkflowPhase::Executing),
+            steps: vec![
+                step("scale", StepPhase::Succeeded, Some(10), Some(1)),
+                step("settle", StepPhase::Running, None, None),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            lines(&t.update(&st, Duration::ZERO)),
+            ["● Executing", "scale Succeeded", "settle Running"]
+        );
+    }
+
+    #[test]
+    fn a_stop_comes_after_what_ended_before_it_and_before_what_it_caused() {
+        use crate::api::StopStatus;
+        let mut t = Tracker::new();
+        let running = WorkflowExecutionStatus {
+            phase: Some(WorkflowPhase::Executing),
+            steps: vec![
+                step("scale", StepPhase::Running, None, None),
+                step("settle", StepPhase::Pending, None, None),
+            ],
+            ..Default::default()
+        };
+        t.update(&running, Duration::ZERO);
+        let stop = |mode| StopStatus {
+            mode,
+            reason: "bad".into(),
+            requested_by: "alice".into(),
+            acknowledged_at: Some(Time(Timestamp::from_second(20).unwrap())),
+        };
+        let stopped = WorkflowExecutionStatus {
+            phase: Some(WorkflowPhase::Cancelled),
+            stop: Some(stop(StopMode::Halt)),
+            steps: vec![
+                step("scale", StepPhase::Succeeded, Some(12), Some(1)),
+                step("settle", StepPhase::Skipped, Some(20), None),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            lines(&t.update(&stopped, Duration::ZERO)),
+            ["scale Succeeded", "■ halt", "settle Skipped", "● Cancelled"]
+        );
+        // The same stop is not reported twice; a raise to rollback is.
+        assert!(t.update(&stopped, Duration::ZERO).is_empty());
+        let raised = WorkflowExecutionStatus {
+            stop: Some(stop(StopMode::Rollback)),
+            ..stopped
+        };
+        assert_eq!(lines(&t.update(&raised, Duration::ZERO)), ["■ rollback"]);
     }
 }

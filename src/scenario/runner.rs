@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 use super::check::{self, CheckResult, ObjectKey};
 use super::file::Scenario;
 use super::summary::Summary;
-use crate::api::{AIAnalysis, KubernetesExecution, StepPhase, WorkflowExecution, WorkflowPhase};
+use crate::api::{
+    AIAnalysis, KubernetesExecution, StepPhase, StopStatus, WorkflowExecution, WorkflowPhase,
+};
 use crate::cluster::{Config, EmbeddedCluster, SimulationConfig};
 use crate::executor::ExecutorConfig;
 use crate::operator::{Clock, OperatorConfig, ScaledClock};
@@ -60,6 +62,8 @@ pub enum Progress {
     },
     /// The run entered a phase.
     Phase(WorkflowPhase),
+    /// The run took up a stop request (or raised a halt to rollback).
+    Stop(StopStatus),
     /// A step changed phase or attempt.
     Step(StepUpdate),
 }
