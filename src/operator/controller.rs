@@ -1000,6 +1000,7 @@ pub async fn run(
     // by its executions, its analysis, or a requeue.
     let finished = Arc::new(FinishedExecutions::default());
     let pause_switch = Arc::new(PauseSwitch::default());
+    pause::read_once(client.clone(), &config.operator_namespace, &pause_switch).await;
     let pause_changes = pause::changes(
         client.clone(),
         &config.operator_namespace,

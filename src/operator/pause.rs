@@ -106,6 +106,21 @@ impl PauseSwitch {
     }
 }
 
+/// Reads the switch once, before the controller reconciles anything: an operator started
+/// (or failed over) during a pause must not start attempts until its watch catches up. A
+/// read error is logged and the switch left as it was (not paused).
+pub async fn read_once(client: Client, namespace: &str, switch: &PauseSwitch) {
+    let maps: Api<ConfigMap> = Api::namespaced(client, namespace);
+    match maps.get_opt(PAUSE_CONFIGMAP).await {
+        Ok(cm) => {
+            switch.set(Pause::from_data(cm.as_ref().and_then(|c| c.data.as_ref())));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the pause switch; starting as not paused");
+        }
+    }
+}
+
 /// Watches the pause ConfigMap in `namespace` and yields once each time the switch changes.
 /// A watch error is logged and the last known state kept: an operator that cannot read the
 /// switch keeps going as it was (see docs/operations.md).

@@ -418,3 +418,28 @@ async fn pause_holds_new_runs_and_new_attempts_and_resume_continues() {
         ["run-1-a-1", "run-1-b-1", "run-1-c-1", "run-1-tell-1"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_started_during_a_pause_starts_nothing() {
+    // Paused before the operator starts (a restart or a failover during a freeze): its first
+    // reconcile already sees the switch.
+    let mut h = Harness::new().await;
+    h.template("t.wf", &three("", "", ""));
+    set_pause(&h, true).await;
+    h.analysis("ai-1", "three").await;
+    h.run("run-1", "ai-1", json!({})).await;
+    // The switch's watch is slow to list: the first reconciles come before it.
+    h.cluster
+        .faults()
+        .add_latency("list", "configmaps", Duration::from_millis(1500));
+    h.start();
+    let waiting = h
+        .wait_for("run-1", "Paused", |s| condition(s, "Paused").is_some())
+        .await;
+    assert_eq!(waiting.phase, Some(WorkflowPhase::Validating));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(h.execution_names("run-1").await.is_empty());
+    set_pause(&h, false).await;
+    let status = h.finished("run-1").await;
+    assert_eq!(status.outcome, Some(RunOutcome::Success), "{status:#?}");
+}
