@@ -716,26 +716,42 @@ fn pause_and_resume_with_runs_in_flight() {
     }
 }
 
-/// A server that forbids everything, as an API server does for a user without RBAC rights.
+/// A server that forbids everything, as an API server does for a user without RBAC rights;
+/// its messages carry a terminal escape, as a hostile server's could.
 fn forbidding_server() -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let handle = std::thread::spawn(move || {
-        // Bounded: a handful of requests, then the server goes away.
-        for stream in listener.incoming().take(8) {
+        // Bounded: enough requests for every command, then the server goes away.
+        for stream in listener.incoming().take(64) {
             let Ok(mut stream) = stream else { continue };
             let mut buf = [0u8; 8192];
             let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
             let n = stream.read(&mut buf).unwrap_or(0);
             let request = String::from_utf8_lossy(&buf[..n]).to_string();
-            let verb = if request.starts_with("PATCH") {
-                "patch"
-            } else {
-                "get"
+            let line = request.lines().next().unwrap_or("");
+            let mut parts = line.split(' ');
+            let method = parts.next().unwrap_or("");
+            let path = parts.next().unwrap_or("");
+            let path = path.split('?').next().unwrap_or("");
+            // .../namespaces/NS/RESOURCE[/NAME]
+            let segments: Vec<&str> = path.split('/').collect();
+            let at = segments.iter().rposition(|s| *s == "namespaces");
+            let (resource, name) = match at {
+                Some(i) if segments.len() > i + 3 => (segments[i + 2], segments[i + 3]),
+                Some(i) if segments.len() > i + 2 => (segments[i + 2], ""),
+                _ => (segments.last().copied().unwrap_or(""), ""),
+            };
+            let verb = match (method, name.is_empty(), path.contains("watch")) {
+                ("PATCH", ..) => "patch",
+                ("POST", ..) => "create",
+                (_, _, true) => "watch",
+                (_, true, _) => "list",
+                _ => "get",
             };
             let body = json!({
                 "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": format!("workflowexecutions.workflowexecution.kubernaut.io \"db-1\" is forbidden: User \"oncall\" cannot {verb} resource \"workflowexecutions\" in API group \"workflowexecution.kubernaut.io\" in the namespace \"shop\""),
+                "message": format!("{resource} \"{name}\" is forbidden: User \"oncall\" cannot {verb} resource \"{resource}\" in the namespace \"shop\"\u{1b}]0;pwned\u{7}"),
                 "reason": "Forbidden", "code": 403
             })
             .to_string();
@@ -755,15 +771,38 @@ fn forbidden_is_refused_in_kubectls_words() {
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     std::fs::write(&kc, remedy::cluster::kubeconfig(addr)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_remedy"))
-        .args(["stop", "db-1", "-n", NS])
-        .env("KUBECONFIG", &kc)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.starts_with("Error from server (Forbidden): workflowexecutions.workflowexecution.kubernaut.io \"db-1\" is forbidden: User \"oncall\" cannot get"),
-        "{stderr}"
-    );
+    for (args, verb) in [
+        (vec!["list", "-n", NS], "list"),
+        (vec!["get", "db-1", "-n", NS], "get"),
+        (vec!["watch", "db-1", "-n", NS], "get"),
+        (vec!["approve", "db-1", "-n", NS], "get"),
+        (vec!["stop", "db-1", "-n", NS], "get"),
+        (vec!["retry", "db-1", "-n", NS], "get"),
+        (vec!["pause"], "get"),
+        (vec!["resume"], "get"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_remedy"))
+            .args(&args)
+            .env("KUBECONFIG", &kc)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(
+            stderr.starts_with("Error from server (Forbidden): "),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "is forbidden: User \"oncall\" cannot {verb} resource"
+            )),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+            "the server's escapes reached the terminal: {args:?}: {stderr:?}"
+        );
+        assert!(stderr.contains("␛]0;pwned␇"), "{args:?}: {stderr}");
+    }
 }

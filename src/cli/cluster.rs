@@ -13,6 +13,7 @@ use kube::{Client, Config};
 use serde::Serialize;
 
 use crate::api::WorkflowExecution;
+use crate::check::render::visible;
 
 /// The resource as kubectl names it in messages.
 pub const RESOURCE: &str = "workflowexecutions.workflowexecution.kubernaut.io";
@@ -84,9 +85,17 @@ pub fn describe_error(e: &kube::Error) -> String {
             } else {
                 s.reason.clone()
             };
-            format!("Error from server ({reason}): {}", s.message)
+            // The server's words, which a hostile or broken server could fill with escapes.
+            format!(
+                "Error from server ({}): {}",
+                visible(&reason),
+                visible(&s.message)
+            )
         }
-        other => format!("error: cannot talk to the cluster: {other}"),
+        other => format!(
+            "error: cannot talk to the cluster: {}",
+            visible(&other.to_string())
+        ),
     }
 }
 

@@ -69,7 +69,10 @@ async fn set(args: &SwitchArgs, paused: bool, reason: &str) -> Result<(), Failur
     };
     if now.paused == paused {
         say(if paused {
-            format!("Remedy is already paused: {}", now.message())
+            format!(
+                "Remedy is already paused: {}",
+                crate::check::render::visible(&now.message())
+            )
         } else {
             "Remedy is not paused".to_string()
         });
