@@ -81,11 +81,14 @@ impl Tracker {
                 starts.push(step);
             }
         }
-        // Results in the order they happened: by completion time, then completion order.
+        // Results in the order they happened: by completion time, then completion order;
+        // within a second, a step that never ran (no completion order: skipped because of
+        // what another step did) after the steps that did.
         results.sort_by_key(|(i, s)| {
             (
                 s.completed_at.is_none(),
                 s.completed_at.as_ref().map(|t| t.0),
+                s.completion_order.is_none(),
                 s.completion_order,
                 *i,
             )
@@ -243,6 +246,23 @@ mod tests {
                 "b Compensated",
                 "a Compensated"
             ]
+        );
+    }
+
+    #[test]
+    fn a_step_skipped_because_of_a_failure_comes_after_it() {
+        let mut t = Tracker::new();
+        let st = WorkflowExecutionStatus {
+            phase: Some(WorkflowPhase::RollingBack),
+            steps: vec![
+                step("raise", StepPhase::Failed, Some(10), Some(2)),
+                step("healthy", StepPhase::Skipped, Some(10), None),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            lines(&t.update(&st, Duration::ZERO)),
+            ["raise Failed", "healthy Skipped", "● RollingBack"]
         );
     }
 
