@@ -26,6 +26,9 @@ RUN RUSTFLAGS="-C target-feature=+crt-static" \
 
 FROM scratch
 COPY --from=build /out/etc/passwd /out/etc/group /etc/
+# The CA bundle of the build image: the client trusts the cluster's CA from the kubeconfig or
+# the ServiceAccount, and falls back to these when a kubeconfig names none.
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/remedy /remedy
 USER 65532:65532
 ENTRYPOINT ["/remedy"]
