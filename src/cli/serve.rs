@@ -73,12 +73,6 @@ async fn serve(args: ServeArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    if !args.no_controllers
-        && let Err(e) = operator_namespace(&cluster.client()).await
-    {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
     let stop = tokio_util::sync::CancellationToken::new();
     let controllers = if args.no_controllers {
         Vec::new()
@@ -138,18 +132,5 @@ async fn serve(args: ServeArgs) -> ExitCode {
             eprintln!("error: waiting for interrupt: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Creates the operator's namespace, which holds the pause switch (`remedy pause`).
-async fn operator_namespace(client: &kube::Client) -> Result<(), kube::Error> {
-    use k8s_openapi::api::core::v1::Namespace;
-    let api: kube::Api<Namespace> = kube::Api::all(client.clone());
-    let mut ns = Namespace::default();
-    ns.metadata.name = Some(crate::catalog::DEFAULT_OPERATOR_NAMESPACE.to_string());
-    match api.create(&kube::api::PostParams::default(), &ns).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(e),
     }
 }

@@ -319,7 +319,7 @@ async fn install_crds(client: &Client) -> Result<(), RunError> {
             })?;
     }
     // The operator's namespace, as `deploy/namespace.yaml` makes it: the workflow controller
-    // keeps its sealing key there.
+    // keeps its sealing key there, and reads the pause switch (`remedy pause`) there.
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let ns = k8s_openapi::api::core::v1::Namespace {
         metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
