@@ -75,6 +75,7 @@ fn observe(plan: &ExecutionPlan, status: &WorkflowExecutionStatus) -> Observatio
     Observations {
         executions,
         approved: true,
+        ..Observations::default()
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::api::workflow_execution::Failure;
 use crate::api::{
     AIAnalysisStatus, AnalysisPhase, ExecutionKind, FailureReason, JsonMap, Outcome, StepPhase,
-    WorkflowExecutionSpec, WorkflowExecutionStatus, WorkflowPhase,
+    StopMode, StopRequest, WorkflowExecutionSpec, WorkflowExecutionStatus, WorkflowPhase,
 };
 use crate::catalog::ActionCatalog;
 use crate::dsl::ast;
@@ -58,6 +58,12 @@ pub struct Case {
     /// Run as a dry run.
     #[serde(default)]
     pub dry_run: bool,
+    /// A stop requested at a moment of the run.
+    #[serde(default)]
+    pub stop: Option<CaseStop>,
+    /// Intervals while Remedy is paused.
+    #[serde(default)]
+    pub pauses: Vec<CasePause>,
     /// What must have happened.
     #[serde(default)]
     pub expect: Expect,
@@ -65,6 +71,33 @@ pub struct Case {
 
 fn yes() -> bool {
     true
+}
+
+/// A stop request in a case: when (virtual time since the run was validated), how, why.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseStop {
+    /// When the request is made, as a duration since the start (`0s`, `2500ms`, `1m`).
+    pub at: String,
+    /// `halt` (default) or `rollback`.
+    #[serde(default)]
+    pub mode: StopMode,
+    /// The reason given.
+    #[serde(default)]
+    pub reason: String,
+    /// Who asks.
+    #[serde(default)]
+    pub requested_by: String,
+}
+
+/// An interval of a case while Remedy is paused.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CasePause {
+    /// When the pause starts, as a duration since the start.
+    pub from: String,
+    /// When it ends (resume), as a duration since the start.
+    pub until: String,
 }
 
 /// The scripted outcome of one attempt.
@@ -447,9 +480,37 @@ pub fn script_for(case: &Case) -> Result<Script, String> {
         }
         outcomes.insert(name.clone(), script);
     }
+    let stop = match &case.stop {
+        Some(stop) => {
+            let at = parse_millis(&stop.at).map_err(|e| format!("stop.at: {e}"))?;
+            Some((
+                at,
+                StopRequest {
+                    mode: stop.mode,
+                    reason: stop.reason.clone(),
+                    requested_by: stop.requested_by.clone(),
+                },
+            ))
+        }
+        None => None,
+    };
+    let mut pauses = Vec::with_capacity(case.pauses.len());
+    for (i, pause) in case.pauses.iter().enumerate() {
+        let from = parse_millis(&pause.from).map_err(|e| format!("pauses[{i}].from: {e}"))?;
+        let until = parse_millis(&pause.until).map_err(|e| format!("pauses[{i}].until: {e}"))?;
+        if until <= from {
+            return Err(format!(
+                "pauses[{i}]: `until` ({}) must come after `from` ({})",
+                pause.until, pause.from
+            ));
+        }
+        pauses.push((from, until));
+    }
     Ok(Script {
         outcomes,
         approved: case.approved,
+        stop,
+        pauses,
     })
 }
 

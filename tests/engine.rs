@@ -14,3 +14,6 @@ mod failure;
 
 #[path = "engine/props.rs"]
 mod props;
+
+#[path = "engine/stop.rs"]
+mod stop;

@@ -209,7 +209,8 @@ fn api_resources_lists_kinds_with_short_names() {
     ]));
     let ns = rows(&s.ok(&["get", "namespaces"]));
     let names: Vec<&str> = ns.iter().skip(1).map(|r| r[0].as_str()).collect();
-    // The built-in ones, and the operator's, where it keeps its sealing key.
+    // The built-in ones, and the operator's, where it keeps its sealing key and the pause
+    // switch.
     assert_eq!(
         names,
         [

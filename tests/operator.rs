@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod operator {
+    mod control;
     mod deploy;
     mod lifecycle;
     mod names;

@@ -137,6 +137,72 @@ cases:
     );
 }
 
+#[test]
+fn a_stop_and_a_pause_at_given_moments() {
+    let text = r#"workflow: demo.wf
+cases:
+  - name: stopped with rollback while the memory is raised
+    outcomes:
+      scale: [ { output: { previous_replicas: 2 } } ]
+      raise: [ { duration: 1m } ]
+    stop: { at: 30s, mode: rollback, reason: "worse", requested_by: alice }
+    expect:
+      phase: Cancelled
+      outcome: Cancelled
+      sequence: [scale, raise, rollback:scale, finally:tell]
+      steps: { scale: Compensated, raise: Succeeded }
+  - name: halted, nothing undone
+    outcomes:
+      raise: [ { duration: 1m } ]
+    stop: { at: 30s }
+    expect:
+      phase: Cancelled
+      sequence: [scale, raise, finally:tell]
+      steps: { scale: Succeeded }
+  - name: the stop comes too late to matter
+    stop: { at: 1h, mode: rollback }
+    expect:
+      phase: Completed
+      outcome: Success
+  - name: paused before raise, it starts at the resume
+    pauses: [ { from: 500ms, until: 10m } ]
+    expect:
+      phase: Completed
+      sequence: [scale, raise, finally:tell]
+"#;
+    let (_dir, path) = demo(text);
+    let report = run_file(&path).unwrap();
+    for case in &report.cases {
+        assert!(case.passed(), "{}: {}", case.name, case.render_diff());
+    }
+    // the same stop, expected wrongly, is a failing case that says what happened
+    let wrong = text.replacen("phase: Cancelled", "phase: RolledBack", 1);
+    let (_dir, path) = demo(&wrong);
+    let report = run_file(&path).unwrap();
+    assert!(
+        report.cases[0]
+            .render_diff()
+            .contains("phase: expected RolledBack, got Cancelled")
+    );
+}
+
+#[test]
+fn bad_stops_and_pauses_are_named() {
+    let e = error_of("workflow: demo.wf\ncases:\n  - name: x\n    stop: { at: soon }\n");
+    assert!(e.contains("stop.at") && e.contains("soon"), "{e}");
+    let e = error_of("workflow: demo.wf\ncases:\n  - name: x\n    stop: { at: 1s, mode: abort }\n");
+    assert!(e.contains("abort"), "{e}");
+    let e = error_of("workflow: demo.wf\ncases:\n  - name: x\n    stop: { mode: halt }\n");
+    assert!(e.contains("at"), "{e}");
+    let e = error_of(
+        "workflow: demo.wf\ncases:\n  - name: x\n    pauses: [ { from: 5m, until: 1m } ]\n",
+    );
+    assert!(e.contains("pauses[0]") && e.contains("after"), "{e}");
+    let e =
+        error_of("workflow: demo.wf\ncases:\n  - name: x\n    pauses: [ { from: 1s, til: 1m } ]\n");
+    assert!(e.contains("til"), "{e}");
+}
+
 fn error_of(text: &str) -> String {
     let (_dir, path) = demo(text);
     match run_file(&path) {

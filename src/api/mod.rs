@@ -15,8 +15,8 @@ pub use kubernetes_execution::{
     KubernetesExecutionStatus,
 };
 pub use workflow_execution::{
-    FailureReason, Outcome, StepPhase, StepStatus, WorkflowExecution, WorkflowExecutionSpec,
-    WorkflowExecutionStatus, WorkflowPhase,
+    FailureReason, Outcome, StepPhase, StepStatus, StopMode, StopRequest, StopStatus,
+    WorkflowExecution, WorkflowExecutionSpec, WorkflowExecutionStatus, WorkflowPhase,
 };
 
 /// A free-form JSON object (parameters, metrics, outputs).

@@ -10,7 +10,7 @@ use super::JsonMap;
 use super::ai_analysis::WorkflowRef;
 use super::schema::free_form_object;
 
-/// What the run should do. Immutable once Planning has started, except `approved`.
+/// What the run should do. Immutable once Planning has started, except `approved` and `stop`.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "workflowexecution.kubernaut.io",
@@ -48,6 +48,48 @@ pub struct WorkflowExecutionSpec {
     /// The remediation request this run serves (informative).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation_request_ref: Option<ObjectRef>,
+    /// Set to ask the run to stop (at any phase; a finished run ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<StopRequest>,
+    /// The run this one retries (`remedy retry`; informative).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<ObjectRef>,
+}
+
+/// A request to stop a run: how, why and by whom.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StopRequest {
+    /// `halt` (nothing is undone) or `rollback` (then compensate as the rollback policy says).
+    #[serde(default)]
+    pub mode: StopMode,
+    /// Why the run is stopped, for people.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Who asked (informative: whoever may patch the spec may write any name here).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub requested_by: String,
+}
+
+/// How a stopped run ends.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StopMode {
+    /// No new step starts, attempts in flight settle, `finally` runs; nothing is undone.
+    #[default]
+    Halt,
+    /// As halt, then the completed steps are compensated as the run's rollback policy says.
+    Rollback,
+}
+
+impl StopMode {
+    /// The mode's name as the spec spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopMode::Halt => "halt",
+            StopMode::Rollback => "rollback",
+        }
+    }
 }
 
 /// A reference to a namespaced object; the namespace defaults to the referrer's.
@@ -124,10 +166,42 @@ pub struct WorkflowExecutionStatus {
     /// shows as the condition SpecChangeIgnored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_digest: Option<String>,
+    /// The stop the run is honouring, as the engine first saw it (a later request can only
+    /// raise `halt` to `rollback`, and only before the `finally` stage starts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<StopStatus>,
+    /// When the engine saw Remedy paused while this run was under way; cleared on resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<Time>,
+    /// Milliseconds this run has spent paused since it started executing: the workflow
+    /// deadline moves by this much.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub paused_millis: u64,
     /// Standard conditions: Planned, Validated, Approved, Progressing, Ready (and
-    /// AnalysisPending, TargetBusy, SpecChangeIgnored while they apply).
+    /// AnalysisPending, TargetBusy, SpecChangeIgnored, StopRequested, Paused while they apply).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// The stop a run honours.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StopStatus {
+    /// The mode in force.
+    pub mode: StopMode,
+    /// Why, as requested.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Who asked, as requested.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub requested_by: String,
+    /// When the engine first saw the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<Time>,
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The phases of a run.
@@ -155,6 +229,8 @@ pub enum WorkflowPhase {
     RolledBack,
     /// A compensation failed.
     RollbackFailed,
+    /// Ended because a stop was requested (`spec.stop`, or the run was deleted).
+    Cancelled,
 }
 
 impl WorkflowPhase {
@@ -166,7 +242,26 @@ impl WorkflowPhase {
                 | WorkflowPhase::Failed
                 | WorkflowPhase::RolledBack
                 | WorkflowPhase::RollbackFailed
+                | WorkflowPhase::Cancelled
         )
+    }
+
+    /// The phase's name as status shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkflowPhase::Pending => "Pending",
+            WorkflowPhase::Planning => "Planning",
+            WorkflowPhase::Validating => "Validating",
+            WorkflowPhase::AwaitingApproval => "AwaitingApproval",
+            WorkflowPhase::Executing => "Executing",
+            WorkflowPhase::Monitoring => "Monitoring",
+            WorkflowPhase::RollingBack => "RollingBack",
+            WorkflowPhase::Completed => "Completed",
+            WorkflowPhase::Failed => "Failed",
+            WorkflowPhase::RolledBack => "RolledBack",
+            WorkflowPhase::RollbackFailed => "RollbackFailed",
+            WorkflowPhase::Cancelled => "Cancelled",
+        }
     }
 }
 
@@ -284,6 +379,22 @@ pub enum Outcome {
     RolledBack,
     /// A dry run that passed.
     DryRun,
+    /// Stopped on request before it ended by itself.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The outcome's name as status shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "Success",
+            Outcome::Ineffective => "Ineffective",
+            Outcome::Failed => "Failed",
+            Outcome::RolledBack => "RolledBack",
+            Outcome::DryRun => "DryRun",
+            Outcome::Cancelled => "Cancelled",
+        }
+    }
 }
 
 /// Why a run failed.

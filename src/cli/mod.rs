@@ -5,17 +5,26 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod actions;
+pub mod approve;
 pub mod archive_flags;
+pub mod cluster;
 pub mod crds;
 pub mod fmt;
+pub mod get;
 pub mod graph;
 pub mod history;
 pub mod lint;
+pub mod list;
 pub mod operator;
+pub mod pause;
 pub mod plan;
+pub mod progress;
+pub mod retry;
 pub mod run;
 pub mod serve;
+pub mod stop;
 pub mod test;
+pub mod watch;
 
 /// Remedy: run Kubernetes remediation workflows safely.
 #[derive(Debug, Parser)]
@@ -51,6 +60,22 @@ pub enum Command {
     Crds(crds::CrdsArgs),
     /// List archived runs (by target, workflow, outcome, time), or show one.
     History(history::HistoryArgs),
+    /// List the runs of a cluster: phase, outcome, workflow, target, current step, age.
+    List(list::ListArgs),
+    /// Show a run: its step tree with attempts, rollback, resources changed and events.
+    Get(get::GetArgs),
+    /// Follow a run live until it ends.
+    Watch(watch::WatchArgs),
+    /// Release a run that waits for approval.
+    Approve(approve::ApproveArgs),
+    /// Ask a run to stop: halt (undo nothing) or, with --rollback, undo what it did.
+    Stop(stop::StopArgs),
+    /// Start a new run from a finished one's analysis and template version.
+    Retry(retry::RetryArgs),
+    /// Pause all automation: no run leaves Validating, no attempt starts.
+    Pause(pause::PauseArgs),
+    /// Resume after `remedy pause`.
+    Resume(pause::ResumeArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -68,6 +93,14 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Crds(args) => crds::run(&args),
         Command::History(args) => history::run(&args),
+        Command::List(args) => list::run(&args),
+        Command::Get(args) => get::run(&args),
+        Command::Watch(args) => watch::run(&args),
+        Command::Approve(args) => approve::run(&args),
+        Command::Stop(args) => stop::run(&args),
+        Command::Retry(args) => retry::run(&args),
+        Command::Pause(args) => pause::pause(&args),
+        Command::Resume(args) => pause::resume(&args),
     }
 }
 

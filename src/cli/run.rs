@@ -2,17 +2,14 @@
 //! controllers, show live progress, and print a summary. Exit 0 for Success or DryRun, 1 for
 //! any other outcome, 2 for usage and scenario errors.
 
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-
-use crate::api::StepPhase;
+use super::progress::{Live, first_line};
 use crate::check::render::visible;
-use crate::scenario::{self, Progress, RunOptions, StepUpdate, Summary};
+use crate::scenario::{self, RunOptions, Summary};
 
 /// Arguments of `remedy run`.
 #[derive(Debug, clap::Args)]
@@ -165,125 +162,6 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-/// Live progress: a spinner line per step on a terminal, plain lines otherwise.
-struct Live {
-    bars: Option<(MultiProgress, HashMap<String, ProgressBar>)>,
-}
-
-impl Live {
-    fn new(terminal: bool) -> Self {
-        Live {
-            bars: terminal.then(|| (MultiProgress::new(), HashMap::new())),
-        }
-    }
-
-    fn show(&mut self, progress: &Progress) {
-        let line = describe(progress);
-        let Some((multi, bars)) = &mut self.bars else {
-            println!("{line}");
-            return;
-        };
-        match progress {
-            Progress::Step(step) => {
-                let bar = bars.entry(step.name.clone()).or_insert_with(|| {
-                    let bar = multi.add(ProgressBar::new_spinner());
-                    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
-                        bar.set_style(style);
-                    }
-                    bar.enable_steady_tick(Duration::from_millis(100));
-                    bar
-                });
-                bar.set_message(line);
-                if is_final(step.phase) {
-                    bar.finish();
-                }
-            }
-            _ => {
-                let _ = multi.println(line);
-            }
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some((_, bars)) = &self.bars {
-            for bar in bars.values() {
-                if !bar.is_finished() {
-                    bar.finish();
-                }
-            }
-        }
-    }
-}
-
-fn is_final(phase: StepPhase) -> bool {
-    matches!(
-        phase,
-        StepPhase::Succeeded
-            | StepPhase::Failed
-            | StepPhase::Skipped
-            | StepPhase::TimedOut
-            | StepPhase::Compensated
-            | StepPhase::CompensationFailed
-    )
-}
-
-fn describe(progress: &Progress) -> String {
-    match progress {
-        Progress::Started { run } => format!("▶ WorkflowExecution {run} created"),
-        Progress::Phase(phase) => format!("● {}", name_of(phase)),
-        Progress::Step(step) => step_line(step),
-    }
-}
-
-fn step_line(step: &StepUpdate) -> String {
-    let mark = match step.phase {
-        StepPhase::Succeeded => "✓",
-        StepPhase::Failed | StepPhase::TimedOut | StepPhase::CompensationFailed => "✗",
-        StepPhase::Skipped => "–",
-        StepPhase::Compensating | StepPhase::Compensated => "↺",
-        _ => "…",
-    };
-    let attempt = match step.phase {
-        StepPhase::Compensating | StepPhase::Compensated | StepPhase::CompensationFailed => {
-            format!("compensation {}", step.rollback_attempts.max(1))
-        }
-        _ if step.attempts == 0 => String::new(),
-        _ => format!("attempt {}", step.attempts),
-    };
-    let mut line = format!(
-        "  {mark} {:<22} {:<18} {:<16} {:>6.1}s",
-        step.name,
-        name_of(&step.phase),
-        attempt,
-        step.elapsed.as_secs_f64()
-    );
-    if !step.message.is_empty() && !matches!(step.phase, StepPhase::Succeeded) {
-        line.push_str("  ");
-        line.push_str(&first_line(&step.message, 100));
-    }
-    line
-}
-
-/// The first line of `text`, at most `max` characters, control characters made visible (the
-/// text comes from the cluster: step messages, events).
-fn first_line(text: &str, max: usize) -> String {
-    let line = text.lines().next().unwrap_or("");
-    let line = visible(line);
-    if line.chars().count() > max {
-        let cut: String = line.chars().take(max - 1).collect();
-        format!("{cut}…")
-    } else {
-        line.to_string()
-    }
-}
-
-fn name_of<T: serde::Serialize + std::fmt::Debug>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{value:?}"),
-    }
-}
-
 /// The text summary of a finished run.
 pub fn render(s: &Summary) -> String {
     use std::fmt::Write as _;
@@ -359,6 +237,26 @@ fn details(s: &Summary) -> String {
         &["STEP", "PHASE", "ATTEMPTS", "DURATION", "MESSAGE"],
         &rows,
     );
+    render_sections(&mut o, s);
+    if !s.checks.is_empty() {
+        let held = s.checks.iter().filter(|c| c.passed).count();
+        let _ = writeln!(o, "\nExpectations: {held} of {} hold", s.checks.len());
+        for c in &s.checks {
+            let mark = if c.passed { "✓" } else { "✗" };
+            let _ = write!(o, "  {mark} {} = {}", c.what, c.expected);
+            if !c.passed {
+                let _ = write!(o, " (found {})", c.actual);
+            }
+            let _ = writeln!(o);
+        }
+    }
+    o
+}
+
+/// The rollback, resources-changed and events sections of a summary (`remedy run` and
+/// `remedy get`).
+pub(crate) fn render_sections(o: &mut String, s: &Summary) {
+    use std::fmt::Write as _;
     let _ = writeln!(o, "\nRollback");
     if s.rollback.is_empty() {
         let _ = writeln!(o, "  none");
@@ -375,7 +273,7 @@ fn details(s: &Summary) -> String {
                 ]
             })
             .collect();
-        table(&mut o, &["STEP", "ACTION", "PHASE", "ERROR"], &rows);
+        table(o, &["STEP", "ACTION", "PHASE", "ERROR"], &rows);
     }
     let _ = writeln!(o, "\nResources changed");
     if s.resources.is_empty() {
@@ -386,7 +284,7 @@ fn details(s: &Summary) -> String {
             .iter()
             .map(|r| vec![r.step.clone(), r.resource.clone(), r.change.clone()])
             .collect();
-        table(&mut o, &["BY", "RESOURCE", "CHANGE"], &rows);
+        table(o, &["BY", "RESOURCE", "CHANGE"], &rows);
     }
     let _ = writeln!(o, "\nEvents");
     if s.events.is_empty() {
@@ -404,24 +302,11 @@ fn details(s: &Summary) -> String {
                 ]
             })
             .collect();
-        table(&mut o, &["TYPE", "REASON", "OBJECT", "MESSAGE"], &rows);
+        table(o, &["TYPE", "REASON", "OBJECT", "MESSAGE"], &rows);
     }
-    if !s.checks.is_empty() {
-        let held = s.checks.iter().filter(|c| c.passed).count();
-        let _ = writeln!(o, "\nExpectations: {held} of {} hold", s.checks.len());
-        for c in &s.checks {
-            let mark = if c.passed { "✓" } else { "✗" };
-            let _ = write!(o, "  {mark} {} = {}", c.what, c.expected);
-            if !c.passed {
-                let _ = write!(o, " (found {})", c.actual);
-            }
-            let _ = writeln!(o);
-        }
-    }
-    o
 }
 
-/// Writes an aligned table: a header line, then one line per row.
+/// A table with a header row, columns padded to their widest cell.
 pub(crate) fn table(o: &mut String, header: &[&str], rows: &[Vec<String>]) {
     use std::fmt::Write as _;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();

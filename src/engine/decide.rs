@@ -14,8 +14,8 @@ use crate::api::names::label_value;
 use crate::api::workflow_execution::{Failure, ObjectRef};
 use crate::api::{
     ExecutionKind, ExecutionPhase, FailureReason, JsonMap, KubernetesExecutionSpec, LABEL_KIND,
-    LABEL_STEP, LABEL_WORKFLOW, Outcome, StepPhase, StepStatus, WorkflowExecutionStatus,
-    WorkflowPhase,
+    LABEL_STEP, LABEL_WORKFLOW, Outcome, StepPhase, StepStatus, StopMode, StopRequest,
+    WorkflowExecutionStatus, WorkflowPhase,
 };
 use crate::dsl::ast::{OnFailure, RollbackMode};
 use crate::plan::StepStage;
@@ -24,6 +24,7 @@ use crate::script::duration::format_millis as format_duration;
 
 use super::bounds::{cap_message, cap_output};
 use super::program::{ActionProgram, Arg, Compiled};
+use super::stop;
 use super::{Decision, NewExecution, Observation, Observations, Program};
 
 /// How an attempt ended.
@@ -38,6 +39,8 @@ struct Run<'a> {
     p: &'a Program,
     st: WorkflowExecutionStatus,
     now: i64,
+    /// Remedy is paused: nothing starts, deadlines of the run stand still.
+    paused: bool,
     create: Vec<NewExecution>,
     next_order: u32,
     /// Bumped by every change, to find the fixpoint and to keep the `steps` cache fresh.
@@ -53,11 +56,27 @@ pub(super) fn run(
 ) -> Decision {
     let mut st = status.clone();
     let now_ms = now.as_millisecond();
+    if st.phase.is_some_and(WorkflowPhase::is_terminal) {
+        // A finished run never changes, stop or no stop.
+        return idle(st);
+    }
+    if let Some(request) = &obs.stop
+        && stop::stops_at_once(st.phase)
+    {
+        if obs.executions.is_empty() {
+            align(p, &mut st);
+            stop::cancel_unstarted(&mut st, request, now);
+            return idle(st);
+        }
+        // An earlier decision started the run and lost its status write (to the stop's own
+        // spec change): the run has started, and stops as a started run does.
+        st.phase = Some(WorkflowPhase::Executing);
+        st.started_at = Some(time(now_ms));
+    }
     match st.phase {
         None | Some(WorkflowPhase::Pending | WorkflowPhase::Planning) => return idle(st),
-        Some(phase) if phase.is_terminal() => return idle(st),
         Some(WorkflowPhase::Validating) => {
-            if !st.validation.as_ref().is_some_and(|v| v.passed) {
+            if !st.validation.as_ref().is_some_and(|v| v.passed) || obs.paused {
                 return idle(st);
             }
             if p.plan.approval_required && !obs.approved {
@@ -69,7 +88,7 @@ pub(super) fn run(
             st.started_at = Some(time(now_ms));
         }
         Some(WorkflowPhase::AwaitingApproval) => {
-            if !obs.approved {
+            if !obs.approved || obs.paused {
                 return idle(st);
             }
             st.phase = Some(WorkflowPhase::Executing);
@@ -82,11 +101,14 @@ pub(super) fn run(
         p,
         st,
         now: now_ms,
+        paused: obs.paused,
         create: Vec::new(),
         next_order,
         changes: 0,
         steps_ctx: None,
     };
+    run.track_pause();
+    run.acknowledge_stop(obs.stop.as_ref());
     run.absorb(obs);
     run.deadlines();
     run.stop_pending();
@@ -191,6 +213,65 @@ impl<'a> Run<'a> {
         self.st.failure.is_some()
     }
 
+    /// The mode of the stop the run honours, if one was requested.
+    fn stop_mode(&self) -> Option<StopMode> {
+        self.st.stop.as_ref().map(|s| s.mode)
+    }
+
+    /// No new main or verify step starts: the run is failing or stopping.
+    fn halted(&self) -> bool {
+        self.failing() || self.st.stop.is_some()
+    }
+
+    // ---- 0. pause and stop requests ----
+
+    /// Keeps the time spent paused: the workflow and `verify within` deadlines move by it,
+    /// so a paused run resumes where it was instead of timing out.
+    fn track_pause(&mut self) {
+        let now = self.now;
+        match (self.paused, self.st.paused_at.as_ref().map(ms)) {
+            (true, None) => {
+                self.st.paused_at = Some(time(now));
+                self.changed();
+            }
+            (false, Some(since)) => {
+                let length = u64::try_from(now.saturating_sub(since)).unwrap_or(0);
+                self.st.paused_millis = self.st.paused_millis.saturating_add(length);
+                if let Some(start) = self.st.monitoring_started_at.as_ref().map(ms) {
+                    // Only the part of the pause after Monitoring began counts against it.
+                    let shift = now.saturating_sub(start.max(since)).max(0);
+                    self.st.monitoring_started_at = Some(time(start.saturating_add(shift)));
+                }
+                self.st.paused_at = None;
+                self.changed();
+            }
+            _ => {}
+        }
+    }
+
+    /// Records the first stop request seen; a later `rollback` raises a recorded `halt` while
+    /// no `finally` step has started.
+    fn acknowledge_stop(&mut self, request: Option<&StopRequest>) {
+        let Some(request) = request else { return };
+        let at = time(self.now);
+        match &self.st.stop {
+            None => self.st.stop = Some(stop::record(request, &at)),
+            Some(recorded) => {
+                let finally_started = self.st.steps.iter().enumerate().any(|(i, s)| {
+                    self.stage(i) == StepStage::Finally && s.phase != StepPhase::Pending
+                });
+                if !stop::may_raise(recorded, request, finally_started) {
+                    return;
+                }
+                let acknowledged = recorded.acknowledged_at.clone();
+                let mut raised = stop::record(request, &at);
+                raised.acknowledged_at = acknowledged;
+                self.st.stop = Some(raised);
+            }
+        }
+        self.changed();
+    }
+
     fn changed(&mut self) {
         self.changes += 1;
     }
@@ -209,7 +290,51 @@ impl<'a> Run<'a> {
 
     // ---- 1. results of attempts in flight ----
 
+    /// Takes up attempts that exist although the status does not show them started: the
+    /// decision that created them lost its status write (a conflict with a spec change such
+    /// as a stop, or a crash). Such an attempt runs whatever this decision would do, so the
+    /// step waits for it like any attempt in flight, instead of being skipped or started
+    /// again.
+    fn adopt(&mut self, obs: &Observations) {
+        if obs.executions.is_empty() {
+            return;
+        }
+        let p = self.p;
+        for i in 0..self.st.steps.len() {
+            let s = &self.st.steps[i];
+            let (kind, attempt) = match s.phase {
+                StepPhase::Pending | StepPhase::Waiting | StepPhase::Retrying => {
+                    (p.steps[i].kind, s.attempts + 1)
+                }
+                StepPhase::Compensating if !in_flight(s) => {
+                    (ExecutionKind::Rollback, s.rollback_attempts + 1)
+                }
+                _ => continue,
+            };
+            let name = execution_name(&p.execution, &p.plan.steps[i].name, kind, attempt);
+            let Some(o) = obs.executions.iter().find(|o| o.name == name) else {
+                continue;
+            };
+            let started = time(o.started_at.map_or(self.now, |t| t.as_millisecond()));
+            let s = &mut self.st.steps[i];
+            if kind == ExecutionKind::Rollback {
+                s.rollback_attempts = attempt;
+            } else {
+                s.phase = StepPhase::Running;
+                s.attempts = attempt;
+                if s.started_at.is_none() {
+                    s.started_at = Some(started.clone());
+                }
+            }
+            s.execution_ref = Some(name);
+            s.attempt_started_at = Some(started);
+            s.ready_at = None;
+            self.changes += 1;
+        }
+    }
+
     fn absorb(&mut self, obs: &Observations) {
+        self.adopt(obs);
         let flying: Vec<usize> = (0..self.st.steps.len())
             .filter(|&i| in_flight(&self.st.steps[i]))
             .collect();
@@ -315,7 +440,7 @@ impl<'a> Run<'a> {
             End::TimedOut(m) => (m, true),
         };
         let retry = self.p.plan.steps[i].action.retry;
-        let stopped = self.failing() && self.stage(i) != StepStage::Finally;
+        let stopped = self.halted() && self.stage(i) != StepStage::Finally;
         let s = &mut self.st.steps[i];
         s.attempt_started_at = None;
         if s.attempts <= retry.retries && !stopped {
@@ -409,7 +534,10 @@ impl<'a> Run<'a> {
 
     fn workflow_deadline(&self) -> Option<i64> {
         let start = self.st.started_at.as_ref()?;
-        Some(add(ms(start), self.p.plan.timeout_ms))
+        Some(add(
+            add(ms(start), self.p.plan.timeout_ms),
+            self.st.paused_millis,
+        ))
     }
 
     fn verify_deadline(&self) -> Option<i64> {
@@ -420,9 +548,11 @@ impl<'a> Run<'a> {
         Some(add(ms(start), self.p.plan.verify_within_ms?))
     }
 
-    /// Deadlines apply while the body runs and nothing failed yet.
+    /// Deadlines apply while the body runs, nothing failed or stopped it yet, and Remedy is
+    /// not paused.
     fn deadlines_apply(&self) -> bool {
-        !self.failing()
+        !self.halted()
+            && !self.paused
             && matches!(
                 self.st.phase,
                 Some(WorkflowPhase::Executing | WorkflowPhase::Monitoring)
@@ -449,12 +579,17 @@ impl<'a> Run<'a> {
         }
     }
 
-    // ---- 3. a failing run starts no new main or verify step ----
+    // ---- 3. a failing or stopping run starts no new main or verify step ----
 
     fn stop_pending(&mut self) {
-        if !self.failing() {
+        if !self.halted() {
             return;
         }
+        let why = if self.failing() {
+            "the run is failing"
+        } else {
+            "the run was stopped"
+        };
         let now = self.now;
         for i in 0..self.st.steps.len() {
             if self.stage(i) == StepStage::Finally {
@@ -464,12 +599,11 @@ impl<'a> Run<'a> {
             match s.phase {
                 StepPhase::Pending | StepPhase::Waiting => {
                     s.phase = StepPhase::Skipped;
-                    s.message = "not started: the run is failing".to_string();
+                    s.message = format!("not started: {why}");
                 }
                 StepPhase::Retrying => {
                     s.phase = StepPhase::Failed;
-                    s.message =
-                        cap_message(&format!("{} (not retried: the run is failing)", s.message));
+                    s.message = cap_message(&format!("{} (not retried: {why})", s.message));
                 }
                 _ => continue,
             }
@@ -483,13 +617,13 @@ impl<'a> Run<'a> {
 
     /// Advance the stages; true when the run is over (finally settled).
     fn progress(&mut self) -> bool {
-        if !self.failing() {
+        if !self.halted() {
             self.ready_pass(StepStage::Main);
         }
         if !self.settled(StepStage::Main) {
             return false;
         }
-        if !self.failing() && self.has(StepStage::Verify) {
+        if !self.halted() && self.has(StepStage::Verify) {
             if self.p.plan.dry_run {
                 self.skip_all(StepStage::Verify, "dry run: verification skipped");
             } else {
@@ -504,7 +638,7 @@ impl<'a> Run<'a> {
         if !self.settled(StepStage::Verify) {
             return false;
         }
-        if self.failing() && !self.saga() {
+        if self.halted() && !self.saga() {
             return false;
         }
         self.ready_pass(StepStage::Finally);
@@ -548,7 +682,7 @@ impl<'a> Run<'a> {
             if self.stage(i) != stage || self.st.steps[i].phase != StepPhase::Pending {
                 continue;
             }
-            if stage != StepStage::Finally && self.failing() {
+            if stage != StepStage::Finally && self.halted() {
                 return;
             }
             let p = self.p;
@@ -625,15 +759,26 @@ impl<'a> Run<'a> {
         c
     }
 
-    /// Run the saga one compensation at a time; true when it is over.
+    /// Whether the run compensates: a stop decides by its mode; otherwise the failure does.
+    fn compensates(&self) -> bool {
+        match self.stop_mode() {
+            Some(StopMode::Rollback) => true,
+            Some(StopMode::Halt) => false,
+            None => self.failure_compensates(),
+        }
+    }
+
+    /// Run the saga one compensation at a time; true when it is over. A compensation under
+    /// way always finishes (its retries included), even when a `halt` arrives meanwhile.
     fn saga(&mut self) -> bool {
-        if self.p.plan.dry_run || !self.failure_compensates() {
+        if self.p.plan.dry_run {
             return true;
         }
+        let compensate = self.compensates();
         match self.p.plan.rollback {
             RollbackMode::None => true,
             RollbackMode::Manual => {
-                if self.st.rollback_plan.is_empty() {
+                if compensate && self.st.rollback_plan.is_empty() {
                     let plan: Vec<String> = self
                         .compensation_candidates()
                         .into_iter()
@@ -659,6 +804,9 @@ impl<'a> Run<'a> {
                 if compensating {
                     return false;
                 }
+                if !compensate {
+                    return true;
+                }
                 let Some(&i) = self.compensation_candidates().first() else {
                     return true;
                 };
@@ -677,6 +825,9 @@ impl<'a> Run<'a> {
     // ---- 5. starting attempts ----
 
     fn start_eligible(&mut self) {
+        if self.paused {
+            return;
+        }
         let max = self.p.plan.max_parallel.max(1) as usize;
         let mut flying = self.st.steps.iter().filter(|s| in_flight(s)).count();
         if flying >= max {
@@ -703,7 +854,7 @@ impl<'a> Run<'a> {
                 break;
             }
             let compensation = self.st.steps[i].phase == StepPhase::Compensating;
-            if !compensation && self.stage(i) != StepStage::Finally && self.failing() {
+            if !compensation && self.stage(i) != StepStage::Finally && self.halted() {
                 continue;
             }
             if self.start(i, compensation) {
@@ -861,10 +1012,17 @@ impl<'a> Run<'a> {
 
     /// The phase the run ends in, given what happened so far.
     fn end_phase(&self) -> WorkflowPhase {
+        let phases = || self.st.steps.iter().map(|s| s.phase);
+        if self.st.stop.is_some() {
+            return if phases().any(|p| p == StepPhase::CompensationFailed) {
+                WorkflowPhase::RollbackFailed
+            } else {
+                WorkflowPhase::Cancelled
+            };
+        }
         if !self.failing() {
             return WorkflowPhase::Completed;
         }
-        let phases = || self.st.steps.iter().map(|s| s.phase);
         if phases().any(|p| p == StepPhase::CompensationFailed) {
             WorkflowPhase::RollbackFailed
         } else if phases().any(|p| p == StepPhase::Compensated) {
@@ -882,6 +1040,7 @@ impl<'a> Run<'a> {
             .as_ref()
             .is_some_and(|f| f.reason == FailureReason::Ineffective);
         self.st.outcome = Some(match phase {
+            _ if self.st.stop.is_some() => Outcome::Cancelled,
             WorkflowPhase::Completed if self.p.plan.dry_run => Outcome::DryRun,
             WorkflowPhase::Completed => Outcome::Success,
             _ if ineffective => Outcome::Ineffective,
@@ -890,6 +1049,7 @@ impl<'a> Run<'a> {
         });
         self.st.phase = Some(phase);
         self.st.completed_at = Some(time(self.now));
+        self.st.paused_at = None;
     }
 
     fn into_decision(self) -> Decision {
@@ -924,7 +1084,9 @@ impl<'a> Run<'a> {
                 };
                 let start = s.attempt_started_at.as_ref().map_or(self.now, ms);
                 at(add(start, timeout));
-            } else if let Some(ready) = &s.ready_at {
+            } else if let Some(ready) = &s.ready_at
+                && !self.paused
+            {
                 let ready = ms(ready);
                 if ready > self.now {
                     at(ready);

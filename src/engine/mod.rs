@@ -11,6 +11,7 @@ mod decide;
 mod observation;
 mod program;
 pub mod simulate;
+mod stop;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub use bounds::{MAX_MESSAGE_BYTES, MAX_OUTPUT_BYTES};
 pub use decide::in_flight;
 pub use observation::{Observation, Observations};
 pub use program::{Program, ProgramError};
+pub use stop::{cancel_unstarted, describe as describe_stop, stops_at_once};
 
 /// What the caller should do after a decision.
 #[derive(Debug, Clone, PartialEq)]

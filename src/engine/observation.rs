@@ -3,7 +3,9 @@
 use jiff::Timestamp;
 
 use crate::api::kubernetes_execution::ErrorReason;
-use crate::api::{ExecutionKind, ExecutionPhase, JsonMap, KubernetesExecution, LABEL_KIND};
+use crate::api::{
+    ExecutionKind, ExecutionPhase, JsonMap, KubernetesExecution, LABEL_KIND, StopRequest,
+};
 
 /// One KubernetesExecution of the run, as observed.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +39,10 @@ pub struct Observations {
     pub executions: Vec<Observation>,
     /// `spec.approved` of the WorkflowExecution.
     pub approved: bool,
+    /// `spec.stop` of the WorkflowExecution (a deletion is a `rollback` stop).
+    pub stop: Option<StopRequest>,
+    /// Remedy is paused: no run leaves Validating, no attempt starts.
+    pub paused: bool,
 }
 
 impl From<&KubernetesExecution> for Observation {

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 
-use crate::api::{ExecutionKind, ExecutionPhase, JsonMap, WorkflowExecutionStatus, WorkflowPhase};
+use crate::api::{
+    ExecutionKind, ExecutionPhase, JsonMap, StopRequest, WorkflowExecutionStatus, WorkflowPhase,
+};
 
 use super::{Decision, Observation, Observations, Program};
 
@@ -51,6 +53,34 @@ pub struct Script {
     pub outcomes: HashMap<String, Vec<AttemptScript>>,
     /// Whether `spec.approved` is set.
     pub approved: bool,
+    /// A stop requested this many milliseconds of virtual time after the start.
+    pub stop: Option<(u64, StopRequest)>,
+    /// Intervals of virtual time (ms after the start, from and until) while Remedy is paused.
+    pub pauses: Vec<(u64, u64)>,
+}
+
+impl Script {
+    /// The stop request in force at `at` ms after the start.
+    fn stop_at(&self, at: u64) -> Option<StopRequest> {
+        self.stop
+            .as_ref()
+            .filter(|(from, _)| *from <= at)
+            .map(|(_, r)| r.clone())
+    }
+
+    /// Whether Remedy is paused at `at` ms after the start.
+    fn paused_at(&self, at: u64) -> bool {
+        self.pauses
+            .iter()
+            .any(|&(from, until)| from <= at && at < until)
+    }
+
+    /// The next moment after `at` when the stop or a pause changes what the engine sees.
+    fn next_change(&self, at: u64) -> Option<u64> {
+        let stop = self.stop.as_ref().map(|(from, _)| *from);
+        let pauses = self.pauses.iter().flat_map(|&(from, until)| [from, until]);
+        stop.into_iter().chain(pauses).filter(|&t| t > at).min()
+    }
 }
 
 /// How rehearsals name an execution: `step`, `rollback:step`, `verify:step`, `finally:step`.
@@ -139,6 +169,7 @@ pub fn simulate(
                 finish(v, now);
             }
         }
+        let since = u64::try_from(now - t0).unwrap_or(0);
         let observations = Observations {
             executions: cluster
                 .iter()
@@ -146,6 +177,8 @@ pub fn simulate(
                 .map(|v| v.observation.clone())
                 .collect(),
             approved: script.approved,
+            stop: script.stop_at(since),
+            paused: script.paused_at(since),
         };
         let at = Timestamp::from_millisecond(now).unwrap_or(Timestamp::MAX);
         let decision = program.decide(&status, &observations, at);
@@ -202,7 +235,9 @@ pub fn simulate(
                 stop = Stop::Terminal;
                 break;
             }
-            Some(WorkflowPhase::AwaitingApproval) if !script.approved => {
+            Some(WorkflowPhase::AwaitingApproval)
+                if !script.approved && script.next_change(since).is_none() =>
+            {
                 stop = Stop::AwaitingApproval;
                 break;
             }
@@ -214,15 +249,16 @@ pub fn simulate(
             .filter_map(|v| v.due)
             .min();
         let next_timer = requeue.map(|d| now + d.as_millis() as i64);
-        let next = match (next_finish, next_timer) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => match a.or(b) {
-                Some(n) => n,
-                None => {
-                    stop = Stop::Stalled;
-                    break;
-                }
-            },
+        let next_change = script
+            .next_change(since)
+            .map(|t| t0 + i64::try_from(t).unwrap_or(i64::MAX - t0));
+        let next = [next_finish, next_timer, next_change]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else {
+            stop = Stop::Stalled;
+            break;
         };
         now = next.max(now);
     }

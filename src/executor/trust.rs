@@ -8,7 +8,8 @@
 //!    `spec.workflowExecutionRef` names, in its own namespace;
 //! 2. it carries the workflow controller's digest (`seal`), which verifies: it was created
 //!    by the holder of the installation's key for that run (uid), and not changed since;
-//! 3. that run exists with that uid, is not being deleted and has not ended;
+//! 3. that run exists with that uid and has not ended; while it is being deleted (a stop in
+//!    rollback mode, held by its finalizer) only its compensations and `finally` steps run;
 //! 4. the run's pinned plan (`status.plan`) holds the step; the step's stage matches the
 //!    execution's kind (a `rollback` needs a compensation); the action type is the planned
 //!    one; the attempt is within the planned retries; `dryRun` is the plan's;
@@ -169,11 +170,6 @@ pub async fn verify(
             owner.uid
         ));
     }
-    if run.metadata.deletion_timestamp.is_some() {
-        return no(format!(
-            "WorkflowExecution {ns}/{run_name} is being deleted"
-        ));
-    }
     let status = run.status.clone().unwrap_or_default();
     if let Some(phase) = status.phase
         && phase.is_terminal()
@@ -196,6 +192,16 @@ pub async fn verify(
         Ok(kind) => kind,
         Err(message) => return no(format!("the pinned plan of {ns}/{run_name} {message}")),
     };
+    // 3, while deleted: the stop it amounts to starts no main or verify step, but undoes
+    // what was done and runs `finally` (docs/engine.md, "Stopping a run").
+    if run.metadata.deletion_timestamp.is_some()
+        && !matches!(kind, ExecutionKind::Rollback | ExecutionKind::Finally)
+    {
+        return no(format!(
+            "WorkflowExecution {ns}/{run_name} is being deleted: only its compensations and \
+             finally steps run"
+        ));
+    }
     // 7. The attempt is the one the run is starting, not one that is over or to come.
     if let Err(message) = in_status(kex, &status, kind) {
         return no(format!("the status of {ns}/{run_name} {message}"));

@@ -24,7 +24,9 @@ use kube::{Client, Resource, ResourceExt};
 
 use super::config::OperatorConfig;
 use super::events::Recorder;
+use super::finalizer;
 use super::finished::{self, FinishedExecutions};
+use super::pause::{self, PauseSwitch};
 use super::planning::{self, PlanFailure, TemplateSource};
 use super::retention::{self, Retention};
 use super::run_state::{self, Transition};
@@ -114,6 +116,8 @@ pub struct Context {
     finished: Arc<FinishedExecutions>,
     /// Archive and deletion of finished runs.
     retention: Arc<Retention>,
+    /// The cluster-wide pause switch as last seen.
+    pause: Arc<PauseSwitch>,
 }
 
 impl Context {
@@ -254,13 +258,24 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     let before = wfe.status.clone().unwrap_or_default();
     let phase = before.phase.unwrap_or(WorkflowPhase::Pending);
     if phase.is_terminal() {
-        return finished_run(&wfe, ctx).await;
+        return finished_run(&wfe, &runs, ctx).await;
+    }
+    if let Some(written) = finalizer::add(&runs, &wfe).await? {
+        note_version(ctx, &written);
+        wfe = written;
     }
     let now = ctx.config.clock.now();
     let mut status = before.clone();
     let mut requeue = None;
+    let stop = finalizer::requested_stop(&wfe);
+    let paused = ctx.pause.current();
 
-    if matches!(phase, WorkflowPhase::Pending | WorkflowPhase::Planning) {
+    if let Some(stop) = &stop
+        && matches!(phase, WorkflowPhase::Pending | WorkflowPhase::Planning)
+    {
+        // Nothing is planned yet: the run ends here (the engine's rule for unstarted runs).
+        engine::cancel_unstarted(&mut status, stop, now);
+    } else if matches!(phase, WorkflowPhase::Pending | WorkflowPhase::Planning) {
         match plan_step(&wfe, ctx, &mut status, now).await? {
             Step::Wait(delay) => requeue = Some(delay),
             Step::Continue => {}
@@ -271,7 +286,7 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     // Held until the status is written, so that the lock decision and the claim (the phase
     // moving past Validating) are one step for every other run.
     let mut lock_guard = None;
-    if status.phase == Some(WorkflowPhase::Validating) {
+    if status.phase == Some(WorkflowPhase::Validating) && stop.is_none() {
         let (step, guard) = validate_step(&wfe, ctx, &mut status, now).await?;
         lock_guard = guard;
         if let Step::Wait(delay) = step {
@@ -286,7 +301,8 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     }
     let mut observed = Vec::new();
     if in_engine {
-        let (next, delay, obs, existed) = engine_step(&wfe, ctx, &status, now).await?;
+        let (next, delay, obs, existed) =
+            engine_step(&wfe, ctx, &status, now, stop.as_ref(), paused.paused).await?;
         status = next;
         observed = obs;
         requeue = delay.map(|d| ctx.config.clock.real_delay(d));
@@ -298,6 +314,7 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
         }
     }
     status.observed_generation = wfe.metadata.generation;
+    note_pause(&mut status, &paused, wfe.metadata.generation, now);
     run_state::derive_conditions(&mut status, wfe.metadata.generation, now);
     run_state::redact(&mut status);
     if status != before {
@@ -312,7 +329,7 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
         report(ctx, &wfe, &before, &status, &observed).await;
         if status.phase.is_some_and(WorkflowPhase::is_terminal) {
             // Archived (and deleted, when due) from the run just written, which is whole.
-            return finished_run(&written, ctx).await;
+            return finished_run(&written, &runs, ctx).await;
         }
     }
     Ok(match requeue {
@@ -341,12 +358,26 @@ async fn pin_before_acting(
 }
 
 /// A finished run: retention archives it and deletes it when it is due.
-async fn finished_run(wfe: &WorkflowExecution, ctx: &Context) -> Result<Action, Error> {
+/// A run that has ended: archived, then deleted when its retention says so. A run a person
+/// deletes keeps its finalizer until the archive holds its record (archive, then delete;
+/// never the other way round).
+async fn finished_run(
+    wfe: &WorkflowExecution,
+    runs: &Api<WorkflowExecution>,
+    ctx: &Context,
+) -> Result<Action, Error> {
     let env = retention::Env {
         client: &ctx.client,
         clock: ctx.config.clock.as_ref(),
         metrics: ctx.metrics(),
     };
+    if finalizer::deleting(wfe) {
+        if let Some(wait) = retention::archive_before_release(wfe, &ctx.retention, &env).await? {
+            return Ok(wait);
+        }
+        finalizer::release(runs, wfe).await?;
+        return Ok(Action::await_change());
+    }
     Ok(retention::reconcile(wfe, &ctx.retention, &env).await?)
 }
 
@@ -709,6 +740,8 @@ async fn engine_step(
     ctx: &Context,
     status: &WorkflowExecutionStatus,
     now: Timestamp,
+    stop: Option<&crate::api::StopRequest>,
+    paused: bool,
 ) -> Result<
     (
         WorkflowExecutionStatus,
@@ -727,7 +760,13 @@ async fn engine_step(
     // The engine reads only the executions in flight: when the watch has shown each of
     // them finished (or none is in flight), those copies are what a list would return.
     let flying = finished::in_flight_names(status);
-    let observed = match ctx.finished.all_of(&uid, &flying) {
+    // A stopping run reads every execution: one created by a decision whose status write
+    // the stop made conflict is not in flight in the status, and the engine must adopt it.
+    let seen = match stop {
+        None => ctx.finished.all_of(&uid, &flying),
+        Some(_) => None,
+    };
+    let observed = match seen {
         Some(seen) => seen,
         None => {
             let selector = crate::api::executions_of(&name);
@@ -744,6 +783,8 @@ async fn engine_step(
     let observations = Observations {
         executions: observed.iter().map(Observation::from).collect(),
         approved: wfe.spec.approved,
+        stop: stop.cloned(),
+        paused,
     };
     let decision = program.decide(status, &observations, now);
     let owner = owner_reference(wfe)?;
@@ -824,8 +865,8 @@ fn owner_reference(wfe: &WorkflowExecution) -> Result<OwnerReference, Error> {
         .ok_or(Error::MissingField("uid"))
 }
 
-/// Reports a spec change after Planning (other than `approved`) with a condition; the change
-/// is ignored.
+/// Reports a spec change after Planning (other than `approved` and `stop`) with a condition;
+/// the change is ignored.
 fn note_spec_change(wfe: &WorkflowExecution, status: &mut WorkflowExecutionStatus, now: Timestamp) {
     let current = run_state::spec_digest(&wfe.spec);
     match status.spec_digest.as_deref() {
@@ -834,11 +875,53 @@ fn note_spec_change(wfe: &WorkflowExecution, status: &mut WorkflowExecutionStatu
             "SpecChangeIgnored",
             true,
             "SpecImmutable",
-            "the spec changed after Planning; only `approved` may change, the change is ignored",
+            "the spec changed after Planning; only `approved` and `stop` may change, the change is ignored",
             wfe.metadata.generation,
             now,
         ),
         _ => conditions::remove(&mut status.conditions, "SpecChangeIgnored"),
+    }
+}
+
+/// Shows the pause on a run that has not ended (condition `Paused`), and clears it otherwise;
+/// an ended run loses the conditions of waiting.
+fn note_pause(
+    status: &mut WorkflowExecutionStatus,
+    pause: &pause::Pause,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let ended = status.phase.is_some_and(WorkflowPhase::is_terminal);
+    if ended {
+        // An ended run (a stopped one included) waits for nothing any more.
+        conditions::remove(&mut status.conditions, "AnalysisPending");
+        conditions::remove(&mut status.conditions, "TargetBusy");
+    }
+    if pause.paused && !ended {
+        conditions::set(
+            &mut status.conditions,
+            "Paused",
+            true,
+            "RemedyPaused",
+            &pause.message(),
+            generation,
+            now,
+        );
+    } else {
+        conditions::remove(&mut status.conditions, "Paused");
+    }
+}
+
+/// Remembers the version a metadata write (the finalizer) produced, so that the next
+/// reconcile may act on the cache once it shows it.
+fn note_version(ctx: &Context, written: &WorkflowExecution) {
+    if let (Some(uid), Some(rv), Ok(mut map)) = (
+        written.metadata.uid.as_deref(),
+        written.metadata.resource_version.as_deref(),
+        ctx.written.lock(),
+    ) && map.contains_key(uid)
+    {
+        map.insert(uid.to_string(), rv.to_string());
     }
 }
 
@@ -948,6 +1031,13 @@ pub async fn run(
     let finished = Arc::new(FinishedExecutions::default());
     let (retention, triggered) = Retention::new(config.retention.clone(), config.archive.clone());
     let retention = Arc::new(retention);
+    let pause_switch = Arc::new(PauseSwitch::default());
+    pause::read_once(client.clone(), &config.operator_namespace, &pause_switch).await;
+    let pause_changes = pause::changes(
+        client.clone(),
+        &config.operator_namespace,
+        pause_switch.clone(),
+    );
     let (reader, writer) = reflector::store();
     // The cache keeps runs without managedFields (nothing here reads them, and they are a
     // large part of every object), and of a finished run only what is read of it
@@ -964,7 +1054,7 @@ pub async fn run(
             }),
     )
     .applied_objects()
-    .predicate_filter(predicates::generation, Default::default());
+    .predicate_filter(spec_or_deletion, Default::default());
     let controller = Controller::for_stream(run_events, reader);
     let store = controller.store();
     let ctx = Arc::new(Context {
@@ -985,6 +1075,7 @@ pub async fn run(
         written: Mutex::new(HashMap::new()),
         finished: finished.clone(),
         retention: retention.clone(),
+        pause: pause_switch,
         config,
     });
     // One signal, fanned out: the controller's graceful shutdown and the background tasks.
@@ -1037,6 +1128,7 @@ pub async fn run(
         )
         .reconcile_all_on(reload)
         .reconcile_on(triggered)
+        .reconcile_all_on(pause_changes)
         .graceful_shutdown_on(async move {
             let _ = controller_stopped.await;
             let _ = store_ready.wait_until_ready().await;
@@ -1067,6 +1159,14 @@ pub async fn run(
         expiry.abort();
     }
     tracing::info!("workflow controller stopped");
+}
+
+/// Wakes a run when its spec changes (generation) and when its deletion starts: the embedded
+/// cluster, unlike Kubernetes, does not bump the generation on deletion.
+fn spec_or_deletion(wfe: &WorkflowExecution) -> Option<u64> {
+    let generation = predicates::generation(wfe)?;
+    let deleting = u64::from(wfe.metadata.deletion_timestamp.is_some());
+    Some(generation.wrapping_mul(2).wrapping_add(deleting))
 }
 
 fn namespaced_or_all<K>(client: &Client, namespace: Option<&str>) -> Api<K>

@@ -6,6 +6,8 @@
 //! |---|---|
 //! | `controller` | context → `reconcile` / `error_policy` → `run` |
 //! | `finished` | the executions seen finished, so a decision needs no list of them |
+//! | `finalizer` | deleting a run is a rollback stop; the run stays until it has ended |
+//! | `pause` | the cluster-wide pause switch (ConfigMap `remedy-pause`) |
 //! | `planning` | the analysis and template → the pinned plan; the run's target |
 //! | `safety`, `target_lock` | the checks at Validating; canonical target identities |
 //! | `sealing` | the plan stored sealed and opened for the engine; executions sealed and signed |
@@ -25,10 +27,12 @@ pub mod conditions;
 pub mod config;
 pub mod controller;
 pub mod events;
+pub mod finalizer;
 pub mod finished;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod pause;
 pub mod planning;
 pub mod retention;
 pub mod run_state;

@@ -444,13 +444,9 @@ pub async fn reconcile(
     if run.metadata.deletion_timestamp.is_some() {
         // Being deleted already (by a person, or by an earlier reconcile). While a finalizer
         // holds it, it is still archived, so that the record outlives it.
-        if retention.archive.is_some() && !shows_archived(run) {
-            return match archive_run(run, retention, env, &uid, None).await? {
-                Archived::Failed(action) => Ok(action),
-                Archived::Stored | Archived::Gone => Ok(Action::await_change()),
-            };
-        }
-        return Ok(Action::await_change());
+        return Ok(archive_before_release(run, retention, env)
+            .await?
+            .unwrap_or_else(Action::await_change));
     }
     retention.note(run);
     let now = env.clock.now();
@@ -523,6 +519,27 @@ pub async fn reconcile(
                 .min(MAX_WAIT),
         ),
         None => Action::await_change(),
+    })
+}
+
+/// For a finished run being deleted: `None` when its finalizer may come off (no archive is
+/// configured, or the archive holds its record, committed now if it was not), otherwise when
+/// to look again (the archive failed: retried with backoff; or the run is gone).
+pub async fn archive_before_release(
+    run: &WorkflowExecution,
+    retention: &Retention,
+    env: &Env<'_>,
+) -> Result<Option<Action>, RetentionError> {
+    let Some(uid) = run.uid() else {
+        return Ok(Some(Action::await_change()));
+    };
+    if retention.archive.is_none() || shows_archived(run) {
+        return Ok(None);
+    }
+    Ok(match archive_run(run, retention, env, &uid, None).await? {
+        Archived::Stored => None,
+        Archived::Failed(action) => Some(action),
+        Archived::Gone => Some(Action::await_change()),
     })
 }
 

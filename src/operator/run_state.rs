@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::conditions;
 use crate::api::workflow_execution::Failure;
 use crate::api::{
-    FailureReason, KubernetesExecution, Outcome, StepPhase, WorkflowExecutionSpec,
+    FailureReason, KubernetesExecution, Outcome, StepPhase, StopStatus, WorkflowExecutionSpec,
     WorkflowExecutionStatus, WorkflowPhase,
 };
 use crate::redact::{redact_map, redact_text};
@@ -69,11 +69,28 @@ pub fn derive_conditions(
     now: Timestamp,
 ) {
     let Some(phase) = status.phase else { return };
-    let failure = status
-        .failure
-        .as_ref()
-        .map(|f| (f.reason.as_str(), f.message.clone()));
+    let stop = status.stop.as_ref().map(crate::engine::describe_stop);
+    let failure = match (&stop, &status.failure) {
+        // A stopped run ends for the stop, whatever failed before it.
+        (Some(message), _) => Some(("Cancelled", message.clone())),
+        (None, f) => f.as_ref().map(|f| (f.reason.as_str(), f.message.clone())),
+    };
     let conds = &mut status.conditions;
+    if let (Some(message), Some(mode)) = (&stop, status.stop.as_ref().map(|s| s.mode)) {
+        let reason = match mode {
+            crate::api::StopMode::Halt => "Halt",
+            crate::api::StopMode::Rollback => "Rollback",
+        };
+        conditions::set(
+            conds,
+            "StopRequested",
+            true,
+            reason,
+            message,
+            generation,
+            now,
+        );
+    }
     /// The one field of the pinned plan read here (the rest is skipped, not built).
     #[derive(serde::Deserialize)]
     struct Approval {
@@ -134,7 +151,7 @@ pub fn derive_conditions(
             generation,
             now,
         );
-        let ok = phase == WorkflowPhase::Completed;
+        let ok = phase == WorkflowPhase::Completed && stop.is_none();
         let reason = if ok {
             outcome_name(status.outcome)
         } else {
@@ -157,13 +174,7 @@ pub fn derive_conditions(
 
 /// The name of an outcome as metrics and conditions show it (`Failed` when unset).
 pub fn outcome_name(outcome: Option<Outcome>) -> &'static str {
-    match outcome {
-        Some(Outcome::Success) => "Success",
-        Some(Outcome::Ineffective) => "Ineffective",
-        Some(Outcome::Failed) | None => "Failed",
-        Some(Outcome::RolledBack) => "RolledBack",
-        Some(Outcome::DryRun) => "DryRun",
-    }
+    outcome.map_or("Failed", Outcome::as_str)
 }
 
 /// Redacts credential-looking values from what status shows people: the resolved
@@ -187,10 +198,12 @@ pub fn redact(status: &mut WorkflowExecutionStatus) {
     }
 }
 
-/// The digest of a spec without `approved`, the one field that may change after Planning.
+/// The digest of a spec without `approved` and `stop`, the fields that may change after
+/// Planning.
 pub fn spec_digest(spec: &WorkflowExecutionSpec) -> String {
     let mut pinned = spec.clone();
     pinned.approved = false;
+    pinned.stop = None;
     let bytes = serde_json::to_vec(&pinned).unwrap_or_default();
     format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
 }
@@ -245,6 +258,8 @@ pub enum Transition {
         /// Its message.
         message: String,
     },
+    /// The run took up a stop request (or raised `halt` to `rollback`).
+    StopRequested(StopStatus),
     /// A step's attempt failed and it will be retried.
     StepRetrying {
         /// The step.
@@ -271,6 +286,7 @@ impl Transition {
                         | WorkflowPhase::Executing
                         | WorkflowPhase::Monitoring
                         | WorkflowPhase::Completed
+                        | WorkflowPhase::Cancelled
                 );
                 let mut note = format!("phase {from} → {to:?}");
                 if let Some((reason, message)) = failure {
@@ -279,6 +295,9 @@ impl Transition {
                 Some((normal, phase_reason(*to), note))
             }
             Transition::RunEnded(_) => None,
+            Transition::StopRequested(stop) => {
+                Some((true, "StopRequested", crate::engine::describe_stop(stop)))
+            }
             Transition::StepFinished {
                 step,
                 phase,
@@ -307,19 +326,7 @@ impl Transition {
 }
 
 fn phase_reason(phase: WorkflowPhase) -> &'static str {
-    match phase {
-        WorkflowPhase::Pending => "Pending",
-        WorkflowPhase::Planning => "Planning",
-        WorkflowPhase::Validating => "Validating",
-        WorkflowPhase::AwaitingApproval => "AwaitingApproval",
-        WorkflowPhase::Executing => "Executing",
-        WorkflowPhase::Monitoring => "Monitoring",
-        WorkflowPhase::RollingBack => "RollingBack",
-        WorkflowPhase::Completed => "Completed",
-        WorkflowPhase::Failed => "Failed",
-        WorkflowPhase::RolledBack => "RolledBack",
-        WorkflowPhase::RollbackFailed => "RollbackFailed",
-    }
+    phase.as_str()
 }
 
 /// What changed from `before` to `after`, in a stable order.
@@ -328,6 +335,11 @@ pub fn transitions(
     after: &WorkflowExecutionStatus,
 ) -> Vec<Transition> {
     let mut out = Vec::new();
+    if let Some(stop) = &after.stop
+        && before.stop.as_ref().map(|s| s.mode) != Some(stop.mode)
+    {
+        out.push(Transition::StopRequested(stop.clone()));
+    }
     for step in &after.steps {
         let old = before.steps.iter().find(|s| s.name == step.name);
         let old_phase = old.map(|s| s.phase);
@@ -455,7 +467,12 @@ mod tests {
             dry_run: true,
             ..spec.clone()
         };
+        let stopped = WorkflowExecutionSpec {
+            stop: Some(crate::api::StopRequest::default()),
+            ..spec.clone()
+        };
         assert_eq!(spec_digest(&spec), spec_digest(&approved));
+        assert_eq!(spec_digest(&spec), spec_digest(&stopped));
         assert_ne!(spec_digest(&spec), spec_digest(&dry));
     }
 

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `file` | the scenario format and its loading (a YAML file or a directory) |
 //! | `runner` | cluster, CRDs, objects, simulation, controllers, the run; progress |
+//! | `progress` | what changed between two looks at a run, in causal order (run and watch) |
 //! | `summary` | outcome, steps, rollback, resources changed, events |
 //! | `check` | the `expect` object checks: `KIND NS/NAME`, a field path, a value |
 //! | `yaml` | where each value of a scenario file is, for errors that point at it |
@@ -13,6 +14,7 @@
 
 pub mod check;
 pub mod file;
+pub mod progress;
 pub mod runner;
 pub mod summary;
 pub mod yaml;

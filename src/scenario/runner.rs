@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 use super::check::{self, CheckResult, ObjectKey};
 use super::file::Scenario;
 use super::summary::Summary;
-use crate::api::{AIAnalysis, KubernetesExecution, StepPhase, WorkflowExecution, WorkflowPhase};
+use crate::api::{
+    AIAnalysis, KubernetesExecution, StepPhase, StopStatus, WorkflowExecution, WorkflowPhase,
+};
 use crate::archive::Archive;
 use crate::cluster::{Config, EmbeddedCluster, SimulationConfig};
 use crate::executor::ExecutorConfig;
@@ -65,6 +67,8 @@ pub enum Progress {
     },
     /// The run entered a phase.
     Phase(WorkflowPhase),
+    /// The run took up a stop request (or raised a halt to rollback).
+    Stop(StopStatus),
     /// A step changed phase or attempt.
     Step(StepUpdate),
 }
@@ -219,8 +223,7 @@ pub async fn run(
 
     let run_started = Instant::now();
     let deadline = started + options.timeout;
-    let mut last_phase = None;
-    let mut last_steps: BTreeMap<String, (StepPhase, u32, u32)> = BTreeMap::new();
+    let mut tracker = super::progress::Tracker::new();
     let mut unfinished = None;
     let mut timing: BTreeMap<String, (Option<Duration>, Option<Duration>)> = BTreeMap::new();
     let final_run = loop {
@@ -228,29 +231,11 @@ pub async fn run(
         if let Some(run) = &current
             && let Some(status) = &run.status
         {
-            if let Some(phase) = status.phase
-                && last_phase != Some(phase)
-            {
-                last_phase = Some(phase);
-                on_progress(Progress::Phase(phase));
-            }
-            for step in &status.steps {
-                let key = (step.phase, step.attempts, step.rollback_attempts);
-                if last_steps.get(&step.name) != Some(&key) {
-                    last_steps.insert(step.name.clone(), key);
-                    observe(&mut timing, &step.name, step.phase, run_started.elapsed());
-                    if step.phase == StepPhase::Pending {
-                        continue;
-                    }
-                    on_progress(Progress::Step(StepUpdate {
-                        name: step.name.clone(),
-                        phase: step.phase,
-                        attempts: step.attempts,
-                        rollback_attempts: step.rollback_attempts,
-                        elapsed: run_started.elapsed(),
-                        message: step.message.clone(),
-                    }));
+            for change in tracker.update(status, run_started.elapsed()) {
+                if let Progress::Step(step) = &change {
+                    observe(&mut timing, &step.name, step.phase, step.elapsed);
                 }
+                on_progress(change);
             }
             if status.phase.is_some_and(WorkflowPhase::is_terminal) {
                 break current;
@@ -382,7 +367,7 @@ async fn install_crds(client: &Client) -> Result<(), RunError> {
             })?;
     }
     // The operator's namespace, as `deploy/namespace.yaml` makes it: the workflow controller
-    // keeps its sealing key there.
+    // keeps its sealing key there, and reads the pause switch (`remedy pause`) there.
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let ns = k8s_openapi::api::core::v1::Namespace {
         metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {

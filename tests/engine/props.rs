@@ -121,6 +121,7 @@ fn build(shape: &Shape) -> (ExecutionPlan, Script) {
         Script {
             outcomes,
             approved: true,
+            ..Script::default()
         },
     )
 }

@@ -538,6 +538,7 @@ fn observations_convert_from_kubernetes_executions() {
     let obs = Observations {
         executions: vec![failed],
         approved: true,
+        ..Observations::default()
     };
     let next = program.decide(&d.status, &obs, t0());
     assert_eq!(next.status.steps[0].phase, StepPhase::TimedOut);
@@ -577,14 +578,19 @@ fn a_lost_status_write_repeats_the_same_creates() {
     let obs = Observations {
         executions: done,
         approved: true,
+        ..Observations::default()
     };
-    let again = program.decide(&s0, &obs, t0());
+    // Seen again, the lost decision repeats the same creates when its executions are not
+    // observed (AlreadyExists), ...
+    let again = program.decide(&s0, &Observations::default(), t0());
     assert_eq!(
         again.create, first.create,
         "same names: AlreadyExists, no second run"
     );
-    let next = program.decide(&again.status, &obs, t0());
+    // ... and when they are, it takes them up as started and absorbs their results.
+    let next = program.decide(&s0, &obs, t0());
     let names: Vec<&str> = next.create.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["wfe-a-c-1"], "their results are absorbed, c starts");
+    assert_eq!(next.status.steps[0].phase, StepPhase::Succeeded);
     assert_eq!(next.status.steps[0].attempts, 1);
 }

@@ -266,6 +266,7 @@ pub fn script(entries: &[(&str, Vec<AttemptScript>)]) -> Script {
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
         approved: true,
+        ..Script::default()
     }
 }
 

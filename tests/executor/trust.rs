@@ -634,3 +634,75 @@ async fn an_approved_run_gets_its_irreversible_step() {
         Some(true)
     );
 }
+
+/// Holds the run with a finalizer and deletes it: it stays, being deleted, as a run whose
+/// deletion is a rollback stop does.
+async fn delete_held(env: &Env, run: &str) {
+    let runs = env.api::<WorkflowExecution>();
+    let hold = json!({ "metadata": { "finalizers": ["example.com/hold"] } });
+    runs.patch(run, &PatchParams::default(), &Patch::Merge(&hold))
+        .await
+        .unwrap();
+    runs.delete(run, &Default::default()).await.unwrap();
+    let held = runs.get(run).await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+}
+
+#[tokio::test]
+async fn a_run_being_deleted_gets_its_compensations_and_finally_but_no_new_step() {
+    let env = env().await;
+    env.deployment("web", 3).await;
+    let scale = |run: &str, replicas: i32| {
+        spec(
+            run,
+            "scale",
+            1,
+            "scale_deployment",
+            json!({ "namespace": NS, "deployment": "web", "replicas": replicas }),
+        )
+    };
+
+    let step = scale("del-step", 5);
+    let run = env.run_for(&step, ExecutionKind::Step).await;
+    delete_held(&env, "del-step").await;
+    create(
+        &env,
+        &env.signed("x-del-step", &run, step, ExecutionKind::Step),
+    )
+    .await;
+    let message = refused(&env, "x-del-step").await;
+    assert!(
+        message.contains("is being deleted: only its compensations and finally steps run"),
+        "{message}"
+    );
+    let d = env.api::<Deployment>().get("web").await.unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(3), "no new step");
+
+    let undo = scale("del-rb", 2);
+    let run = env.run_for(&undo, ExecutionKind::Rollback).await;
+    delete_held(&env, "del-rb").await;
+    create(
+        &env,
+        &env.signed("x-del-rb", &run, undo, ExecutionKind::Rollback),
+    )
+    .await;
+    succeeded(result(&env.run("x-del-rb").await));
+    let d = env.api::<Deployment>().get("web").await.unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(2), "compensated");
+
+    let tell = spec(
+        "del-finally",
+        "tell",
+        1,
+        "notify_only",
+        json!({ "message": "stopped" }),
+    );
+    let run = env.run_for(&tell, ExecutionKind::Finally).await;
+    delete_held(&env, "del-finally").await;
+    create(
+        &env,
+        &env.signed("x-del-finally", &run, tell, ExecutionKind::Finally),
+    )
+    .await;
+    succeeded(result(&env.run("x-del-finally").await));
+}

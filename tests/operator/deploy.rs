@@ -30,6 +30,8 @@ fn the_workflow_controller_has_no_rights_on_workloads() {
             "Role",
             "RoleBinding",
             "Role",
+            "RoleBinding",
+            "Role",
             "RoleBinding"
         ]
     );
@@ -66,9 +68,13 @@ fn the_workflow_controller_has_no_rights_on_workloads() {
             for group in rule["apiGroups"].as_array().unwrap() {
                 let group = group.as_str().unwrap();
                 // The core group: a finished run's events, read into its archive record,
-                // and the sealing key; nothing else.
+                // the pause switch, and the sealing key; nothing else.
                 if group.is_empty() && resources == ["events"] {
                     assert_eq!(verbs, ["list"], "{rule}");
+                    continue;
+                }
+                if group.is_empty() && rule["resources"] == serde_json::json!(["configmaps"]) {
+                    check_pause_switch_rule(doc, rule, &verbs);
                     continue;
                 }
                 if group.is_empty() {
@@ -86,6 +92,13 @@ fn the_workflow_controller_has_no_rights_on_workloads() {
     let role = docs.iter().find(|d| d["kind"] == "Role").unwrap();
     assert_eq!(role["metadata"]["namespace"], "remedy-system");
     assert_eq!(role["rules"][0]["resources"][0], "leases");
+}
+
+/// The core group for the pause switch: reading ConfigMaps in the operator's namespace.
+fn check_pause_switch_rule(doc: &Value, rule: &Value, verbs: &[&str]) {
+    assert_eq!(doc["kind"], "Role", "core rights only in a Role: {rule}");
+    assert_eq!(doc["metadata"]["namespace"], "remedy-system", "{rule}");
+    assert_eq!(verbs, ["get", "list", "watch"], "{rule}");
 }
 
 /// The core group only for the sealing key: Secrets, in a Role of the operator's namespace,

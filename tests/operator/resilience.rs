@@ -239,7 +239,17 @@ async fn the_metrics_endpoint_serves_the_named_series_and_the_probes() {
     h.run("run-1", "ai-1", json!({})).await;
     h.finished("run-1").await;
     assert_eq!(http_get(addr, "/readyz").await.0, 200);
-    let (code, body) = http_get(addr, "/metrics").await;
+    // The run's end is counted just after its status is written: wait for it (at most 10 s).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (code, body) = loop {
+        let (code, body) = http_get(addr, "/metrics").await;
+        if body.contains("remedy_runs_total{outcome=\"RolledBack\"} 1")
+            || tokio::time::Instant::now() > deadline
+        {
+            break (code, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(code, 200);
     for series in [
         "remedy_reconciles_total{outcome=\"ok\"}",
