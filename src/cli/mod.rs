@@ -13,6 +13,7 @@ pub mod get;
 pub mod graph;
 pub mod lint;
 pub mod list;
+pub mod lsp;
 pub mod operator;
 pub mod pause;
 pub mod plan;
@@ -72,6 +73,8 @@ pub enum Command {
     Pause(pause::PauseArgs),
     /// Resume after `remedy pause`.
     Resume(pause::ResumeArgs),
+    /// Run the language server for editors on stdin/stdout.
+    Lsp(lsp::LspArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -96,6 +99,7 @@ pub fn main() -> ExitCode {
         Command::Retry(args) => retry::run(&args),
         Command::Pause(args) => pause::pause(&args),
         Command::Resume(args) => pause::resume(&args),
+        Command::Lsp(args) => lsp::run(&args),
     }
 }
 
