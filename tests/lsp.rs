@@ -100,7 +100,9 @@ fn labels(items: &Value) -> Vec<String> {
         Value::Array(a) => a.clone(),
         other => other["items"].as_array().cloned().unwrap_or_default(),
     };
-    list.iter().map(|i| i["label"].as_str().unwrap().to_string()).collect()
+    list.iter()
+        .map(|i| i["label"].as_str().unwrap().to_string())
+        .collect()
 }
 
 async fn complete(c: &mut Client, uri: &str, text: &str, offset: usize) -> Vec<String> {
@@ -169,7 +171,13 @@ fn lint_as_lsp(path: &Path, text: &str) -> Vec<(String, String, String, usize, u
             if let Some(h) = &d.help {
                 message.push_str(&format!("\nhelp: {h}"));
             }
-            (d.code.to_string(), d.severity.as_str().to_string(), message, d.span.start, d.span.end)
+            (
+                d.code.to_string(),
+                d.severity.as_str().to_string(),
+                message,
+                d.span.start,
+                d.span.end,
+            )
         })
         .collect()
 }
@@ -188,7 +196,11 @@ async fn diagnostics_are_the_linters(c: Client) {
             .await
             .iter()
             .map(|d| {
-                let severity = if d["severity"] == 1 { "error" } else { "warning" };
+                let severity = if d["severity"] == 1 {
+                    "error"
+                } else {
+                    "warning"
+                };
                 (
                     d["code"].as_str().unwrap().to_string(),
                     severity.to_string(),
@@ -214,7 +226,8 @@ async fn diagnostics_follow_incremental_changes(c: Client) {
     assert_eq!(c.diagnostics(&u, Some(1)).await, Vec::<Value>::new());
     // Type a typo into an action name, one character replaced.
     let s = at(&text, "\"scale_deployment\"", 0, 1);
-    let range = json!({ "start": position(&text, s, c.utf8), "end": position(&text, s + 5, c.utf8) });
+    let range =
+        json!({ "start": position(&text, s, c.utf8), "end": position(&text, s + 5, c.utf8) });
     c.notify(
         "textDocument/didChange",
         json!({ "textDocument": { "uri": u, "version": 2 }, "contentChanges": [{ "range": range, "text": "skale" }] }),
@@ -223,10 +236,16 @@ async fn diagnostics_follow_incremental_changes(c: Client) {
     let d = c.diagnostics(&u, Some(2)).await;
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(d[0]["code"], "E0101");
-    assert!(d[0]["message"].as_str().unwrap().contains("help: did you mean `scale_deployment`?"));
+    assert!(
+        d[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("help: did you mean `scale_deployment`?")
+    );
     assert_eq!(offset(&text, &d[0]["range"]["start"], c.utf8), s - 1);
     // Break the syntax: the one syntax error of `remedy lint`.
-    let range = json!({ "start": position(&text, s - 1, c.utf8), "end": position(&text, s - 1, c.utf8) });
+    let range =
+        json!({ "start": position(&text, s - 1, c.utf8), "end": position(&text, s - 1, c.utf8) });
     c.notify(
         "textDocument/didChange",
         json!({ "textDocument": { "uri": u, "version": 3 }, "contentChanges": [{ "range": range, "text": "{" }] }),
@@ -264,16 +283,29 @@ async fn a_changed_module_rechecks_its_templates(c: Client) {
     let d = c.diagnostics(&wu, Some(1)).await;
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(d[0]["code"], "E0201");
-    assert!(d[0]["message"].as_str().unwrap().contains("module \"lib/m.rhai\" does not load"));
+    assert!(
+        d[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("module \"lib/m.rhai\" does not load")
+    );
     // Repaired in the editor: the template is clean again.
     change(&mut c, &mu, 3, "fn twice(x) { x * 2 }\n").await;
     let d = c.diagnostics(&wu, Some(1)).await;
     assert_eq!(d, Vec::<Value>::new());
     // Closed: the file on disk counts. Broken on disk, the watcher's event re-checks.
-    c.notify("textDocument/didClose", json!({ "textDocument": { "uri": mu } })).await;
+    c.notify(
+        "textDocument/didClose",
+        json!({ "textDocument": { "uri": mu } }),
+    )
+    .await;
     assert_eq!(c.diagnostics(&wu, Some(1)).await, Vec::<Value>::new());
     std::fs::write(&module_path, broken).unwrap();
-    c.notify("workspace/didChangeWatchedFiles", json!({ "changes": [{ "uri": mu, "type": 2 }] })).await;
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({ "changes": [{ "uri": mu, "type": 2 }] }),
+    )
+    .await;
     let d = c.diagnostics(&wu, Some(1)).await;
     assert_eq!(d.len(), 1);
     assert_eq!(d[0]["code"], "E0201");
@@ -287,41 +319,77 @@ async fn hover_explains_what_is_under_the_cursor(c: Client) {
     c.open(&u, &text).await;
     // An action: summary, effect, parameters with types.
     let h = hover(&mut c, &u, &text, at(&text, "\"scale_deployment\"", 0, 3)).await;
-    assert!(h.contains("**action** `scale_deployment` · reversible"), "{h}");
+    assert!(
+        h.contains("**action** `scale_deployment` · reversible"),
+        "{h}"
+    );
     assert!(h.contains("| `replicas` | int | required |"), "{h}");
     // A `with` key: the parameter's type and doc.
     let h = hover(&mut c, &u, &text, at(&text, "min_available:", 0, 2)).await;
-    assert!(h.contains("**parameter** `min_available` of `verify_deployment`"), "{h}");
+    assert!(
+        h.contains("**parameter** `min_available` of `verify_deployment`"),
+        "{h}"
+    );
     // A param used as a value: type, default, constraints, description.
-    let h = hover(&mut c, &u, &text, at(&text, "${ replicas + extra_replicas }", 0, 18)).await;
+    let h = hover(
+        &mut c,
+        &u,
+        &text,
+        at(&text, "${ replicas + extra_replicas }", 0, 18),
+    )
+    .await;
     assert!(h.contains("**param** `extra_replicas`: `int` = `1`"), "{h}");
     assert!(h.contains("`min 0`"), "{h}");
-    assert!(h.contains("replicas to add while the memory is raised"), "{h}");
+    assert!(
+        h.contains("replicas to add while the memory is raised"),
+        "{h}"
+    );
     // A let.
     let h = hover(&mut c, &u, &text, at(&text, "memory: new_limit", 0, 9)).await;
-    assert!(h.contains("**let** `new_limit` = `${ quantity::grow(memory_limit, factor, max_memory) }`"), "{h}");
+    assert!(
+        h.contains("**let** `new_limit` = `${ quantity::grow(memory_limit, factor, max_memory) }`"),
+        "{h}"
+    );
     // A step: its action and phase.
     let h = hover(&mut c, &u, &text, at(&text, "step healthy", 0, 6)).await;
     assert!(h.contains("**step** `healthy` · verify phase"), "{h}");
     assert!(h.contains("action `verify_deployment` (read_only)"), "{h}");
     // `analysis.…` fields, from the scripting docs.
     let h = hover(&mut c, &u, &text, at(&text, "analysis.confidence", 0, 12)).await;
-    assert!(h.contains("**analysis field** `analysis.confidence`") && h.contains("from 0 to 1"), "{h}");
-    let h = hover(&mut c, &u, &text, at(&text, "analysis.target.namespace", 0, 18)).await;
+    assert!(
+        h.contains("**analysis field** `analysis.confidence`") && h.contains("from 0 to 1"),
+        "{h}"
+    );
+    let h = hover(
+        &mut c,
+        &u,
+        &text,
+        at(&text, "analysis.target.namespace", 0, 18),
+    )
+    .await;
     assert!(h.contains("`analysis.target.namespace`"), "{h}");
     // A module function: signature and doc comment.
     let h = hover(&mut c, &u, &text, at(&text, "quantity::grow", 0, 11)).await;
-    assert!(h.contains("**fn** `quantity::grow(size, factor, ceiling)`"), "{h}");
+    assert!(
+        h.contains("**fn** `quantity::grow(size, factor, ceiling)`"),
+        "{h}"
+    );
     assert!(h.contains("multiplied by `factor`"), "{h}");
     // A keyword.
     let h = hover(&mut c, &u, &text, at(&text, "max_parallel", 0, 2)).await;
     assert!(h.contains("At most N step executions"), "{h}");
     // A rule code, and the explanation of a finding under the cursor.
-    let broken = format!("// see W0101\n{}", text.replace("\"scale_deployment\"", "\"scale_deploymnt\""));
+    let broken = format!(
+        "// see W0101\n{}",
+        text.replace("\"scale_deployment\"", "\"scale_deploymnt\"")
+    );
     let bu = uri("workflows/hover-broken.wf");
     c.open(&bu, &broken).await;
     let h = hover(&mut c, &bu, &broken, at(&broken, "W0101", 0, 2)).await;
-    assert!(h.contains("**W0101 reversible_without_rollback**") && h.contains("How to fix"), "{h}");
+    assert!(
+        h.contains("**W0101 reversible_without_rollback**") && h.contains("How to fix"),
+        "{h}"
+    );
     let h = hover(&mut c, &bu, &broken, at(&broken, "scale_deploymnt", 0, 3)).await;
     assert!(h.contains("**E0101 unknown_action**"), "{h}");
     c.stop().await;
@@ -334,21 +402,42 @@ async fn completion_fits_the_context(c: Client) {
     c.open(&u, &text).await;
     // Workflow items on an empty line of the workflow.
     let l = complete(&mut c, &u, &text, at(&text, "\n\n  import", 0, 1)).await;
-    for k in ["param", "let", "step", "parallel", "verify", "finally", "import", "timeout"] {
+    for k in [
+        "param", "let", "step", "parallel", "verify", "finally", "import", "timeout",
+    ] {
         assert!(l.contains(&k.to_string()), "{k} in {l:?}");
     }
     assert!(!l.contains(&"action".to_string()));
     // Step items inside a step.
-    let step_text = text.replacen("    timeout 1m\n    retry 3", "    timeout 1m\n    \n    retry 3", 1);
+    let step_text = text.replacen(
+        "    timeout 1m\n    retry 3",
+        "    timeout 1m\n    \n    retry 3",
+        1,
+    );
     c.notify("textDocument/didChange", json!({ "textDocument": { "uri": u, "version": 2 }, "contentChanges": [{ "text": step_text }] })).await;
-    let l = complete(&mut c, &u, &step_text, at(&step_text, "timeout 1m\n    \n", 0, 15)).await;
+    let l = complete(
+        &mut c,
+        &u,
+        &step_text,
+        at(&step_text, "timeout 1m\n    \n", 0, 15),
+    )
+    .await;
     for k in ["action", "with", "retry", "when", "on_failure", "rollback"] {
         assert!(l.contains(&k.to_string()), "{k} in {l:?}");
     }
     assert!(!l.contains(&"param".to_string()));
     // Action names inside `action "…"`.
-    let l = complete(&mut c, &u, &step_text, at(&step_text, "\"scale_deployment\"", 0, 3)).await;
-    assert!(l.contains(&"drain_node".to_string()) && l.contains(&"scale_deployment".to_string()), "{l:?}");
+    let l = complete(
+        &mut c,
+        &u,
+        &step_text,
+        at(&step_text, "\"scale_deployment\"", 0, 3),
+    )
+    .await;
+    assert!(
+        l.contains(&"drain_node".to_string()) && l.contains(&"scale_deployment".to_string()),
+        "{l:?}"
+    );
     // An action's parameters inside `with`, required first, those given left out.
     let r = c
         .request("textDocument/completion", json!({ "textDocument": { "uri": u }, "position": position(&step_text, at(&step_text, "with { namespace, deployment, memory: new_limit }", 0, 7), c.utf8) }))
@@ -358,11 +447,19 @@ async fn completion_fits_the_context(c: Client) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["sortText"].as_str().unwrap_or("").to_string(), i["label"].as_str().unwrap().to_string()))
+        .map(|i| {
+            (
+                i["sortText"].as_str().unwrap_or("").to_string(),
+                i["label"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     items.sort();
     let names: Vec<&str> = items.iter().map(|(_, l)| l.as_str()).collect();
-    assert!(!names.contains(&"namespace") && !names.contains(&"memory"), "{names:?}");
+    assert!(
+        !names.contains(&"namespace") && !names.contains(&"memory"),
+        "{names:?}"
+    );
     assert!(names.contains(&"cpu"), "{names:?}");
     // Step names in `after`: the steps above, in the same phase.
     let after_text = text.replacen("  step raise_memory {", "  step raise_memory after  {", 1);
@@ -371,31 +468,102 @@ async fn completion_fits_the_context(c: Client) {
     l.sort();
     assert_eq!(l, ["backup", "diagnose", "scale_out"]);
     // Inside `${ }`: params, lets, scope roots, aliases and built-ins.
-    let l = complete(&mut c, &u, &after_text, at(&after_text, "${ extra_replicas > 0 }", 0, 3)).await;
-    for k in ["namespace", "new_limit", "analysis", "workflow", "steps", "quantity", "parse_quantity"] {
+    let l = complete(
+        &mut c,
+        &u,
+        &after_text,
+        at(&after_text, "${ extra_replicas > 0 }", 0, 3),
+    )
+    .await;
+    for k in [
+        "namespace",
+        "new_limit",
+        "analysis",
+        "workflow",
+        "steps",
+        "quantity",
+        "parse_quantity",
+    ] {
         assert!(l.contains(&k.to_string()), "{k} in {l:?}");
     }
-    assert!(!l.contains(&"self".to_string()), "no `self` outside a rollback block");
+    assert!(
+        !l.contains(&"self".to_string()),
+        "no `self` outside a rollback block"
+    );
     // `analysis.` fields, `steps.` names (ancestors only), `workflow.` fields, `alias::` functions.
-    let l = complete(&mut c, &u, &after_text, at(&after_text, "analysis.confidence", 0, 9)).await;
-    assert!(l.contains(&"confidence".to_string()) && l.contains(&"targetResource".to_string()), "{l:?}");
-    let with_steps = text.replacen("${ analysis.confidence >= min_confidence }", "${ steps. }", 1);
+    let l = complete(
+        &mut c,
+        &u,
+        &after_text,
+        at(&after_text, "analysis.confidence", 0, 9),
+    )
+    .await;
+    assert!(
+        l.contains(&"confidence".to_string()) && l.contains(&"targetResource".to_string()),
+        "{l:?}"
+    );
+    let with_steps = text.replacen(
+        "${ analysis.confidence >= min_confidence }",
+        "${ steps. }",
+        1,
+    );
     c.notify("textDocument/didChange", json!({ "textDocument": { "uri": u, "version": 4 }, "contentChanges": [{ "text": with_steps }] })).await;
-    let mut l = complete(&mut c, &u, &with_steps, at(&with_steps, "${ steps. }", 0, 9)).await;
+    let mut l = complete(
+        &mut c,
+        &u,
+        &with_steps,
+        at(&with_steps, "${ steps. }", 0, 9),
+    )
+    .await;
     l.sort();
     assert_eq!(l, ["backup", "diagnose", "scale_out"]);
-    let l = complete(&mut c, &u, &with_steps, at(&with_steps, "${workflow.phase}", 0, 11)).await;
-    assert!(l.contains(&"phase".to_string()) && l.contains(&"execution".to_string()), "{l:?}");
-    let l = complete(&mut c, &u, &with_steps, at(&with_steps, "quantity::grow", 0, 10)).await;
-    assert!(l.contains(&"grow".to_string()) && l.contains(&"pretty".to_string()), "{l:?}");
+    let l = complete(
+        &mut c,
+        &u,
+        &with_steps,
+        at(&with_steps, "${workflow.phase}", 0, 11),
+    )
+    .await;
+    assert!(
+        l.contains(&"phase".to_string()) && l.contains(&"execution".to_string()),
+        "{l:?}"
+    );
+    let l = complete(
+        &mut c,
+        &u,
+        &with_steps,
+        at(&with_steps, "quantity::grow", 0, 10),
+    )
+    .await;
+    assert!(
+        l.contains(&"grow".to_string()) && l.contains(&"pretty".to_string()),
+        "{l:?}"
+    );
     // Import paths.
-    let l = complete(&mut c, &u, &with_steps, at(&with_steps, "\"lib/quantity.rhai\"", 0, 1)).await;
-    assert!(l.contains(&"lib/quantity.rhai".to_string()) && l.contains(&"lib/replicas.rhai".to_string()), "{l:?}");
+    let l = complete(
+        &mut c,
+        &u,
+        &with_steps,
+        at(&with_steps, "\"lib/quantity.rhai\"", 0, 1),
+    )
+    .await;
+    assert!(
+        l.contains(&"lib/quantity.rhai".to_string())
+            && l.contains(&"lib/replicas.rhai".to_string()),
+        "{l:?}"
+    );
     // Param types after `param x:`.
-    let typed = with_steps.replacen("  let target_replicas", "  param fresh: \n  let target_replicas", 1);
+    let typed = with_steps.replacen(
+        "  let target_replicas",
+        "  param fresh: \n  let target_replicas",
+        1,
+    );
     c.notify("textDocument/didChange", json!({ "textDocument": { "uri": u, "version": 5 }, "contentChanges": [{ "text": typed }] })).await;
     let l = complete(&mut c, &u, &typed, at(&typed, "param fresh: ", 0, 13)).await;
-    assert!(l.contains(&"duration".to_string()) && l.contains(&"string".to_string()), "{l:?}");
+    assert!(
+        l.contains(&"duration".to_string()) && l.contains(&"string".to_string()),
+        "{l:?}"
+    );
     c.stop().await;
 }
 
@@ -404,7 +572,11 @@ async fn completion_works_with_an_error_elsewhere(c: Client) {
     let text = read(OOM);
     // An error in an earlier step (a timeout without a duration) and a half-typed item.
     let broken = text
-        .replacen("timeout 1m\n      on_failure continue", "timeout\n      on_failure continue", 1)
+        .replacen(
+            "timeout 1m\n      on_failure continue",
+            "timeout\n      on_failure continue",
+            1,
+        )
         .replacen("    timeout 3m\n", "    timeout 3m\n    ret\n", 1);
     let u = uri("workflows/completion-broken.wf");
     c.open(&u, &broken).await;
@@ -412,13 +584,30 @@ async fn completion_works_with_an_error_elsewhere(c: Client) {
     assert_eq!(d.len(), 1);
     assert_eq!(d[0]["code"], "E0001");
     // `with` parameters of the step after the error.
-    let l = complete(&mut c, &u, &broken, at(&broken, "with { namespace, deployment, memory: new_limit }", 0, 7)).await;
+    let l = complete(
+        &mut c,
+        &u,
+        &broken,
+        at(
+            &broken,
+            "with { namespace, deployment, memory: new_limit }",
+            0,
+            7,
+        ),
+    )
+    .await;
     assert!(l.contains(&"cpu".to_string()), "{l:?}");
     // Step items where the item is half typed.
     let l = complete(&mut c, &u, &broken, at(&broken, "    ret\n", 0, 7)).await;
     assert!(l.contains(&"retry".to_string()), "{l:?}");
     // `after` and `steps.` see the steps of the recovered tree.
-    let mut l = complete(&mut c, &u, &broken, at(&broken, "${ self.output.previous_revision }", 0, 3)).await;
+    let mut l = complete(
+        &mut c,
+        &u,
+        &broken,
+        at(&broken, "${ self.output.previous_revision }", 0, 3),
+    )
+    .await;
     l.retain(|x| x == "self" || x == "steps");
     assert_eq!(l, ["steps", "self"]);
     let h = hover(&mut c, &u, &broken, at(&broken, "step healthy", 0, 6)).await;
@@ -432,7 +621,10 @@ async fn navigation_finds_definitions_and_references(c: Client) {
     let u = uri(OOM);
     c.open(&u, &text).await;
     let def = |r: Value| -> (String, usize) {
-        (r["uri"].as_str().unwrap().to_string(), r["range"]["start"]["line"].as_u64().unwrap() as usize)
+        (
+            r["uri"].as_str().unwrap().to_string(),
+            r["range"]["start"]["line"].as_u64().unwrap() as usize,
+        )
     };
     let line_of = |needle: &str| text[..at(&text, needle, 0, 0)].matches('\n').count();
     let goto = |c: &mut Client, off: usize| {
@@ -441,7 +633,11 @@ async fn navigation_finds_definitions_and_references(c: Client) {
         async move { json!({ "textDocument": { "uri": u }, "position": p }) }
     };
     // A param used as a shorthand entry → its declaration.
-    let p = goto(&mut c, at(&text, "with { namespace, deployment, replicas", 0, 20)).await;
+    let p = goto(
+        &mut c,
+        at(&text, "with { namespace, deployment, replicas", 0, 20),
+    )
+    .await;
     let r = c.request("textDocument/definition", p).await.unwrap();
     assert_eq!(def(r), (u.clone(), line_of("param deployment")));
     // A let inside an expression.
@@ -452,7 +648,15 @@ async fn navigation_finds_definitions_and_references(c: Client) {
     let p = goto(&mut c, at(&text, "quantity::grow", 0, 11)).await;
     let r = c.request("textDocument/definition", p).await.unwrap();
     let module = read("workflows/lib/quantity.rhai");
-    assert_eq!(def(r), (uri("workflows/lib/quantity.rhai"), module[..module.find("fn grow").unwrap()].matches('\n').count()));
+    assert_eq!(
+        def(r),
+        (
+            uri("workflows/lib/quantity.rhai"),
+            module[..module.find("fn grow").unwrap()]
+                .matches('\n')
+                .count()
+        )
+    );
     let p = goto(&mut c, at(&text, "\"lib/quantity.rhai\"", 0, 3)).await;
     let r = c.request("textDocument/definition", p).await.unwrap();
     assert_eq!(def(r).0, uri("workflows/lib/quantity.rhai"));
@@ -462,7 +666,11 @@ async fn navigation_finds_definitions_and_references(c: Client) {
     p2["context"] = json!({ "includeDeclaration": true });
     let refs = c.request("textDocument/references", p2).await.unwrap();
     let refs = refs.as_array().unwrap();
-    assert_eq!(refs.len(), 9, "the declaration, 5 shorthand entries, 3 interpolations: {refs:?}");
+    assert_eq!(
+        refs.len(),
+        9,
+        "the declaration, 5 shorthand entries, 3 interpolations: {refs:?}"
+    );
     for r in refs {
         let s = offset(&text, &r["range"]["start"], c.utf8);
         let e = offset(&text, &r["range"]["end"], c.utf8);
@@ -473,7 +681,10 @@ async fn navigation_finds_definitions_and_references(c: Client) {
     let mut p2 = p.clone();
     p2["context"] = json!({ "includeDeclaration": false });
     let refs = c.request("textDocument/references", p2).await.unwrap();
-    assert_eq!(refs.as_array().unwrap().len(), text.matches("quantity::").count());
+    assert_eq!(
+        refs.as_array().unwrap().len(),
+        text.matches("quantity::").count()
+    );
     c.stop().await;
 }
 
@@ -483,33 +694,65 @@ async fn rename_changes_every_reference_or_refuses(c: Client) {
     let u = uri("workflows/rename.wf");
     c.open(&u, text).await;
     assert_eq!(c.diagnostics(&u, Some(1)).await, Vec::<Value>::new());
-    let rename = |c: &Client, off: usize, name: &str| {
-        json!({ "textDocument": { "uri": u }, "position": position(text, off, c.utf8), "newName": name })
-    };
+    let rename = |c: &Client, off: usize, name: &str| json!({ "textDocument": { "uri": u }, "position": position(text, off, c.utf8), "newName": name });
     // A step: declaration, `after`, `steps.first`.
     let p = json!({ "textDocument": { "uri": u }, "position": position(text, at(text, "after first", 0, 7), c.utf8) });
     let prep = c.request("textDocument/prepareRename", p).await.unwrap();
     assert_eq!(prep["placeholder"], "first");
-    let edit = c.request("textDocument/rename", rename(&c, at(text, "after first", 0, 7), "scale")).await.unwrap();
+    let edit = c
+        .request(
+            "textDocument/rename",
+            rename(&c, at(text, "after first", 0, 7), "scale"),
+        )
+        .await
+        .unwrap();
     let renamed = apply_edits(text, edit["changes"][&u].as_array().unwrap(), c.utf8);
     assert_eq!(renamed, text.replace("first", "scale"));
     // A param used bare and in interpolations; a let in `params.count`.
-    let edit = c.request("textDocument/rename", rename(&c, at(text, "param ns", 0, 7), "target_ns")).await.unwrap();
+    let edit = c
+        .request(
+            "textDocument/rename",
+            rename(&c, at(text, "param ns", 0, 7), "target_ns"),
+        )
+        .await
+        .unwrap();
     let renamed = apply_edits(text, edit["changes"][&u].as_array().unwrap(), c.utf8);
-    assert_eq!(renamed, text.replace("ns: string", "target_ns: string").replace("namespace: ns", "namespace: target_ns").replace("${ns}", "${target_ns}"));
-    let edit = c.request("textDocument/rename", rename(&c, at(text, "let count", 0, 5), "n")).await.unwrap();
+    assert_eq!(
+        renamed,
+        text.replace("ns: string", "target_ns: string")
+            .replace("namespace: ns", "namespace: target_ns")
+            .replace("${ns}", "${target_ns}")
+    );
+    let edit = c
+        .request(
+            "textDocument/rename",
+            rename(&c, at(text, "let count", 0, 5), "n"),
+        )
+        .await
+        .unwrap();
     let renamed = apply_edits(text, edit["changes"][&u].as_array().unwrap(), c.utf8);
     assert_eq!(renamed, text.replace("count", "n"));
     // Refused: not a name, reserved, taken, something else than a step, param or let.
     for (off, name, why) in [
         (at(text, "param ns", 0, 7), "Ns", "not a valid name"),
-        (at(text, "param ns", 0, 7), "analysis", "a name every expression already uses"),
+        (
+            at(text, "param ns", 0, 7),
+            "analysis",
+            "a name every expression already uses",
+        ),
         (at(text, "param ns", 0, 7), "count", "already a let"),
         (at(text, "step second", 0, 6), "first", "already a step"),
         (at(text, "step second", 0, 6), "timeout", "keyword"),
-        (at(text, "\"scale_deployment\"", 0, 3), "x", "no step, param or let here"),
+        (
+            at(text, "\"scale_deployment\"", 0, 3),
+            "x",
+            "no step, param or let here",
+        ),
     ] {
-        let e = c.request("textDocument/rename", rename(&c, off, name)).await.unwrap_err();
+        let e = c
+            .request("textDocument/rename", rename(&c, off, name))
+            .await
+            .unwrap_err();
         assert!(e["message"].as_str().unwrap().contains(why), "{name}: {e}");
     }
     // Refused in a file that does not parse.
@@ -517,7 +760,10 @@ async fn rename_changes_every_reference_or_refuses(c: Client) {
     change(&mut c, &u, 2, &broken).await;
     let p = json!({ "textDocument": { "uri": u }, "position": position(&broken, at(&broken, "param ns", 0, 7), c.utf8), "newName": "m" });
     let e = c.request("textDocument/rename", p).await.unwrap_err();
-    assert!(e["message"].as_str().unwrap().contains("does not parse"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("does not parse"),
+        "{e}"
+    );
     c.stop().await;
 }
 
@@ -528,16 +774,46 @@ async fn outline_folding_and_semantic_tokens(c: Client) {
     c.open(&u, &text).await;
     let doc = json!({ "textDocument": { "uri": u } });
     // The outline: the workflow, its imports, params, lets, steps in their groups.
-    let symbols = c.request("textDocument/documentSymbol", doc.clone()).await.unwrap();
+    let symbols = c
+        .request("textDocument/documentSymbol", doc.clone())
+        .await
+        .unwrap();
     let wf = &symbols[0];
     assert_eq!(wf["name"], "oom-recovery");
-    let children: Vec<String> = wf["children"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
+    let children: Vec<String> = wf["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(
         children,
-        ["quantity", "namespace", "deployment", "memory_limit", "replicas", "factor", "max_memory", "extra_replicas", "min_confidence", "new_limit", "target_replicas", "parallel", "scale_out", "raise_memory", "verify", "finally"]
+        [
+            "quantity",
+            "namespace",
+            "deployment",
+            "memory_limit",
+            "replicas",
+            "factor",
+            "max_memory",
+            "extra_replicas",
+            "min_confidence",
+            "new_limit",
+            "target_replicas",
+            "parallel",
+            "scale_out",
+            "raise_memory",
+            "verify",
+            "finally"
+        ]
     );
     let group = |name: &str| -> Vec<String> {
-        wf["children"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()["children"]
+        wf["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["children"]
             .as_array()
             .unwrap()
             .iter()
@@ -549,16 +825,46 @@ async fn outline_folding_and_semantic_tokens(c: Client) {
     assert_eq!(group("finally"), ["report"]);
     assert_eq!(group("scale_out"), ["rollback"]);
     // Folding: the header comment, the workflow, each step, multi-line params.
-    let folds = c.request("textDocument/foldingRange", doc.clone()).await.unwrap();
-    let folds: Vec<(u64, u64)> = folds.as_array().unwrap().iter().map(|f| (f["startLine"].as_u64().unwrap(), f["endLine"].as_u64().unwrap())).collect();
+    let folds = c
+        .request("textDocument/foldingRange", doc.clone())
+        .await
+        .unwrap();
+    let folds: Vec<(u64, u64)> = folds
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["startLine"].as_u64().unwrap(),
+                f["endLine"].as_u64().unwrap(),
+            )
+        })
+        .collect();
     let line_of = |needle: &str| text[..at(&text, needle, 0, 0)].matches('\n').count() as u64;
     assert!(folds.contains(&(0, 12)), "the header comment: {folds:?}");
-    assert!(folds.contains(&(line_of("workflow \"oom"), text.lines().count() as u64 - 1)), "{folds:?}");
-    assert!(folds.iter().any(|f| f.0 == line_of("  step scale_out")), "{folds:?}");
-    assert!(folds.iter().any(|f| f.0 == line_of("  param deployment")), "{folds:?}");
+    assert!(
+        folds.contains(&(line_of("workflow \"oom"), text.lines().count() as u64 - 1)),
+        "{folds:?}"
+    );
+    assert!(
+        folds.iter().any(|f| f.0 == line_of("  step scale_out")),
+        "{folds:?}"
+    );
+    assert!(
+        folds.iter().any(|f| f.0 == line_of("  param deployment")),
+        "{folds:?}"
+    );
     // Semantic tokens: decode, and look at a few.
-    let tokens = c.request("textDocument/semanticTokens/full", doc.clone()).await.unwrap();
-    let data: Vec<u64> = tokens["data"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let tokens = c
+        .request("textDocument/semanticTokens/full", doc.clone())
+        .await
+        .unwrap();
+    let data: Vec<u64> = tokens["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
     assert_eq!(data.len() % 5, 0);
     let (mut line, mut col) = (0u64, 0u64);
     let mut decoded = Vec::new();
@@ -570,17 +876,35 @@ async fn outline_folding_and_semantic_tokens(c: Client) {
             col += t[1];
         }
         let start = offset(&text, &json!({ "line": line, "character": col }), c.utf8);
-        let end = offset(&text, &json!({ "line": line, "character": col + t[2] }), c.utf8);
+        let end = offset(
+            &text,
+            &json!({ "line": line, "character": col + t[2] }),
+            c.utf8,
+        );
         decoded.push((text[start..end].to_string(), t[3], t[4]));
     }
-    let find = |s: &str| decoded.iter().find(|(t, _, _)| t == s).cloned().unwrap_or_else(|| panic!("no token {s}"));
+    let find = |s: &str| {
+        decoded
+            .iter()
+            .find(|(t, _, _)| t == s)
+            .cloned()
+            .unwrap_or_else(|| panic!("no token {s}"))
+    };
     // Legend: 0 keyword, 1 string, 3 comment, 4 function, 5 parameter, 6 variable, 7 namespace, 8 method.
     assert_eq!(find("workflow").1, 0);
-    assert_eq!(find("scale_out"), ("scale_out".into(), 4, 1), "a step's declaration");
+    assert_eq!(
+        find("scale_out"),
+        ("scale_out".into(), 4, 1),
+        "a step's declaration"
+    );
     assert_eq!(find("factor").1, 5);
     assert_eq!(find("new_limit").1, 6);
     assert_eq!(find("grow").1, 8);
-    assert_eq!(find("analysis").2 & 4, 4, "analysis is a default-library name");
+    assert_eq!(
+        find("analysis").2 & 4,
+        4,
+        "analysis is a default-library name"
+    );
     assert_eq!(decoded[0].1, 3, "the file starts with a comment");
     c.stop().await;
 }
@@ -588,21 +912,38 @@ async fn outline_folding_and_semantic_tokens(c: Client) {
 async fn formatting_is_remedy_fmt(c: Client) {
     let mut c = started(c).await;
     let text = read(OOM);
-    let messy = text.replace("  timeout 20m\n", "      timeout   20m\n").replace("with { namespace, deployment, replicas: target_replicas }", "with {namespace,deployment,replicas:target_replicas}");
+    let messy = text
+        .replace("  timeout 20m\n", "      timeout   20m\n")
+        .replace(
+            "with { namespace, deployment, replicas: target_replicas }",
+            "with {namespace,deployment,replicas:target_replicas}",
+        );
     let u = uri("workflows/format-me.wf");
     c.open(&u, &messy).await;
     let edits = c.request("textDocument/formatting", json!({ "textDocument": { "uri": u }, "options": { "tabSize": 2, "insertSpaces": true } })).await.unwrap();
     let formatted = apply_edits(&messy, edits.as_array().unwrap(), c.utf8);
     assert_eq!(formatted, text, "the library file is formatted");
-    assert_eq!(formatted, remedy::dsl::format(&remedy::dsl::parse(&messy).unwrap()));
+    assert_eq!(
+        formatted,
+        remedy::dsl::format(&remedy::dsl::parse(&messy).unwrap())
+    );
     // Already formatted: no edit.
     change(&mut c, &u, 2, &text).await;
     let edits = c.request("textDocument/formatting", json!({ "textDocument": { "uri": u }, "options": { "tabSize": 2, "insertSpaces": true } })).await.unwrap();
     assert_eq!(edits, json!([]));
     // A file that does not parse is refused.
-    change(&mut c, &u, 3, &text.replacen("timeout 20m", "timeout 20", 1)).await;
+    change(
+        &mut c,
+        &u,
+        3,
+        &text.replacen("timeout 20m", "timeout 20", 1),
+    )
+    .await;
     let e = c.request("textDocument/formatting", json!({ "textDocument": { "uri": u }, "options": { "tabSize": 2, "insertSpaces": true } })).await.unwrap_err();
-    assert!(e["message"].as_str().unwrap().contains("does not parse"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("does not parse"),
+        "{e}"
+    );
     c.stop().await;
 }
 
@@ -621,9 +962,18 @@ async fn quick_fixes_resolve_their_findings(c: Client) {
     let mut version = 1;
     while let Some(first) = d.first().cloned() {
         let actions = c.request("textDocument/codeAction", json!({ "textDocument": { "uri": u }, "range": first["range"], "context": { "diagnostics": [first] } })).await.unwrap();
-        let action = actions.as_array().unwrap().first().unwrap_or_else(|| panic!("no fix for {first}")).clone();
+        let action = actions
+            .as_array()
+            .unwrap()
+            .first()
+            .unwrap_or_else(|| panic!("no fix for {first}"))
+            .clone();
         assert_eq!(action["kind"], "quickfix");
-        current = apply_edits(&current, action["edit"]["changes"][&u].as_array().unwrap(), c.utf8);
+        current = apply_edits(
+            &current,
+            action["edit"]["changes"][&u].as_array().unwrap(),
+            c.utf8,
+        );
         version += 1;
         change(&mut c, &u, version, &current).await;
         d = c.diagnostics(&u, Some(version)).await;
@@ -640,7 +990,11 @@ async fn never_crashes_on_half_typed_text(c: Client) {
     c.open(&u, "").await;
     // Type the file in chunks; after each, ask everything at the end of what is typed.
     let mut version = 1;
-    let cuts: Vec<usize> = (0..text.len()).step_by(97).filter(|&i| text.is_char_boundary(i)).chain([text.len()]).collect();
+    let cuts: Vec<usize> = (0..text.len())
+        .step_by(97)
+        .filter(|&i| text.is_char_boundary(i))
+        .chain([text.len()])
+        .collect();
     for cut in cuts {
         version += 1;
         let typed = &text[..cut];
@@ -670,7 +1024,9 @@ async fn never_crashes_on_half_typed_text(c: Client) {
 
 /// A large template (the benchmark's shape), slow to analyse in a debug build.
 fn big_template(steps: usize) -> String {
-    let mut s = String::from("workflow \"big\" version \"1.0.0\" {\n  timeout 2h\n  param namespace: string = ${ analysis.target.namespace }\n");
+    let mut s = String::from(
+        "workflow \"big\" version \"1.0.0\" {\n  timeout 2h\n  param namespace: string = ${ analysis.target.namespace }\n",
+    );
     for i in 0..steps {
         s.push_str(&format!(
             "  step s{i} {{\n    action \"scale_deployment\"\n    with {{ namespace, deployment: \"web-{i}\", replicas: ${{ analysis.target.replicas + {i} }} }}\n    rollback {{\n      action \"scale_deployment\"\n      with {{ namespace, deployment: \"web-{i}\", replicas: ${{ self.output.previous_replicas }} }}\n    }}\n  }}\n"
@@ -686,12 +1042,23 @@ async fn requests_can_be_cancelled(c: Client) {
     let u = uri("workflows/big.wf");
     c.open(&u, &big).await;
     // Its analysis takes a while: a request sent now waits for it, and is cancelled.
-    let id = c.send_request("textDocument/documentSymbol", json!({ "textDocument": { "uri": u } })).await;
+    let id = c
+        .send_request(
+            "textDocument/documentSymbol",
+            json!({ "textDocument": { "uri": u } }),
+        )
+        .await;
     c.notify("$/cancelRequest", json!({ "id": id })).await;
     let e = c.response(id).await.unwrap_err();
     assert_eq!(e["code"], -32800, "RequestCancelled: {e}");
     // The server goes on.
-    let r = c.request("textDocument/documentSymbol", json!({ "textDocument": { "uri": u } })).await.unwrap();
+    let r = c
+        .request(
+            "textDocument/documentSymbol",
+            json!({ "textDocument": { "uri": u } }),
+        )
+        .await
+        .unwrap();
     assert_eq!(r[0]["children"].as_array().unwrap().len(), 2001);
     c.stop().await;
 }
@@ -706,13 +1073,21 @@ async fn a_slow_answer_does_not_block_typing(c: Client) {
     assert_eq!(c.diagnostics(&su, Some(1)).await, Vec::<Value>::new());
     // A slow request on the big file…
     c.open(&bu, &big).await;
-    let slow = c.send_request("textDocument/semanticTokens/full", json!({ "textDocument": { "uri": bu } })).await;
+    let slow = c
+        .send_request(
+            "textDocument/semanticTokens/full",
+            json!({ "textDocument": { "uri": bu } }),
+        )
+        .await;
     // …while the author types in the small one: its diagnostics come first.
     let typo = small.replacen("\"notify_only\"", "\"notify_onl\"", 1);
     change(&mut c, &su, 2, &typo).await;
     let d = c.diagnostics(&su, Some(2)).await;
     assert_eq!(d[0]["code"], "E0101");
-    assert!(!c.answered(slow), "the small file's diagnostics came before the slow answer");
+    assert!(
+        !c.answered(slow),
+        "the small file's diagnostics came before the slow answer"
+    );
     let tokens = c.response(slow).await.unwrap();
     assert!(tokens["data"].as_array().unwrap().len() > 2000 * 5);
     c.stop().await;
@@ -735,4 +1110,82 @@ async fn positions_count_in_the_negotiated_encoding(c: Client) {
         assert_eq!(d[0]["range"]["start"]["character"], expected);
         c.stop().await;
     }
+}
+
+// ---- the parts under the protocol ---------------------------------------------------------------
+
+/// Every quick fix offered for a lint fixture's finding removes that finding and breaks
+/// nothing else.
+#[test]
+fn every_fix_resolves_its_finding() {
+    use remedy::check::fix::{apply, fixes};
+    let mut fixed = 0;
+    for path in lint_fixtures() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let Ok(file) = remedy::dsl::parse(&text) else {
+            continue;
+        };
+        let ctx = CheckContext::for_dir(path.parent().unwrap());
+        let before = remedy::check::check(&file, &ctx);
+        for d in &before {
+            for f in fixes(&file, &text, d, &ctx) {
+                let after_text = apply(&text, &f.edits);
+                let after = remedy::dsl::parse(&after_text)
+                    .map(|f| remedy::check::check(&f, &ctx))
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "{}: `{}` breaks the syntax: {}\n{after_text}",
+                            path.display(),
+                            f.title,
+                            e.message
+                        )
+                    });
+                let count = |ds: &[remedy::check::Diagnostic]| {
+                    ds.iter().filter(|x| x.code == d.code).count()
+                };
+                assert!(
+                    count(&after) < count(&before),
+                    "{}: `{}` leaves {} ({})",
+                    path.display(),
+                    f.title,
+                    d.code,
+                    d.message
+                );
+                fixed += 1;
+            }
+        }
+    }
+    assert!(fixed >= 12, "only {fixed} fixes over the fixtures");
+}
+
+/// With any one line of a library template deleted (but its `workflow` header), the recovered
+/// tree keeps its steps.
+#[test]
+fn recovery_keeps_the_library_templates_steps() {
+    let (mut kept, mut total) = (0, 0);
+    for path in library() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let all = remedy::dsl::parse(&text)
+            .unwrap()
+            .workflow
+            .all_steps()
+            .count();
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        for skip in 0..lines.len() {
+            if lines[skip].starts_with("workflow ") {
+                continue;
+            }
+            let broken: String = lines
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, l)| *l)
+                .collect();
+            let tree = remedy::dsl::parse_recovering(&broken)
+                .unwrap_or_else(|| panic!("{} without line {}: no tree", path.display(), skip + 1));
+            kept += tree.workflow.all_steps().count().min(all);
+            total += all;
+        }
+    }
+    assert!(kept * 1000 >= total * 985, "kept {kept} of {total} steps");
 }

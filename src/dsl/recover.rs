@@ -61,15 +61,15 @@ const ITEM_WORDS: &[&str] = &[
 /// (no workflow header, nesting too deep, or more than [`MAX_REPAIRS`] problems).
 pub fn parse_recovering(text: &str) -> Option<File> {
     let mut buf = text.as_bytes().to_vec();
-    let mut last: Option<(usize, Repair)> = None;
+    let mut done: Vec<Repair> = Vec::new();
     for _ in 0..=MAX_REPAIRS {
         let current = std::str::from_utf8(&buf).ok()?;
         let failure = match attempt(current) {
             Ok(file) => return Some(file),
             Err(f) => f,
         };
-        let repair = plan(current, failure, last)?;
-        last = Some((repair_position(&repair), repair.clone()));
+        let repair = plan(current, failure, &done)?;
+        done.push(repair.clone());
         apply(&mut buf, repair);
     }
     None
@@ -129,14 +129,6 @@ enum Repair {
     Append(&'static str),
 }
 
-fn repair_position(r: &Repair) -> usize {
-    match r {
-        Repair::Blank { start, .. } => *start,
-        Repair::Write { at, .. } => *at,
-        Repair::Append(_) => usize::MAX,
-    }
-}
-
 fn apply(buf: &mut Vec<u8>, repair: Repair) {
     match repair {
         Repair::Blank { start, end } => {
@@ -158,7 +150,7 @@ fn apply(buf: &mut Vec<u8>, repair: Repair) {
 }
 
 /// The repair for a failure, or `None` to give up.
-fn plan(text: &str, failure: Failure, last: Option<(usize, Repair)>) -> Option<Repair> {
+fn plan(text: &str, failure: Failure, done: &[Repair]) -> Option<Repair> {
     let bytes = text.as_bytes();
     match failure {
         Failure::Hopeless => None,
@@ -202,6 +194,16 @@ fn plan(text: &str, failure: Failure, last: Option<(usize, Repair)>) -> Option<R
                     }
                 });
             }
+            // Text after the workflow's end: a `}` too many closed it early (the line that
+            // opened a block was deleted). Drop that `}` and go on inside the workflow.
+            if expected == [Rule::EOI]
+                && let Some(close) = bytes[..at].iter().rposition(|&b| b == b'}')
+            {
+                return Some(Repair::Blank {
+                    start: close,
+                    end: close + 1,
+                });
+            }
             let (start, end) = token_at(bytes, at);
             let word = &text[start..end];
             let line_first = first_on_line(bytes, start);
@@ -212,7 +214,7 @@ fn plan(text: &str, failure: Failure, last: Option<(usize, Repair)>) -> Option<R
                 && (OUTER_KEYWORDS.contains(&word)
                     || (ITEM_WORDS.contains(&word) && !has(Rule::step_item)))
                 && let Some(r) = write_in_gap(bytes, start, "}")
-                && last.as_ref().is_none_or(|(_, l)| *l != r)
+                && !done.contains(&r)
             {
                 return Some(r);
             }
@@ -243,7 +245,7 @@ fn plan(text: &str, failure: Failure, last: Option<(usize, Repair)>) -> Option<R
                     && first_on_line(bytes, ws)
                     && ITEM_WORDS.contains(&&text[ws..we])
                     && let Some(r) = write_in_gap(bytes, ws, "x")
-                    && last.as_ref().is_none_or(|(_, l)| *l != r)
+                    && !done.contains(&r)
                 {
                     return Some(r);
                 }
@@ -251,7 +253,7 @@ fn plan(text: &str, failure: Failure, last: Option<(usize, Repair)>) -> Option<R
             }
             if let Some(p) = placeholder(&expected)
                 && let Some(r) = write_in_gap(bytes, start, p)
-                && last.as_ref().is_none_or(|(_, l)| *l != r)
+                && !done.contains(&r)
             {
                 return Some(r);
             }

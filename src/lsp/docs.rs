@@ -261,8 +261,17 @@ mod tests {
             include_str!("../../docs/scripting.md"),
             include_str!("../../docs/language.md")
         );
-        for (name, _) in ANALYSIS.iter().chain(WORKFLOW).chain(STEP).chain(ROOTS) {
-            assert!(docs.contains(name), "{name} is not in docs/scripting.md");
+        for (name, _) in ANALYSIS {
+            assert!(
+                docs.contains(&format!("analysis.{name}")),
+                "analysis.{name} is not in docs/scripting.md"
+            );
+        }
+        for (name, _) in WORKFLOW.iter().chain(STEP).chain(ROOTS) {
+            assert!(
+                docs.contains(&format!("`{name}`")),
+                "{name} is not in docs/scripting.md"
+            );
         }
         for (name, _, _) in BUILTINS {
             assert!(docs.contains(name), "{name} is not in docs/scripting.md");

@@ -46,13 +46,15 @@ impl LineIndex {
         let want = pos.character as usize;
         let mut units = 0;
         for (i, c) in line_text.char_indices() {
-            if units >= want {
-                return start + i;
-            }
-            units += match enc {
+            let len = match enc {
                 Encoding::Utf16 => c.len_utf16(),
                 Encoding::Utf8 => c.len_utf8(),
             };
+            // A position inside a character (half a surrogate pair) means its start.
+            if units + len > want {
+                return start + i;
+            }
+            units += len;
         }
         start + line_text.len()
     }

@@ -24,7 +24,10 @@ pub struct Client {
     binary: bool,
 }
 
-async fn read_messages<R: tokio::io::AsyncRead + Unpin>(reader: R, tx: mpsc::UnboundedSender<Value>) {
+async fn read_messages<R: tokio::io::AsyncRead + Unpin>(
+    reader: R,
+    tx: mpsc::UnboundedSender<Value>,
+) {
     let mut reader = BufReader::new(reader);
     loop {
         let mut length = None;
@@ -47,7 +50,9 @@ async fn read_messages<R: tokio::io::AsyncRead + Unpin>(reader: R, tx: mpsc::Unb
         if reader.read_exact(&mut body).await.is_err() {
             return;
         }
-        let Ok(value) = serde_json::from_slice::<Value>(&body) else { return };
+        let Ok(value) = serde_json::from_slice::<Value>(&body) else {
+            return;
+        };
         if tx.send(value).is_err() {
             return;
         }
@@ -59,7 +64,11 @@ impl Client {
     pub async fn in_process() -> Self {
         let (client_end, server_end) = tokio::io::duplex(1 << 20);
         let (server_read, server_write) = tokio::io::split(server_end);
-        tokio::spawn(remedy::lsp::serve(server_read, server_write, remedy::lsp::Config::default()));
+        tokio::spawn(remedy::lsp::serve(
+            server_read,
+            server_write,
+            remedy::lsp::Config::default(),
+        ));
         let (read, write) = tokio::io::split(client_end);
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(read_messages(read, tx));
@@ -101,7 +110,11 @@ impl Client {
 
     /// A new server of the same kind (in process or binary).
     pub async fn another(&self) -> Client {
-        if self.binary { Client::binary().await } else { Client::in_process().await }
+        if self.binary {
+            Client::binary().await
+        } else {
+            Client::in_process().await
+        }
     }
 
     /// True when the response to request `id` has arrived (and was kept for later).
@@ -109,13 +122,18 @@ impl Client {
         while let Ok(m) = self.incoming.try_recv() {
             self.backlog.push_back(m);
         }
-        self.backlog.iter().any(|m| m["id"] == json!(id) && m.get("method").is_none())
+        self.backlog
+            .iter()
+            .any(|m| m["id"] == json!(id) && m.get("method").is_none())
     }
 
     async fn send(&mut self, message: Value) {
         let body = message.to_string();
         let frame = format!("Content-Length: {}\r\n\r\n{body}", body.len());
-        self.writer.write_all(frame.as_bytes()).await.expect("write to server");
+        self.writer
+            .write_all(frame.as_bytes())
+            .await
+            .expect("write to server");
         self.writer.flush().await.expect("flush");
     }
 
@@ -129,7 +147,8 @@ impl Client {
             if msg.get("method").is_some() && msg.get("id").is_some() {
                 // A request of the server's (registerCapability): accept it.
                 let id = msg["id"].clone();
-                self.send(json!({ "jsonrpc": "2.0", "id": id, "result": null })).await;
+                self.send(json!({ "jsonrpc": "2.0", "id": id, "result": null }))
+                    .await;
                 continue;
             }
             return msg;
@@ -140,13 +159,18 @@ impl Client {
     pub async fn send_request(&mut self, method: &str, params: Value) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
-        self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params })).await;
+        self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }))
+            .await;
         id
     }
 
     /// The response to request `id`: its result, or its error.
     pub async fn response(&mut self, id: i64) -> Result<Value, Value> {
-        if let Some(i) = self.backlog.iter().position(|m| m["id"] == json!(id) && m.get("method").is_none()) {
+        if let Some(i) = self
+            .backlog
+            .iter()
+            .position(|m| m["id"] == json!(id) && m.get("method").is_none())
+        {
             let m = self.backlog.remove(i).expect("in backlog");
             return into_result(m);
         }
@@ -167,12 +191,17 @@ impl Client {
 
     /// A notification.
     pub async fn notify(&mut self, method: &str, params: Value) {
-        self.send(json!({ "jsonrpc": "2.0", "method": method, "params": params })).await;
+        self.send(json!({ "jsonrpc": "2.0", "method": method, "params": params }))
+            .await;
     }
 
     /// The next notification `method` whose params satisfy `pred`.
     pub async fn notification(&mut self, method: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        if let Some(i) = self.backlog.iter().position(|m| m["method"] == method && pred(&m["params"])) {
+        if let Some(i) = self
+            .backlog
+            .iter()
+            .position(|m| m["method"] == method && pred(&m["params"]))
+        {
             return self.backlog.remove(i).expect("in backlog")["params"].clone();
         }
         loop {
@@ -186,7 +215,11 @@ impl Client {
 
     /// `initialize` (offering UTF-8 positions when `utf8`) and `initialized`; the capabilities.
     pub async fn initialize(&mut self, utf8: bool) -> Value {
-        let encodings = if utf8 { json!(["utf-8", "utf-16"]) } else { json!(["utf-16"]) };
+        let encodings = if utf8 {
+            json!(["utf-8", "utf-16"])
+        } else {
+            json!(["utf-16"])
+        };
         let result = self
             .request(
                 "initialize",
@@ -227,10 +260,15 @@ impl Client {
 
     /// `shutdown` and `exit`; for the binary, its exit status is success.
     pub async fn stop(mut self) {
-        self.request("shutdown", Value::Null).await.expect("shutdown");
+        self.request("shutdown", Value::Null)
+            .await
+            .expect("shutdown");
         self.notify("exit", Value::Null).await;
         if let Some(mut child) = self.child.take() {
-            let status = tokio::time::timeout(WAIT, child.wait()).await.expect("exits").expect("status");
+            let status = tokio::time::timeout(WAIT, child.wait())
+                .await
+                .expect("exits")
+                .expect("status");
             assert!(status.success(), "remedy lsp exited with {status}");
         }
     }
