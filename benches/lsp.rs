@@ -1,0 +1,303 @@
+//! The language server in process, through its protocol service: a keystroke (`didChange`)
+//! to the `publishDiagnostics` it causes, and a completion request, on the largest library
+//! template and on a generated 2,000-step template; and the memory the server holds with
+//! every library template open.
+//!
+//! `cargo bench --bench lsp` (criterion reports the mean; the percentiles are printed first,
+//! from 1,000 timed keystrokes and completions of each).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tower::{Service, ServiceExt};
+use tower_lsp_server::LspService;
+use tower_lsp_server::jsonrpc::Request;
+
+use remedy::lsp::{Backend, Config, service};
+
+/// Bytes allocated and not freed, for the memory figure.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; only a counter is added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const STEPS: usize = 2_000;
+
+/// A 2,000-step template in the shape of the library (the one `benches/parse.rs` measures).
+fn big() -> String {
+    let mut s = String::from(
+        "workflow \"big\" version \"1.0.0\" {\n  timeout 2h\n  param namespace: string = ${ analysis.target.namespace }\n  param deployment: string = ${ analysis.target.name }\n",
+    );
+    for i in 0..STEPS {
+        let after = if i % 10 == 5 { format!(" after s{}", i - 3) } else { String::new() };
+        s.push_str(&format!(
+            "\n  step s{i}{after} {{\n    action \"scale_deployment\"\n    with {{ namespace, deployment: \"web-{i}\", replicas: ${{ analysis.target.replicas + 1 }} }}\n    timeout 2m\n    retry 3 backoff 5s max 1m\n    rollback {{\n      action \"scale_deployment\"\n      with {{ namespace, deployment: \"web-{i}\", replicas: ${{ self.output.previous_replicas }} }}\n    }}\n  }}\n"
+        ));
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// The largest template of the library, by size.
+fn largest_library_template() -> PathBuf {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("workflows")
+        .expect("workflows/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "wf"))
+        .collect();
+    files.sort_by_key(|p| std::cmp::Reverse(std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)));
+    files.into_iter().next().expect("a template")
+}
+
+fn uri(path: &Path) -> String {
+    let abs = std::env::current_dir().expect("cwd").join(path);
+    format!("file://{}", abs.display())
+}
+
+/// The server, driven through its tower service; its notifications arrive on `published`.
+struct Harness {
+    service: LspService<Backend>,
+    published: mpsc::UnboundedReceiver<Value>,
+    id: i64,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let (service, socket) = service(Config::default());
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut socket = socket;
+            while let Some(req) = socket.next().await {
+                if req.method() == "textDocument/publishDiagnostics"
+                    && let Some(p) = req.params()
+                {
+                    let _ = tx.send(p.clone());
+                }
+            }
+        });
+        let mut h = Harness {
+            service,
+            published: rx,
+            id: 0,
+        };
+        h.request("initialize", json!({ "capabilities": {} })).await;
+        h.notify("initialized", json!({})).await;
+        h
+    }
+
+    async fn request(&mut self, method: &'static str, params: Value) -> Value {
+        self.id += 1;
+        let req = Request::build(method).id(self.id).params(params).finish();
+        let resp = self
+            .service
+            .ready()
+            .await
+            .expect("ready")
+            .call(req)
+            .await
+            .expect("served")
+            .expect("a response");
+        let (_, result) = resp.into_parts();
+        result.unwrap_or(Value::Null)
+    }
+
+    async fn notify(&mut self, method: &'static str, params: Value) {
+        let req = Request::build(method).params(params).finish();
+        let _ = self.service.ready().await.expect("ready").call(req).await;
+    }
+
+    /// The next diagnostics published for `uri` at `version`.
+    async fn diagnostics(&mut self, uri: &str, version: i64) -> Value {
+        loop {
+            let p = self.published.recv().await.expect("published");
+            if p["uri"] == uri && p["version"] == version {
+                return p;
+            }
+        }
+    }
+
+    async fn open(&mut self, uri: &str, text: &str) {
+        self.notify(
+            "textDocument/didOpen",
+            json!({ "textDocument": { "uri": uri, "languageId": "remedy", "version": 1, "text": text } }),
+        )
+        .await;
+        self.diagnostics(uri, 1).await;
+    }
+
+    /// One keystroke at `line`:`col` (typing, or deleting, one character) and the diagnostics
+    /// it causes.
+    async fn keystroke(&mut self, uri: &str, version: i64, line: u32, col: u32) -> Value {
+        let (range, text) = if version % 2 == 0 {
+            (json!({ "start": { "line": line, "character": col }, "end": { "line": line, "character": col } }), "x")
+        } else {
+            (json!({ "start": { "line": line, "character": col }, "end": { "line": line, "character": col + 1 } }), "")
+        };
+        self.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": [{ "range": range, "text": text }] }),
+        )
+        .await;
+        self.diagnostics(uri, version).await
+    }
+
+    async fn complete(&mut self, uri: &str, line: u32, col: u32) -> Value {
+        self.request(
+            "textDocument/completion",
+            json!({ "textDocument": { "uri": uri }, "position": { "line": line, "character": col } }),
+        )
+        .await
+    }
+}
+
+/// The (line, column) just inside the first string of a `description`, where typing keeps
+/// the template valid; and just after the `{` of the last `with`, for completion.
+fn places(text: &str) -> ((u32, u32), (u32, u32)) {
+    let pos = |offset: usize| {
+        let line = text[..offset].matches('\n').count() as u32;
+        let col = (offset - text[..offset].rfind('\n').map_or(0, |n| n + 1)) as u32;
+        (line, col)
+    };
+    let typing = text
+        .find("description \"")
+        .map(|i| i + "description \"".len())
+        .or_else(|| text.find("deployment: \"web-").map(|i| i + "deployment: \"".len()))
+        .expect("a string to type into");
+    let with = text.rfind("with { ").expect("a with") + "with { ".len();
+    (pos(typing), pos(with))
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    (at(0.5), at(0.99), samples[samples.len() - 1])
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let library = largest_library_template();
+    let lib_text = std::fs::read_to_string(&library).expect("template");
+    let big_path = PathBuf::from("workflows/bench-big.wf");
+    let big_text = big();
+    for (name, path, text, samples) in [
+        ("library", library.clone(), lib_text.clone(), 1_000),
+        ("2000 steps", big_path.clone(), big_text.clone(), 100),
+    ] {
+        let u = uri(&path);
+        let ((tl, tc), (wl, wc)) = places(&text);
+        let mut h = rt.block_on(Harness::new());
+        rt.block_on(h.open(&u, &text));
+        let mut version = 1;
+        // Percentiles first.
+        let (keys, completions) = rt.block_on(async {
+            let mut keys = Vec::new();
+            let mut completions = Vec::new();
+            for _ in 0..samples {
+                version += 1;
+                let t = Instant::now();
+                let d = h.keystroke(&u, version, tl, tc).await;
+                keys.push(t.elapsed());
+                assert_eq!(d["diagnostics"], json!([]), "typing keeps {name} clean");
+                let t = Instant::now();
+                let items = h.complete(&u, wl, wc).await;
+                completions.push(t.elapsed());
+                assert!(items.as_array().is_some_and(|a| !a.is_empty()), "completion answers");
+            }
+            (keys, completions)
+        });
+        let (p50, p99, max) = percentiles(keys);
+        eprintln!("{name} ({} bytes): didChange → publishDiagnostics p50 {p50:?} p99 {p99:?} max {max:?}", text.len());
+        let (p50, p99, max) = percentiles(completions);
+        eprintln!("{name}: completion p50 {p50:?} p99 {p99:?} max {max:?}");
+        c.bench_function(&format!("lsp keystroke to diagnostics ({name})"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        version += 1;
+                        black_box(h.keystroke(&u, version, tl, tc).await);
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        c.bench_function(&format!("lsp completion ({name})"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        black_box(h.complete(&u, wl, wc).await);
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    // Memory: every library template open (and analysed), then the 2,000-step one too.
+    rt.block_on(async {
+        let before = LIVE.load(Ordering::Relaxed);
+        let mut h = Harness::new().await;
+        let mut files: Vec<PathBuf> = std::fs::read_dir("workflows")
+            .expect("workflows/")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "wf"))
+            .collect();
+        files.sort();
+        let mut bytes = 0;
+        for f in &files {
+            let text = std::fs::read_to_string(f).expect("template");
+            bytes += text.len();
+            h.open(&uri(f), &text).await;
+        }
+        let open = LIVE.load(Ordering::Relaxed) - before;
+        eprintln!(
+            "memory: {} library templates open ({} KiB of text): {} KiB held by the server",
+            files.len(),
+            bytes / 1024,
+            open / 1024
+        );
+        h.open(&uri(&big_path), &big_text).await;
+        let with_big = LIVE.load(Ordering::Relaxed) - before;
+        eprintln!(
+            "memory: and the 2,000-step template ({} KiB of text): {} KiB held",
+            big_text.len() / 1024,
+            with_big / 1024
+        );
+        black_box(&mut h);
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
