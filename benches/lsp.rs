@@ -6,10 +6,8 @@
 //! `cargo bench --bench lsp` (criterion reports the mean; the percentiles are printed first,
 //! from 1,000 timed keystrokes and completions of each).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -22,32 +20,17 @@ use tower_lsp_server::jsonrpc::Request;
 
 use remedy::lsp::{Backend, Config, service};
 
-/// Bytes allocated and not freed, for the memory figure.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator unchanged; only a counter is added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
+/// The resident memory of this process, in KiB (Linux), for the memory figure.
+fn rss_kib() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 const STEPS: usize = 2_000;
 
@@ -57,7 +40,11 @@ fn big() -> String {
         "workflow \"big\" version \"1.0.0\" {\n  timeout 2h\n  param namespace: string = ${ analysis.target.namespace }\n  param deployment: string = ${ analysis.target.name }\n",
     );
     for i in 0..STEPS {
-        let after = if i % 10 == 5 { format!(" after s{}", i - 3) } else { String::new() };
+        let after = if i % 10 == 5 {
+            format!(" after s{}", i - 3)
+        } else {
+            String::new()
+        };
         s.push_str(&format!(
             "\n  step s{i}{after} {{\n    action \"scale_deployment\"\n    with {{ namespace, deployment: \"web-{i}\", replicas: ${{ analysis.target.replicas + 1 }} }}\n    timeout 2m\n    retry 3 backoff 5s max 1m\n    rollback {{\n      action \"scale_deployment\"\n      with {{ namespace, deployment: \"web-{i}\", replicas: ${{ self.output.previous_replicas }} }}\n    }}\n  }}\n"
         ));
@@ -69,16 +56,21 @@ fn big() -> String {
 /// The largest template of the library, by size.
 fn largest_library_template() -> PathBuf {
     let mut files: Vec<PathBuf> = std::fs::read_dir("workflows")
-        .expect("workflows/")
+        .unwrap_or_else(|e| panic!("workflows/: {e:?}"))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "wf"))
         .collect();
     files.sort_by_key(|p| std::cmp::Reverse(std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)));
-    files.into_iter().next().expect("a template")
+    files
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("a template"))
 }
 
 fn uri(path: &Path) -> String {
-    let abs = std::env::current_dir().expect("cwd").join(path);
+    let abs = std::env::current_dir()
+        .unwrap_or_else(|e| panic!("cwd: {e:?}"))
+        .join(path);
     format!("file://{}", abs.display())
 }
 
@@ -120,24 +112,34 @@ impl Harness {
             .service
             .ready()
             .await
-            .expect("ready")
+            .unwrap_or_else(|e| panic!("ready: {e:?}"))
             .call(req)
             .await
-            .expect("served")
-            .expect("a response");
+            .unwrap_or_else(|e| panic!("served: {e:?}"))
+            .unwrap_or_else(|| panic!("a response"));
         let (_, result) = resp.into_parts();
         result.unwrap_or(Value::Null)
     }
 
     async fn notify(&mut self, method: &'static str, params: Value) {
         let req = Request::build(method).params(params).finish();
-        let _ = self.service.ready().await.expect("ready").call(req).await;
+        let _ = self
+            .service
+            .ready()
+            .await
+            .unwrap_or_else(|e| panic!("ready: {e:?}"))
+            .call(req)
+            .await;
     }
 
     /// The next diagnostics published for `uri` at `version`.
     async fn diagnostics(&mut self, uri: &str, version: i64) -> Value {
         loop {
-            let p = self.published.recv().await.expect("published");
+            let p = self
+                .published
+                .recv()
+                .await
+                .unwrap_or_else(|| panic!("published"));
             if p["uri"] == uri && p["version"] == version {
                 return p;
             }
@@ -157,9 +159,15 @@ impl Harness {
     /// it causes.
     async fn keystroke(&mut self, uri: &str, version: i64, line: u32, col: u32) -> Value {
         let (range, text) = if version % 2 == 0 {
-            (json!({ "start": { "line": line, "character": col }, "end": { "line": line, "character": col } }), "x")
+            (
+                json!({ "start": { "line": line, "character": col }, "end": { "line": line, "character": col } }),
+                "x",
+            )
         } else {
-            (json!({ "start": { "line": line, "character": col }, "end": { "line": line, "character": col + 1 } }), "")
+            (
+                json!({ "start": { "line": line, "character": col }, "end": { "line": line, "character": col + 1 } }),
+                "",
+            )
         };
         self.notify(
             "textDocument/didChange",
@@ -189,9 +197,12 @@ fn places(text: &str) -> ((u32, u32), (u32, u32)) {
     let typing = text
         .find("description \"")
         .map(|i| i + "description \"".len())
-        .or_else(|| text.find("deployment: \"web-").map(|i| i + "deployment: \"".len()))
-        .expect("a string to type into");
-    let with = text.rfind("with { ").expect("a with") + "with { ".len();
+        .or_else(|| {
+            text.find("deployment: \"web-")
+                .map(|i| i + "deployment: \"".len())
+        })
+        .unwrap_or_else(|| panic!("a string to type into"));
+    let with = text.rfind("with { ").unwrap_or_else(|| panic!("a with")) + "with { ".len();
     (pos(typing), pos(with))
 }
 
@@ -206,9 +217,9 @@ fn bench(c: &mut Criterion) {
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("runtime");
+        .unwrap_or_else(|e| panic!("runtime: {e:?}"));
     let library = largest_library_template();
-    let lib_text = std::fs::read_to_string(&library).expect("template");
+    let lib_text = std::fs::read_to_string(&library).unwrap_or_else(|e| panic!("template: {e:?}"));
     let big_path = PathBuf::from("workflows/bench-big.wf");
     let big_text = big();
     for (name, path, text, samples) in [
@@ -233,12 +244,18 @@ fn bench(c: &mut Criterion) {
                 let t = Instant::now();
                 let items = h.complete(&u, wl, wc).await;
                 completions.push(t.elapsed());
-                assert!(items.as_array().is_some_and(|a| !a.is_empty()), "completion answers");
+                assert!(
+                    items.as_array().is_some_and(|a| !a.is_empty()),
+                    "completion answers"
+                );
             }
             (keys, completions)
         });
         let (p50, p99, max) = percentiles(keys);
-        eprintln!("{name} ({} bytes): didChange → publishDiagnostics p50 {p50:?} p99 {p99:?} max {max:?}", text.len());
+        eprintln!(
+            "{name} ({} bytes): didChange → publishDiagnostics p50 {p50:?} p99 {p99:?} max {max:?}",
+            text.len()
+        );
         let (p50, p99, max) = percentiles(completions);
         eprintln!("{name}: completion p50 {p50:?} p99 {p99:?} max {max:?}");
         c.bench_function(&format!("lsp keystroke to diagnostics ({name})"), |b| {
@@ -267,33 +284,31 @@ fn bench(c: &mut Criterion) {
     }
     // Memory: every library template open (and analysed), then the 2,000-step one too.
     rt.block_on(async {
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = rss_kib();
         let mut h = Harness::new().await;
         let mut files: Vec<PathBuf> = std::fs::read_dir("workflows")
-            .expect("workflows/")
+            .unwrap_or_else(|e| panic!("workflows/: {e:?}"))
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "wf"))
             .collect();
         files.sort();
         let mut bytes = 0;
         for f in &files {
-            let text = std::fs::read_to_string(f).expect("template");
+            let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("template: {e:?}"));
             bytes += text.len();
             h.open(&uri(f), &text).await;
         }
-        let open = LIVE.load(Ordering::Relaxed) - before;
+        let open = rss_kib() - before;
         eprintln!(
-            "memory: {} library templates open ({} KiB of text): {} KiB held by the server",
+            "memory: {} library templates open ({} KiB of text): resident memory +{open} KiB",
             files.len(),
             bytes / 1024,
-            open / 1024
         );
         h.open(&uri(&big_path), &big_text).await;
-        let with_big = LIVE.load(Ordering::Relaxed) - before;
+        let with_big = rss_kib() - before;
         eprintln!(
-            "memory: and the 2,000-step template ({} KiB of text): {} KiB held",
+            "memory: and the 2,000-step template ({} KiB of text): resident memory +{with_big} KiB",
             big_text.len() / 1024,
-            with_big / 1024
         );
         black_box(&mut h);
     });

@@ -111,14 +111,21 @@ fn the_textmate_grammar_passes_its_fixtures() {
     };
     let out = run("test/*.wf");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(text.matches("run successfuly").count(), 2, "{text}");
     // The fixtures assert something: a wrong scope fails.
     let fixtures: String = ["items.wf", "expressions.wf"]
         .iter()
         .map(|f| std::fs::read_to_string(Path::new("editors/vscode/test").join(f)).unwrap())
         .collect();
-    assert!(fixtures.matches('^').count() > 100, "the fixtures assert many tokens");
+    assert!(
+        fixtures.matches('^').count() > 100,
+        "the fixtures assert many tokens"
+    );
     let dir = tempfile::tempdir().unwrap();
     let wrong = std::fs::read_to_string("editors/vscode/test/items.wf")
         .unwrap()

@@ -411,8 +411,7 @@ fn expression(
             // The dotted path before the dot: idents separated by dots.
             let mut path = Vec::new();
             let mut i = toks.len() - 1;
-            loop {
-                let Some(prev) = i.checked_sub(1) else { break };
+            while let Some(prev) = i.checked_sub(1) {
                 if toks[prev].kind != Kind::RhaiIdent {
                     break;
                 }

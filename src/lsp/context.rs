@@ -133,7 +133,7 @@ fn significant_before(tokens: &[Token], i: usize) -> Vec<&Token> {
 
 /// The significant tokens of the cursor's line before the cursor (strings count; expressions
 /// and comments do not), and the word being typed at the cursor, if any.
-pub fn line_before<'a>(a: &'a Analysis, offset: usize) -> (Vec<&'a Token>, Option<Span>) {
+pub fn line_before(a: &Analysis, offset: usize) -> (Vec<&Token>, Option<Span>) {
     let line_start = a.text[..offset.min(a.text.len())]
         .rfind('\n')
         .map_or(0, |n| n + 1);

@@ -10,13 +10,14 @@ use crate::dsl::span::Span;
 use super::analysis::Analysis;
 use super::text::Encoding;
 
+/// What a symbol is called, its detail and its kind.
+type Head = (String, Option<String>, SymbolKind);
+
 #[allow(deprecated)]
 fn symbol(
     a: &Analysis,
     enc: Encoding,
-    name: String,
-    detail: Option<String>,
-    kind: SymbolKind,
+    (name, detail, kind): Head,
     span: Span,
     select: Span,
     children: Vec<DocumentSymbol>,
@@ -43,9 +44,11 @@ fn step(a: &Analysis, enc: Encoding, s: &Step) -> DocumentSymbol {
         children.push(symbol(
             a,
             enc,
-            "rollback".to_string(),
-            rb.action().map(|x| x.name.value.clone()),
-            SymbolKind::EVENT,
+            (
+                "rollback".to_string(),
+                rb.action().map(|x| x.name.value.clone()),
+                SymbolKind::EVENT,
+            ),
             rb.span,
             head,
             Vec::new(),
@@ -54,9 +57,11 @@ fn step(a: &Analysis, enc: Encoding, s: &Step) -> DocumentSymbol {
     symbol(
         a,
         enc,
-        s.name.name.clone(),
-        s.action().map(|x| x.name.value.clone()),
-        SymbolKind::FUNCTION,
+        (
+            s.name.name.clone(),
+            s.action().map(|x| x.name.value.clone()),
+            SymbolKind::FUNCTION,
+        ),
         s.span,
         s.name.span,
         children,
@@ -81,9 +86,11 @@ pub fn symbols(a: &Analysis, enc: Encoding) -> Vec<DocumentSymbol> {
             Item::Import(i) => children.push(symbol(
                 a,
                 enc,
-                i.alias.name.clone(),
-                Some(i.path.value.clone()),
-                SymbolKind::MODULE,
+                (
+                    i.alias.name.clone(),
+                    Some(i.path.value.clone()),
+                    SymbolKind::MODULE,
+                ),
                 i.span,
                 i.alias.span,
                 Vec::new(),
@@ -91,9 +98,11 @@ pub fn symbols(a: &Analysis, enc: Encoding) -> Vec<DocumentSymbol> {
             Item::Param(p) => children.push(symbol(
                 a,
                 enc,
-                p.name.name.clone(),
-                Some(p.ty.as_str().to_string()),
-                SymbolKind::VARIABLE,
+                (
+                    p.name.name.clone(),
+                    Some(p.ty.as_str().to_string()),
+                    SymbolKind::VARIABLE,
+                ),
                 p.span,
                 p.name.span,
                 Vec::new(),
@@ -101,9 +110,11 @@ pub fn symbols(a: &Analysis, enc: Encoding) -> Vec<DocumentSymbol> {
             Item::Let(l) => children.push(symbol(
                 a,
                 enc,
-                l.name.name.clone(),
-                Some("let".to_string()),
-                SymbolKind::CONSTANT,
+                (
+                    l.name.name.clone(),
+                    Some("let".to_string()),
+                    SymbolKind::CONSTANT,
+                ),
                 l.span,
                 l.name.span,
                 Vec::new(),
@@ -112,9 +123,7 @@ pub fn symbols(a: &Analysis, enc: Encoding) -> Vec<DocumentSymbol> {
             Item::Parallel(g) => children.push(symbol(
                 a,
                 enc,
-                "parallel".to_string(),
-                None,
-                SymbolKind::ARRAY,
+                ("parallel".to_string(), None, SymbolKind::ARRAY),
                 g.span,
                 head(8),
                 g.steps.iter().map(|s| step(a, enc, s)).collect(),
@@ -122,11 +131,13 @@ pub fn symbols(a: &Analysis, enc: Encoding) -> Vec<DocumentSymbol> {
             Item::Verify(v) => children.push(symbol(
                 a,
                 enc,
-                "verify".to_string(),
-                v.within
-                    .as_ref()
-                    .map(|w| format!("within {}", duration(w.millis))),
-                SymbolKind::ARRAY,
+                (
+                    "verify".to_string(),
+                    v.within
+                        .as_ref()
+                        .map(|w| format!("within {}", duration(w.millis))),
+                    SymbolKind::ARRAY,
+                ),
                 v.span,
                 head(6),
                 v.steps.iter().map(|s| step(a, enc, s)).collect(),
@@ -134,9 +145,7 @@ pub fn symbols(a: &Analysis, enc: Encoding) -> Vec<DocumentSymbol> {
             Item::Finally(f) => children.push(symbol(
                 a,
                 enc,
-                "finally".to_string(),
-                None,
-                SymbolKind::ARRAY,
+                ("finally".to_string(), None, SymbolKind::ARRAY),
                 f.span,
                 head(7),
                 f.steps.iter().map(|s| step(a, enc, s)).collect(),
@@ -147,9 +156,11 @@ pub fn symbols(a: &Analysis, enc: Encoding) -> Vec<DocumentSymbol> {
     vec![symbol(
         a,
         enc,
-        wf.name.value.clone(),
-        Some(format!("version {}", wf.version.value)),
-        SymbolKind::NAMESPACE,
+        (
+            wf.name.value.clone(),
+            Some(format!("version {}", wf.version.value)),
+            SymbolKind::NAMESPACE,
+        ),
         wf.span,
         wf.name.span,
         children,
