@@ -52,6 +52,7 @@ both![
     requests_can_be_cancelled,
     a_slow_answer_does_not_block_typing,
     positions_count_in_the_negotiated_encoding,
+    every_feature_answers_on_every_library_template,
 ];
 
 const LIBRARY: &str = "workflows";
@@ -1110,6 +1111,104 @@ async fn positions_count_in_the_negotiated_encoding(c: Client) {
         assert_eq!(d[0]["range"]["start"]["character"], expected);
         c.stop().await;
     }
+}
+
+async fn every_feature_answers_on_every_library_template(c: Client) {
+    let mut c = started(c).await;
+    for path in library() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let u = uri(&path);
+        c.open(&u, &text).await;
+        assert_eq!(
+            c.diagnostics(&u, Some(1)).await,
+            Vec::<Value>::new(),
+            "{}",
+            path.display()
+        );
+        let doc = json!({ "textDocument": { "uri": u } });
+        let file = remedy::dsl::parse(&text).unwrap();
+        // The outline names every step.
+        let symbols = c
+            .request("textDocument/documentSymbol", doc.clone())
+            .await
+            .unwrap();
+        let mut names = Vec::new();
+        fn walk(v: &Value, out: &mut Vec<String>) {
+            for s in v.as_array().into_iter().flatten() {
+                if s["kind"] == 12 {
+                    out.push(s["name"].as_str().unwrap().to_string());
+                }
+                walk(&s["children"], out);
+            }
+        }
+        walk(&symbols, &mut names);
+        let steps: Vec<String> = file
+            .workflow
+            .all_steps()
+            .map(|s| s.name.name.clone())
+            .collect();
+        assert_eq!(names, steps, "{}", path.display());
+        // Formatted already: no edit. Folding and tokens: something.
+        let options = json!({ "textDocument": { "uri": u }, "options": { "tabSize": 2, "insertSpaces": true } });
+        assert_eq!(
+            c.request("textDocument/formatting", options).await.unwrap(),
+            json!([])
+        );
+        assert!(
+            c.request("textDocument/foldingRange", doc.clone())
+                .await
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len()
+                > steps.len()
+        );
+        assert!(
+            c.request("textDocument/semanticTokens/full", doc.clone())
+                .await
+                .unwrap()["data"]
+                .as_array()
+                .unwrap()
+                .len()
+                > 100
+        );
+        // Every step: references from its declaration hold it; hover names it.
+        for step in file.workflow.all_steps() {
+            let p = json!({ "textDocument": { "uri": u }, "position": position(&text, step.name.span.start, c.utf8), "context": { "includeDeclaration": true } });
+            let refs = c
+                .request("textDocument/references", p.clone())
+                .await
+                .unwrap();
+            assert!(
+                !refs.as_array().unwrap().is_empty(),
+                "{} {}",
+                path.display(),
+                step.name.name
+            );
+            let h = hover(&mut c, &u, &text, step.name.span.start).await;
+            assert!(h.contains(&format!("**step** `{}`", step.name.name)), "{h}");
+        }
+        // Anywhere: hover, completion and definition answer (possibly with nothing).
+        for off in (0..text.len())
+            .step_by(41)
+            .filter(|&o| text.is_char_boundary(o))
+        {
+            let p =
+                json!({ "textDocument": { "uri": u }, "position": position(&text, off, c.utf8) });
+            for method in [
+                "textDocument/hover",
+                "textDocument/completion",
+                "textDocument/definition",
+            ] {
+                assert!(
+                    c.request(method, p.clone()).await.is_ok(),
+                    "{method} at {off} of {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    c.stop().await;
 }
 
 // ---- the parts under the protocol ---------------------------------------------------------------
