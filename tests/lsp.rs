@@ -462,9 +462,42 @@ async fn completion_fits_the_context(c: Client) {
         "{names:?}"
     );
     assert!(names.contains(&"cpu"), "{names:?}");
+    // Required first: with only `namespace` given, `deployment` leads, the optional ones follow.
+    let partial = step_text.replacen(
+        "with { namespace, deployment, memory: new_limit }",
+        "with { namespace,  }",
+        1,
+    );
+    change(&mut c, &u, 3, &partial).await;
+    let r = c
+        .request("textDocument/completion", json!({ "textDocument": { "uri": u }, "position": position(&partial, at(&partial, "with { namespace,  }", 0, 18), c.utf8) }))
+        .await
+        .unwrap();
+    let mut items: Vec<(String, String, String)> = r
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["sortText"].as_str().unwrap().to_string(),
+                i["label"].as_str().unwrap().to_string(),
+                i["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    items.sort();
+    assert_eq!(
+        (items[0].1.as_str(), items[0].2.as_str()),
+        ("deployment", "string · required"),
+        "{items:?}"
+    );
+    assert!(
+        items[1..].iter().all(|(_, _, d)| d.ends_with("optional")),
+        "{items:?}"
+    );
     // Step names in `after`: the steps above, in the same phase.
     let after_text = text.replacen("  step raise_memory {", "  step raise_memory after  {", 1);
-    c.notify("textDocument/didChange", json!({ "textDocument": { "uri": u, "version": 3 }, "contentChanges": [{ "text": after_text }] })).await;
+    c.notify("textDocument/didChange", json!({ "textDocument": { "uri": u, "version": 4 }, "contentChanges": [{ "text": after_text }] })).await;
     let mut l = complete(&mut c, &u, &after_text, at(&after_text, "after  {", 0, 6)).await;
     l.sort();
     assert_eq!(l, ["backup", "diagnose", "scale_out"]);
@@ -508,7 +541,7 @@ async fn completion_fits_the_context(c: Client) {
         "${ steps. }",
         1,
     );
-    c.notify("textDocument/didChange", json!({ "textDocument": { "uri": u, "version": 4 }, "contentChanges": [{ "text": with_steps }] })).await;
+    c.notify("textDocument/didChange", json!({ "textDocument": { "uri": u, "version": 6 }, "contentChanges": [{ "text": with_steps }] })).await;
     let mut l = complete(
         &mut c,
         &u,
@@ -559,7 +592,7 @@ async fn completion_fits_the_context(c: Client) {
         "  param fresh: \n  let target_replicas",
         1,
     );
-    c.notify("textDocument/didChange", json!({ "textDocument": { "uri": u, "version": 5 }, "contentChanges": [{ "text": typed }] })).await;
+    c.notify("textDocument/didChange", json!({ "textDocument": { "uri": u, "version": 7 }, "contentChanges": [{ "text": typed }] })).await;
     let l = complete(&mut c, &u, &typed, at(&typed, "param fresh: ", 0, 13)).await;
     assert!(
         l.contains(&"duration".to_string()) && l.contains(&"string".to_string()),
