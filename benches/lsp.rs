@@ -20,18 +20,6 @@ use tower_lsp_server::jsonrpc::Request;
 
 use remedy::lsp::{Backend, Config, service};
 
-/// The resident memory of this process, in KiB (Linux), for the memory figure.
-fn rss_kib() -> i64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 const STEPS: usize = 2_000;
 
 /// A 2,000-step template in the shape of the library (the one `benches/parse.rs` measures).
@@ -187,7 +175,8 @@ impl Harness {
 }
 
 /// The (line, column) just inside the first string of a `description`, where typing keeps
-/// the template valid; and just after the `{` of the last `with`, for completion.
+/// the template valid; and just inside the last `${ }`, for completion (params, lets, scope
+/// names, aliases, built-ins).
 fn places(text: &str) -> ((u32, u32), (u32, u32)) {
     let pos = |offset: usize| {
         let line = text[..offset].matches('\n').count() as u32;
@@ -202,8 +191,8 @@ fn places(text: &str) -> ((u32, u32), (u32, u32)) {
                 .map(|i| i + "deployment: \"".len())
         })
         .unwrap_or_else(|| panic!("a string to type into"));
-    let with = text.rfind("with { ").unwrap_or_else(|| panic!("a with")) + "with { ".len();
-    (pos(typing), pos(with))
+    let expr = text.rfind("${ ").unwrap_or_else(|| panic!("an expression")) + "${ ".len();
+    (pos(typing), pos(expr))
 }
 
 fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {
@@ -282,36 +271,102 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
-    // Memory: every library template open (and analysed), then the 2,000-step one too.
-    rt.block_on(async {
-        let before = rss_kib();
-        let mut h = Harness::new().await;
-        let mut files: Vec<PathBuf> = std::fs::read_dir("workflows")
-            .unwrap_or_else(|e| panic!("workflows/: {e:?}"))
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "wf"))
-            .collect();
-        files.sort();
-        let mut bytes = 0;
-        for f in &files {
-            let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("template: {e:?}"));
-            bytes += text.len();
-            h.open(&uri(f), &text).await;
+    // Memory: `remedy lsp` (the release binary, its allocator) with every library template
+    // open and analysed, then the 2,000-step one too.
+    rt.block_on(memory(&big_path, &big_text));
+}
+
+/// The resident memory of `remedy lsp` after start, with the library open, and with the
+/// 2,000-step template open too.
+async fn memory(big_path: &Path, big_text: &str) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_remedy"))
+        .arg("lsp")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("remedy lsp: {e}"));
+    let pid = child.id().unwrap_or_else(|| panic!("a pid"));
+    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("stdin"));
+    let mut stdout = BufReader::new(child.stdout.take().unwrap_or_else(|| panic!("stdout")));
+    let rss = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    let mut send = async |msg: Value| {
+        let body = msg.to_string();
+        let frame = format!("Content-Length: {}\r\n\r\n{body}", body.len());
+        stdin
+            .write_all(frame.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("write: {e}"));
+    };
+    // Read messages until `n` diagnostics notifications have come.
+    async fn published<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R, mut n: usize) {
+        while n > 0 {
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line)
+                    .await
+                    .unwrap_or_else(|e| panic!("read: {e}"));
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.strip_prefix("Content-Length: ") {
+                    length = v.parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            r.read_exact(&mut body)
+                .await
+                .unwrap_or_else(|e| panic!("read: {e}"));
+            if String::from_utf8_lossy(&body).contains("publishDiagnostics") {
+                n -= 1;
+            }
         }
-        let open = rss_kib() - before;
-        eprintln!(
-            "memory: {} library templates open ({} KiB of text): resident memory +{open} KiB",
-            files.len(),
-            bytes / 1024,
-        );
-        h.open(&uri(&big_path), &big_text).await;
-        let with_big = rss_kib() - before;
-        eprintln!(
-            "memory: and the 2,000-step template ({} KiB of text): resident memory +{with_big} KiB",
-            big_text.len() / 1024,
-        );
-        black_box(&mut h);
-    });
+    }
+    send(json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": { "capabilities": {} } })).await;
+    send(json!({ "jsonrpc": "2.0", "method": "initialized", "params": {} })).await;
+    let mut files: Vec<PathBuf> = std::fs::read_dir("workflows")
+        .unwrap_or_else(|e| panic!("workflows/: {e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "wf"))
+        .collect();
+    files.sort();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = rss();
+    let mut bytes = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{e}"));
+        bytes += text.len();
+        send(json!({ "jsonrpc": "2.0", "method": "textDocument/didOpen", "params": { "textDocument": { "uri": uri(f), "languageId": "remedy", "version": 1, "text": text } } })).await;
+    }
+    published(&mut stdout, files.len()).await;
+    let library = rss();
+    send(json!({ "jsonrpc": "2.0", "method": "textDocument/didOpen", "params": { "textDocument": { "uri": uri(big_path), "languageId": "remedy", "version": 1, "text": big_text } } })).await;
+    published(&mut stdout, 1).await;
+    let big = rss();
+    eprintln!("memory: remedy lsp after start: {start} KiB resident");
+    eprintln!(
+        "memory: with the {} library templates open ({} KiB of text): {library} KiB (+{} KiB)",
+        files.len(),
+        bytes / 1024,
+        library - start
+    );
+    eprintln!(
+        "memory: and the 2,000-step template ({} KiB of text): {big} KiB (+{} KiB)",
+        big_text.len() / 1024,
+        big - library
+    );
 }
 
 criterion_group!(benches, bench);

@@ -2,10 +2,11 @@
 //! from an [`Analysis`].
 //!
 //! Typing never waits: `didChange` applies the edit and returns; the analysis of the new text
-//! runs on the blocking pool, shared by every request that needs it, and its diagnostics are
-//! published when it ends, unless the text has changed again (then the newer analysis
-//! publishes). Requests wait (asynchronously) for the analysis of the text they were sent for
-//! and compute their answer on the blocking pool too; a `$/cancelRequest` drops that wait.
+//! runs on a task of its own (on the blocking pool for a document over [`INLINE_BYTES`]),
+//! shared by every request that needs it, and its diagnostics are published when it ends,
+//! unless the text has changed again (then the newer analysis publishes). Requests wait
+//! (asynchronously) for the analysis of the text they were sent for and compute their answer
+//! (a large document's on the blocking pool too); a `$/cancelRequest` drops that wait.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -29,6 +30,11 @@ use super::text::{Encoding, LineIndex, apply_change};
 
 /// The largest document the server analyses; a larger one gets one diagnostic saying so.
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Documents up to this size are analysed, and answered, on the task that asks: it takes
+/// well under a millisecond, less than handing the work to another thread and back.
+/// Larger ones go to the blocking pool, so that they never hold up typing elsewhere.
+pub const INLINE_BYTES: usize = 64 * 1024;
 
 /// What `remedy lsp` is started with.
 #[derive(Debug, Clone, Default)]
@@ -141,6 +147,17 @@ impl Backend {
                             ..CheckContext::default()
                         },
                     };
+                    if input.text.len() <= INLINE_BYTES {
+                        drop(docs);
+                        let a = Arc::new(analyse(input));
+                        let mut docs = lock(&self.state.docs);
+                        if let Some(doc) = docs.get_mut(uri)
+                            && doc.generation == a.generation
+                        {
+                            doc.analysis = Some(a.clone());
+                        }
+                        return Some(a);
+                    }
                     let task = tokio::task::spawn_blocking(move || analyse(input));
                     let p: Pending = async move { task.await.ok().map(Arc::new) }
                         .boxed()
@@ -238,6 +255,9 @@ impl Backend {
     {
         let a = self.analysis(uri).await?;
         let enc = self.encoding();
+        if a.text.len() <= INLINE_BYTES {
+            return Some(f(&a, enc));
+        }
         tokio::task::spawn_blocking(move || f(&a, enc)).await.ok()
     }
 }
