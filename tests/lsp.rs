@@ -44,6 +44,7 @@ both![
     completion_fits_the_context,
     completion_works_with_an_error_elsewhere,
     navigation_finds_definitions_and_references,
+    steps_and_module_functions_are_found_where_they_are_used,
     rename_changes_every_reference_or_refuses,
     outline_folding_and_semantic_tokens,
     formatting_is_remedy_fmt,
@@ -718,6 +719,116 @@ async fn navigation_finds_definitions_and_references(c: Client) {
     assert_eq!(
         refs.as_array().unwrap().len(),
         text.matches("quantity::").count()
+    );
+    c.stop().await;
+}
+
+/// A step named in `after` and in `steps.X`, and a module function: definition,
+/// references and hover work from where they are used.
+async fn steps_and_module_functions_are_found_where_they_are_used(c: Client) {
+    let mut c = started(c).await;
+    let line = |text: &str, off: usize| text[..off].matches('\n').count() as u64;
+    let req = |c: &Client, u: &str, text: &str, off: usize| json!({ "textDocument": { "uri": u }, "position": position(text, off, c.utf8), "context": { "includeDeclaration": true } });
+    // A step in `after`: its declaration, both `after`s, and its action and phase on hover.
+    let text = read("workflows/stuck-rollout.wf");
+    let u = uri("workflows/stuck-rollout.wf");
+    c.open(&u, &text).await;
+    let used = at(&text, "after backup", 1, 7);
+    let r = c
+        .request("textDocument/definition", req(&c, &u, &text, used))
+        .await
+        .unwrap();
+    assert_eq!(r["uri"], u);
+    assert_eq!(
+        r["range"]["start"]["line"],
+        line(&text, at(&text, "step backup", 0, 0))
+    );
+    let refs = c
+        .request("textDocument/references", req(&c, &u, &text, used))
+        .await
+        .unwrap();
+    let mut lines: Vec<u64> = refs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["range"]["start"]["line"].as_u64().unwrap())
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            line(&text, at(&text, "step backup", 0, 0)),
+            line(&text, at(&text, "after backup", 0, 0)),
+            line(&text, at(&text, "after backup", 1, 0)),
+        ]
+    );
+    let h = hover(&mut c, &u, &text, used).await;
+    assert!(h.contains("**step** `backup`"), "{h}");
+    let backup = &text[at(&text, "step backup", 0, 0)..];
+    let action = &backup[backup.find("action \"").unwrap() + 8..];
+    let action = &action[..action.find('"').unwrap()];
+    assert!(h.contains(&format!("action `{action}`")), "{action}: {h}");
+    // A step in `steps.X` inside an expression.
+    let text = read("workflows/latency-slo-scale-out.wf");
+    let u = uri("workflows/latency-slo-scale-out.wf");
+    c.open(&u, &text).await;
+    let used = at(&text, "steps.scale_out.phase", 0, 8);
+    let r = c
+        .request("textDocument/definition", req(&c, &u, &text, used))
+        .await
+        .unwrap();
+    assert_eq!(
+        r["range"]["start"]["line"],
+        line(&text, at(&text, "step scale_out", 0, 0))
+    );
+    let h = hover(&mut c, &u, &text, used).await;
+    assert!(
+        h.contains("**step** `scale_out`") && h.contains("phase"),
+        "{h}"
+    );
+    // A module function: its uses in the template and its `fn` in the module.
+    let text = read("workflows/pvc-expand.wf");
+    let u = uri("workflows/pvc-expand.wf");
+    c.open(&u, &text).await;
+    let refs = c
+        .request(
+            "textDocument/references",
+            req(&c, &u, &text, at(&text, "quantity::grow", 0, 11)),
+        )
+        .await
+        .unwrap();
+    let refs = refs.as_array().unwrap();
+    let module = read("workflows/lib/quantity.rhai");
+    let mut places: Vec<(String, u64)> = refs
+        .iter()
+        .map(|r| {
+            (
+                r["uri"].as_str().unwrap().to_string(),
+                r["range"]["start"]["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    places.sort();
+    let mut expected: Vec<(String, u64)> = text
+        .match_indices("quantity::grow")
+        .map(|(i, _)| (u.clone(), line(&text, i)))
+        .collect();
+    expected.push((
+        uri("workflows/lib/quantity.rhai"),
+        line(&module, module.find("fn grow").unwrap()),
+    ));
+    expected.sort();
+    assert_eq!(places, expected);
+    assert!(expected.len() >= 2, "{expected:?}");
+    // `quantity::percent_used` is another function: not among `grow`'s references.
+    assert!(
+        refs.iter().all(|r| {
+            r["uri"] != u || {
+                let s = offset(&text, &r["range"]["start"], c.utf8);
+                text[s..].starts_with("grow")
+            }
+        }),
+        "{refs:?}"
     );
     c.stop().await;
 }
