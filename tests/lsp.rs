@@ -50,6 +50,7 @@ both![
     formatting_is_remedy_fmt,
     quick_fixes_resolve_their_findings,
     never_crashes_on_half_typed_text,
+    hostile_input_gets_answers_not_crashes,
     requests_can_be_cancelled,
     a_slow_answer_does_not_block_typing,
     positions_count_in_the_negotiated_encoding,
@@ -1164,6 +1165,222 @@ async fn never_crashes_on_half_typed_text(c: Client) {
             assert!(!d.is_empty(), "a prefix at {cut} has no error");
         }
     }
+    c.stop().await;
+}
+
+/// The huge, the deep, the forged positions and edits, the unopened, the symlinked and the
+/// crowded directory: every request is answered, and the server goes on.
+async fn hostile_input_gets_answers_not_crashes(c: Client) {
+    let mut c = started(c).await;
+    let ask_everything = |u: &str, line: u64, character: u64| {
+        let pos = json!({ "textDocument": { "uri": u }, "position": { "line": line, "character": character } });
+        let doc = json!({ "textDocument": { "uri": u } });
+        [
+            ("textDocument/completion", pos.clone()),
+            ("textDocument/hover", pos.clone()),
+            ("textDocument/definition", pos.clone()),
+            ("textDocument/documentSymbol", doc.clone()),
+            ("textDocument/foldingRange", doc.clone()),
+            ("textDocument/semanticTokens/full", doc.clone()),
+            (
+                "textDocument/formatting",
+                json!({ "textDocument": { "uri": u }, "options": { "tabSize": 2, "insertSpaces": true } }),
+            ),
+        ]
+    };
+    // Over the size limit: one diagnostic says so, and nothing else is analysed.
+    let padding = "  // padding padding padding padding padding padding padding padding\n";
+    let huge = format!(
+        "workflow \"w\" version \"1.0.0\" {{\n{}}}\n",
+        padding.repeat(remedy::lsp::MAX_DOCUMENT_BYTES / padding.len() + 1)
+    );
+    assert!(huge.len() > remedy::lsp::MAX_DOCUMENT_BYTES);
+    let u = uri("workflows/huge.wf");
+    c.open(&u, &huge).await;
+    let d = c.diagnostics(&u, Some(1)).await;
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("up to {} bytes", remedy::lsp::MAX_DOCUMENT_BYTES)),
+        "{d:?}"
+    );
+    for (method, params) in ask_everything(&u, 3, 4) {
+        let r = c.request(method, params).await;
+        // Formatting is refused: the text was not parsed.
+        assert_eq!(
+            r.is_ok(),
+            method != "textDocument/formatting",
+            "{method}: {r:?}"
+        );
+    }
+    c.notify(
+        "textDocument/didClose",
+        json!({ "textDocument": { "uri": u } }),
+    )
+    .await;
+    // Deep: brackets and parentheses nested far beyond any parser's bound.
+    // The parentheses are inside `${ }`: the file parses (rhai refuses the expression), so
+    // it can be formatted.
+    for (name, parses, deep) in [
+        (
+            "braces",
+            false,
+            format!(
+                "workflow \"w\" version \"1.0.0\" {{\n  step s {{ action \"notify_only\" with {{ message: {} }} }}\n}}\n",
+                "{ a: ".repeat(50_000)
+            ),
+        ),
+        (
+            "brackets",
+            false,
+            format!(
+                "workflow \"w\" version \"1.0.0\" {{\n  let x = {}\n}}\n",
+                "[".repeat(100_000)
+            ),
+        ),
+        (
+            "parentheses",
+            true,
+            format!(
+                "workflow \"w\" version \"1.0.0\" {{\n  let x = ${{ {}1 }}\n}}\n",
+                "(".repeat(100_000)
+            ),
+        ),
+    ] {
+        let u = uri(format!("workflows/deep-{name}.wf"));
+        c.open(&u, &deep).await;
+        let d = c.diagnostics(&u, Some(1)).await;
+        assert!(!d.is_empty(), "{name}: an error");
+        for (method, params) in ask_everything(&u, 1, 40) {
+            let r = c.request(method, params).await;
+            assert_eq!(
+                r.is_ok(),
+                parses || method != "textDocument/formatting",
+                "{name}: {method}: {r:?}"
+            );
+        }
+    }
+    // Forged positions: far past the end, inside a surrogate pair; requests for a document
+    // never opened; a change to one never opened.
+    let text = "workflow \"w\" version \"1.0.0\" {\n  step s { action \"notify_only\" with { message: \"😀\" } }\n}\n";
+    let u = uri("workflows/forged.wf");
+    c.open(&u, text).await;
+    assert_eq!(c.diagnostics(&u, Some(1)).await, Vec::<Value>::new());
+    let emoji = text[..text.find('😀').unwrap()]
+        .rsplit('\n')
+        .next()
+        .unwrap()
+        .len() as u64;
+    for (line, character) in [
+        (1_000_000, 0),
+        (1, 1_000_000),
+        (1, emoji + 1),
+        (u64::from(u32::MAX), u64::from(u32::MAX)),
+    ] {
+        for (method, params) in ask_everything(&u, line, character) {
+            let r = c.request(method, params).await;
+            assert!(r.is_ok(), "{method} at {line}:{character}: {r:?}");
+        }
+    }
+    let never = uri("workflows/never-opened.wf");
+    for (method, params) in ask_everything(&never, 0, 0) {
+        let r = c.request(method, params).await;
+        assert_eq!(r, Ok(Value::Null), "{method}: nothing to say of it");
+    }
+    c.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": never, "version": 2 }, "contentChanges": [{ "text": "x" }] }),
+    )
+    .await;
+    // Forged edits: a range past the end, one ending before it starts, one inside the emoji.
+    // Each is applied clamped to the text, on character boundaries.
+    let edit = |version: i64, range: Value, new: &str| json!({ "textDocument": { "uri": u, "version": version }, "contentChanges": [{ "range": range, "text": new }] });
+    c.notify(
+        "textDocument/didChange",
+        edit(
+            2,
+            json!({ "start": { "line": 99, "character": 0 }, "end": { "line": 120, "character": 5 } }),
+            "// tail\n",
+        ),
+    )
+    .await;
+    let d = c.diagnostics(&u, Some(2)).await;
+    assert_eq!(d, Vec::<Value>::new(), "appended at the end: {d:?}");
+    c.notify(
+        "textDocument/didChange",
+        edit(
+            3,
+            json!({ "start": { "line": 1, "character": emoji + 1 }, "end": { "line": 1, "character": emoji } }),
+            "",
+        ),
+    )
+    .await;
+    let d = c.diagnostics(&u, Some(3)).await;
+    assert_eq!(
+        d,
+        Vec::<Value>::new(),
+        "an empty edit inside a character: {d:?}"
+    );
+    let r = c
+        .request(
+            "textDocument/formatting",
+            json!({ "textDocument": { "uri": u }, "options": { "tabSize": 2, "insertSpaces": true } }),
+        )
+        .await
+        .unwrap();
+    let formatted = apply_edits(&format!("{text}// tail\n"), r.as_array().unwrap(), c.utf8);
+    assert!(
+        formatted.contains("\"😀\""),
+        "the text kept its emoji: {formatted}"
+    );
+    // Import paths: a symlinked module and a symlinked directory are not offered (nor
+    // followed), and a directory of many modules gives at most the documented number.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    std::fs::write(dir.path().join("lib/real.rhai"), "fn f() { 1 }\n").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.rhai"), "fn s() { 1 }\n").unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.rhai"),
+            dir.path().join("lib/link.rhai"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("lib/loop")).unwrap();
+    }
+    let many = dir.path().join("many");
+    std::fs::create_dir(&many).unwrap();
+    for i in 0..300 {
+        std::fs::write(many.join(format!("m{i:03}.rhai")), "fn f() { 1 }\n").unwrap();
+    }
+    let template = "workflow \"w\" version \"1.0.0\" {\n  import \"lib/real.rhai\" as m\n}\n";
+    let wf = dir.path().join("w.wf");
+    std::fs::write(&wf, template).unwrap();
+    let wu = uri(&wf);
+    c.open(&wu, template).await;
+    let l = complete(
+        &mut c,
+        &wu,
+        template,
+        at(template, "\"lib/real.rhai\"", 0, 1),
+    )
+    .await;
+    assert_eq!(l.len(), remedy::lsp::MAX_IMPORT_CANDIDATES, "301 modules");
+    assert!(
+        l.iter()
+            .all(|p| !p.contains("link") && !p.contains("secret") && !p.contains("loop")),
+        "{l:?}"
+    );
+    let _ = c.diagnostics(&wu, Some(1)).await;
+    // The server goes on: a clean template is still clean.
+    let text = read(OOM);
+    let u = uri(OOM);
+    c.open(&u, &text).await;
+    assert_eq!(c.diagnostics(&u, Some(1)).await, Vec::<Value>::new());
     c.stop().await;
 }
 

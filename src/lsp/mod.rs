@@ -26,6 +26,7 @@ pub mod text;
 mod tokens;
 
 pub use analysis::{Analysis, DocKind, Input};
+pub use complete::MAX_IMPORT_CANDIDATES;
 pub use server::{Backend, Config, MAX_DOCUMENT_BYTES};
 
 use tower_lsp_server::{ClientSocket, LspService, Server};
