@@ -14,6 +14,7 @@ pub mod dsl;
 pub mod engine;
 pub mod executor;
 pub mod graph;
+pub mod lsp;
 pub mod operator;
 pub mod plan;
 pub mod redact;

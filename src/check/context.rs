@@ -1,7 +1,8 @@
 //! What the checker knows beyond the file itself: the action catalog, where the template
 //! lives, and which namespaces are protected.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use crate::catalog::{self, ActionCatalog};
 
@@ -14,6 +15,9 @@ pub struct CheckContext {
     pub template_dir: Option<PathBuf>,
     /// Namespaces protected on top of the built-in ones (e.g. the operator's own).
     pub protected_namespaces: Vec<String>,
+    /// Texts of imported files being edited and not saved yet (the language server's open
+    /// buffers), read instead of the files on disk.
+    pub unsaved: BTreeMap<PathBuf, String>,
 }
 
 impl CheckContext {
@@ -23,6 +27,19 @@ impl CheckContext {
             template_dir: Some(dir.into()),
             ..CheckContext::default()
         }
+    }
+
+    /// The text of an imported file: its unsaved text if an editor holds one, else the disk's.
+    pub fn read_import(&self, path: &Path) -> Option<String> {
+        match self.unsaved.get(path) {
+            Some(text) => Some(text.clone()),
+            None => std::fs::read_to_string(path).ok(),
+        }
+    }
+
+    /// True when an imported file exists (on disk, or unsaved in an editor).
+    pub fn import_exists(&self, path: &Path) -> bool {
+        self.unsaved.contains_key(path) || path.is_file()
     }
 
     /// True when no remediation may touch `namespace`.

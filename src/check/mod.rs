@@ -6,6 +6,7 @@
 
 pub mod context;
 pub mod diagnostic;
+pub mod fix;
 pub mod literal;
 pub mod render;
 pub mod resolved;

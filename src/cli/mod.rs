@@ -15,6 +15,7 @@ pub mod graph;
 pub mod history;
 pub mod lint;
 pub mod list;
+pub mod lsp;
 pub mod operator;
 pub mod pause;
 pub mod plan;
@@ -76,6 +77,8 @@ pub enum Command {
     Pause(pause::PauseArgs),
     /// Resume after `remedy pause`.
     Resume(pause::ResumeArgs),
+    /// Run the language server for editors on stdin/stdout.
+    Lsp(lsp::LspArgs),
 }
 
 /// Parse the command line and run it; the exit code follows each subcommand's contract.
@@ -101,6 +104,7 @@ pub fn main() -> ExitCode {
         Command::Retry(args) => retry::run(&args),
         Command::Pause(args) => pause::pause(&args),
         Command::Resume(args) => pause::resume(&args),
+        Command::Lsp(args) => lsp::run(&args),
     }
 }
 

@@ -4,10 +4,12 @@ pub mod ast;
 mod direct;
 pub mod parser;
 pub mod printer;
+pub mod recover;
 mod scan;
 pub mod span;
 mod syntax_error;
 
 pub use parser::{parse, parse_bytes};
 pub use printer::format;
+pub use recover::parse_recovering;
 pub use scan::MAX_DEPTH;

@@ -58,8 +58,29 @@ pub fn parse(text: &str) -> Result<File, Diagnostic> {
 
 /// The tree pest's parser builds, after the scan found `comments`.
 pub(super) fn parse_pest(text: &str, comments: Vec<Comment>) -> Result<File, Diagnostic> {
+    parse_pest_raw(text, comments).map_err(|failure| match failure {
+        PestFailure::Grammar(e) => syntax_error::convert(text, *e),
+        PestFailure::Tree(d) => d,
+    })
+}
+
+/// Why pest's parse gave no tree: the grammar stopped (with what it expected where, which
+/// error recovery reads), or the tree had a bad literal or name.
+pub(super) enum PestFailure {
+    /// The text does not follow the grammar.
+    Grammar(Box<pest::error::Error<Rule>>),
+    /// The text follows the grammar, but a literal or name in it is invalid.
+    Tree(Diagnostic),
+}
+
+/// [`parse_pest`], keeping pest's own error.
+pub(super) fn parse_pest_raw(text: &str, comments: Vec<Comment>) -> Result<File, PestFailure> {
     let mut pairs =
-        WfParser::parse(Rule::file, text).map_err(|e| syntax_error::convert(text, e))?;
+        WfParser::parse(Rule::file, text).map_err(|e| PestFailure::Grammar(Box::new(e)))?;
+    build(&mut pairs, comments).map_err(PestFailure::Tree)
+}
+
+fn build(pairs: &mut Pairs<'_, Rule>, comments: Vec<Comment>) -> Result<File, Diagnostic> {
     let file = pairs.next().ok_or_else(|| internal(Span::new(0, 0)))?;
     let span = span_of(&file);
     let wf = Kids::of(file)

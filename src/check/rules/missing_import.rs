@@ -68,7 +68,7 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
             continue;
         };
         let full = dir.join(rel);
-        if !full.is_file() {
+        if !cx.ctx.import_exists(&full) {
             out.push(
                 Diagnostic::error(
                     INFO.code,

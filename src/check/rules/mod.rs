@@ -156,6 +156,7 @@ rules![
 ];
 
 pub use crate::script::modules::stays_inside as import_stays_inside;
+pub use reserved_name::reserved_because;
 
 /// The rule with that code, if any.
 pub fn find(code: &str) -> Option<&'static Rule> {

@@ -53,7 +53,7 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
         if !stays_inside(rel) {
             continue;
         }
-        let Ok(source) = std::fs::read_to_string(dir.join(rel)) else {
+        let Some(source) = cx.ctx.read_import(&dir.join(rel)) else {
             continue;
         };
         let modules = BTreeMap::from([(import.alias.name.clone(), source)]);
