@@ -56,6 +56,8 @@ mod faults;
 mod gc;
 mod http;
 mod kinds;
+mod limits;
+mod meta;
 mod kubelet;
 mod negotiate;
 mod network;
@@ -73,6 +75,7 @@ mod store;
 mod subresource;
 mod table;
 mod token;
+mod typed;
 mod watch;
 mod write;
 
