@@ -237,6 +237,20 @@ fn ephemeral_kept(t: &Target, current: &Value, new: &Value) -> Result<(), ApiErr
     Ok(())
 }
 
+/// A new Namespace always carries the `kubernetes` finalizer in its spec, as kube-apiserver
+/// adds it.
+fn namespace_finalizer(obj: &mut Value) {
+    let mut fins: Vec<Value> = obj
+        .pointer("/spec/finalizers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !fins.iter().any(|f| f == "kubernetes") {
+        fins.push(json!("kubernetes"));
+    }
+    put(obj, "/spec/finalizers", Some(Value::Array(fins)));
+}
+
 /// Refuses a binding update that changes its roleRef.
 fn role_ref_kept(t: &Target, current: &Value, new: &Value) -> Result<(), ApiError> {
     if current.get("roleRef") != new.get("roleRef") {
@@ -324,6 +338,9 @@ fn create_locked(
             }
             _ => {}
         }
+    }
+    if is_builtin(t, "Namespace") {
+        namespace_finalizer(&mut obj);
     }
     let uid = new_uid();
     kinds::prepare_create(&t.rt, &mut obj, &uid);
@@ -597,6 +614,14 @@ pub fn update_locked(
     }
     if is_builtin(t, "Service") {
         network::keep_allocated(current, &mut new)?;
+    }
+    if is_builtin(t, "Namespace") {
+        // Only the namespace controller's `finalize` subresource changes them.
+        put(
+            &mut new,
+            "/spec/finalizers",
+            current.pointer("/spec/finalizers").cloned(),
+        );
     }
     validate(state, t, &mut new, q)?;
     if t.sub.as_deref() == Some("ephemeralcontainers") {
