@@ -304,9 +304,7 @@ fn namespace_conditions(state: &State, name: &str, now: &str) -> Vec<Value> {
             if n != name {
                 continue;
             }
-            *resources
-                .entry(format!("{}.{}", key.1, key.0))
-                .or_default() += 1;
+            *resources.entry(format!("{}.{}", key.1, key.0)).or_default() += 1;
             if obj.deleting {
                 // The stored text is parsed only for what is still waiting on finalizers.
                 for f in finalizers(&obj.value()) {
@@ -315,9 +313,7 @@ fn namespace_conditions(state: &State, name: &str, now: &str) -> Vec<Value> {
             }
         }
     }
-    let condition = |type_: &str, status: &str, reason: &str, message: String| {
-        json!({"type": type_, "status": status, "lastTransitionTime": now, "reason": reason, "message": message})
-    };
+    let condition = |type_: &str, status: &str, reason: &str, message: String| json!({"type": type_, "status": status, "lastTransitionTime": now, "reason": reason, "message": message});
     let mut out = vec![
         condition(
             "NamespaceDeletionDiscoveryFailure",

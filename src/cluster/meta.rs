@@ -331,7 +331,11 @@ fn valid_group_version(gv: &str) -> bool {
 }
 
 fn required(field: &str, detail: &str) -> FieldCause {
-    cause("FieldValueRequired", field, format!("Required value: {detail}"))
+    cause(
+        "FieldValueRequired",
+        field,
+        format!("Required value: {detail}"),
+    )
 }
 
 /// A TooLong cause: `Too long: may not be more than N bytes`.
@@ -430,7 +434,10 @@ mod tests {
         assert!(bad[0].starts_with("name part must consist of alphanumeric characters"));
         assert_eq!(qualified_name("/x"), vec!["prefix part must be non-empty"]);
         assert!(qualified_name("a/b/c")[0].starts_with("a valid label key"));
-        assert_eq!(label_value(&"v".repeat(100))[0], "must be no more than 63 characters");
+        assert_eq!(
+            label_value(&"v".repeat(100))[0],
+            "must be no more than 63 characters"
+        );
         assert!(label_value("").is_empty());
     }
 
@@ -462,7 +469,10 @@ mod tests {
         let c = config_data(&json!({"data": {"k": big}}), "ConfigMap");
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].message, "Too long: may not be more than 1048576 bytes");
-        let dup = config_data(&json!({"data": {"k": "a"}, "binaryData": {"k": "YQ=="}}), "ConfigMap");
+        let dup = config_data(
+            &json!({"data": {"k": "a"}, "binaryData": {"k": "YQ=="}}),
+            "ConfigMap",
+        );
         assert_eq!(dup[0].field, "binaryData[k]");
     }
 }

@@ -320,4 +320,3 @@ mod tests {
         assert!(args.get("x-kubernetes-patch-strategy").is_none());
     }
 }
-

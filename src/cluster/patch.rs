@@ -4,8 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::limits::{MAX_JSON_PATCH_COPY, MAX_JSON_PATCH_OPS, json_size, too_many_patch_ops};
 use super::error::ApiError;
+use super::limits::{MAX_JSON_PATCH_COPY, MAX_JSON_PATCH_OPS, json_size, too_many_patch_ops};
 
 /// Which patch a request carries, from its Content-Type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -403,8 +403,7 @@ async fn dispatch(
     }
     let body = || parse_body(&req.body, &req.content_type);
     let respond = |code: u16, obj: Value| rendered(t, rendering, code, obj);
-    if matches!(verb, "list" | "get") || (verb == "watch" && req.query.flag("sendInitialEvents"))
-    {
+    if matches!(verb, "list" | "get") || (verb == "watch" && req.query.flag("sendInitialEvents")) {
         if let Err(e) = wait_fresh(server, &req.query).await {
             return match verb {
                 "watch" => Ok(watch::error_stream(&e)),

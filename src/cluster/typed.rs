@@ -142,11 +142,9 @@ fn walk(defs: &Map<String, Value>, v: &Value, schema: &Value, at: At<'_>) -> Opt
             let bits = if format == Some("int32") { 32 } else { 64 };
             match v {
                 Value::Number(n) if integer_fits(n, bits) => None,
-                Value::Number(n) => Some(mismatch(
-                    format!("number {n}"),
-                    at,
-                    &go_type(defs, schema),
-                )),
+                Value::Number(n) => {
+                    Some(mismatch(format!("number {n}"), at, &go_type(defs, schema)))
+                }
                 other => Some(mismatch(json_kind(other), at, &go_type(defs, schema))),
             }
         }
@@ -270,7 +268,12 @@ mod tests {
     fn int32_fields_take_int32_only() {
         assert_eq!(check("apps", "Deployment", &deployment(json!(3))), None);
         assert_eq!(
-            check("apps", "Deployment", &deployment(json!(9223372036854775807i64))).as_deref(),
+            check(
+                "apps",
+                "Deployment",
+                &deployment(json!(9223372036854775807i64))
+            )
+            .as_deref(),
             Some(
                 "json: cannot unmarshal number 9223372036854775807 into Go struct field DeploymentSpec.spec.replicas of type int32"
             )
@@ -298,10 +301,15 @@ mod tests {
             }
             check("", "ConfigMap", &o)
         };
-        assert_eq!(cm(json!({"data": {"a": "b"}, "binaryData": {"x": "YWJj"}})), None);
+        assert_eq!(
+            cm(json!({"data": {"a": "b"}, "binaryData": {"x": "YWJj"}})),
+            None
+        );
         assert_eq!(
             cm(json!({"data": {"a": 1}})).as_deref(),
-            Some("json: cannot unmarshal number into Go struct field ConfigMap.data of type string")
+            Some(
+                "json: cannot unmarshal number into Go struct field ConfigMap.data of type string"
+            )
         );
         assert_eq!(
             cm(json!({"binaryData": {"x": "abc!"}})).as_deref(),
@@ -309,15 +317,21 @@ mod tests {
         );
         assert_eq!(
             cm(json!({"metadata": {"name": "c", "labels": {"a": true}}})).as_deref(),
-            Some("json: cannot unmarshal bool into Go struct field ObjectMeta.metadata.labels of type string")
+            Some(
+                "json: cannot unmarshal bool into Go struct field ObjectMeta.metadata.labels of type string"
+            )
         );
         assert_eq!(
             cm(json!({"metadata": {"name": "c", "ownerReferences": "x"}})).as_deref(),
-            Some("json: cannot unmarshal string into Go struct field ObjectMeta.metadata.ownerReferences of type []v1.OwnerReference")
+            Some(
+                "json: cannot unmarshal string into Go struct field ObjectMeta.metadata.ownerReferences of type []v1.OwnerReference"
+            )
         );
         assert_eq!(
             cm(json!({"metadata": {"name": "c", "finalizers": [1]}})).as_deref(),
-            Some("json: cannot unmarshal number into Go struct field ObjectMeta.metadata.finalizers of type string")
+            Some(
+                "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.finalizers of type string"
+            )
         );
     }
 
@@ -327,10 +341,25 @@ mod tests {
         assert_eq!(base64_error("YQ=="), None);
         assert_eq!(base64_error("YWI="), None);
         assert_eq!(base64_error(""), None);
-        assert_eq!(base64_error("abc").as_deref(), Some("illegal base64 data at input byte 0"));
-        assert_eq!(base64_error("YWJjZ").as_deref(), Some("illegal base64 data at input byte 4"));
-        assert_eq!(base64_error("Y===").as_deref(), Some("illegal base64 data at input byte 1"));
-        assert_eq!(base64_error("YQ==YQ==").as_deref(), Some("illegal base64 data at input byte 4"));
-        assert_eq!(base64_error("YQ=").as_deref(), Some("illegal base64 data at input byte 3"));
+        assert_eq!(
+            base64_error("abc").as_deref(),
+            Some("illegal base64 data at input byte 0")
+        );
+        assert_eq!(
+            base64_error("YWJjZ").as_deref(),
+            Some("illegal base64 data at input byte 4")
+        );
+        assert_eq!(
+            base64_error("Y===").as_deref(),
+            Some("illegal base64 data at input byte 1")
+        );
+        assert_eq!(
+            base64_error("YQ==YQ==").as_deref(),
+            Some("illegal base64 data at input byte 4")
+        );
+        assert_eq!(
+            base64_error("YQ=").as_deref(),
+            Some("illegal base64 data at input byte 3")
+        );
     }
 }

@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use futures::StreamExt;
-use tokio_util::sync::CancellationToken;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use super::negotiate::{self, Rendering};
