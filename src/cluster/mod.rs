@@ -48,6 +48,7 @@
 #![allow(clippy::result_large_err)]
 
 mod bootstrap;
+mod cel;
 mod convert;
 mod cron;
 mod discovery;
@@ -56,9 +57,9 @@ mod faults;
 mod gc;
 mod http;
 mod kinds;
+mod kubelet;
 mod limits;
 mod meta;
-mod kubelet;
 mod negotiate;
 mod network;
 mod openapi;

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::cel;
 use super::convert;
 use super::error::{ApiError, cause};
 use super::gc::{self, Deleted, Propagation};
 use super::kinds;
 use super::limits;
 use super::meta::{self, NameRule};
-use super::typed;
 use super::network;
 use super::patch::{self, PatchKind};
 use super::read::{Selectors, present};
@@ -19,6 +19,7 @@ use super::registry::from_crd;
 use super::schema;
 use super::server::{Query, Server, Target, new_uid, now, parse_body};
 use super::store::{State, meta_str, set_meta};
+use super::typed;
 
 const CRD_KIND: &str = "CustomResourceDefinition";
 
@@ -58,7 +59,13 @@ fn register_crd(state: &mut State, crd: &Value) {
 }
 
 /// Applies the kind's defaults and validates: built-in rules or the CRD schema.
-fn validate(state: &State, t: &Target, obj: &mut Value, q: &Query) -> Result<(), ApiError> {
+fn validate(
+    state: &State,
+    t: &Target,
+    obj: &mut Value,
+    q: &Query,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
     let name = meta_str(obj, "name").unwrap_or_default().to_string();
     if !t.rt.custom {
         // Typed decoding in a real API server drops explicit nulls of built-in kinds.
@@ -69,6 +76,9 @@ fn validate(state: &State, t: &Target, obj: &mut Value, q: &Query) -> Result<(),
     causes.extend(kinds::validate(&t.rt, obj));
     if !t.rt.custom {
         causes.extend(meta::config_data(obj, &t.rt.kind));
+    }
+    if is_builtin(t, CRD_KIND) {
+        causes.extend(cel::crd_causes(obj));
     }
     if t.rt.custom {
         let rt = state.types.get(&t.rt.id()).unwrap_or(&t.rt);
@@ -85,7 +95,12 @@ fn validate(state: &State, t: &Target, obj: &mut Value, q: &Query) -> Result<(),
                     fields.join(", ")
                 )));
             }
+            let typed = report.causes.is_empty();
             causes.extend(report.causes);
+            // As kube-apiserver, rules run on an object whose fields have their types.
+            if typed {
+                causes.extend(cel::validate(s, obj, old));
+            }
         }
     }
     if causes.is_empty() {
@@ -344,7 +359,7 @@ fn create_locked(
     }
     let uid = new_uid();
     kinds::prepare_create(&t.rt, &mut obj, &uid);
-    validate(state, t, &mut obj, q)?;
+    validate(state, t, &mut obj, q, None)?;
     if t.rt.namespaced {
         // What the NamespaceLifecycle admission plugin checks, after validation.
         let namespace = state
@@ -623,7 +638,7 @@ pub fn update_locked(
             current.pointer("/spec/finalizers").cloned(),
         );
     }
-    validate(state, t, &mut new, q)?;
+    validate(state, t, &mut new, q, Some(current))?;
     if t.sub.as_deref() == Some("ephemeralcontainers") {
         ephemeral_kept(t, current, &new)?;
     }
