@@ -403,13 +403,13 @@ async fn dispatch(
     }
     let body = || parse_body(&req.body, &req.content_type);
     let respond = |code: u16, obj: Value| rendered(t, rendering, code, obj);
-    if matches!(verb, "list" | "get") || (verb == "watch" && req.query.flag("sendInitialEvents")) {
-        if let Err(e) = wait_fresh(server, &req.query).await {
-            return match verb {
-                "watch" => Ok(watch::error_stream(&e)),
-                _ => Err(e),
-            };
-        }
+    if (matches!(verb, "list" | "get") || (verb == "watch" && req.query.flag("sendInitialEvents")))
+        && let Err(e) = wait_fresh(server, &req.query).await
+    {
+        return match verb {
+            "watch" => Ok(watch::error_stream(&e)),
+            _ => Err(e),
+        };
     }
     match (verb, sub) {
         ("watch", _) => Ok(watch::open(server, t, &req.query, rendering)?),
