@@ -349,6 +349,28 @@ async fn a_read_from_a_future_resource_version_times_out() {
 }
 
 #[tokio::test]
+async fn a_watch_with_initial_events_from_a_future_resource_version_ends_in_an_error() {
+    let c = cluster();
+    let client = c.client();
+    let path = format!(
+        "{CMS}?watch=true&resourceVersion=999999999&resourceVersionMatch=NotOlderThan&sendInitialEvents=true&allowWatchBookmarks=true"
+    );
+    let (code, _, body) = tokio::time::timeout(
+        Duration::from_secs(10),
+        crate::raw(&client, "GET", &path, &[], vec![]),
+    )
+    .await
+    .expect("the watch answers rather than waiting silently");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["type"], "ERROR", "{body}");
+    assert_eq!(body["object"]["code"], 504, "{body}");
+    assert_eq!(
+        body["object"]["details"]["causes"][0]["reason"],
+        "ResourceVersionTooLarge"
+    );
+}
+
+#[tokio::test]
 async fn a_terminating_namespace_says_what_it_waits_for() {
     let c = cluster();
     let client = c.client();
