@@ -413,6 +413,7 @@ async fn the_replica_set_of_a_deleted_deployment_stops_making_pods() {
         pod_ready_delay: Duration::from_millis(50),
         nodes: 3,
         failing_images: vec![],
+        ..SimulationConfig::default()
     });
     let deps: Api<Deployment> = Api::default_namespaced(c.client());
     let rss: Api<ReplicaSet> = Api::default_namespaced(c.client());
