@@ -6,6 +6,7 @@
 
 mod cluster {
     mod batch;
+    mod cel;
     mod crd;
     mod crud;
     mod deletion;
@@ -21,6 +22,7 @@ mod cluster {
     mod simulation;
     mod status;
     mod tokens;
+    mod validation;
     mod watches;
 }
 

@@ -24,7 +24,9 @@ use super::workflow_execution::ObjectRef;
     printcolumn = r#"{"name":"Action","type":"string","jsonPath":".spec.action.type"}"#,
     printcolumn = r#"{"name":"Step","type":"string","jsonPath":".spec.step"}"#,
     printcolumn = r#"{"name":"Attempt","type":"integer","jsonPath":".spec.attempt"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = super::rules::attempt_from_one(),
+    validation = super::rules::execution_completed_when_finished()
 )]
 #[serde(rename_all = "camelCase")]
 pub struct KubernetesExecutionSpec {

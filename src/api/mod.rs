@@ -5,6 +5,7 @@ pub mod ai_analysis;
 pub mod crd;
 pub mod kubernetes_execution;
 pub mod names;
+pub mod rules;
 pub mod schema;
 pub mod strict;
 pub mod workflow_execution;

@@ -23,7 +23,11 @@ use super::schema::free_form_object;
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Workflow","type":"string","jsonPath":".status.workflow.name"}"#,
     printcolumn = r#"{"name":"Step","type":"string","jsonPath":".status.currentStep"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = super::rules::spec_frozen_after_planning(),
+    validation = super::rules::run_end_is_final(),
+    validation = super::rules::run_outcome_when_ended(),
+    validation = super::rules::run_completed_when_ended()
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowExecutionSpec {

@@ -102,16 +102,25 @@ impl ApiError {
 
     /// 422 Invalid with one cause per invalid field.
     pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<FieldCause>) -> Self {
-        let list: Vec<String> = causes
-            .iter()
-            .map(|c| format!("{}: {}", c.field, c.message))
-            .collect();
+        // As apimachinery aggregates field errors: duplicates once, several in brackets.
+        let mut list: Vec<String> = Vec::new();
+        for c in &causes {
+            let line = format!("{}: {}", c.field, c.message);
+            if !list.contains(&line) {
+                list.push(line);
+            }
+        }
         let k = if group.is_empty() {
             kind.to_string()
         } else {
             format!("{kind}.{group}")
         };
-        let msg = format!("{k} \"{name}\" is invalid: {}", list.join(", "));
+        let joined = if list.len() > 1 {
+            format!("[{}]", list.join(", "))
+        } else {
+            list.join(", ")
+        };
+        let msg = format!("{k} \"{name}\" is invalid: {joined}");
         let mut e = Self::new(422, "Invalid", msg);
         e.name = Some(name.to_string());
         e.group = Some(group.to_string());
@@ -161,6 +170,38 @@ impl ApiError {
         e
     }
 
+    /// 413 RequestEntityTooLarge: `Request entity too large: <message>`.
+    pub fn entity_too_large(message: impl AsRef<str>) -> Self {
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: {}", message.as_ref()),
+        )
+    }
+
+    /// An error kube-apiserver passes on without a reason (a storage error it does not
+    /// recognise): the Status has no `reason`.
+    pub fn unknown(code: u16, message: impl Into<String>) -> Self {
+        Self::new(code, "", message)
+    }
+
+    /// 504 Timeout for a resourceVersion the server has not reached within its wait
+    /// (`Too large resource version: X, current: Y`, cause `ResourceVersionTooLarge`).
+    pub fn too_large_resource_version(wanted: u64, current: u64) -> Self {
+        let mut e = Self::new(
+            504,
+            "Timeout",
+            format!("Timeout: Too large resource version: {wanted}, current: {current}"),
+        );
+        e.causes = vec![cause(
+            "ResourceVersionTooLarge",
+            "",
+            "Too large resource version",
+        )];
+        e.retry_after = Some(1);
+        e
+    }
+
     /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)
@@ -202,7 +243,14 @@ impl ApiError {
             let causes: Vec<Value> = self
                 .causes
                 .iter()
-                .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                .map(|c| {
+                    let mut out = json!({"reason": c.reason, "message": c.message});
+                    // Go omits an empty field path.
+                    if !c.field.is_empty() {
+                        out["field"] = json!(c.field);
+                    }
+                    out
+                })
                 .collect();
             details.insert("causes".into(), Value::Array(causes));
         }
@@ -218,6 +266,11 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if self.reason.is_empty()
+            && let Some(obj) = status.as_object_mut()
+        {
+            obj.remove("reason");
+        }
         if !details.is_empty()
             && let Some(obj) = status.as_object_mut()
         {

@@ -2,6 +2,7 @@
 //! foreground, orphan), namespace termination and CRD cleanup. Runs inside the write that
 //! caused it, so dependents disappear with their own DELETED events right after the owner's.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -145,6 +146,7 @@ pub fn delete_object(
             delete_object(state, &k, name, &m, Propagation::Background);
         }
         sweep(state);
+        refresh_namespace(state, name);
         return Some(match state.get(key, ns, name) {
             Some(o) => Deleted::Pending(o),
             None => Deleted::Removed(marked.unwrap_or(cur)),
@@ -258,6 +260,15 @@ pub fn sweep(state: &mut State) {
             }
         }
         if todo.is_empty() {
+            let terminating: Vec<String> = state
+                .deleting
+                .iter()
+                .filter(|(k, _, _)| *k == ns_key())
+                .map(|(_, _, n)| n.clone())
+                .collect();
+            for name in terminating {
+                refresh_namespace(state, &name);
+            }
             return;
         }
         for (key, ns, name, foreground) in todo {
@@ -281,4 +292,153 @@ pub fn sweep(state: &mut State) {
             }
         }
     }
+}
+
+/// The namespace controller's deletion conditions of a terminating namespace, from what is
+/// left in it (kube-controller-manager's wording and reasons).
+fn namespace_conditions(state: &State, name: &str, now: &str) -> Vec<Value> {
+    let mut resources: BTreeMap<String, usize> = BTreeMap::new();
+    let mut finalizers_left: BTreeMap<String, usize> = BTreeMap::new();
+    for (key, objs) in &state.objects {
+        for ((n, _), obj) in objs {
+            if n != name {
+                continue;
+            }
+            *resources.entry(format!("{}.{}", key.1, key.0)).or_default() += 1;
+            if obj.deleting {
+                // The stored text is parsed only for what is still waiting on finalizers.
+                for f in finalizers(&obj.value()) {
+                    *finalizers_left.entry(f).or_default() += 1;
+                }
+            }
+        }
+    }
+    let condition = |type_: &str, status: &str, reason: &str, message: String| json!({"type": type_, "status": status, "lastTransitionTime": now, "reason": reason, "message": message});
+    let mut out = vec![
+        condition(
+            "NamespaceDeletionDiscoveryFailure",
+            "False",
+            "ResourcesDiscovered",
+            "All resources successfully discovered".into(),
+        ),
+        condition(
+            "NamespaceDeletionGroupVersionParsingFailure",
+            "False",
+            "ParsedGroupVersions",
+            "All legacy kube types successfully parsed".into(),
+        ),
+        condition(
+            "NamespaceDeletionContentFailure",
+            "False",
+            "ContentDeleted",
+            "All content successfully deleted, may be waiting on finalization".into(),
+        ),
+    ];
+    out.push(if resources.is_empty() {
+        condition(
+            "NamespaceContentRemaining",
+            "False",
+            "ContentRemoved",
+            "All content successfully removed".into(),
+        )
+    } else {
+        let left: Vec<String> = resources
+            .iter()
+            .map(|(r, n)| format!("{r} has {n} resource instances"))
+            .collect();
+        condition(
+            "NamespaceContentRemaining",
+            "True",
+            "SomeResourcesRemain",
+            format!("Some resources are remaining: {}", left.join(", ")),
+        )
+    });
+    out.push(if finalizers_left.is_empty() {
+        condition(
+            "NamespaceFinalizersRemaining",
+            "False",
+            "ContentHasNoFinalizers",
+            "All content-preserving finalizers finished".into(),
+        )
+    } else {
+        let left: Vec<String> = finalizers_left
+            .iter()
+            .map(|(f, n)| format!("{f} in {n} resource instances"))
+            .collect();
+        condition(
+            "NamespaceFinalizersRemaining",
+            "True",
+            "SomeFinalizersRemain",
+            format!(
+                "Some content in the namespace has finalizers remaining: {}",
+                left.join(", ")
+            ),
+        )
+    });
+    out
+}
+
+/// Writes a terminating namespace's deletion conditions when they changed (a condition keeps
+/// its lastTransitionTime while its status stays).
+fn refresh_namespace(state: &mut State, name: &str) {
+    let Some(cur) = state.get(&ns_key(), "", name) else {
+        return;
+    };
+    if meta_str(&cur, "deletionTimestamp").is_none() {
+        return;
+    }
+    let old: Vec<Value> = cur
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut new = namespace_conditions(state, name, &now());
+    for c in &mut new {
+        if let Some(prev) = old.iter().find(|o| o.get("type") == c.get("type"))
+            && prev.get("status") == c.get("status")
+        {
+            c["lastTransitionTime"] = prev.get("lastTransitionTime").cloned().unwrap_or_default();
+        }
+    }
+    if new == old {
+        return;
+    }
+    let mut obj = Arc::unwrap_or_clone(cur);
+    obj["status"]["conditions"] = Value::Array(new);
+    state.replace(&ns_key(), obj);
+}
+
+/// What kube-controller-manager's garbage collector does for dependents whose owners are
+/// gone without a cascade having reached them (created after the owner's deletion, or naming
+/// an owner that never existed): a dependent with no living owner is deleted in the
+/// background, one with another living owner loses the dangling reference. At most `limit`
+/// dependents per call; returns how many it handled.
+pub fn collect_dangling(state: &mut State, limit: usize) -> usize {
+    let dangling: Vec<String> = state
+        .dependents
+        .keys()
+        .filter(|uid| state.by_uid(uid).is_none())
+        .cloned()
+        .collect();
+    let mut done = 0;
+    for uid in dangling {
+        for (k, n, m) in state.dependents_of(&uid) {
+            if done >= limit {
+                return done;
+            }
+            let Some(dep) = state.get(&k, &n, &m) else {
+                continue;
+            };
+            let alive = owner_uids(&dep)
+                .iter()
+                .any(|u| *u != uid && state.by_uid(u).is_some());
+            if alive {
+                drop_owner_ref(state, &k, &dep, &uid);
+            } else {
+                delete_object(state, &k, &n, &m, Propagation::Background);
+            }
+            done += 1;
+        }
+    }
+    done
 }

@@ -24,19 +24,6 @@ pub fn tracks_generation(rt: &ResourceType) -> bool {
         )
 }
 
-/// Whether `name` is a valid DNS-1123 subdomain (the rule for most object names).
-pub fn valid_name(name: &str) -> bool {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-    let ends = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    !name.is_empty()
-        && name.len() <= 253
-        && ok_chars
-        && ends(name.chars().next())
-        && ends(name.chars().last())
-}
-
 fn set_default(obj: &mut Value, pointer: &str, value: Value) {
     if obj.pointer(pointer).is_some() {
         return;

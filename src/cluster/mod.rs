@@ -48,6 +48,7 @@
 #![allow(clippy::result_large_err)]
 
 mod bootstrap;
+mod cel;
 mod convert;
 mod cron;
 mod discovery;
@@ -57,6 +58,8 @@ mod gc;
 mod http;
 mod kinds;
 mod kubelet;
+mod limits;
+mod meta;
 mod negotiate;
 mod network;
 mod openapi;
@@ -73,6 +76,7 @@ mod store;
 mod subresource;
 mod table;
 mod token;
+mod typed;
 mod watch;
 mod write;
 

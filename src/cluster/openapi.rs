@@ -69,8 +69,20 @@ fn builtin() -> &'static Builtin {
     })
 }
 
+/// The definitions of the built-in kinds' schemas, and the name of the schema of `kind` in
+/// `group` (None when the kind has none), for the typed decoding check of writes.
+pub(super) fn builtin_schema(
+    group: &str,
+    kind: &str,
+) -> Option<(&'static Map<String, Value>, &'static str)> {
+    let b = builtin();
+    b.kinds
+        .get(&(group.to_string(), kind.to_string()))
+        .map(|name| (&b.definitions, name.as_str()))
+}
+
 /// The definition a schema refers to (directly, or as the only member of `allOf`).
-fn referenced(schema: &Value) -> Option<&str> {
+pub(super) fn referenced(schema: &Value) -> Option<&str> {
     schema
         .get("$ref")
         .or_else(|| schema.pointer("/allOf/0/$ref"))

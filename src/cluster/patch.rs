@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
+use super::limits::{MAX_JSON_PATCH_COPY, MAX_JSON_PATCH_OPS, json_size, too_many_patch_ops};
 
 /// Which patch a request carries, from its Content-Type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +49,31 @@ pub fn json(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
             "the server rejected our request due to an error in our request: {e}"
         ))
     })?;
+    if ops.0.len() > MAX_JSON_PATCH_OPS {
+        return Err(too_many_patch_ops(ops.0.len()));
+    }
+    // Each copy may double the document: their sizes add up against a bound, as
+    // kube-apiserver bounds them, before anything is copied.
+    let mut copied = 0usize;
     for op in &ops.0 {
+        if let json_patch::PatchOperation::Copy(c) = op
+            && let Some(from) = target.pointer(c.from.as_str())
+        {
+            let room = MAX_JSON_PATCH_COPY.saturating_sub(copied);
+            match json_size(from, room) {
+                Some(n) => copied += n,
+                None => {
+                    let size = json_size(from, usize::MAX).unwrap_or(usize::MAX);
+                    return Err(ApiError::with_code(
+                        422,
+                        format!(
+                            "the server rejected our request due to an error in our request: Unable to complete the copy, the accumulated size increase of copy is {}, exceeding the limit {MAX_JSON_PATCH_COPY}",
+                            copied.saturating_add(size)
+                        ),
+                    ));
+                }
+            }
+        }
         if let json_patch::PatchOperation::Test(t) = op
             && t.value.is_null()
             && target.pointer(t.path.as_str()).is_none_or(Value::is_null)

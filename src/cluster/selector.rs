@@ -45,6 +45,17 @@ fn valid_key(k: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
 }
 
+/// A label value: empty, or at most 63 alphanumerics, `-`, `_` and `.`, alphanumeric at both
+/// ends.
+fn valid_value(v: &str) -> bool {
+    v.is_empty()
+        || (v.len() <= 63
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && v.ends_with(|c: char| c.is_ascii_alphanumeric()))
+}
+
 fn set_values(rest: &str) -> Option<Vec<String>> {
     let inner = rest.trim().strip_prefix('(')?.strip_suffix(')')?;
     Some(
@@ -69,10 +80,16 @@ impl LabelSelector {
     pub fn parse(s: &str) -> Result<Self, ApiError> {
         let bad = |m: &str| ApiError::bad_request(format!("unable to parse requirement: {m}"));
         let mut reqs = Vec::new();
+        if s.trim().is_empty() {
+            return Ok(LabelSelector(reqs));
+        }
         for part in split_top(s) {
             let p = part.trim();
             if p.is_empty() {
-                continue;
+                // `a,,b` and `a,`: kube-apiserver's parser wants a requirement after a comma.
+                return Err(bad(
+                    "found ',', expected: !, identifier, or 'end of string'",
+                ));
             }
             let req = if let Some(k) = p.strip_prefix('!') {
                 LabelReq::NotExists(k.trim().to_string())
@@ -101,6 +118,20 @@ impl LabelSelector {
             };
             if !valid_key(key) {
                 return Err(bad(p));
+            }
+            let values: &[String] = match &req {
+                LabelReq::Eq(_, v) | LabelReq::NotEq(_, v) => std::slice::from_ref(v),
+                LabelReq::In(_, vs) | LabelReq::NotIn(_, vs) => vs,
+                _ => &[],
+            };
+            if let Some(v) = values.iter().find(|v| !valid_value(v)) {
+                // `a=b=c`: the value ends at the first character a label value cannot have.
+                return Err(bad(&format!("invalid label value: {v:?}")));
+            }
+            if matches!(&req, LabelReq::In(_, vs) | LabelReq::NotIn(_, vs) if vs.is_empty()) {
+                return Err(bad(&format!(
+                    "{p}: for 'in', 'notin' operators, values set can't be empty"
+                )));
             }
             reqs.push(req);
         }

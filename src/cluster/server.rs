@@ -25,6 +25,9 @@ pub struct Config {
     /// How many bytes of object text the event window may hold; the oldest events leave
     /// first, and versions before them answer 410 Gone.
     pub event_window_bytes: usize,
+    /// How many bytes of events one watch may have sent but its client not yet read; a
+    /// watch further behind is closed, as kube-apiserver closes an unresponsive watcher.
+    pub watch_backlog_bytes: usize,
     /// How often a watch with `allowWatchBookmarks` receives a BOOKMARK.
     pub bookmark_interval: Duration,
     /// The `gitVersion` reported by `/version`.
@@ -36,6 +39,7 @@ impl Default for Config {
         Config {
             event_window: 10_000,
             event_window_bytes: 32 << 20,
+            watch_backlog_bytes: 16 << 20,
             bookmark_interval: Duration::from_secs(60),
             git_version: "v1.33.0-remedy".into(),
         }
@@ -394,8 +398,19 @@ async fn dispatch(
             t.rt.plural
         )));
     }
+    if matches!(verb, "create" | "update") || (verb == "delete" && !req.body.is_empty()) {
+        input_media(&req.content_type)?;
+    }
     let body = || parse_body(&req.body, &req.content_type);
     let respond = |code: u16, obj: Value| rendered(t, rendering, code, obj);
+    if (matches!(verb, "list" | "get") || (verb == "watch" && req.query.flag("sendInitialEvents")))
+        && let Err(e) = wait_fresh(server, &req.query).await
+    {
+        return match verb {
+            "watch" => Ok(watch::error_stream(&e)),
+            _ => Err(e),
+        };
+    }
     match (verb, sub) {
         ("watch", _) => Ok(watch::open(server, t, &req.query, rendering)?),
         ("list", _) => match rendering {
@@ -470,6 +485,53 @@ async fn dispatch(
             write::delete_collection(server, t, &req.query)?,
         )),
         _ => Err(not_allowed()),
+    }
+}
+
+/// How long a read waits for a resourceVersion the server has not reached yet
+/// (kube-apiserver's watch cache waits 3 s).
+const FRESH_WAIT: Duration = Duration::from_secs(3);
+
+/// Waits until the server has reached the `resourceVersion` a read asks for; 504 when it has
+/// not within [`FRESH_WAIT`]. (A plain watch from a future version is accepted and waits for
+/// its events, as in Kubernetes.)
+async fn wait_fresh(server: &Arc<Server>, q: &Query) -> Result<(), ApiError> {
+    let Some(want) = q.get("resourceVersion").and_then(|v| v.parse::<u64>().ok()) else {
+        return Ok(());
+    };
+    let mut changed = server.changed.subscribe();
+    let deadline = tokio::time::Instant::now() + FRESH_WAIT;
+    loop {
+        changed.borrow_and_update();
+        if server.lock().rv >= want {
+            return Ok(());
+        }
+        match tokio::time::timeout_at(deadline, changed.changed()).await {
+            Ok(Ok(())) => {}
+            _ => {
+                let current = server.lock().rv;
+                return Err(ApiError::too_large_resource_version(want, current));
+            }
+        }
+    }
+}
+
+/// Refuses a body whose media type kube-apiserver cannot decode (415). As there, a request
+/// without a Content-Type is read as JSON.
+fn input_media(content_type: &str) -> Result<(), ApiError> {
+    let base = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match base.as_str() {
+        "" | "application/json" | "application/yaml" | "application/vnd.kubernetes.protobuf" => {
+            Ok(())
+        }
+        _ => Err(ApiError::unsupported_media(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+        )),
     }
 }
 

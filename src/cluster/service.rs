@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Buf, BufMut, Bytes};
 use futures::StreamExt;
 use http::{Request, Response, header};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 
 use super::error::ApiError;
+use super::limits::{MAX_REQUEST_BODY, body_too_large};
 use super::server::{ApiRequest, ApiResponse, Query, Server, handle};
 use super::store::object_text;
 
@@ -73,6 +74,28 @@ pub fn to_http(resp: ApiResponse) -> Response<ResponseBody> {
     }
 }
 
+/// Reads a request body of at most [`MAX_REQUEST_BODY`] bytes; a longer one is 413 and is
+/// not read further.
+async fn read_limited<B>(body: B) -> Result<Bytes, ApiError>
+where
+    B: hyper::body::Body,
+    B::Error: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.remaining() > MAX_REQUEST_BODY {
+                return Err(body_too_large());
+            }
+            out.put(data);
+        }
+    }
+    Ok(out.freeze())
+}
+
 impl<B> tower::Service<Request<B>> for ApiService
 where
     B: hyper::body::Body + Send + 'static,
@@ -92,13 +115,9 @@ where
         let internal = self.internal;
         Box::pin(async move {
             let (parts, body) = req.into_parts();
-            let body = match body.collect().await {
-                Ok(c) => c.to_bytes(),
-                Err(e) => {
-                    return Ok(to_http(
-                        ApiError::bad_request(format!("reading the request body: {e}")).into(),
-                    ));
-                }
+            let body = match read_limited(body).await {
+                Ok(b) => b,
+                Err(e) => return Ok(to_http(e.into())),
             };
             let api = ApiRequest {
                 method: parts.method.clone(),

@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::channel::mpsc;
-use futures::{SinkExt, StreamExt};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use futures::StreamExt;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use super::negotiate::{self, Rendering};
@@ -53,12 +56,22 @@ fn line_json(kind: &str, object: &[u8]) -> Bytes {
 
 impl Watch {
     /// The wire line of a stored object: its text as it is when the watch needs no copy.
-    fn line_of(&mut self, kind: &str, obj: &Stored) -> Bytes {
+    fn line_of(&mut self, kind: &str, obj: &Stored) -> Line {
         if self.rendering == Rendering::Object && presents_as_is(obj, &self.target) {
-            return line_json(kind, &obj.json);
+            // The object's text is shared with the store and with every other watch that
+            // sends it, not copied per watch.
+            let mut head = Vec::with_capacity(32);
+            head.extend_from_slice(b"{\"type\":");
+            head.extend_from_slice(Value::from(kind).to_string().as_bytes());
+            head.extend_from_slice(b",\"object\":");
+            return Line(vec![
+                Bytes::from(head),
+                obj.json.clone(),
+                Bytes::from_static(b"}\n"),
+            ]);
         }
         let rendered = self.render(&obj.value());
-        line(kind, rendered)
+        Line(vec![line(kind, rendered)])
     }
 
     fn render(&mut self, obj: &Value) -> Value {
@@ -80,7 +93,7 @@ impl Watch {
     }
 
     /// The wire event for a stored event, if this watch sees it.
-    fn transform(&mut self, e: &Event) -> Option<Bytes> {
+    fn transform(&mut self, e: &Event) -> Option<Line> {
         if e.key != self.key {
             return None;
         }
@@ -120,6 +133,102 @@ impl Watch {
     }
 }
 
+/// A watch that answers one ERROR event carrying `e`, then ends (how a watch reports an
+/// error found after it was accepted).
+pub fn error_stream(e: &ApiError) -> ApiResponse {
+    let stream = futures::stream::iter([line("ERROR", e.to_status())]);
+    ApiResponse::Stream(stream.boxed())
+}
+
+/// One watch event on the wire, in parts (the object's part shared with the store).
+struct Line(Vec<Bytes>);
+
+impl Line {
+    fn len(&self) -> usize {
+        self.0.iter().map(Bytes::len).sum()
+    }
+}
+
+impl From<Bytes> for Line {
+    fn from(b: Bytes) -> Self {
+        Line(vec![b])
+    }
+}
+
+/// What a watch has sent and its client not yet read, bounded in bytes.
+struct Backlog {
+    queue: Mutex<BacklogState>,
+    ready: tokio::sync::Notify,
+    limit: usize,
+}
+
+#[derive(Default)]
+struct BacklogState {
+    parts: VecDeque<Bytes>,
+    bytes: usize,
+    ended: bool,
+}
+
+/// Why a watch stops feeding its backlog.
+enum Stop {
+    /// The client went away.
+    Gone,
+    /// The client fell more than the backlog's bound behind: the watch is closed.
+    Behind,
+}
+
+impl Backlog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BacklogState> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues an event, or closes the watch (dropping what is queued) when it would pass
+    /// the bound.
+    fn push(&self, line: Line) -> Result<(), Stop> {
+        let mut q = self.lock();
+        if q.ended {
+            return Err(Stop::Gone);
+        }
+        if q.bytes + line.len() > self.limit && q.bytes > 0 {
+            q.parts.clear();
+            q.bytes = 0;
+            q.ended = true;
+            drop(q);
+            self.ready.notify_one();
+            return Err(Stop::Behind);
+        }
+        q.bytes += line.len();
+        q.parts.extend(line.0);
+        drop(q);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Ends the stream once what is queued has been read.
+    fn end(&self) {
+        self.lock().ended = true;
+        self.ready.notify_one();
+    }
+
+    /// The next part to send, None once the stream has ended and everything was read.
+    async fn next(&self) -> Option<Bytes> {
+        loop {
+            let notified = self.ready.notified();
+            {
+                let mut q = self.lock();
+                if let Some(b) = q.parts.pop_front() {
+                    q.bytes = q.bytes.saturating_sub(b.len());
+                    return Some(b);
+                }
+                if q.ended {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
 /// Opens a watch; the response streams until timeout, cut, or the client goes away.
 pub fn open(
     server: &Arc<Server>,
@@ -144,8 +253,12 @@ pub fn open(
         query: q.clone(),
         headers_sent: false,
     };
-    let (mut tx, rx) = mpsc::channel::<Bytes>(256);
-    let mut first: Vec<Bytes> = Vec::new();
+    let backlog = Arc::new(Backlog {
+        queue: Mutex::new(BacklogState::default()),
+        ready: tokio::sync::Notify::new(),
+        limit: server.config.watch_backlog_bytes.max(1),
+    });
+    let mut first: Vec<Line> = Vec::new();
     let mut changed = server.changed.subscribe();
     let cut = server.cut_token();
     let start;
@@ -170,7 +283,7 @@ pub fn open(
                 }
             }
             if send_initial && bookmarks {
-                first.push(watch.bookmark(start, true));
+                first.push(watch.bookmark(start, true).into());
             }
         } else {
             let rv: u64 = requested.unwrap_or_default().parse().map_err(|_| {
@@ -184,55 +297,74 @@ pub fn open(
                     "too old resource version: {rv} ({})",
                     state.oldest_resumable().saturating_sub(1)
                 ));
-                first.push(line("ERROR", gone.to_status()));
-                let stream = futures::stream::iter(first);
+                let stream = futures::stream::iter([line("ERROR", gone.to_status())]);
                 return Ok(ApiResponse::Stream(stream.boxed()));
             }
             start = rv;
         }
     }
     let interval = server.config.bookmark_interval;
+    // The client's end of the stream: when it is dropped, the feeding task stops.
+    let gone = CancellationToken::new();
+    let guard = gone.clone().drop_guard();
+    let feed = backlog.clone();
     tokio::spawn(async move {
         let mut cursor = start;
-        for b in first {
-            if tx.send(b).await.is_err() {
-                return;
-            }
-        }
-        let deadline = tokio::time::sleep(Duration::from_secs(timeout));
-        tokio::pin!(deadline);
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        loop {
-            let events = watch.server.lock().events_since(cursor);
-            let Some(events) = events else {
-                let gone = ApiError::gone(format!("too old resource version: {cursor}"));
-                let _ = tx.send(line("ERROR", gone.to_status())).await;
-                return;
-            };
-            for e in events {
-                cursor = e.rv;
-                if let Some(b) = watch.transform(&e)
-                    && tx.send(b).await.is_err()
-                {
-                    return;
+        let stop = 'feed: {
+            for b in first {
+                if let Err(s) = feed.push(b) {
+                    break 'feed s;
                 }
             }
-            tokio::select! {
-                r = changed.changed() => if r.is_err() { return },
-                _ = cut.cancelled() => return,
-                _ = &mut deadline => {
-                    if bookmarks {
-                        let _ = tx.send(watch.bookmark(cursor, false)).await;
-                    }
-                    return;
-                }
-                _ = ticks.tick(), if bookmarks => {
-                    if tx.send(watch.bookmark(cursor, false)).await.is_err() {
-                        return;
+            let deadline = tokio::time::sleep(Duration::from_secs(timeout));
+            tokio::pin!(deadline);
+            let mut ticks =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            loop {
+                let events = watch.server.lock().events_since(cursor);
+                let Some(events) = events else {
+                    let gone = ApiError::gone(format!("too old resource version: {cursor}"));
+                    let _ = feed.push(line("ERROR", gone.to_status()).into());
+                    break 'feed Stop::Gone;
+                };
+                for e in events {
+                    cursor = e.rv;
+                    if let Some(b) = watch.transform(&e)
+                        && let Err(s) = feed.push(b)
+                    {
+                        break 'feed s;
                     }
                 }
+                tokio::select! {
+                    r = changed.changed() => if r.is_err() { break 'feed Stop::Gone },
+                    _ = cut.cancelled() => break 'feed Stop::Gone,
+                    _ = gone.cancelled() => break 'feed Stop::Gone,
+                    _ = &mut deadline => {
+                        if bookmarks {
+                            let _ = feed.push(watch.bookmark(cursor, false).into());
+                        }
+                        break 'feed Stop::Gone;
+                    }
+                    _ = ticks.tick(), if bookmarks => {
+                        if let Err(s) = feed.push(watch.bookmark(cursor, false).into()) {
+                            break 'feed s;
+                        }
+                    }
+                }
             }
+        };
+        if let Stop::Behind = stop {
+            tracing::debug!(
+                resource = %watch.target.rt.plural,
+                resource_version = cursor,
+                "closing a watch whose client fell too far behind"
+            );
         }
+        feed.end();
     });
-    Ok(ApiResponse::Stream(rx.boxed()))
+    let stream = futures::stream::unfold((backlog, guard), |(backlog, guard)| async move {
+        let next = backlog.next().await?;
+        Some((next, (backlog, guard)))
+    });
+    Ok(ApiResponse::Stream(stream.boxed()))
 }

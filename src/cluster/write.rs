@@ -5,10 +5,13 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::cel;
 use super::convert;
 use super::error::{ApiError, cause};
 use super::gc::{self, Deleted, Propagation};
 use super::kinds;
+use super::limits;
+use super::meta::{self, NameRule};
 use super::network;
 use super::patch::{self, PatchKind};
 use super::read::{Selectors, present};
@@ -16,6 +19,7 @@ use super::registry::from_crd;
 use super::schema;
 use super::server::{Query, Server, Target, new_uid, now, parse_body};
 use super::store::{State, meta_str, set_meta};
+use super::typed;
 
 const CRD_KIND: &str = "CustomResourceDefinition";
 
@@ -55,14 +59,27 @@ fn register_crd(state: &mut State, crd: &Value) {
 }
 
 /// Applies the kind's defaults and validates: built-in rules or the CRD schema.
-fn validate(state: &State, t: &Target, obj: &mut Value, q: &Query) -> Result<(), ApiError> {
+fn validate(
+    state: &State,
+    t: &Target,
+    obj: &mut Value,
+    q: &Query,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
     let name = meta_str(obj, "name").unwrap_or_default().to_string();
     if !t.rt.custom {
         // Typed decoding in a real API server drops explicit nulls of built-in kinds.
         drop_nulls(obj);
     }
     kinds::apply_defaults(&t.rt, obj);
-    let mut causes = kinds::validate(&t.rt, obj);
+    let mut causes = meta::validate(obj, t.rt.namespaced);
+    causes.extend(kinds::validate(&t.rt, obj));
+    if !t.rt.custom {
+        causes.extend(meta::config_data(obj, &t.rt.kind));
+    }
+    if is_builtin(t, CRD_KIND) {
+        causes.extend(cel::crd_causes(obj));
+    }
     if t.rt.custom {
         let rt = state.types.get(&t.rt.id()).unwrap_or(&t.rt);
         if let Some(s) = rt.schemas.get(&t.version) {
@@ -78,7 +95,12 @@ fn validate(state: &State, t: &Target, obj: &mut Value, q: &Query) -> Result<(),
                     fields.join(", ")
                 )));
             }
+            let typed = report.causes.is_empty();
             causes.extend(report.causes);
+            // As kube-apiserver, rules run on an object whose fields have their types.
+            if typed {
+                causes.extend(cel::validate(s, obj, old));
+            }
         }
     }
     if causes.is_empty() {
@@ -110,6 +132,41 @@ fn generate_name(prefix: &str) -> String {
     format!("{prefix}{suffix}")
 }
 
+/// Refuses a body kube-apiserver could not decode into the built-in kind's Go type (400).
+fn decodes(t: &Target, obj: &Value) -> Result<(), ApiError> {
+    if t.rt.custom {
+        return Ok(());
+    }
+    match typed::check(&t.rt.group, &t.rt.kind, obj) {
+        None => Ok(()),
+        Some(e) => Err(ApiError::bad_request(format!(
+            "{kind} in version \"{}\" cannot be handled as a {kind}: {e}",
+            t.version,
+            kind = t.rt.kind
+        ))),
+    }
+}
+
+/// Refuses a patched built-in object that does not decode (422 on the field `patch`, with the
+/// patched object as its value, as kube-apiserver answers).
+fn patched_decodes(t: &Target, obj: &Value) -> Result<(), ApiError> {
+    if t.rt.custom {
+        return Ok(());
+    }
+    match typed::check(&t.rt.group, &t.rt.kind, obj) {
+        None => Ok(()),
+        Some(e) => {
+            let text = String::from_utf8_lossy(&super::store::object_text(obj)).into_owned();
+            let c = cause(
+                "FieldValueInvalid",
+                "patch",
+                format!("Invalid value: {}: {e}", meta::shown(&Value::String(text))),
+            );
+            Err(ApiError::invalid("", "", "", vec![c]))
+        }
+    }
+}
+
 /// POST: creates an object; 201 with the stored object.
 pub fn create(
     server: &Arc<Server>,
@@ -117,6 +174,7 @@ pub fn create(
     obj: Value,
     q: &Query,
 ) -> Result<(u16, Value), ApiError> {
+    decodes(t, &obj)?;
     let mut state = server.lock();
     let out = create_locked(&mut state, t, obj, q, true)?;
     server.notify(state.rv);
@@ -194,6 +252,20 @@ fn ephemeral_kept(t: &Target, current: &Value, new: &Value) -> Result<(), ApiErr
     Ok(())
 }
 
+/// A new Namespace always carries the `kubernetes` finalizer in its spec, as kube-apiserver
+/// adds it.
+fn namespace_finalizer(obj: &mut Value) {
+    let mut fins: Vec<Value> = obj
+        .pointer("/spec/finalizers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !fins.iter().any(|f| f == "kubernetes") {
+        fins.push(json!("kubernetes"));
+    }
+    put(obj, "/spec/finalizers", Some(Value::Array(fins)));
+}
+
 /// Refuses a binding update that changes its roleRef.
 fn role_ref_kept(t: &Target, current: &Value, new: &Value) -> Result<(), ApiError> {
     if current.get("roleRef") != new.get("roleRef") {
@@ -234,19 +306,6 @@ fn create_locked(
             }
             _ => set_meta(&mut obj, "namespace", json!(ns)),
         }
-        let namespace = state
-            .get(&(String::new(), "namespaces".into()), "", &ns)
-            .ok_or_else(|| ApiError::not_found("namespaces", "", &ns))?;
-        if meta_str(&namespace, "deletionTimestamp").is_some() {
-            return Err(ApiError::with_code(
-                403,
-                format!(
-                    "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                    t.rt.plural,
-                    meta_str(&obj, "name").unwrap_or_default()
-                ),
-            ));
-        }
     } else {
         set_meta(&mut obj, "namespace", Value::Null);
     }
@@ -275,15 +334,9 @@ fn create_locked(
         },
     };
     set_meta(&mut obj, "name", json!(name));
-    if !kinds::valid_name(&name) {
-        let c = cause(
-            "FieldValueInvalid",
-            "metadata.name",
-            format!(
-                "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
-            ),
-        );
-        return Err(ApiError::invalid(&t.rt.kind, &t.rt.group, &name, vec![c]));
+    let bad_name = meta::name_causes(&name, NameRule::of(&t.rt.kind, t.rt.custom));
+    if !bad_name.is_empty() {
+        return Err(ApiError::invalid(&t.rt.kind, &t.rt.group, &name, bad_name));
     }
     if let Some(m) = obj.as_object_mut() {
         m.insert("apiVersion".into(), json!(t.rt.api_version(&t.version)));
@@ -301,9 +354,27 @@ fn create_locked(
             _ => {}
         }
     }
+    if is_builtin(t, "Namespace") {
+        namespace_finalizer(&mut obj);
+    }
     let uid = new_uid();
     kinds::prepare_create(&t.rt, &mut obj, &uid);
-    validate(state, t, &mut obj, q)?;
+    validate(state, t, &mut obj, q, None)?;
+    if t.rt.namespaced {
+        // What the NamespaceLifecycle admission plugin checks, after validation.
+        let namespace = state
+            .get(&(String::new(), "namespaces".into()), "", &ns)
+            .ok_or_else(|| ApiError::not_found("namespaces", "", &ns))?;
+        if meta_str(&namespace, "deletionTimestamp").is_some() {
+            return Err(ApiError::with_code(
+                403,
+                format!(
+                    "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                    t.rt.plural,
+                ),
+            ));
+        }
+    }
     if state.contains(&t.rt.key(), &ns, &name) {
         return Err(ApiError::already_exists(&t.rt.plural, &t.rt.group, &name));
     }
@@ -334,6 +405,7 @@ fn create_locked(
         };
         patch::record_update(None, &mut obj, &who);
     }
+    limits::object_fits(&obj)?;
     if q.dry_run() {
         return Ok(present(&obj, t));
     }
@@ -401,10 +473,33 @@ fn same_but_rv(a: &Value, b: &Value) -> bool {
 
 /// PUT: replaces an object (or its status, for `/status`); 409 Conflict on a stale resourceVersion.
 pub fn update(server: &Arc<Server>, t: &Target, obj: Value, q: &Query) -> Result<Value, ApiError> {
+    decodes(t, &obj)?;
     let mut state = server.lock();
     let current = state
         .get(&t.rt.key(), t.ns(), t.name())
         .ok_or_else(|| ApiError::not_found(&t.rt.plural, &t.rt.group, t.name()))?;
+    // The uid of a PUT body is a precondition, checked by the storage layer.
+    if let Some(uid) = meta_str(&obj, "uid").filter(|u| !u.is_empty())
+        && Some(uid) != meta_str(&current, "uid")
+    {
+        let key = if t.rt.group.is_empty() || !t.rt.custom {
+            format!("/registry/{}/{}", t.rt.plural, t.ns())
+        } else {
+            format!("/registry/{}/{}/{}", t.rt.group, t.rt.plural, t.ns())
+        };
+        let key = format!("{}/{}", key.trim_end_matches('/'), t.name());
+        return Err(ApiError::conflict_with(
+            &t.rt.plural,
+            &t.rt.group,
+            t.name(),
+            format!(
+                "Operation cannot be fulfilled on {} \"{}\": StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                super::error::qualified(&t.rt.plural, &t.rt.group),
+                t.name(),
+                meta_str(&current, "uid").unwrap_or_default()
+            ),
+        ));
+    }
     let out = update_locked(&mut state, t, &current, obj, q, Some(t.sub.as_deref()))?;
     server.notify(state.rv);
     Ok(out)
@@ -471,6 +566,16 @@ pub fn update_locked(
             None => m.remove("status"),
         };
     }
+    if let Some(uid) = meta_str(&new, "uid").filter(|u| !u.is_empty())
+        && Some(uid) != meta_str(current, "uid")
+    {
+        let c = cause(
+            "FieldValueInvalid",
+            "metadata.uid",
+            format!("Invalid value: {uid:?}: field is immutable"),
+        );
+        return Err(ApiError::invalid(&t.rt.kind, &t.rt.group, &name, vec![c]));
+    }
     for field in [
         "name",
         "namespace",
@@ -506,18 +611,34 @@ pub fn update_locked(
             .cloned()
             .unwrap_or_default()
     };
-    if deleting && fins(&new).iter().any(|f| !fins(current).contains(f)) {
+    let added: Vec<String> = fins(&new)
+        .iter()
+        .filter(|f| !fins(current).contains(f))
+        .map(|f| format!("{:?}", f.as_str().unwrap_or_default()))
+        .collect();
+    if deleting && !added.is_empty() {
         let c = cause(
             "FieldValueForbidden",
             "metadata.finalizers",
-            "Forbidden: no new finalizers can be added if the object is being deleted",
+            format!(
+                "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                added.join(", ")
+            ),
         );
         return Err(ApiError::invalid(&t.rt.kind, &t.rt.group, &name, vec![c]));
     }
     if is_builtin(t, "Service") {
         network::keep_allocated(current, &mut new)?;
     }
-    validate(state, t, &mut new, q)?;
+    if is_builtin(t, "Namespace") {
+        // Only the namespace controller's `finalize` subresource changes them.
+        put(
+            &mut new,
+            "/spec/finalizers",
+            current.pointer("/spec/finalizers").cloned(),
+        );
+    }
+    validate(state, t, &mut new, q, Some(current))?;
     if t.sub.as_deref() == Some("ephemeralcontainers") {
         ephemeral_kept(t, current, &new)?;
     }
@@ -543,6 +664,7 @@ pub fn update_locked(
         patch::record_update(Some(&served), &mut new, &who);
         convert::align_managed(&t.rt, &mut new, &api_version, false);
     }
+    limits::object_fits(&new)?;
     let mut new = convert::to_storage(&t.rt, new);
     if kinds::tracks_generation(&t.rt) && !same_spec(&new, current, t.rt.status_subresource) {
         let g = current
@@ -622,6 +744,7 @@ pub fn patch(
     let result = match (kind, current) {
         (PatchKind::Apply, None) if t.sub.is_none() => {
             let mut obj = patch::apply(None, &applied, &who)?;
+            patched_decodes(t, &obj)?;
             set_meta(&mut obj, "name", json!(name));
             create_locked(&mut state, t, obj, q, false).map(|o| (201, o))
         }
@@ -639,6 +762,7 @@ pub fn patch(
                     convert::align_managed(&t.rt, &mut new, &api_version, false);
                 }
             }
+            patched_decodes(t, &new)?;
             let track = (kind != PatchKind::Apply).then_some(t.sub.as_deref());
             update_locked(&mut state, t, &cur, new, q, track).map(|o| (200, o))
         }

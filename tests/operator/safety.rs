@@ -232,6 +232,38 @@ async fn a_spec_change_after_planning_is_reported_and_ignored() {
     h.run("run-1", "ai-1", json!({})).await;
     h.wait_execution("run-1-b-1").await;
     let patch = json!({ "spec": { "dryRun": true } });
+    // The CRD's rule refuses the change...
+    let refused = h
+        .runs()
+        .patch(
+            "run-1",
+            &Default::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await;
+    match refused {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 422);
+            assert!(
+                s.message
+                    .contains("spec is immutable once Planning has started")
+            );
+        }
+        other => panic!("the spec change was not refused: {other:?}"),
+    }
+    // ...and where the CRD was installed without its rules, the engine ignores it.
+    let crds: kube::Api<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    > = kube::Api::all(h.client.clone());
+    let unruled = json!([{ "op": "remove",
+        "path": "/spec/versions/0/schema/openAPIV3Schema/x-kubernetes-validations" }]);
+    crds.patch(
+        "workflowexecutions.workflowexecution.kubernaut.io",
+        &Default::default(),
+        &kube::api::Patch::<()>::Json(serde_json::from_value(unruled).unwrap()),
+    )
+    .await
+    .unwrap();
     h.runs()
         .patch(
             "run-1",

@@ -26,6 +26,16 @@ impl SimClient {
         }
     }
 
+    /// Runs the garbage collector over dependents whose owners are gone (at most `limit`).
+    pub fn collect_garbage(&self, limit: usize) -> usize {
+        let mut state = self.server.lock();
+        let handled = super::super::gc::collect_dangling(&mut state, limit);
+        if handled > 0 {
+            self.server.notify(state.rv);
+        }
+        handled
+    }
+
     /// The same client under another User-Agent (the field manager of its writes).
     pub fn as_agent(&self, user_agent: &'static str) -> Self {
         SimClient {

@@ -44,7 +44,7 @@ pub async fn reconcile(client: &SimClient) {
         };
         let ns = meta(&job, "namespace");
         if owned.len() < want {
-            for _ in owned.len()..want {
+            for _ in owned.len()..want.min(owned.len() + super::replicaset::BURST_REPLICAS) {
                 client
                     .create(
                         &collection_path("/api/v1", "pods", ns),
@@ -53,7 +53,11 @@ pub async fn reconcile(client: &SimClient) {
                     .await;
             }
         } else if owned.len() > want {
-            for p in owned.iter().skip(want) {
+            for p in owned
+                .iter()
+                .skip(want)
+                .take(super::replicaset::BURST_REPLICAS)
+            {
                 client.delete(&object_path("/api/v1", "pods", p)).await;
             }
         }

@@ -109,6 +109,7 @@ pub(crate) fn start(
             volumes::reconcile(&client).await;
             autoscaler::reconcile(&client).await;
             serviceaccounts::reconcile(&client).await;
+            client.collect_garbage(replicaset::BURST_REPLICAS);
         }
     });
     Simulation { stop }

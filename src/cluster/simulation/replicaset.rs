@@ -10,6 +10,11 @@ use super::api::{
 
 const APPS: &str = "/apis/apps/v1";
 
+/// The most Pods a controller creates or deletes for one owner in one tick (the
+/// kube-controller-manager's `burstReplicas`), so a huge `replicas` is worked off over many
+/// ticks and a deletion in between stops it.
+pub const BURST_REPLICAS: usize = 500;
+
 /// Reconciles every ReplicaSet.
 pub async fn reconcile(client: &SimClient) {
     let sets = client.list(&format!("{APPS}/replicasets")).await;
@@ -26,7 +31,7 @@ pub async fn reconcile(client: &SimClient) {
             .max(0) as usize;
         let ns = meta(&rs, "namespace");
         if owned.len() < want {
-            for _ in owned.len()..want {
+            for _ in owned.len()..want.min(owned.len() + BURST_REPLICAS) {
                 client
                     .create(
                         &collection_path("/api/v1", "pods", ns),
@@ -43,10 +48,11 @@ pub async fn reconcile(client: &SimClient) {
                     std::cmp::Reverse(meta(p, "creationTimestamp").to_string()),
                 )
             });
-            for p in owned.iter().take(owned.len() - want) {
+            let surplus = (owned.len() - want).min(BURST_REPLICAS);
+            for p in owned.iter().take(surplus) {
                 client.delete(&object_path("/api/v1", "pods", p)).await;
             }
-            owned.drain(..owned.len() - want);
+            owned.drain(..surplus);
         }
         let ready = owned.iter().filter(|p| pod_ready(p)).count() as i64;
         let mut status = json!({
