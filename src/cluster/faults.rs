@@ -153,7 +153,8 @@ pub struct RequestInfo {
     pub resource: String,
     /// The namespace in the path, if any.
     pub namespace: Option<String>,
-    /// The object's name in the path, if any (none for collections).
+    /// The object's name: in the path, or for a create the body's `metadata.name` (none for
+    /// other requests to collections).
     pub name: Option<String>,
 }
 
@@ -419,12 +420,19 @@ fn status_answer<B>(
     response
 }
 
-impl<S, ReqBody, B> Service<Request<ReqBody>> for FaultService<S>
+/// The `metadata.name` of the object a create sends (its name is not in the path).
+async fn created_name(body: kube::client::Body) -> Option<String> {
+    use http_body_util::BodyExt;
+    let body = body.collect().await.ok()?.to_bytes();
+    let object: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    Some(object.pointer("/metadata/name")?.as_str()?.to_string())
+}
+
+impl<S, B> Service<Request<kube::client::Body>> for FaultService<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<B>> + Clone + Send + 'static,
+    S: Service<Request<kube::client::Body>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
-    ReqBody: Send + 'static,
     B: Send + 'static,
 {
     type Response = Response<FaultBody<B>>;
@@ -435,13 +443,19 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let info = RequestInfo::of(request.method(), request.uri());
+    fn call(&mut self, request: Request<kube::client::Body>) -> Self::Future {
+        let mut info = RequestInfo::of(request.method(), request.uri());
+        let sent = (info.verb == "create" && info.name.is_none())
+            .then(|| request.body().try_clone())
+            .flatten();
         let layer = self.layer.clone();
         let inner = self.inner.clone();
         Box::pin(async move {
             if layer.life.is_dead() {
                 return Err(Killed.into());
+            }
+            if let Some(body) = sent {
+                info.name = created_name(body).await;
             }
             let fault = layer.plan.decide(&layer.client, &info);
             if !fault.delay.is_zero() {
@@ -743,7 +757,7 @@ mod tests {
         let entries = ledger.entries();
         assert_eq!(entries.len(), 1);
         assert_eq!((entries[0].client.as_str(), entries[0].code), ("b", 201));
-        assert_eq!(entries[0].request.name, None);
+        assert_eq!(entries[0].request.name.as_deref(), Some("two"));
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 //! | `runner` | cluster, CRDs, objects, simulation, controllers, the run; progress |
 //! | `summary` | outcome, steps, rollback, resources changed, events |
 //! | `check` | the `expect` object checks: `KIND NS/NAME`, a field path, a value |
+//! | `soak` | a scenario under a seeded fault schedule, checked against the same run without faults |
 //! | `yaml` | where each value of a scenario file is, for errors that point at it |
 //!
 //! Printing belongs to `cli::run`; this module only returns values.
@@ -14,6 +15,7 @@
 pub mod check;
 pub mod file;
 pub mod runner;
+pub mod soak;
 pub mod summary;
 pub mod yaml;
 

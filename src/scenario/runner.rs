@@ -178,11 +178,11 @@ impl std::fmt::Debug for Stage {
 
 impl Stage {
     /// Sets up `scenario`'s cluster: pods become ready after the scenario's `podReadyDelay`
-    /// divided by `speed` (or `pod_ready_delay`, when given).
+    /// divided by `speed`; the simulation looks at the cluster every `tick` (default 100 ms).
     pub async fn new(
         scenario: &Scenario,
         speed: f64,
-        pod_ready_delay: Option<Duration>,
+        tick: Option<Duration>,
     ) -> Result<Stage, RunError> {
         let cluster = EmbeddedCluster::new(Config::default());
         let client = cluster.client();
@@ -193,22 +193,24 @@ impl Stage {
             created.push(create_object(scenario, &client, &kinds, object).await?);
         }
         let never = Duration::from_secs(365 * 24 * 3600);
-        let ready = match scenario.pod_ready_delay()? {
-            None => never,
-            Some(d) => pod_ready_delay.unwrap_or_else(|| d.div_f64(speed)),
-        };
+        let ready = scenario
+            .pod_ready_delay()?
+            .map_or(never, |d| d.div_f64(speed));
+        let defaults = SimulationConfig::default();
+        let tick = tick.unwrap_or(defaults.tick);
         let simulation = cluster.start_simulation(SimulationConfig {
             pod_ready_delay: ready,
             nodes: scenario.simulation.nodes.unwrap_or(3),
             speed,
-            ..SimulationConfig::default()
+            tick,
+            ..defaults
         });
-        settle(&cluster).await;
+        settle(&cluster, tick).await;
         if !scenario.changes.is_empty() {
             for (i, change) in scenario.changes.iter().enumerate() {
                 apply_change(scenario, &client, &kinds, i, change).await?;
             }
-            settle(&cluster).await;
+            settle(&cluster, tick).await;
         }
         let before = versions(&client, &created).await;
         Ok(Stage {
@@ -727,9 +729,11 @@ async fn apply_change(
     Ok(())
 }
 
-/// Waits until the simulation stops writing (at most 5 s): the cluster is in its steady state.
-async fn settle(cluster: &EmbeddedCluster) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+/// Waits until the simulation stops writing for three of its ticks (300 ms at the default
+/// tick; at most 5 s or 20 ticks): the cluster is in its steady state.
+async fn settle(cluster: &EmbeddedCluster, tick: Duration) {
+    let quiet = tick * 3;
+    let deadline = Instant::now() + Duration::from_secs(5).max(tick * 20);
     let mut last = cluster.resource_version();
     let mut quiet_since = Instant::now();
     while Instant::now() < deadline {
@@ -738,7 +742,7 @@ async fn settle(cluster: &EmbeddedCluster) {
         if now != last {
             last = now;
             quiet_since = Instant::now();
-        } else if quiet_since.elapsed() >= Duration::from_millis(300) {
+        } else if quiet_since.elapsed() >= quiet {
             return;
         }
     }
