@@ -238,3 +238,201 @@ pub fn violations(baseline: &Observed, run: &Observed, schedule: &Schedule) -> V
     }
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::cluster::faults::RequestInfo;
+    use crate::scenario::summary::FailureRow;
+
+    fn step(phase: &str, attempts: u32, order: Option<u32>) -> StepEnd {
+        StepEnd {
+            phase: phase.into(),
+            attempts,
+            rollback_attempts: u32::from(phase.starts_with("Compensat")),
+            completion_order: order,
+        }
+    }
+
+    /// A rolled-back run: a and b completed (in that order) and were compensated, c failed.
+    fn rolled_back() -> Observed {
+        let mut o = Observed {
+            summary: Summary {
+                phase: Some("RolledBack".into()),
+                outcome: Some("RolledBack".into()),
+                failure: Some(FailureRow {
+                    step: Some("c".into()),
+                    reason: "StepFailed".into(),
+                    message: String::new(),
+                }),
+                ..Summary::default()
+            },
+            took: Duration::from_secs(20),
+            ..Observed::default()
+        };
+        o.steps.insert("a".into(), step("Compensated", 1, Some(1)));
+        o.steps.insert("b".into(), step("Compensated", 1, Some(2)));
+        o.steps.insert("c".into(), step("Failed", 1, None));
+        for (name, step, kind) in [
+            ("r-a-1", "a", "step"),
+            ("r-b-1", "b", "step"),
+            ("r-c-1", "c", "step"),
+            ("r-b-rb-1", "b", "rollback"),
+            ("r-a-rb-1", "a", "rollback"),
+        ] {
+            o.executions.insert(name.into(), (step.into(), kind.into()));
+            o.creates.push(name.into());
+        }
+        o.effects
+            .insert("patch deployments/scale shop/web".into(), 2);
+        o
+    }
+
+    fn delivered(
+        client: &str,
+        verb: &'static str,
+        resource: &str,
+        name: &str,
+        code: u16,
+    ) -> Delivered {
+        Delivered {
+            client: client.into(),
+            request: RequestInfo {
+                verb,
+                resource: resource.into(),
+                namespace: Some("shop".into()),
+                name: Some(name.into()),
+            },
+            code,
+        }
+    }
+
+    fn quiet() -> Schedule {
+        Schedule {
+            seed: 0,
+            window: Duration::from_secs(10),
+            density: 0.0,
+            kill_density: 0.0,
+            max_request_kills: 0,
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_same_run_holds_every_invariant() {
+        let base = rolled_back();
+        assert_eq!(
+            violations(&base, &base.clone(), &quiet()),
+            Vec::<String>::new()
+        );
+        assert_eq!(base.compensations(), ["b", "a"]);
+    }
+
+    #[test]
+    fn each_broken_invariant_is_reported() {
+        let base = rolled_back();
+        let schedule = quiet();
+        let broken = |change: &dyn Fn(&mut Observed), expect: &str| {
+            let mut run = base.clone();
+            change(&mut run);
+            let found = violations(&base, &run, &schedule);
+            assert!(
+                found.iter().any(|v| v.contains(expect)),
+                "expected `{expect}` in {found:#?}"
+            );
+        };
+        broken(
+            &|r| r.summary.outcome = Some("Failed".into()),
+            "without faults",
+        );
+        broken(
+            &|r| r.summary.unfinished = Some("stuck".into()),
+            "did not end",
+        );
+        broken(&|r| r.creates.push("r-c-1".into()), "r-c-1 created 2 times");
+        broken(
+            &|r| {
+                r.executions
+                    .insert("r-c-2".into(), ("c".into(), "step".into()));
+            },
+            "executions",
+        );
+        broken(
+            &|r| {
+                r.steps
+                    .insert("c".into(), step("Failed", 2, None))
+                    .map(|_| ())
+                    .unwrap_or(())
+            },
+            "step c",
+        );
+        broken(
+            &|r| {
+                r.effects
+                    .insert("patch deployments/scale shop/web".into(), 3);
+            },
+            "3 writes accepted; without faults 2",
+        );
+        broken(
+            &|r| {
+                r.effects.insert("delete pods shop/web-1".into(), 1);
+            },
+            "without faults 0",
+        );
+        // Compensated a before b: a completed first, so it must be undone last.
+        broken(
+            &|r| {
+                r.creates.retain(|n| !n.contains("-rb-"));
+                r.creates.push("r-a-rb-1".into());
+                r.creates.push("r-b-rb-1".into());
+            },
+            "compensated after a step completed before it",
+        );
+        broken(
+            &|r| {
+                r.steps.insert("b".into(), step("Compensated", 1, None));
+            },
+            "compensated but never completed",
+        );
+        broken(
+            &|r| {
+                r.faults_end = Duration::from_secs(5);
+                r.took = liveness_bound(&base, &schedule, r.faults_end) + Duration::from_secs(1);
+            },
+            "more than the bound",
+        );
+        broken(
+            &|r| r.unreconciled = Duration::from_secs(30),
+            "still waited",
+        );
+    }
+
+    #[test]
+    fn only_accepted_writes_count_as_effects() {
+        let mut o = Observed::default();
+        o.record(
+            None,
+            &[
+                delivered("executor#0", "patch", "deployments/scale", "web", 200),
+                delivered("executor#1", "patch", "deployments/scale", "web", 409),
+                delivered("executor#1", "get", "deployments", "web", 200),
+                delivered(
+                    "executor#1",
+                    "update",
+                    "kubernetesexecutions/status",
+                    "r-a-1",
+                    200,
+                ),
+                delivered("workflow#0", "create", "kubernetesexecutions", "r-a-1", 201),
+                delivered("workflow#1", "create", "kubernetesexecutions", "r-a-1", 409),
+                delivered("workflow#0", "create", "events", "r.1", 201),
+            ],
+        );
+        assert_eq!(o.creates, ["r-a-1"]);
+        assert_eq!(
+            o.effects.into_iter().collect::<Vec<_>>(),
+            [("patch deployments/scale shop/web".to_string(), 1)]
+        );
+    }
+}
