@@ -38,7 +38,7 @@ use super::runner::{
     spawn_executor, spawn_workflow,
 };
 use super::summary::Summary;
-use crate::api::{KubernetesExecution, LABEL_KIND, LABEL_WORKFLOW, WorkflowExecution};
+use crate::api::{KubernetesExecution, LABEL_KIND, WorkflowExecution};
 use crate::cluster::faults::{
     Fault, FaultKind, FaultLayer, FaultPlan, Ledger, Lifeline, RequestInfo, Rules,
 };
@@ -253,7 +253,7 @@ pub async fn observe(
     };
     let executions: Api<KubernetesExecution> =
         Api::namespaced(stage.client.clone(), &scenario.namespace);
-    let selector = format!("{LABEL_WORKFLOW}={name}");
+    let selector = crate::api::executions_of(&name);
     if let Ok(list) = executions
         .list(&ListParams::default().labels(&selector))
         .await
