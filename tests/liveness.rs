@@ -136,7 +136,9 @@ fn timeout_is_a_hard_cap_even_when_every_request_takes_seconds() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{latency}: {stdout}");
         assert!(
-            stdout.contains(&format!("did not end within {cap}s of real time (--timeout)")),
+            stdout.contains(&format!(
+                "did not end within {cap}s of real time (--timeout)"
+            )),
             "{latency}: {stdout}"
         );
         assert!(

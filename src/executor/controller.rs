@@ -402,7 +402,11 @@ impl Attempt<'_> {
         let deadline = Instant::now() + self.real(call.timeout);
         let prepared = tokio::time::timeout_at(
             deadline,
-            self.prepare_retrying(&action_ctx, &call.params, deadline),
+            self.prepare_retrying(
+                &action_ctx,
+                &call.params,
+                self.retry_until(deadline, call.timeout),
+            ),
         )
         .await;
         let recorded = match prepared {
@@ -491,9 +495,14 @@ impl Attempt<'_> {
         };
         let action_ctx = self.action_context(&kex, &call, started, now, fresh);
         let deadline = Instant::now() + budget;
+        let retry_until = if past_deadline {
+            deadline
+        } else {
+            self.retry_until(deadline, call.timeout)
+        };
         let applied = tokio::time::timeout_at(
             deadline,
-            self.apply_retrying(action_ctx, &call.params, &recorded, deadline),
+            self.apply_retrying(action_ctx, &call.params, &recorded, retry_until),
         )
         .await;
         match applied {
@@ -580,8 +589,8 @@ impl Attempt<'_> {
     /// Waits out a transient API error before the next pass: the backoff of
     /// `operator::backoff` (from 100 ms, doubling, at most 10 s of clock time). An API server
     /// that recovers before the attempt's deadline changes nothing; when the next pass could
-    /// not start before `deadline`, the attempt fails with this error, ahead of the engine's
-    /// own timeout.
+    /// not start before `deadline` (the attempt's, less [`backoff::ANSWER_MARGIN`]), the
+    /// attempt fails with this error, ahead of the engine's own timeout.
     async fn after_transient(
         &self,
         error: ActionError,
@@ -605,6 +614,14 @@ impl Attempt<'_> {
         debug!(execution = %self.key, error = %redact_text(&error.message), wait = ?wait, "transient API error; redoing the step");
         tokio::time::sleep(wait).await;
         Ok(())
+    }
+
+    /// Until when a transient error is retried in an attempt that ends at `deadline`:
+    /// [`backoff::answer_margin`] earlier, so that the attempt's failure reaches the workflow
+    /// controller before its own timeout of the step, whatever the clocks say.
+    fn retry_until(&self, deadline: Instant, timeout: Duration) -> Instant {
+        let margin = self.real(backoff::answer_margin(timeout));
+        deadline.checked_sub(margin).unwrap_or(deadline)
     }
 
     /// How long to really wait for `span` of clock time.

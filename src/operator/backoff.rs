@@ -7,7 +7,7 @@
 //! | a failed reconcile (either controller) | per object: [`RETRY_BASE`] doubling up to [`MAX_BACKOFF`]; a conflict starts at [`CONFLICT_BASE`]; reset by a success |
 //! | a 429 with `Retry-After` | retried by the client after that long, [`THROTTLE_RETRIES`] times, when it is at most [`MAX_RETRY_AFTER`] |
 //! | a watch that failed | the controller's triggers pause [`RETRY_BASE`] doubling up to [`MAX_BACKOFF`]; reset by the next event |
-//! | a transient error inside an action (429, 500, 503, 504, no answer) | the pass is redone after [`RETRY_BASE`] doubling up to [`MAX_BACKOFF`], until the attempt's deadline; then the attempt fails with that error |
+//! | a transient error inside an action (429, 500, 503, 504, no answer) | the pass is redone after [`RETRY_BASE`] doubling up to [`MAX_BACKOFF`], until [`ANSWER_MARGIN`] (at most a quarter of the timeout) before the attempt's deadline; then the attempt fails with that error |
 //! | a run not in a terminal phase | reconciled again at least every [`RESYNC`] |
 //!
 //! Waits are jittered (between half and all of the nominal delay) so that runs failing
@@ -44,6 +44,17 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 /// How many times the client retries a request answered 429 with a `Retry-After`.
 pub const THROTTLE_RETRIES: u32 = 3;
+
+/// How long before an attempt's deadline the executor stops redoing an action after a
+/// transient API error (at most a quarter of the step's timeout): its own answer (the attempt
+/// failed with that error) must reach the workflow controller before that controller's
+/// timeout of the step, even when the two controllers' clocks differ by a step of each.
+pub const ANSWER_MARGIN: Duration = Duration::from_secs(15);
+
+/// [`ANSWER_MARGIN`] for a step of `timeout`.
+pub fn answer_margin(timeout: Duration) -> Duration {
+    ANSWER_MARGIN.min(timeout / 4)
+}
 
 /// How often a run that is not finished is reconciled even when nothing announces a change
 /// (a safety net: every change is announced by a watch or a requeue).
@@ -376,6 +387,18 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_answer_margin_outlasts_two_clock_steps_and_leaves_short_steps_time() {
+        // Two controllers stepped 5 s apart each way (the soak's largest steps).
+        assert!(answer_margin(Duration::from_secs(180)) > Duration::from_secs(10));
+        assert_eq!(answer_margin(Duration::from_secs(180)), ANSWER_MARGIN);
+        assert_eq!(
+            answer_margin(Duration::from_secs(20)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(answer_margin(Duration::ZERO), Duration::ZERO);
+    }
 
     #[test]
     fn backoffs_double_up_to_the_cap_with_bounded_jitter() {

@@ -20,9 +20,7 @@ use tower::ServiceBuilder;
 use super::check::{self, CheckResult, ObjectKey};
 use super::file::Scenario;
 use super::summary::Summary;
-use crate::api::{
-    AIAnalysis, KubernetesExecution, StepPhase, WorkflowExecution, WorkflowPhase,
-};
+use crate::api::{AIAnalysis, KubernetesExecution, StepPhase, WorkflowExecution, WorkflowPhase};
 use crate::cluster::faults::{FaultLayer, Rules};
 use crate::cluster::{Config, EmbeddedCluster, Simulation, SimulationConfig};
 use crate::executor::ExecutorConfig;
