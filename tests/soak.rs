@@ -164,14 +164,16 @@ fn case_of(seed: u64) -> usize {
 /// One seed's result.
 struct SeedRun {
     seed: u64,
+    case: usize,
     scenario: String,
     schedule: Schedule,
     observed: Option<Observed>,
     violations: Vec<String>,
 }
 
-fn run_seed(seed: u64) -> SeedRun {
-    let i = case_of(seed);
+/// Runs `seed`'s schedule on scenario `case` (by default the one the seed picks).
+fn run_seed(seed: u64, case: Option<usize>) -> SeedRun {
+    let i = case.unwrap_or_else(|| case_of(seed));
     let case = &cases()[i];
     let base = baseline(i);
     let schedule = Schedule::from_seed(seed);
@@ -195,6 +197,7 @@ fn run_seed(seed: u64) -> SeedRun {
     };
     SeedRun {
         seed,
+        case: i,
         scenario: case.name.clone(),
         schedule,
         observed,
@@ -202,9 +205,11 @@ fn run_seed(seed: u64) -> SeedRun {
     }
 }
 
-fn replay_command(seed: u64) -> String {
+/// The command that replays `seed` on `scenario` (named, so that new examples, which change
+/// the scenario a seed picks, do not change the replay).
+fn replay_command(seed: u64, scenario: &str) -> String {
     format!(
-        "REMEDY_SOAK_SEED={seed} cargo test --test soak soak -- --nocapture  (or scripts/soak --seed {seed})"
+        "REMEDY_SOAK_SEED={seed} REMEDY_SOAK_SCENARIO={scenario} cargo test --test soak soak -- --nocapture  (or scripts/soak --seed {seed} --scenario {scenario})"
     )
 }
 
@@ -235,7 +240,7 @@ struct Totals {
 }
 
 /// Runs `seeds` on `threads` threads; answers the failures and totals, and prints the figures.
-fn soak_seeds(seeds: Vec<u64>, threads: usize) -> Totals {
+fn soak_seeds(seeds: Vec<(u64, Option<usize>)>, threads: usize) -> Totals {
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
@@ -245,14 +250,16 @@ fn soak_seeds(seeds: Vec<u64>, threads: usize) -> Totals {
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
-                while let Some(seed) = seeds.get(next.fetch_add(1, Ordering::SeqCst)).copied() {
-                    let run = run_seed(seed);
+                while let Some((seed, case)) =
+                    seeds.get(next.fetch_add(1, Ordering::SeqCst)).copied()
+                {
+                    let run = run_seed(seed, case);
                     ran.fetch_add(1, Ordering::SeqCst);
                     if let Some(o) = &run.observed {
                         injected.lock().unwrap().add(&o.injected);
                         restarts.fetch_add(u64::from(o.restarts), Ordering::SeqCst);
                         retries.fetch_add(o.retries, Ordering::SeqCst);
-                        let base = baseline(case_of(seed));
+                        let base = baseline(run.case);
                         let mut e = extra.lock().unwrap();
                         *e = (*e).max(o.took.saturating_sub(base.took));
                     }
@@ -298,7 +305,7 @@ fn soak_seeds(seeds: Vec<u64>, threads: usize) -> Totals {
 fn soak() {
     if let Ok(seed) = std::env::var("REMEDY_SOAK_SEED") {
         let seed: u64 = seed.trim().parse().expect("REMEDY_SOAK_SEED: a number");
-        let run = run_seed(seed);
+        let run = run_seed(seed, None);
         eprint!("{}", describe(&run));
         assert!(
             run.violations.is_empty(),
@@ -311,13 +318,13 @@ fn soak() {
     let threads = usize::try_from(env_u64("REMEDY_SOAK_THREADS", 1))
         .unwrap()
         .max(1);
-    let totals = soak_seeds((from..from + count).collect(), threads);
+    let totals = soak_seeds((from..from + count).map(|s| (s, None)).collect(), threads);
     if let Some(first) = totals.failures.iter().min_by_key(|r| r.seed) {
         panic!(
             "{} of {count} seeds violated an invariant; the first: {}replay it with {}\nand add it to tests/soak/regressions.txt",
             totals.failures.len(),
             describe(first),
-            replay_command(first.seed)
+            replay_command(first.seed, &first.scenario)
         );
     }
     // Not a vacuous soak: over a few dozen seeds, every kind of fault was met.
@@ -337,17 +344,26 @@ fn soak() {
     }
 }
 
-/// Every seed that ever failed, replayed.
+/// Every seed that ever failed, replayed on the scenario it failed on.
 #[test]
 fn regressions() {
     let text = std::fs::read_to_string(root().join("tests/soak/regressions.txt")).unwrap();
-    let seeds: Vec<u64> = text
+    let seeds: Vec<(u64, Option<usize>)> = text
         .lines()
         .map(|l| l.split('#').next().unwrap_or_default().trim())
         .filter(|l| !l.is_empty())
         .map(|l| {
-            l.parse()
-                .unwrap_or_else(|_| panic!("regressions.txt: {l:?} is not a seed"))
+            let (seed, scenario) = l
+                .split_once(char::is_whitespace)
+                .unwrap_or_else(|| panic!("regressions.txt: {l:?} is not `SEED SCENARIO`"));
+            let seed = seed
+                .parse()
+                .unwrap_or_else(|_| panic!("regressions.txt: {seed:?} is not a seed"));
+            let case = cases()
+                .iter()
+                .position(|c| c.name == scenario.trim())
+                .unwrap_or_else(|| panic!("regressions.txt: no example {scenario:?}"));
+            (seed, Some(case))
         })
         .collect();
     assert!(!seeds.is_empty(), "regressions.txt lists no seed");
@@ -357,7 +373,7 @@ fn regressions() {
             "regression seed {} fails again: {}replay it with {}",
             first.seed,
             describe(first),
-            replay_command(first.seed)
+            replay_command(first.seed, &first.scenario)
         );
     }
 }
