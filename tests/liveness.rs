@@ -120,9 +120,10 @@ fn remedy(args: &[&str]) -> std::process::Output {
 #[test]
 fn timeout_is_a_hard_cap_even_when_every_request_takes_seconds() {
     // Issue 14: with 10 s of latency `--timeout 5` took 20 s; with 60 s it ran past 120 s.
-    // Each case: the latency of every request, the cap, and a bound on the real time well
-    // below what the run would take without the cap (the first requests alone take longer).
-    for (latency, cap, within) in [("10s", "2", 8), ("60s", "1", 30)] {
+    // Each case: the latency of every request, the cap, and a bound on the real time below
+    // what the run took without a hard cap (20 s; the first requests alone take longer),
+    // with room for a debug build's start and template checks on a loaded machine.
+    for (latency, cap, within) in [("10s", "1", 15), ("60s", "1", 30)] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("slow.yaml");
         let text = example_with_faults(
