@@ -86,12 +86,17 @@ impl Observed {
                 continue;
             }
             if d.client.starts_with("executor") {
+                let name = r.name.as_deref().unwrap_or_default();
+                let name = if base == "pods" {
+                    generated(name)
+                } else {
+                    name.to_string()
+                };
                 let key = format!(
-                    "{} {} {}/{}",
+                    "{} {} {}/{name}",
                     r.verb,
                     r.resource,
                     r.namespace.as_deref().unwrap_or_default(),
-                    r.name.as_deref().unwrap_or_default()
                 );
                 *self.effects.entry(key).or_default() += 1;
             }
@@ -110,6 +115,20 @@ impl Observed {
             }
         }
         out
+    }
+}
+
+/// A pod's name with the random suffix its controller drew (`web-5d8f7c9b4-x7k2p` →
+/// `web-5d8f7c9b4-*`): the same pod of two runs has two names, so effects on pods are counted
+/// by what made them.
+fn generated(name: &str) -> String {
+    match name.rsplit_once('-') {
+        Some((stem, suffix))
+            if suffix.len() == 5 && suffix.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            format!("{stem}-*")
+        }
+        _ => name.to_string(),
     }
 }
 
@@ -427,12 +446,29 @@ mod tests {
                 delivered("workflow#0", "create", "kubernetesexecutions", "r-a-1", 201),
                 delivered("workflow#1", "create", "kubernetesexecutions", "r-a-1", 409),
                 delivered("workflow#0", "create", "events", "r.1", 201),
+                delivered(
+                    "executor#0",
+                    "create",
+                    "pods/eviction",
+                    "web-5d8f-x7k2p",
+                    201,
+                ),
+                delivered(
+                    "executor#0",
+                    "create",
+                    "pods/eviction",
+                    "web-5d8f-a1b2c",
+                    201,
+                ),
             ],
         );
         assert_eq!(o.creates, ["r-a-1"]);
         assert_eq!(
             o.effects.into_iter().collect::<Vec<_>>(),
-            [("patch deployments/scale shop/web".to_string(), 1)]
+            [
+                ("create pods/eviction shop/web-5d8f-*".to_string(), 2),
+                ("patch deployments/scale shop/web".to_string(), 1)
+            ]
         );
     }
 }
