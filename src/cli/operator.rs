@@ -12,6 +12,7 @@ use std::future::Future;
 use tokio::sync::oneshot;
 
 use crate::executor::{self, ExecutorConfig};
+use crate::operator::backoff::ThrottleRetryLayer;
 use crate::operator::http::{self, Readiness};
 use crate::operator::leader::{self, LeaderConfig};
 use crate::operator::metrics::Metrics;
@@ -143,7 +144,8 @@ async fn operate(args: OperatorArgs) -> ExitCode {
             ),
         }
     }
-    let client = match kube::Client::try_default().await {
+    let metrics = Arc::new(Metrics::new());
+    let clients = match clients(&metrics).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!(
@@ -153,7 +155,6 @@ async fn operate(args: OperatorArgs) -> ExitCode {
         }
     };
     let identity = args.identity.clone().unwrap_or_else(default_identity);
-    let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(Readiness::default());
     let mut config = OperatorConfig::new(&args.templates);
     config.namespace = args.namespace.clone();
@@ -169,6 +170,7 @@ async fn operate(args: OperatorArgs) -> ExitCode {
         namespace: args.namespace.clone(),
         operator_namespace: args.operator_namespace.clone(),
         protected_namespaces: args.protected_namespaces.clone(),
+        metrics: metrics.clone(),
         ..ExecutorConfig::default()
     };
     if !controllers.contains(&ControllerKind::Workflow) {
@@ -215,9 +217,9 @@ async fn operate(args: OperatorArgs) -> ExitCode {
         };
         // Standing by for the Lease is ready: another replica is serving.
         ready.set(true);
-        leader::run_as_leader(client.clone(), leader_config, terminated(), |stop| {
+        leader::run_as_leader(clients.0.clone(), leader_config, terminated(), |stop| {
             let run = run_controllers(
-                client.clone(),
+                clients.clone(),
                 controllers.clone(),
                 config.clone(),
                 executor_config.clone(),
@@ -232,7 +234,7 @@ async fn operate(args: OperatorArgs) -> ExitCode {
         .await
         .map_err(|e| e.to_string())
     } else {
-        run_controllers(client, controllers, config, executor_config, terminated()).await
+        run_controllers(clients, controllers, config, executor_config, terminated()).await
     };
     let _ = stop_tx.send(true);
     for s in servers {
@@ -250,9 +252,29 @@ async fn operate(args: OperatorArgs) -> ExitCode {
     }
 }
 
+/// The clients of the workflow controller and of the executor, from the kubeconfig or the
+/// in-cluster configuration. kube-rs's own retry layer (which also resends requests that may
+/// have been carried out) is replaced by the controllers' policy: the client only resends a
+/// request answered 429 with a `Retry-After` (`operator::backoff`); everything else is retried
+/// by the controller that knows whether a request may be redone.
+async fn clients(metrics: &Arc<Metrics>) -> Result<(kube::Client, kube::Client), String> {
+    let mut config = kube::Config::infer().await.map_err(|e| e.to_string())?;
+    config.default_retry = false;
+    let client = |controller: &'static str| -> Result<kube::Client, String> {
+        let clock: Arc<dyn crate::operator::Clock> = Arc::new(crate::operator::SystemClock);
+        let retry = ThrottleRetryLayer::new(clock, metrics.clone(), controller);
+        Ok(kube::client::ClientBuilder::try_from(config.clone())
+            .map_err(|e| e.to_string())?
+            .with_layer(&tower::buffer::BufferLayer::new(1024))
+            .with_layer(&retry)
+            .build())
+    };
+    Ok((client("workflow")?, client("executor")?))
+}
+
 /// Runs the chosen controllers until `shutdown`, each shutting down gracefully.
 async fn run_controllers(
-    client: kube::Client,
+    (client, executor_client): (kube::Client, kube::Client),
     controllers: BTreeSet<ControllerKind>,
     config: OperatorConfig,
     executor_config: ExecutorConfig,
@@ -277,7 +299,7 @@ async fn run_controllers(
     };
     let executor = async {
         if controllers.contains(&ControllerKind::Executor) {
-            executor::run_until(client.clone(), executor_config, async move {
+            executor::run_until(executor_client.clone(), executor_config, async move {
                 let _ = executor_stopped.await;
             })
             .await

@@ -71,9 +71,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     }
     if let Some(speed) = args.speed
-        && !(speed.is_finite() && speed >= 1.0)
+        && let Err(e) = crate::operator::clock::check_speed(speed)
     {
-        eprintln!("error: --speed must be a number of at least 1");
+        eprintln!("error: --{e}");
         return ExitCode::from(2);
     }
     let runtime = match super::runtime() {

@@ -53,7 +53,7 @@ mod convert;
 mod cron;
 mod discovery;
 pub mod error;
-mod faults;
+pub mod faults;
 mod gc;
 mod http;
 mod kinds;

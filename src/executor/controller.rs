@@ -7,13 +7,14 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, ResourceExt};
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::actions::{self, ActionContext, Progress, public_output};
@@ -26,6 +27,8 @@ use crate::api::kubernetes_execution::{
     ErrorReason, ExecutionPhase, ExecutionResult, KubernetesExecution, KubernetesExecutionStatus,
 };
 use crate::catalog::{ActionCatalog, Effect, is_protected_namespace};
+use crate::operator::backoff::{self, Backoffs, RetryReason, WatchBackoff};
+use crate::operator::metrics::Metrics;
 use crate::operator::{Clock, SystemClock};
 use crate::redact::{is_credential_key, redact_map, redact_text, redact_traced, scrub};
 use crate::seal::Keys;
@@ -48,6 +51,9 @@ pub struct ExecutorConfig {
     /// The time attempts are measured in (deadlines, waits, startedAt/completedAt); the same
     /// clock as the workflow controller's, so `remedy run --speed` scales both.
     pub clock: Arc<dyn Clock>,
+    /// Where retries and unreconciled executions are counted (`remedy operator` serves the
+    /// workflow controller's and the executor's together).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Default for ExecutorConfig {
@@ -60,6 +66,7 @@ impl Default for ExecutorConfig {
             poll_interval: Duration::from_secs(2),
             concurrency: 4,
             clock: Arc::new(SystemClock),
+            metrics: Arc::new(Metrics::new()),
         }
     }
 }
@@ -77,6 +84,8 @@ pub struct Context {
     /// Executions (`ns/name`) whose cached copy proved stale (a status write conflicted):
     /// their next reconcile reads them from the API.
     stale: Mutex<HashSet<String>>,
+    /// Consecutive failed reconciles by `ns/name`: the per-execution error backoff.
+    backoffs: Backoffs,
 }
 
 impl Context {
@@ -88,6 +97,7 @@ impl Context {
             catalog: ActionCatalog::builtin(),
             keys: tokio::sync::OnceCell::new(),
             stale: Mutex::new(HashSet::new()),
+            backoffs: Backoffs::default(),
         }
     }
 
@@ -148,10 +158,13 @@ pub async fn run_until(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    api.list(&ListParams::default().limit(1))
-        .await
-        .map_err(Error::CrdMissing)?;
+    let shutdown = shutdown.shared();
+    tokio::select! {
+        checked = crd_served(&api, &config) => checked?,
+        () = shutdown.clone() => return Ok(()),
+    }
     let concurrency = config.concurrency;
+    let clock = config.clock.clone();
     let context = Arc::new(Context::new(client, config));
     info!("executor started");
     // An execution is reconciled when it is first seen and when its spec changes; its own
@@ -161,8 +174,10 @@ pub async fn run_until(
     let executions = reflector(writer, stream)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
+    let tending = tokio::spawn(tend_executions(reader.clone(), context.clone()));
     Controller::for_stream(executions, reader)
         .with_config(ControllerConfig::default().concurrency(concurrency))
+        .trigger_backoff(WatchBackoff::new(clock, "executor"))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
@@ -172,8 +187,52 @@ pub async fn run_until(
             }
         })
         .await;
+    tending.abort();
     info!("executor stopped");
     Ok(())
+}
+
+/// Waits until KubernetesExecutions can be listed. A 404 means the CRD is not installed (an
+/// error: nothing will fix itself); any other failure is retried with the backoff of
+/// `backoff.rs`, so that one failed request at startup does not stop the executor.
+async fn crd_served(api: &Api<KubernetesExecution>, config: &ExecutorConfig) -> Result<(), Error> {
+    let mut failures = 0;
+    loop {
+        match api.list(&ListParams::default().limit(1)).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                return Err(Error::CrdMissing(kube::Error::Api(s)));
+            }
+            Err(e) => {
+                failures += 1;
+                let wait = backoff::exponential(backoff::RETRY_BASE, failures, "executor-start");
+                let wait = backoff::retry_after(&e).map_or(wait, |after| wait.max(after));
+                config.metrics.retried("executor", RetryReason::of(&e));
+                warn!(error = %e, wait = ?wait, "cannot list KubernetesExecutions yet; retrying");
+                tokio::time::sleep(config.clock.real_delay(wait)).await;
+            }
+        }
+    }
+}
+
+/// Every 2 s: the executions not finished count as seen in the unreconciled-age metric, and
+/// those gone or finished are forgotten.
+async fn tend_executions(store: reflector::Store<KubernetesExecution>, ctx: Arc<Context>) {
+    loop {
+        let open: HashSet<String> = store
+            .state()
+            .iter()
+            .filter(|k| !k.is_finished())
+            .map(|k| format!("{}/{}", k.namespace().unwrap_or_default(), k.name_any()))
+            .collect();
+        let unreconciled = &ctx.config.metrics.unreconciled_executions;
+        unreconciled.retain(|key| open.contains(key));
+        for key in &open {
+            unreconciled.seen(key);
+        }
+        ctx.backoffs.retain(|key| open.contains(key));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }
 
 /// What the watch cache keeps of an execution. Never managedFields: nothing here reads them
@@ -193,10 +252,20 @@ fn slim(kex: &mut KubernetesExecution) {
     }
 }
 
-/// After a controller failure, try again shortly.
-pub fn error_policy(_kex: Arc<KubernetesExecution>, error: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(error = %redact_text(&error.to_string()), "executor error");
-    Action::requeue(Duration::from_secs(5))
+/// Retries a failed reconcile after the execution's backoff (`operator::backoff`):
+/// exponential per execution, from 20 ms after a conflict and 100 ms after other errors, up
+/// to 10 s of clock time.
+pub fn error_policy(kex: Arc<KubernetesExecution>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = format!("{}/{}", kex.namespace().unwrap_or_default(), kex.name_any());
+    let (wait, reason) = match error {
+        Error::Kube { source, .. } | Error::CrdMissing(source) => {
+            (ctx.backoffs.failed(&key, source), RetryReason::of(source))
+        }
+        _ => (ctx.backoffs.failed_otherwise(&key), RetryReason::Other),
+    };
+    ctx.config.metrics.retried("executor", reason);
+    warn!(error = %redact_text(&error.to_string()), wait = ?wait, "executor error; retrying");
+    Action::requeue(ctx.config.clock.real_delay(wait))
 }
 
 /// Brings one KubernetesExecution forward: start it, resume it, or leave it finished.
@@ -206,9 +275,19 @@ pub fn error_policy(_kex: Arc<KubernetesExecution>, error: &Error, _ctx: Arc<Con
 /// reconciles' polls before it was sent (measured in `benches/e2e.rs`). The controller still
 /// runs one reconcile per execution at a time, and waits for it on shutdown.
 pub async fn reconcile(kex: Arc<KubernetesExecution>, ctx: Arc<Context>) -> Result<Action, Error> {
-    tokio::spawn(reconcile_execution(kex, ctx))
+    let key = format!("{}/{}", kex.namespace().unwrap_or_default(), kex.name_any());
+    let result = tokio::spawn(reconcile_execution(kex, ctx.clone()))
         .await
-        .unwrap_or_else(|e| Err(Error::Aborted(e)))
+        .unwrap_or_else(|e| Err(Error::Aborted(e)));
+    let unreconciled = &ctx.config.metrics.unreconciled_executions;
+    match &result {
+        Ok(_) => {
+            ctx.backoffs.succeeded(&key);
+            unreconciled.succeeded(&key);
+        }
+        Err(_) => unreconciled.failed(&key),
+    }
+    result
 }
 
 async fn reconcile_execution(
@@ -320,9 +399,14 @@ impl Attempt<'_> {
             Err(e) => return self.finish_failed(kex, now, e, None).await,
         };
         let action_ctx = self.action_context(&kex, &call, now, now, true);
-        let prepared = tokio::time::timeout(
-            self.real(call.timeout),
-            actions::prepare(&action_ctx, &call.params),
+        let deadline = Instant::now() + self.real(call.timeout);
+        let prepared = tokio::time::timeout_at(
+            deadline,
+            self.prepare_retrying(
+                &action_ctx,
+                &call.params,
+                self.retry_until(deadline, call.timeout),
+            ),
         )
         .await;
         let recorded = match prepared {
@@ -410,9 +494,17 @@ impl Attempt<'_> {
             Err(e) => return self.finish_failed(kex, started, e, Some(&call)).await,
         };
         let action_ctx = self.action_context(&kex, &call, started, now, fresh);
-        let applied =
-            tokio::time::timeout(budget, actions::apply(&action_ctx, &call.params, &recorded))
-                .await;
+        let deadline = Instant::now() + budget;
+        let retry_until = if past_deadline {
+            deadline
+        } else {
+            self.retry_until(deadline, call.timeout)
+        };
+        let applied = tokio::time::timeout_at(
+            deadline,
+            self.apply_retrying(action_ctx, &call.params, &recorded, retry_until),
+        )
+        .await;
         match applied {
             Err(_) => {
                 let e = timed_out(&call);
@@ -449,6 +541,87 @@ impl Attempt<'_> {
                 ))
             }
         }
+    }
+
+    /// Reads the state a compensation needs; after a transient API error the reads are
+    /// redone (`prepare` only reads), until `deadline` (see [`Attempt::after_transient`]).
+    async fn prepare_retrying(
+        &self,
+        action_ctx: &ActionContext,
+        params: &Params,
+        deadline: Instant,
+    ) -> Result<JsonMap, ActionError> {
+        let mut failures = 0;
+        loop {
+            match actions::prepare(action_ctx, params).await {
+                Err(e) if e.transient.is_some() => {
+                    failures += 1;
+                    self.after_transient(e, failures, deadline).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Applies the action; after a transient API error the pass is redone until `deadline`.
+    /// `apply` is idempotent, and a redone pass is told that an earlier one may have acted
+    /// (`fresh` false): a request whose answer was lost may have been carried out.
+    async fn apply_retrying(
+        &self,
+        mut action_ctx: ActionContext,
+        params: &Params,
+        recorded: &JsonMap,
+        deadline: Instant,
+    ) -> Result<Progress, ActionError> {
+        let mut failures = 0;
+        loop {
+            match actions::apply(&action_ctx, params, recorded).await {
+                Err(e) if e.transient.is_some() => {
+                    failures += 1;
+                    action_ctx.fresh = false;
+                    self.after_transient(e, failures, deadline).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits out a transient API error before the next pass: the backoff of
+    /// `operator::backoff` (from 100 ms, doubling, at most 10 s of clock time). An API server
+    /// that recovers before the attempt's deadline changes nothing; when the next pass could
+    /// not start before `deadline` (the attempt's, less [`backoff::ANSWER_MARGIN`]), the
+    /// attempt fails with this error, ahead of the engine's own timeout.
+    async fn after_transient(
+        &self,
+        error: ActionError,
+        failures: u32,
+        deadline: Instant,
+    ) -> Result<(), ActionError> {
+        let wait = self.real(backoff::exponential(
+            backoff::RETRY_BASE,
+            failures,
+            &self.key,
+        ));
+        if Instant::now() + wait >= deadline {
+            let message = format!(
+                "{} (retried {failures} times until the step's timeout)",
+                error.message
+            );
+            return Err(ActionError { message, ..error });
+        }
+        let reason = error.transient.unwrap_or(RetryReason::Other);
+        self.ctx.config.metrics.retried("executor", reason);
+        debug!(execution = %self.key, error = %redact_text(&error.message), wait = ?wait, "transient API error; redoing the step");
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// Until when a transient error is retried in an attempt that ends at `deadline`:
+    /// [`backoff::answer_margin`] earlier, so that the attempt's failure reaches the workflow
+    /// controller before its own timeout of the step, whatever the clocks say.
+    fn retry_until(&self, deadline: Instant, timeout: Duration) -> Instant {
+        let margin = self.real(backoff::answer_margin(timeout));
+        deadline.checked_sub(margin).unwrap_or(deadline)
     }
 
     /// How long to really wait for `span` of clock time.

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::api::kubernetes_execution::ErrorReason;
+use crate::operator::backoff::RetryReason;
 
 /// Why an action failed: the contract's reason and a message saying what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,6 +17,9 @@ pub struct ActionError {
     /// A write lost a race (409 on an update guarded by resourceVersion): reading again and
     /// redoing the idempotent step is safe.
     pub stale_write: bool,
+    /// The API server failed for a while (429, 500, 503, 504, a lost connection): redoing the
+    /// idempotent step later is the cure. Carries the class for the retry metrics.
+    pub transient: Option<RetryReason>,
 }
 
 impl ActionError {
@@ -25,6 +29,7 @@ impl ActionError {
             reason,
             message: message.into(),
             stale_write: false,
+            transient: None,
         }
     }
 
@@ -65,8 +70,18 @@ impl ActionError {
         ActionError::new(ErrorReason::Timeout, message)
     }
 
-    /// Classifies an error of the Kubernetes API while doing `verb` to `target`.
+    /// Classifies an error of the Kubernetes API while doing `verb` to `target`. A 429 on an
+    /// eviction is a disruption budget saying no, not a transient error.
     pub fn from_kube(error: &kube::Error, verb: &str, target: &Target) -> Self {
+        let mut classified = ActionError::classify(error, verb, target);
+        let reason = RetryReason::of(error);
+        if reason.is_transient() && !(reason == RetryReason::Throttled && verb == "evict") {
+            classified.transient = Some(reason);
+        }
+        classified
+    }
+
+    fn classify(error: &kube::Error, verb: &str, target: &Target) -> Self {
         let kube::Error::Api(status) = error else {
             return ActionError::new(
                 ErrorReason::Unknown,
@@ -209,5 +224,36 @@ mod tests {
             e.message
         );
         assert_eq!(Target::cluster("Node", "n1").to_string(), "Node n1");
+    }
+
+    #[test]
+    fn transient_api_errors_are_marked_for_a_retry() {
+        let web = Target::namespaced("Deployment", "shop", "web");
+        for (code, reason, transient) in [
+            (429, "TooManyRequests", true),
+            (500, "InternalError", true),
+            (503, "ServiceUnavailable", true),
+            (504, "Timeout", true),
+            (500, "Timeout", true),
+            (404, "NotFound", false),
+            (409, "Conflict", false),
+            (422, "Invalid", false),
+            (403, "Forbidden", false),
+        ] {
+            let e = ActionError::from_kube(&api_error(code, reason), "patch", &web);
+            assert_eq!(e.transient.is_some(), transient, "{code} {reason}");
+        }
+        // A disruption budget refusing an eviction stays a refusal.
+        let pod = Target::namespaced("Pod", "shop", "web-1");
+        let e = ActionError::from_kube(&api_error(429, "TooManyRequests"), "evict", &pod);
+        assert_eq!(e.transient, None);
+        assert_eq!(e.reason, ErrorReason::Conflict);
+        // No answer at all: the connection failed.
+        let lost = kube::Error::Service("connection reset".into());
+        assert!(
+            ActionError::from_kube(&lost, "read", &web)
+                .transient
+                .is_some()
+        );
     }
 }

@@ -22,6 +22,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 
+use super::backoff::{self, Backoffs, RetryReason, WatchBackoff};
 use super::config::OperatorConfig;
 use super::events::Recorder;
 use super::finalizer;
@@ -118,6 +119,8 @@ pub struct Context {
     retention: Arc<Retention>,
     /// The cluster-wide pause switch as last seen.
     pause: Arc<PauseSwitch>,
+    /// Consecutive failed reconciles by run uid: the per-run error backoff.
+    backoffs: Backoffs,
 }
 
 impl Context {
@@ -161,24 +164,35 @@ pub async fn reconcile(wfe: Arc<WorkflowExecution>, ctx: Arc<Context>) -> Result
 async fn reconcile_timed(wfe: Arc<WorkflowExecution>, ctx: Arc<Context>) -> Result<Action, Error> {
     let mut timer = ctx.metrics().reconcile_timer();
     let result = reconcile_run(&wfe, &ctx).await;
-    if let Err(e) = &result {
-        timer.failed(e.metric_label());
+    let uid = wfe.metadata.uid.as_deref().unwrap_or_default();
+    match &result {
+        Ok(_) => {
+            ctx.backoffs.succeeded(uid);
+            ctx.metrics().unreconciled_runs.succeeded(uid);
+        }
+        Err(e) => {
+            timer.failed(e.metric_label());
+            ctx.metrics().unreconciled_runs.failed(uid);
+        }
     }
     result
 }
 
-/// Retries a failed reconcile: soon after a conflict, later after other errors.
+/// Retries a failed reconcile after the run's backoff (`backoff.rs`): exponential per run,
+/// from 20 ms after a conflict and 100 ms after other errors, up to 10 s of clock time.
 pub fn error_policy(wfe: Arc<WorkflowExecution>, error: &Error, ctx: Arc<Context>) -> Action {
+    let uid = wfe.uid().unwrap_or_default();
     // Whatever failed, the next reconcile reads the run from the API.
     if let Ok(mut written) = ctx.written.lock() {
-        written.insert(wfe.uid().unwrap_or_default(), String::new());
+        written.insert(uid.clone(), String::new());
     }
-    let delay = match error {
-        Error::Kube(kube::Error::Api(s)) if s.code == 409 => Duration::from_millis(50),
-        _ => Duration::from_secs(2),
+    let (wait, reason) = match error {
+        Error::Kube(e) => (ctx.backoffs.failed(&uid, e), RetryReason::of(e)),
+        _ => (ctx.backoffs.failed_otherwise(&uid), RetryReason::Other),
     };
-    tracing::warn!(run = %wfe.name_any(), error = %redact_text(&error.to_string()), "reconcile failed; retrying");
-    Action::requeue(delay)
+    ctx.metrics().retried("workflow", reason);
+    tracing::warn!(run = %wfe.name_any(), error = %redact_text(&error.to_string()), wait = ?wait, "reconcile failed; retrying");
+    Action::requeue(ctx.config.clock.real_delay(wait))
 }
 
 /// The run as it is now: the cached object when it shows this process's last status write
@@ -332,9 +346,13 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
             return finished_run(&written, &runs, ctx).await;
         }
     }
+    // A run that is not finished is looked at again at least every RESYNC, whatever it waits for.
+    let resync = ctx.config.clock.real_delay(backoff::RESYNC);
+    let finished = status.phase.is_some_and(WorkflowPhase::is_terminal);
     Ok(match requeue {
-        Some(d) => Action::requeue(d),
-        None => Action::await_change(),
+        Some(d) => Action::requeue(d.min(resync)),
+        None if finished => Action::await_change(),
+        None => Action::requeue(resync),
     })
 }
 
@@ -1076,6 +1094,7 @@ pub async fn run(
         finished: finished.clone(),
         retention: retention.clone(),
         pause: pause_switch,
+        backoffs: Backoffs::default(),
         config,
     });
     // One signal, fanned out: the controller's graceful shutdown and the background tasks.
@@ -1129,6 +1148,7 @@ pub async fn run(
         .reconcile_all_on(reload)
         .reconcile_on(triggered)
         .reconcile_all_on(pause_changes)
+        .trigger_backoff(WatchBackoff::new(ctx.config.clock.clone(), "workflow"))
         .graceful_shutdown_on(async move {
             let _ = controller_stopped.await;
             let _ = store_ready.wait_until_ready().await;
@@ -1237,6 +1257,7 @@ fn tend_runs(store: &Store<WorkflowExecution>, ctx: &Context) {
     if let Ok(mut targets) = ctx.targets.lock() {
         targets.retain(|uid, _| uids.contains(uid.as_str()));
     }
+    ctx.backoffs.retain(|uid| uids.contains(uid));
     let ongoing: std::collections::HashSet<&str> = runs
         .iter()
         .filter(|w| !finished::run_ended(w))
@@ -1245,6 +1266,11 @@ fn tend_runs(store: &Store<WorkflowExecution>, ctx: &Context) {
     ctx.finished.retain_runs(|uid| ongoing.contains(uid));
     ctx.metrics()
         .set_unarchived_runs(ctx.retention.unarchived());
+    let unreconciled = &ctx.metrics().unreconciled_runs;
+    unreconciled.retain(|uid| ongoing.contains(uid));
+    for uid in &ongoing {
+        unreconciled.seen(uid);
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! The operator's Prometheus metrics: reconciles and their duration by outcome, runs by
-//! outcome, step executions and their durations by action, and active runs.
+//! outcome, step executions and their durations by action, active runs, retries by
+//! controller and reason, and the age of the oldest object a controller has not reconciled.
 
-use std::time::Instant;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,6 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 /// Labels of a reconcile: `ok` or the error's metric label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -38,6 +42,82 @@ pub struct DeletedLabels {
     pub reason: String,
 }
 
+/// Labels of a retry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RetryLabels {
+    /// `workflow` or `executor`.
+    pub controller: String,
+    /// Why (`conflict`, `throttled`, `server_error`, `unavailable`, `timeout`, `transport`,
+    /// `other`).
+    pub reason: String,
+}
+
+/// Labels of a per-controller series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ControllerLabels {
+    /// `workflow` or `executor`.
+    pub controller: String,
+}
+
+/// The objects a controller has not reconciled successfully yet, and since when: one that it
+/// has seen and not yet reconciled, or whose last reconcile failed. A success clears it.
+#[derive(Debug, Default)]
+pub struct Unreconciled {
+    since: Mutex<HashMap<String, tokio::time::Instant>>,
+    reconciled: Mutex<HashSet<String>>,
+}
+
+impl Unreconciled {
+    /// `key` is known to need a reconcile (first seen): counted from now unless it was
+    /// reconciled already.
+    pub fn seen(&self, key: &str) {
+        let done = self.reconciled.lock().is_ok_and(|r| r.contains(key));
+        if !done && let Ok(mut since) = self.since.lock() {
+            since
+                .entry(key.to_string())
+                .or_insert_with(tokio::time::Instant::now);
+        }
+    }
+
+    /// A reconcile of `key` failed: counted from now unless it was already waiting.
+    pub fn failed(&self, key: &str) {
+        if let Ok(mut since) = self.since.lock() {
+            since
+                .entry(key.to_string())
+                .or_insert_with(tokio::time::Instant::now);
+        }
+    }
+
+    /// A reconcile of `key` succeeded.
+    pub fn succeeded(&self, key: &str) {
+        if let Ok(mut since) = self.since.lock() {
+            since.remove(key);
+        }
+        if let Ok(mut done) = self.reconciled.lock() {
+            done.insert(key.to_string());
+        }
+    }
+
+    /// Forgets the objects `keep` says no to (finished, or gone).
+    pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) {
+        if let Ok(mut since) = self.since.lock() {
+            since.retain(|k, _| keep(k));
+        }
+        if let Ok(mut done) = self.reconciled.lock() {
+            done.retain(|k| keep(k));
+        }
+    }
+
+    /// How long the oldest object has waited (zero when none waits).
+    pub fn oldest(&self) -> Duration {
+        self.since
+            .lock()
+            .ok()
+            .and_then(|since| since.values().min().map(|t| t.elapsed()))
+            .unwrap_or_default()
+    }
+}
+
 /// Every series the operator serves, and the registry that encodes them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -52,6 +132,12 @@ pub struct Metrics {
     archive_failures: Counter,
     unarchived: Gauge,
     deleted: Family<DeletedLabels, Counter>,
+    retries: Family<RetryLabels, Counter>,
+    oldest_unreconciled: Family<ControllerLabels, Gauge<f64, AtomicU64>>,
+    /// The runs the workflow controller has not reconciled yet (by uid).
+    pub unreconciled_runs: Unreconciled,
+    /// The executions the executor has not reconciled yet (by `namespace/name`).
+    pub unreconciled_executions: Unreconciled,
 }
 
 impl Default for Metrics {
@@ -98,6 +184,8 @@ impl Metrics {
             "Finished runs deleted by retention, by reason",
             deleted.clone(),
         );
+        let retries = Family::<RetryLabels, Counter>::default();
+        let oldest_unreconciled = Family::<ControllerLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "reconciles",
             "WorkflowExecution reconciles by outcome",
@@ -124,6 +212,16 @@ impl Metrics {
             "Workflow runs not yet in a terminal phase",
             active_runs.clone(),
         );
+        registry.register(
+            "retries",
+            "Retries of reconciles, requests and action steps, by controller and reason",
+            retries.clone(),
+        );
+        registry.register(
+            "oldest_unreconciled_seconds",
+            "Age of the oldest object a controller has seen and not reconciled successfully since (its first reconcile is due, or its last one failed)",
+            oldest_unreconciled.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -136,6 +234,10 @@ impl Metrics {
             archive_failures,
             unarchived,
             deleted,
+            retries,
+            oldest_unreconciled,
+            unreconciled_runs: Unreconciled::default(),
+            unreconciled_executions: Unreconciled::default(),
         }
     }
 
@@ -162,6 +264,26 @@ impl Metrics {
                 reason: reason.to_string(),
             })
             .inc();
+    }
+
+    /// Counts one retry by `controller` (`workflow`, `executor`) for `reason`.
+    pub fn retried(&self, controller: &str, reason: super::backoff::RetryReason) {
+        self.retries
+            .get_or_create(&RetryLabels {
+                controller: controller.to_string(),
+                reason: reason.as_str().to_string(),
+            })
+            .inc();
+    }
+
+    /// Retries counted for `controller` and `reason` so far.
+    pub fn retries(&self, controller: &str, reason: super::backoff::RetryReason) -> u64 {
+        self.retries
+            .get_or_create(&RetryLabels {
+                controller: controller.to_string(),
+                reason: reason.as_str().to_string(),
+            })
+            .get()
     }
 
     /// Starts timing a reconcile; the guard records it when dropped.
@@ -208,6 +330,16 @@ impl Metrics {
 
     /// The metrics in the Prometheus text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        for (controller, objects) in [
+            ("workflow", &self.unreconciled_runs),
+            ("executor", &self.unreconciled_executions),
+        ] {
+            self.oldest_unreconciled
+                .get_or_create(&ControllerLabels {
+                    controller: controller.to_string(),
+                })
+                .set(objects.oldest().as_secs_f64());
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
@@ -271,6 +403,10 @@ mod tests {
         m.archive_failed();
         m.set_unarchived_runs(1);
         m.run_deleted("per_target");
+        m.retried("executor", super::super::backoff::RetryReason::Throttled);
+        m.unreconciled_runs.failed("uid-1");
+        m.unreconciled_executions.seen("shop/x");
+        m.unreconciled_executions.succeeded("shop/x");
         let text = m.encode().unwrap();
         for line in [
             "remedy_reconciles_total{outcome=\"conflict\"} 1",
@@ -284,8 +420,32 @@ mod tests {
             "remedy_archive_failures_total 2",
             "remedy_runs_unarchived 1",
             "remedy_runs_deleted_total{reason=\"per_target\"} 1",
+            "remedy_retries_total{controller=\"executor\",reason=\"throttled\"} 1",
+            "remedy_oldest_unreconciled_seconds{controller=\"executor\"} 0.0",
+            "remedy_oldest_unreconciled_seconds{controller=\"workflow\"} ",
         ] {
             assert!(text.contains(line), "missing `{line}` in\n{text}");
         }
+    }
+
+    #[test]
+    fn an_object_is_unreconciled_from_when_it_is_seen_or_fails_until_it_succeeds() {
+        let u = Unreconciled::default();
+        assert_eq!(u.oldest(), Duration::ZERO);
+        u.seen("a");
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(u.oldest() >= Duration::from_millis(5));
+        u.succeeded("a");
+        assert_eq!(u.oldest(), Duration::ZERO);
+        // Seen again after a success: nothing is due.
+        u.seen("a");
+        assert_eq!(u.oldest(), Duration::ZERO);
+        // A failure makes it due until the next success; a second failure keeps the first time.
+        u.failed("a");
+        std::thread::sleep(Duration::from_millis(5));
+        u.failed("a");
+        assert!(u.oldest() >= Duration::from_millis(5));
+        u.retain(|k| k != "a");
+        assert_eq!(u.oldest(), Duration::ZERO);
     }
 }

@@ -17,11 +17,13 @@
 //! | `conditions` | standard conditions with observedGeneration |
 //! | `templates` | the template directory, reloaded on change |
 //! | `config`, `clock` | what the operator is told; injectable time |
+//! | `backoff` | the retry, requeue and resync policies of both controllers; the client's `Retry-After` layer |
 //! | `metrics`, `http`, `leader` | Prometheus series, `/metrics` `/healthz` `/readyz`, Lease election |
 //!
 //! **Invariant:** the operator never decides what a run does next; `engine::decide` does.
 //! It only plans, validates, and applies decisions idempotently.
 
+pub mod backoff;
 pub mod clock;
 pub mod conditions;
 pub mod config;

@@ -533,9 +533,9 @@ impl Scenario {
             self.validate_fault(i, fault, &kinds)?;
         }
         if let Some(speed) = self.speed
-            && !(speed.is_finite() && speed >= 1.0)
+            && let Err(e) = crate::operator::clock::check_speed(speed)
         {
-            return Err(self.invalid("speed".into(), "must be a number of at least 1"));
+            return Err(self.invalid("speed".into(), e.to_string()));
         }
         for (i, change) in self.changes.iter().enumerate() {
             self.validate_object_key(&format!("changes[{i}].object"), &change.object, &kinds)?;

@@ -8,6 +8,7 @@
 //! | `progress` | what changed between two looks at a run, in causal order (run and watch) |
 //! | `summary` | outcome, steps, rollback, resources changed, events |
 //! | `check` | the `expect` object checks: `KIND NS/NAME`, a field path, a value |
+//! | `soak` | a scenario under a seeded fault schedule, checked against the same run without faults |
 //! | `yaml` | where each value of a scenario file is, for errors that point at it |
 //!
 //! Printing belongs to `cli::run`; this module only returns values.
@@ -16,6 +17,7 @@ pub mod check;
 pub mod file;
 pub mod progress;
 pub mod runner;
+pub mod soak;
 pub mod summary;
 pub mod yaml;
 

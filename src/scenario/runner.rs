@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -13,7 +13,9 @@ use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
 
 use super::check::{self, CheckResult, ObjectKey};
 use super::file::Scenario;
@@ -22,8 +24,12 @@ use crate::api::{
     AIAnalysis, KubernetesExecution, StepPhase, StopStatus, WorkflowExecution, WorkflowPhase,
 };
 use crate::archive::Archive;
-use crate::cluster::{Config, EmbeddedCluster, SimulationConfig};
+use crate::cluster::faults::{FaultLayer, Rules};
+use crate::cluster::{Config, EmbeddedCluster, Simulation, SimulationConfig};
 use crate::executor::ExecutorConfig;
+use crate::operator::backoff::ThrottleRetryLayer;
+use crate::operator::clock::{SpeedError, check_speed};
+use crate::operator::metrics::Metrics;
 use crate::operator::retention::{CONDITION_ARCHIVED, RetentionConfig};
 use crate::operator::{Clock, OperatorConfig, ScaledClock};
 
@@ -121,6 +127,9 @@ pub enum RunError {
     /// The embedded cluster refused a setup request.
     #[error("setting up the embedded cluster: {0}")]
     Setup(String),
+    /// The time factor is out of range.
+    #[error(transparent)]
+    Speed(#[from] SpeedError),
 }
 
 /// What an API error says, for a person: the code, the reason and the server's message,
@@ -155,162 +164,282 @@ pub fn api_message(error: &kube::Error) -> String {
     crate::check::render::visible(&out).into_owned()
 }
 
-/// Runs `scenario` to its end (or the real-time cap) and returns its report.
-pub async fn run(
-    scenario: &Scenario,
-    options: &RunOptions,
-    mut on_progress: impl FnMut(Progress),
-) -> Result<Report, RunError> {
-    scenario.check_templates(&options.templates)?;
-    let started = Instant::now();
-    let speed = options.speed.or(scenario.speed).unwrap_or(1.0).max(1.0);
-    let cluster = EmbeddedCluster::new(Config::default());
-    let client = cluster.client();
-    install_crds(&client).await?;
-    let kinds = Kinds::discover(&client).await?;
-    let mut created = Vec::new();
-    for object in ordered(&scenario.objects) {
-        created.push(create_object(scenario, &client, &kinds, object).await?);
-    }
-    let ready = scenario.pod_ready_delay()?;
-    let _simulation = cluster.start_simulation(SimulationConfig {
-        pod_ready_delay: ready.map_or(Duration::from_secs(365 * 24 * 3600), |d| d.div_f64(speed)),
-        nodes: scenario.simulation.nodes.unwrap_or(3),
-        speed,
-        ..SimulationConfig::default()
-    });
-    settle(&cluster).await;
-    if !scenario.changes.is_empty() {
-        for (i, change) in scenario.changes.iter().enumerate() {
-            apply_change(scenario, &client, &kinds, i, change).await?;
-        }
-        settle(&cluster).await;
-    }
-    let before = versions(&client, &kinds, &created).await;
+/// The scenario's cluster, set up and settled: the embedded cluster with its workload
+/// simulation, the CRDs and the scenario's objects (and `changes`). `client` is the
+/// observer's: it is not subject to the scenario's faults.
+pub struct Stage {
+    /// The embedded cluster.
+    pub cluster: EmbeddedCluster,
+    /// A client without faults, for setting up and observing.
+    pub client: Client,
+    kinds: Kinds,
+    created: Vec<Created>,
+    before: BTreeMap<String, String>,
+    _simulation: Simulation,
+}
 
-    let stop = CancellationToken::new();
-    let controllers = start_controllers(
-        &client,
-        &options.templates,
-        speed,
-        &stop,
-        options.archive.clone(),
-        RetentionConfig::default(),
-    );
+impl std::fmt::Debug for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stage")
+            .field("cluster", &self.cluster)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stage {
+    /// Sets up `scenario`'s cluster: pods become ready after the scenario's `podReadyDelay`
+    /// divided by `speed`; the simulation looks at the cluster every `tick` (default 100 ms).
+    pub async fn new(
+        scenario: &Scenario,
+        speed: f64,
+        tick: Option<Duration>,
+    ) -> Result<Stage, RunError> {
+        let cluster = EmbeddedCluster::new(Config::default());
+        let client = cluster.client();
+        install_crds(&client).await?;
+        let kinds = Kinds::discover(&client).await?;
+        let mut created = Vec::new();
+        for object in ordered(&scenario.objects) {
+            created.push(create_object(scenario, &client, &kinds, object).await?);
+        }
+        let never = Duration::from_secs(365 * 24 * 3600);
+        let ready = scenario
+            .pod_ready_delay()?
+            .map_or(never, |d| d.div_f64(speed));
+        let defaults = SimulationConfig::default();
+        let tick = tick.unwrap_or(defaults.tick);
+        let simulation = cluster.start_simulation(SimulationConfig {
+            pod_ready_delay: ready,
+            nodes: scenario.simulation.nodes.unwrap_or(3),
+            speed,
+            tick,
+            ..defaults
+        });
+        settle(&cluster, tick).await;
+        if !scenario.changes.is_empty() {
+            for (i, change) in scenario.changes.iter().enumerate() {
+                apply_change(scenario, &client, &kinds, i, change).await?;
+            }
+            settle(&cluster, tick).await;
+        }
+        let before = versions(&client, &created).await;
+        Ok(Stage {
+            cluster,
+            client,
+            kinds,
+            created,
+            before,
+            _simulation: simulation,
+        })
+    }
+
+    /// Creates the scenario's AIAnalysis and its WorkflowExecution; answers the run's name.
+    pub async fn start_run(
+        &self,
+        scenario: &Scenario,
+        options: &RunOptions,
+    ) -> Result<String, RunError> {
+        create_analysis(scenario, &self.client).await?;
+        let runs: Api<WorkflowExecution> =
+            Api::namespaced(self.client.clone(), &scenario.namespace);
+        let name = scenario.run_name();
+        create_run(scenario, options, &runs, &name).await?;
+        Ok(name)
+    }
+
+    /// The report of the run `final_run` as the cluster holds it now: the summary (the run,
+    /// its executions, Events, the scenario's checks) and the objects' versions.
+    pub async fn report(
+        &self,
+        scenario: &Scenario,
+        final_run: Option<&WorkflowExecution>,
+        mut summary: Summary,
+    ) -> Report {
+        if let Some(run) = final_run {
+            summary.fill_run(run);
+        }
+        let name = scenario.run_name();
+        let executions: Api<KubernetesExecution> =
+            Api::namespaced(self.client.clone(), &scenario.namespace);
+        let lp = ListParams::default().labels(&crate::api::executions_of(&name));
+        if let Ok(list) = executions.list(&lp).await {
+            summary.fill_executions(list.items);
+        }
+        let events: Api<Event> = Api::all(self.client.clone());
+        if let Ok(list) = events.list(&ListParams::default()).await {
+            summary.fill_events(list.items);
+        }
+        summary.checks = checks(scenario, &self.client, &self.kinds, final_run).await;
+        let after = versions(&self.client, &self.created).await;
+        let versions = self
+            .before
+            .iter()
+            .map(|(key, rv)| {
+                let later = after.get(key).cloned().unwrap_or_default();
+                (key.clone(), (rv.clone(), later))
+            })
+            .collect();
+        Report {
+            summary,
+            versions,
+            archived: None,
+        }
+    }
+}
+
+/// The scenario's `faults:` as the rules of a client fault plan.
+pub fn fault_rules(scenario: &Scenario) -> Result<Rules, RunError> {
+    let rules = Rules::default();
     for (i, fault) in scenario.faults.iter().enumerate() {
         match (fault.count, &fault.latency) {
-            (Some(count), _) => {
-                cluster
-                    .faults()
-                    .fail_next(&fault.verb, &fault.resource, count, fault.code)
-            }
+            (Some(count), _) => rules.fail_next(&fault.verb, &fault.resource, count, fault.code),
             (None, Some(text)) => {
                 let latency = scenario.duration(&format!("faults[{i}].latency"), text)?;
-                cluster
-                    .faults()
-                    .add_latency(&fault.verb, &fault.resource, latency);
+                rules.add_latency(&fault.verb, &fault.resource, latency);
             }
             (None, None) => {}
         }
     }
-    create_analysis(scenario, &client).await?;
-    let runs: Api<WorkflowExecution> = Api::namespaced(client.clone(), &scenario.namespace);
-    let name = scenario.run_name();
-    create_run(scenario, options, &runs, &name).await?;
-    on_progress(Progress::Started {
-        run: format!("{}/{name}", scenario.namespace),
-    });
+    Ok(rules)
+}
 
-    let run_started = Instant::now();
+/// A controller's client on the embedded cluster, as on a real cluster: a request answered
+/// 429 with a `Retry-After` is retried by the client (`operator::backoff`); `faults` applies
+/// to every request it sends.
+pub fn controller_client(
+    cluster: &EmbeddedCluster,
+    faults: FaultLayer,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    controller: &'static str,
+) -> Client {
+    let service = ServiceBuilder::new()
+        .layer(ThrottleRetryLayer::new(clock, metrics, controller))
+        .layer(faults)
+        .service(cluster.service());
+    Client::new(service, "default")
+}
+
+/// Runs `scenario` to its end and returns its report. `options.timeout` is a hard cap on the
+/// real time of the whole call: set-up, run, shutdown of the controllers and report.
+pub async fn run(
+    scenario: &Scenario,
+    options: &RunOptions,
+    on_progress: impl FnMut(Progress),
+) -> Result<Report, RunError> {
+    scenario.check_templates(&options.templates)?;
+    let started = Instant::now();
     let deadline = started + options.timeout;
-    let mut tracker = super::progress::Tracker::new();
-    let mut unfinished = None;
-    let mut timing: BTreeMap<String, (Option<Duration>, Option<Duration>)> = BTreeMap::new();
-    let final_run = loop {
-        let current = runs.get_opt(&name).await.ok().flatten();
-        if let Some(run) = &current
-            && let Some(status) = &run.status
-        {
-            for change in tracker.update(status, run_started.elapsed()) {
-                if let Progress::Step(step) = &change {
-                    observe(&mut timing, &step.name, step.phase, step.elapsed);
-                }
-                on_progress(change);
-            }
-            if status.phase.is_some_and(WorkflowPhase::is_terminal) {
-                break current;
-            }
-            if status.phase == Some(WorkflowPhase::AwaitingApproval) && !run.spec.approved {
-                unfinished = Some(
-                    "the run waits for approval: run again with --approve to release it".into(),
-                );
-                break current;
-            }
+    let speed = check_speed(options.speed.or(scenario.speed).unwrap_or(1.0))?;
+    let stage = match tokio::time::timeout_at(deadline, Stage::new(scenario, speed, None)).await {
+        Ok(stage) => stage?,
+        Err(_) => {
+            let summary = Summary {
+                scenario: scenario.title(),
+                run: format!("{}/{}", scenario.namespace, scenario.run_name()),
+                speed,
+                unfinished: Some(over_time(options, "while setting up the cluster")),
+                elapsed_ms: millis(started.elapsed()),
+                ..Summary::default()
+            };
+            return Ok(Report {
+                summary,
+                versions: BTreeMap::new(),
+                archived: None,
+            });
         }
-        if Instant::now() >= deadline {
-            unfinished = Some(format!(
-                "the run did not end within {}s of real time (--timeout)",
-                options.timeout.as_secs_f64()
-            ));
-            break current;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
     };
-
-    let archived = match (&options.archive, &final_run) {
-        (Some(_), Some(run)) if run_ended(run) => Some(archived(&runs, &name).await),
+    let rules = Arc::new(fault_rules(scenario)?);
+    let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(speed));
+    let metrics = Arc::new(Metrics::new());
+    let client = |controller| {
+        let faults = FaultLayer::new(controller, rules.clone());
+        controller_client(
+            &stage.cluster,
+            faults,
+            clock.clone(),
+            metrics.clone(),
+            controller,
+        )
+    };
+    let (mut operator_config, executor_config) =
+        controller_configs(&options.templates, clock.clone(), metrics.clone());
+    operator_config.archive = options.archive.clone();
+    let stop = CancellationToken::new();
+    let controllers = vec![
+        spawn_workflow(client("workflow"), operator_config, &stop),
+        spawn_executor(client("executor"), executor_config, &stop),
+    ];
+    let mut timing = Timing::new();
+    let mut last_seen = None;
+    let watched = tokio::time::timeout_at(
+        deadline,
+        watch_run(
+            &stage,
+            scenario,
+            options,
+            &mut timing,
+            &mut last_seen,
+            on_progress,
+        ),
+    )
+    .await;
+    let unfinished = match watched {
+        Ok(watched) => watched?,
+        Err(_) => Some(over_time(options, "")),
+    };
+    // With an archive, the finished run is archived by the workflow controller before it stops.
+    let archived = match (&options.archive, &last_seen) {
+        (Some(_), Some(run)) if run_ended(run) => {
+            let runs: Api<WorkflowExecution> =
+                Api::namespaced(stage.client.clone(), &scenario.namespace);
+            let waited =
+                tokio::time::timeout_at(deadline, archived(&runs, &scenario.run_name())).await;
+            Some(waited.unwrap_or_else(|_| Err(over_time(options, "while archiving"))))
+        }
         _ => None,
     };
+    // The controllers finish what they are doing, within the cap and at most 5 s; what is
+    // left is stopped.
     stop.cancel();
-    for handle in controllers {
-        let _ = tokio::time::timeout(Duration::from_secs(5), handle).await;
+    let grace = deadline.min(Instant::now() + Duration::from_secs(5));
+    let mut controllers = controllers;
+    for handle in &mut controllers {
+        if tokio::time::timeout_at(grace, &mut *handle).await.is_err() {
+            break;
+        }
     }
-
-    let mut summary = Summary {
+    for handle in &controllers {
+        handle.abort();
+    }
+    // Stopped at the cap: the run as it is now (the observer sees no faults).
+    if last_seen
+        .as_ref()
+        .is_none_or(|run| !run_ended(run) && unfinished.is_some())
+    {
+        let runs: Api<WorkflowExecution> =
+            Api::namespaced(stage.client.clone(), &scenario.namespace);
+        if let Ok(Some(run)) = runs.get_opt(&scenario.run_name()).await {
+            last_seen = Some(run);
+        }
+    }
+    let final_run = last_seen;
+    let summary = Summary {
         scenario: scenario.title(),
         speed,
         unfinished,
         ..Summary::default()
     };
-    if let Some(run) = &final_run {
-        summary.fill_run(run);
-    }
-    for row in &mut summary.steps {
+    let mut report = stage.report(scenario, final_run.as_ref(), summary).await;
+    for row in &mut report.summary.steps {
         row.duration_ms = match timing.get(&row.name) {
-            Some((Some(start), Some(end))) => {
-                u64::try_from(end.saturating_sub(*start).as_millis()).ok()
-            }
+            Some((Some(start), Some(end))) => Some(millis(end.saturating_sub(*start))),
             _ => None,
         };
     }
-    let executions: Api<KubernetesExecution> = Api::namespaced(client.clone(), &scenario.namespace);
-    let lp = ListParams::default().labels(&crate::api::executions_of(&name));
-    if let Ok(list) = executions.list(&lp).await {
-        summary.fill_executions(list.items);
-    }
-    let events: Api<Event> = Api::all(client.clone());
-    if let Ok(list) = events.list(&ListParams::default()).await {
-        summary.fill_events(list.items);
-    }
-    summary.checks = checks(scenario, &client, &kinds, final_run.as_ref()).await;
-    let after = versions(&client, &kinds, &created).await;
-    let versions = before
-        .into_iter()
-        .map(|(key, rv)| {
-            let later = after.get(&key).cloned().unwrap_or_default();
-            (key, (rv, later))
-        })
-        .collect();
-    summary.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(Report {
-        summary,
-        versions,
-        archived,
-    })
-}
-
-fn run_ended(run: &WorkflowExecution) -> bool {
-    crate::operator::finished::run_ended(run)
+    report.summary.elapsed_ms = millis(started.elapsed());
+    report.archived = archived;
+    Ok(report)
 }
 
 /// Waits (at most 10 s) for the workflow controller to mark the finished run `Archived`, and
@@ -331,6 +460,76 @@ async fn archived(runs: &Api<WorkflowExecution>, name: &str) -> Result<String, S
             }
             None => tokio::time::sleep(Duration::from_millis(20)).await,
         }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn over_time(options: &RunOptions, when: &str) -> String {
+    let when = if when.is_empty() {
+        String::new()
+    } else {
+        format!(" ({when})")
+    };
+    format!(
+        "the run did not end within {}s of real time (--timeout){when}",
+        options.timeout.as_secs_f64()
+    )
+}
+
+/// When each step was first seen started and first seen ended, from the run's start.
+type Timing = BTreeMap<String, (Option<Duration>, Option<Duration>)>;
+
+fn run_ended(run: &WorkflowExecution) -> bool {
+    run.status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .is_some_and(WorkflowPhase::is_terminal)
+}
+
+/// Creates the run and follows it until it ends (or waits for an approval it will not get),
+/// reporting each change; answers why it stopped before the end, if it did. `last_seen` is
+/// the run as last read, `timing` when each step started and ended.
+async fn watch_run(
+    stage: &Stage,
+    scenario: &Scenario,
+    options: &RunOptions,
+    timing: &mut Timing,
+    last_seen: &mut Option<WorkflowExecution>,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<Option<String>, RunError> {
+    let name = stage.start_run(scenario, options).await?;
+    let runs: Api<WorkflowExecution> = Api::namespaced(stage.client.clone(), &scenario.namespace);
+    on_progress(Progress::Started {
+        run: format!("{}/{name}", scenario.namespace),
+    });
+    let run_started = Instant::now();
+    let mut tracker = super::progress::Tracker::new();
+    loop {
+        let current = runs.get_opt(&name).await.ok().flatten();
+        if current.is_some() {
+            last_seen.clone_from(&current);
+        }
+        if let Some(run) = &current
+            && let Some(status) = &run.status
+        {
+            for change in tracker.update(status, run_started.elapsed()) {
+                if let Progress::Step(step) = &change {
+                    observe(timing, &step.name, step.phase, step.elapsed);
+                }
+                on_progress(change);
+            }
+            if status.phase.is_some_and(WorkflowPhase::is_terminal) {
+                return Ok(None);
+            }
+            if status.phase == Some(WorkflowPhase::AwaitingApproval) && !run.spec.approved {
+                let why = "the run waits for approval: run again with --approve to release it";
+                return Ok(Some(why.into()));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
@@ -560,9 +759,11 @@ async fn apply_change(
     Ok(())
 }
 
-/// Waits until the simulation stops writing (at most 5 s): the cluster is in its steady state.
-async fn settle(cluster: &EmbeddedCluster) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+/// Waits until the simulation stops writing for three of its ticks (300 ms at the default
+/// tick; at most 5 s or 20 ticks): the cluster is in its steady state.
+async fn settle(cluster: &EmbeddedCluster, tick: Duration) {
+    let quiet = tick * 3;
+    let deadline = Instant::now() + Duration::from_secs(5).max(tick * 20);
     let mut last = cluster.resource_version();
     let mut quiet_since = Instant::now();
     while Instant::now() < deadline {
@@ -571,14 +772,13 @@ async fn settle(cluster: &EmbeddedCluster) {
         if now != last {
             last = now;
             quiet_since = Instant::now();
-        } else if quiet_since.elapsed() >= Duration::from_millis(300) {
+        } else if quiet_since.elapsed() >= quiet {
             return;
         }
     }
 }
 
-async fn versions(client: &Client, kinds: &Kinds, created: &[Created]) -> BTreeMap<String, String> {
-    let _ = kinds;
+async fn versions(client: &Client, created: &[Created]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for c in created {
         let api: Api<DynamicObject> = match &c.namespace {
@@ -622,37 +822,63 @@ pub fn start_controllers(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     // One clock for both controllers: the engine's waits and the executor's deadlines agree.
     let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(speed));
+    let (mut operator_config, executor_config) =
+        controller_configs(templates, clock, Arc::new(Metrics::new()));
+    operator_config.archive = archive;
+    operator_config.retention = retention;
+    vec![
+        spawn_workflow(client.clone(), operator_config, stop),
+        spawn_executor(client.clone(), executor_config, stop),
+    ]
+}
+
+/// The controllers' configurations for an in-process run: `clock` for both (the engine's
+/// waits and the executor's deadlines agree), quick template polls, short waits for a busy
+/// target, and quick polls of awaited conditions.
+pub fn controller_configs(
+    templates: &std::path::Path,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+) -> (OperatorConfig, ExecutorConfig) {
     let mut config = OperatorConfig::new(templates);
     config.clock = clock.clone();
     config.template_poll = Duration::from_secs(1);
     config.wait_requeue = Duration::from_millis(200);
-    config.archive = archive;
-    config.retention = retention;
-    let operator = {
-        let client = client.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            crate::operator::run(client, config, stop.cancelled_owned()).await;
-        })
-    };
+    config.metrics = metrics.clone();
     let executor_config = ExecutorConfig {
         poll_interval: Duration::from_millis(100),
         concurrency: 16,
         clock,
+        metrics,
         ..ExecutorConfig::default()
     };
-    let executor = {
-        let client = client.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if let Err(e) =
-                crate::executor::run_until(client, executor_config, stop.cancelled_owned()).await
-            {
-                tracing::error!(error = %e, "the executor stopped");
-            }
-        })
-    };
-    vec![operator, executor]
+    (config, executor_config)
+}
+
+/// Runs the workflow controller on `client` until `stop` is cancelled.
+pub fn spawn_workflow(
+    client: Client,
+    config: OperatorConfig,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        crate::operator::run(client, config, stop.cancelled_owned()).await;
+    })
+}
+
+/// Runs the executor on `client` until `stop` is cancelled.
+pub fn spawn_executor(
+    client: Client,
+    config: ExecutorConfig,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::executor::run_until(client, config, stop.cancelled_owned()).await {
+            tracing::error!(error = %e, "the executor stopped");
+        }
+    })
 }
 
 async fn create_analysis(scenario: &Scenario, client: &Client) -> Result<(), RunError> {

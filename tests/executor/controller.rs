@@ -52,7 +52,7 @@ async fn dry_run_is_checked_by_the_server_and_persists_nothing() {
 #[tokio::test]
 async fn protected_namespaces_are_refused_before_anything_is_read() {
     let env = env().await;
-    env.cluster.faults().fail_next("*", "deployments", 1, 500);
+    env.cluster.faults().fail_next("*", "deployments", 1, 403);
     let r = env
         .perform(
             "system",
@@ -73,7 +73,7 @@ async fn protected_namespaces_are_refused_before_anything_is_read() {
             json!({ "namespace": NS, "deployment": "x", "replicas": 1 }),
         )
         .await;
-    failed(r, ErrorReason::Unknown);
+    failed(r, ErrorReason::Forbidden);
 }
 
 #[tokio::test]
@@ -155,7 +155,6 @@ async fn api_errors_are_classified() {
         (403, ErrorReason::Forbidden),
         (409, ErrorReason::Conflict),
         (422, ErrorReason::Invalid),
-        (500, ErrorReason::Unknown),
     ] {
         // A lost race (409) is redone from a fresh read a few times before it counts.
         let times = if code == 409 { 5 } else { 1 };
@@ -175,6 +174,52 @@ async fn api_errors_are_classified() {
         let msg = failed(r, reason);
         assert!(msg.contains("Deployment shop/web"), "{msg}");
     }
+}
+
+#[tokio::test]
+async fn transient_api_errors_are_redone_within_the_attempt() {
+    let env = env().await;
+    env.deployment("web", 2).await;
+    // An unavailable API server on a read, a failed write and a write that timed out are
+    // each absorbed, and the change is made once.
+    env.cluster.faults().fail_next("get", "deployments", 1, 503);
+    env.cluster
+        .faults()
+        .fail_next("update", "deployments", 1, 500);
+    env.cluster
+        .faults()
+        .fail_next("update", "deployments", 1, 504);
+    let r = succeeded(
+        env.perform(
+            "raise",
+            "increase_resources",
+            json!({ "namespace": NS, "deployment": "web", "memory": "1Gi" }),
+        )
+        .await,
+    );
+    assert_eq!(changes(&r), ["Deployment web: memory limit 512Mi→1Gi"]);
+}
+
+#[tokio::test]
+async fn a_server_error_that_lasts_past_the_deadline_fails_the_attempt_with_that_error() {
+    let env = env().await;
+    env.deployment("web", 2).await;
+    env.cluster
+        .faults()
+        .fail_next("patch", "deployments/scale", 10_000, 500);
+    env.execution_with(
+        "broken",
+        "scale_deployment",
+        json!({ "namespace": NS, "deployment": "web", "replicas": 3 }),
+        |s| s.timeout = Some("1s".into()),
+    )
+    .await;
+    let r = result(&env.run("broken").await);
+    // The previous state was recorded before the writes failed.
+    assert_eq!(r.output["previous_replicas"], 2);
+    let msg = failed(r, ErrorReason::Unknown);
+    assert!(msg.contains("answered 500"), "{msg}");
+    assert!(msg.contains("until the step's timeout"), "{msg}");
 }
 
 #[tokio::test]

@@ -392,7 +392,18 @@ async fn the_cluster_role_grants_exactly_what_the_actions_use() {
     let running = tokio::spawn(run_until(executor, ExecutorConfig::default(), async move {
         let _ = stopped.await;
     }));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Until its watch is sent (a fixed 200 ms was too short on a loaded machine).
+    for _ in 0..200 {
+        let watching = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(r, _)| r.1 == "kubernetesexecutions" && r.2 == "watch");
+        if watching {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
 

@@ -22,7 +22,10 @@ mod volumes;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so that a runtime with paused time (the soak) drives pod readiness too.
+use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 

@@ -1,7 +1,7 @@
 //! Nodes, the scheduler and the kubelets: Pods go to the schedulable Ready node with the
 //! fewest Pods (cordoned nodes get none), start, and become Ready after the configured delay.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use serde_json::{Value, json};
 
