@@ -4,6 +4,7 @@
 mod error;
 pub mod params;
 mod resolve;
+mod size;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use crate::catalog::Effect;
 use crate::dsl::ast::{OnFailure, RollbackMode};
 
 pub use error::PlanError;
+pub use size::MAX_PLAN_BYTES;
 pub use resolve::{
     DEFAULT_MAX_PARALLEL, DEFAULT_STEP_TIMEOUT_MS, DEFAULT_WORKFLOW_TIMEOUT_MS, PlanContext,
     display, plan, rhai_literal,
