@@ -10,6 +10,10 @@
 //!
 //! The `remedy` binary installs [`Metered`] around mimalloc; a program that does not gets the
 //! other budgets but no memory budget ([`is_metered`] tells).
+//!
+//! The crate's only `unsafe` code: implementing `GlobalAlloc` requires it. Each method forwards
+//! to the wrapped allocator unchanged.
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
