@@ -50,6 +50,14 @@ async fn scripts_never_run_on_the_runtime_threads() {
     let _guard = tracing::subscriber::set_default(
         tracing_subscriber::registry().with(on_runtime_thread.clone()),
     );
+    // The recorder sees a script run on this thread. (First, too: tracing decides once, where
+    // a log statement is first reached, whether anyone listens to it.)
+    let engine = remedy::script::ScriptEngine::new(&Default::default()).unwrap();
+    engine
+        .eval_source("print(\"control\")", &Default::default())
+        .unwrap();
+    assert_eq!(on_runtime_thread.0.lock().unwrap().len(), 1);
+    on_runtime_thread.0.lock().unwrap().clear();
     let mut h = Harness::new().await;
     h.template("printing.wf", PRINTING);
     h.start();
