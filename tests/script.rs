@@ -382,3 +382,24 @@ mod builtins {
         assert!(err.to_string().contains("above the upper bound"), "{err}");
     }
 }
+
+/// The script fuzz target's seed corpus (`fuzz/corpus/script`: a module, a `---` line, an
+/// expression): every seed ends within the limits, and every hostile one is stopped.
+#[test]
+fn fuzz_corpus_replays_within_the_limits() {
+    let mut hostile = 0;
+    for entry in std::fs::read_dir("fuzz/corpus/script").unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (module, expr) = text.split_once("\n---\n").unwrap_or(("", &text));
+        let result = run_with(Limits::default(), module, expr.trim_end());
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("hostile_") {
+            hostile += 1;
+            assert!(result.is_err(), "{name} was not stopped: {result:?}");
+        } else {
+            assert!(result.is_ok(), "{name}: {result:?}");
+        }
+    }
+    assert!(hostile >= 10, "the corpus has {hostile} hostile seeds");
+}
