@@ -100,7 +100,11 @@ fn kind_of(t: std::fs::FileType) -> &'static str {
             return "a device";
         }
     }
-    if t.is_dir() { "a directory" } else { "not a file" }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
 }
 
 /// Read `path` as bytes: it must resolve inside `dir`, be a regular file and hold at most
@@ -241,14 +245,14 @@ impl Walker<'_> {
                     return;
                 }
             }
-        Err(source) => {
-            out.errors.push(FileError::Io {
-                path: dir.to_path_buf(),
-                source,
-            });
-            return;
+            Err(source) => {
+                out.errors.push(FileError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+                return;
+            }
         }
-    }
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(source) => {
@@ -310,8 +314,8 @@ mod tests {
             read_text_inside(dir.path(), &path, MAX_FILE_BYTES).unwrap(),
             "fn f() { 1 }"
         );
-        let missing = read_inside(dir.path(), &dir.path().join("none"), MAX_FILE_BYTES)
-            .expect_err("missing");
+        let missing =
+            read_inside(dir.path(), &dir.path().join("none"), MAX_FILE_BYTES).expect_err("missing");
         assert!(missing.is_not_found(), "{missing}");
     }
 
@@ -364,16 +368,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.rhai")).unwrap();
         let err = read_file(&dir.path().join("zero.rhai"), MAX_FILE_BYTES).expect_err("device");
-        assert!(matches!(err, FileError::NotRegular { kind: "a device", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                FileError::NotRegular {
+                    kind: "a device",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let fifo = dir.path().join("fifo.rhai");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.is_ok_and(|s| s.success()), "mkfifo");
         let err = read_inside(dir.path(), &fifo, MAX_FILE_BYTES).expect_err("fifo");
-        assert!(matches!(err, FileError::NotRegular { kind: "a FIFO", .. }), "{err}");
+        assert!(
+            matches!(err, FileError::NotRegular { kind: "a FIFO", .. }),
+            "{err}"
+        );
         std::fs::create_dir(dir.path().join("d.wf")).unwrap();
         let err = read_inside(dir.path(), &dir.path().join("d.wf"), MAX_FILE_BYTES)
             .expect_err("directory");
-        assert!(matches!(err, FileError::NotRegular { kind: "a directory", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                FileError::NotRegular {
+                    kind: "a directory",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[cfg(unix)]

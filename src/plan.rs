@@ -16,11 +16,11 @@ use crate::catalog::Effect;
 use crate::dsl::ast::{OnFailure, RollbackMode};
 
 pub use error::PlanError;
-pub use size::MAX_PLAN_BYTES;
 pub use resolve::{
     DEFAULT_MAX_PARALLEL, DEFAULT_STEP_TIMEOUT_MS, DEFAULT_WORKFLOW_TIMEOUT_MS, PlanContext,
     display, plan, rhai_literal,
 };
+pub use size::MAX_PLAN_BYTES;
 
 /// A run's plan: every value that needs no step output is resolved; the rest is kept as
 /// rhai source to evaluate when its step is scheduled.

@@ -20,9 +20,9 @@ use crate::check::CheckContext;
 use crate::dsl::ast;
 use crate::engine::simulate::{AttemptScript, Script, Stop, label, simulate};
 use crate::engine::{Program, initial_status};
+use crate::files::{self, FileError, MAX_FILE_BYTES};
 use crate::plan::{ExecutionPlan, PlanContext, StepStage};
 use crate::script::duration::parse_millis;
-use crate::files::{self, FileError, MAX_FILE_BYTES};
 use crate::template::{Template, loader};
 
 /// The suffix that marks a rehearsal file.

@@ -106,7 +106,11 @@ fn invalid_message(file: &SourceFile, diagnostics: &[Diagnostic]) -> String {
     let at = file.line_col(first.span.start);
     let more = match diagnostics.len() {
         1 => String::new(),
-        n => format!(" (and {} more error{})", n - 1, if n == 2 { "" } else { "s" }),
+        n => format!(
+            " (and {} more error{})",
+            n - 1,
+            if n == 2 { "" } else { "s" }
+        ),
     };
     format!(
         "{}:{}:{}: error[{}]: {}{more}",

@@ -251,7 +251,11 @@ fn lint_walks_directories_and_prints_machine_formats() {
     std::fs::create_dir_all(&nested).unwrap();
     // Another name: two files of one directory declaring the same name@version is an error.
     let clean = std::fs::read_to_string(fixture("clean_minimal.wf")).unwrap();
-    std::fs::write(nested.join("one.wf"), clean.replace("\"fixture\"", "\"other\"")).unwrap();
+    std::fs::write(
+        nested.join("one.wf"),
+        clean.replace("\"fixture\"", "\"other\""),
+    )
+    .unwrap();
     std::fs::copy(fixture("unknown_action_typo.wf"), dir.path().join("two.wf")).unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not a template").unwrap();
     let root = dir.path().to_str().unwrap();
@@ -423,7 +427,10 @@ mod hostile_files {
         assert_eq!(code, 1, "{out}");
         // /dev/zero is outside the directory before it is a device.
         assert!(out.contains("(it resolves to /dev/zero)"), "{out}");
-        assert!(out.contains("is not a regular file (it is a FIFO)"), "{out}");
+        assert!(
+            out.contains("is not a regular file (it is a FIFO)"),
+            "{out}"
+        );
     }
 
     /// A module that is not UTF-8 passed lint and failed at plan.
@@ -446,7 +453,12 @@ mod hostile_files {
         template(dir.path(), "b.wf", "description \"stray\"");
         let (code, out) = remedy_ends(&["lint", dir.path().to_str().unwrap()]);
         assert_eq!(code, 1, "{out}");
-        assert_eq!(out.matches("error[E0006]: t@1.0.0 is also declared in").count(), 2, "{out}");
+        assert_eq!(
+            out.matches("error[E0006]: t@1.0.0 is also declared in")
+                .count(),
+            2,
+            "{out}"
+        );
     }
 
     /// Nothing bounded a template's size or its number of steps: 605,000 steps passed lint
@@ -463,7 +475,9 @@ mod hostile_files {
             "{out}"
         );
         let steps: String = (0..300)
-            .map(|i| format!("  step s{i} {{ action \"notify_only\" with {{ message: \"x\" }} }}\n"))
+            .map(|i| {
+                format!("  step s{i} {{ action \"notify_only\" with {{ message: \"x\" }} }}\n")
+            })
             .collect();
         std::fs::write(
             dir.path().join("long.wf"),
@@ -472,7 +486,10 @@ mod hostile_files {
         .unwrap();
         let (code, out) = remedy_ends(&["lint", dir.path().join("long.wf").to_str().unwrap()]);
         assert_eq!(code, 1, "{out}");
-        assert!(out.contains("error[E0128]: the template declares 300 steps"), "{out}");
+        assert!(
+            out.contains("error[E0128]: the template declares 300 steps"),
+            "{out}"
+        );
     }
 
     /// A template file reached through a symlink out of the linted directory is refused; a
@@ -495,7 +512,10 @@ mod hostile_files {
             out.contains("error[E0005]") && out.contains("outside"),
             "{out}"
         );
-        assert!(out.ends_with("checked 1 file: 1 error, 0 warnings\n"), "{out}");
+        assert!(
+            out.ends_with("checked 1 file: 1 error, 0 warnings\n"),
+            "{out}"
+        );
     }
 }
 

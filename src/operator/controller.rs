@@ -428,11 +428,9 @@ async fn plan_step(
     // delays only this run.
     let planned = {
         let (templates, wfe) = (ctx.templates.clone(), wfe.clone());
-        tokio::task::spawn_blocking(move || {
-            planning::plan_run(&templates, &wfe, &analysis_status)
-        })
-        .await
-        .map_err(Error::Aborted)?
+        tokio::task::spawn_blocking(move || planning::plan_run(&templates, &wfe, &analysis_status))
+            .await
+            .map_err(Error::Aborted)?
     };
     match planned {
         Err(PlanFailure { reason, message }) => {

@@ -104,7 +104,8 @@ impl TemplateCatalog {
     /// The template `name` in `version`, or (no version) its highest release: the highest
     /// version without a pre-release part, or the highest pre-release if there is no release.
     pub fn get(&self, name: &str, version: Option<&str>) -> Result<&Arc<Template>, TemplateError> {
-        self.find(name, version).map_err(|e| self.why_not_served(name, version).unwrap_or(e))
+        self.find(name, version)
+            .map_err(|e| self.why_not_served(name, version).unwrap_or(e))
     }
 
     /// A template asked for but not found, whose file was found and left out: why.
@@ -247,7 +248,10 @@ mod tests {
         let catalog = TemplateCatalog::load_dir(dir.path()).unwrap();
         assert_eq!(catalog.len(), 5);
         assert_eq!(catalog.get("oom", None).unwrap().version(), "1.10.0");
-        assert_eq!(catalog.get("oom", Some("1.2.0")).unwrap().version(), "1.2.0");
+        assert_eq!(
+            catalog.get("oom", Some("1.2.0")).unwrap().version(),
+            "1.2.0"
+        );
         assert_eq!(
             catalog.resolve("oom@2.0.0-rc.1").unwrap().version(),
             "2.0.0-rc.1"
@@ -330,7 +334,10 @@ mod tests {
             &template("b", "1.0.0", "  import \"lib/none.rhai\" as n"),
         );
         let err = load(&missing).unwrap_err().to_string();
-        assert!(err.contains("[E0116]") && err.contains("does not exist"), "{err}");
+        assert!(
+            err.contains("[E0116]") && err.contains("does not exist"),
+            "{err}"
+        );
     }
 
     #[test]

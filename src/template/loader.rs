@@ -205,8 +205,7 @@ pub fn mark_duplicates(loaded: &mut [Loaded]) {
 
 /// A refused file as a diagnostic of its own file (E0005), for lint's reports.
 pub fn refused_diagnostic(refused: &FileError) -> Diagnostic {
-    Diagnostic::error(REFUSED_FILE, refused.to_string(), Span::default()).with_help(match refused
-    {
+    Diagnostic::error(REFUSED_FILE, refused.to_string(), Span::default()).with_help(match refused {
         FileError::Outside { .. } => {
             "keep templates and their modules inside the template directory (a symlink may \
              point only within it)"

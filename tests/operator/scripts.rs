@@ -19,9 +19,11 @@ impl<S: Subscriber> Layer<S> for ScriptOutput {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         if event.metadata().target() == "remedy::script" {
             let mut text = String::new();
-            event.record(&mut |_: &tracing::field::Field, value: &dyn std::fmt::Debug| {
-                text.push_str(&format!("{value:?}"));
-            });
+            event.record(
+                &mut |_: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+                    text.push_str(&format!("{value:?}"));
+                },
+            );
             if let Ok(mut seen) = self.0.lock() {
                 seen.push(text);
             }
@@ -68,7 +70,10 @@ async fn scripts_never_run_on_the_runtime_threads() {
     assert_eq!(status.parameters.unwrap()["replicas"], json!(3));
     assert_eq!(h.execution_names("run-1").await, ["run-1-tell-1"]);
     let seen = on_runtime_thread.0.lock().unwrap().clone();
-    assert!(seen.is_empty(), "scripts ran on the runtime's thread: {seen:?}");
+    assert!(
+        seen.is_empty(),
+        "scripts ran on the runtime's thread: {seen:?}"
+    );
 }
 
 /// The attack: a stray file declaring the same `name@version` replaced the template the
