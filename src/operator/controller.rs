@@ -736,12 +736,14 @@ async fn engine_step(
         approved: wfe.spec.approved,
     };
     // Deciding runs `when` and deferred `with` scripts: off the runtime's workers, like
-    // planning.
-    let decision = {
+    // planning. A plan without them is decided in place (no scripts, no thread hand-off).
+    let decision = if opened.program.runs_scripts() {
         let (opened, status) = (opened.clone(), status.clone());
         tokio::task::spawn_blocking(move || opened.program.decide(&status, &observations, now))
             .await
             .map_err(Error::Aborted)?
+    } else {
+        opened.program.decide(status, &observations, now)
     };
     let owner = owner_reference(wfe)?;
     let keys = ctx.keys().await?;
