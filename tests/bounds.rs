@@ -2,6 +2,8 @@
 //! an allocator that counts live bytes, and must stay under 200 MB above where it started.
 //! (How fast each bound is reached is measured in `benches/bounds.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The counting allocator below: a `GlobalAlloc` cannot be written without `unsafe`.
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
