@@ -189,7 +189,12 @@ impl Template {
         modules: BTreeMap<String, String>,
         warnings: Vec<Diagnostic>,
     ) -> Result<Self, TemplateError> {
-        let key = || Some(format!("{}@{}", file.workflow.name.value, file.workflow.version.value));
+        let key = || {
+            Some(format!(
+                "{}@{}",
+                file.workflow.name.value, file.workflow.version.value
+            ))
+        };
         let import_span = |alias: &str| {
             file.workflow
                 .imports()
