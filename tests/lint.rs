@@ -368,6 +368,29 @@ mod hostile_files {
         )
     }
 
+    /// `param p: int = ${ if sleep(3.0) == () { 1 } else { 2 } }` made `remedy lint` wait
+    /// 3 s and pass: rhai's `sleep` was there. No function a script can call waits, so the
+    /// default is an error, found without waiting (how fast: `benches/bounds.rs`).
+    #[test]
+    fn a_param_default_that_sleeps_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let wf = dir.path().join("t.wf");
+        std::fs::write(
+            &wf,
+            TEMPLATE.replace(
+                "IMPORTS",
+                "param p: int = ${ if sleep(3.0) == () { 1 } else { 2 } }",
+            ),
+        )
+        .unwrap();
+        let (code, out) = remedy_ends(&["lint", wf.to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("error[E0206]: the default of param `p` fails: Function not found: sleep"),
+            "{out}"
+        );
+    }
+
     /// Imports escaped the template directory through a file symlink and through a
     /// directory symlink; `lint` said nothing and `plan` read the files.
     #[test]

@@ -111,7 +111,20 @@ impl Rejected {
                 let (name, version) = split(key.as_deref());
                 Rejected { name, version, why }
             }
-            TemplateError::Duplicate { key, .. } | TemplateError::NotServed { key, .. } => {
+            TemplateError::Duplicate { key, first, second } => {
+                let (name, version) = split(Some(key));
+                Rejected {
+                    name,
+                    version,
+                    why: format!(
+                        "{} and {}, which both declare it ([E0006]): neither is served; give one \
+                         a new version, or remove it",
+                        first.display(),
+                        second.display()
+                    ),
+                }
+            }
+            TemplateError::NotServed { key, .. } => {
                 let (name, version) = split(Some(key));
                 Rejected {
                     name,

@@ -92,8 +92,11 @@ async fn a_duplicate_name_and_version_is_not_served() {
     let failure = status.failure.unwrap();
     assert_eq!(failure.reason, FailureReason::TemplateNotFound);
     assert!(
-        failure.message.contains("printing@1.0.0 is not served")
-            && failure.message.contains("declared twice"),
+        failure.message.contains("printing@1.0.0 in ")
+            && failure.message.contains("printing.wf and ")
+            && failure
+                .message
+                .contains("stray.wf, which both declare it ([E0006])"),
         "{}",
         failure.message
     );
