@@ -25,10 +25,11 @@ use remedy::cluster::{Config, EmbeddedCluster};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-/// The allocator of the `remedy` binary (src/main.rs), so that memory is measured as it
-/// runs there.
+/// The allocator of the `remedy` binary (src/main.rs: mimalloc, metered for the scripts'
+/// memory limit), so that memory is measured as it runs there.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: remedy::script::memory::Metered<mimalloc::MiMalloc> =
+    remedy::script::memory::Metered(mimalloc::MiMalloc);
 
 const NS: &str = "bench";
 const STEPS: usize = 5;

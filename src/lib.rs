@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod dsl;
 pub mod engine;
 pub mod executor;
+pub mod files;
 pub mod graph;
 pub mod lsp;
 pub mod operator;

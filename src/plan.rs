@@ -4,6 +4,7 @@
 mod error;
 pub mod params;
 mod resolve;
+mod size;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ pub use resolve::{
     DEFAULT_MAX_PARALLEL, DEFAULT_STEP_TIMEOUT_MS, DEFAULT_WORKFLOW_TIMEOUT_MS, PlanContext,
     display, plan, rhai_literal,
 };
+pub use size::MAX_PLAN_BYTES;
 
 /// A run's plan: every value that needs no step output is resolved; the rest is kept as
 /// rhai source to evaluate when its step is scheduled.

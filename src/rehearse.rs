@@ -16,12 +16,14 @@ use crate::api::{
     StopMode, StopRequest, WorkflowExecutionSpec, WorkflowExecutionStatus, WorkflowPhase,
 };
 use crate::catalog::ActionCatalog;
+use crate::check::CheckContext;
 use crate::dsl::ast;
 use crate::engine::simulate::{AttemptScript, Script, Stop, label, simulate};
 use crate::engine::{Program, initial_status};
+use crate::files::{self, FileError, MAX_FILE_BYTES};
 use crate::plan::{ExecutionPlan, PlanContext, StepStage};
 use crate::script::duration::parse_millis;
-use crate::template::Template;
+use crate::template::{Template, loader};
 
 /// The suffix that marks a rehearsal file.
 pub const SUFFIX: &str = ".rehearsal.yaml";
@@ -137,14 +139,9 @@ pub struct Expect {
 /// A rehearsal that cannot run: unreadable, malformed, or naming what the template lacks.
 #[derive(Debug, thiserror::Error)]
 pub enum RehearsalError {
-    /// The file cannot be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// The file cannot be read (or is refused: see [`crate::files`]).
+    #[error(transparent)]
+    Read(#[from] FileError),
     /// The YAML does not match the rehearsal format.
     #[error("{path}: {message}")]
     Format {
@@ -187,55 +184,36 @@ pub fn parse(text: &str, path: &Path) -> Result<RehearsalFile, RehearsalError> {
     })
 }
 
-/// Read and parse a rehearsal file.
+/// Read and parse a rehearsal file (a regular file within the size limit).
 pub fn load(path: &Path) -> Result<RehearsalFile, RehearsalError> {
-    let text = std::fs::read_to_string(path).map_err(|source| RehearsalError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = files::read_text(path, MAX_FILE_BYTES)?;
     parse(&text, path)
 }
 
-/// Every `*.rehearsal.yaml` under `paths` (files are taken as given), sorted per directory.
+/// Every `*.rehearsal.yaml` under `paths` (files are taken as given), sorted per directory;
+/// directories are walked as the loader walks them (no hidden entries, no symlink loops).
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RehearsalError> {
     let mut out = Vec::new();
     for path in paths {
-        if path.is_dir() {
-            walk(path, &mut out)?;
-        } else if path.exists() {
-            out.push(path.clone());
-        } else {
-            return Err(RehearsalError::Read {
-                path: path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        let meta = std::fs::metadata(path).map_err(|source| FileError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            let mut walk = files::walk(path, &|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(SUFFIX))
             });
+            if !walk.errors.is_empty() {
+                return Err(walk.errors.remove(0).into());
+            }
+            out.extend(walk.files);
+        } else {
+            out.push(path.clone());
         }
     }
     Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RehearsalError> {
-    let read = |e| RehearsalError::Read {
-        path: dir.to_path_buf(),
-        source: e,
-    };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(read)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.ends_with(SUFFIX))
-        {
-            out.push(p);
-        }
-    }
-    Ok(())
 }
 
 /// The inputs planning takes from a case.
@@ -694,12 +672,16 @@ pub struct FileReport {
 /// Load a rehearsal file and its template, plan and rehearse every case.
 pub fn run_file(path: &Path) -> Result<FileReport, RehearsalError> {
     let file = load(path)?;
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = files::parent_dir(path);
     let template_path = dir.join(&file.workflow);
-    let template = Template::load(&template_path).map_err(|e| RehearsalError::Template {
-        path: template_path.clone(),
-        message: e.to_string(),
-    })?;
+    // The loader's way, as the operator loads it: checked, and from inside the rehearsal's
+    // directory.
+    let template = loader::load_file(dir, &template_path, &CheckContext::default())
+        .into_result()
+        .map_err(|e| RehearsalError::Template {
+            path: template_path.clone(),
+            message: e.to_string(),
+        })?;
     let ctx = PlanContext {
         namespace: NAMESPACE.to_string(),
         execution: EXECUTION.to_string(),

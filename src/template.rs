@@ -15,60 +15,135 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::catalog::templates::ImportedScript;
+use sha2::{Digest, Sha256};
+
 use crate::check::Diagnostic;
 use crate::dsl::ast::{
     ApprovalKind, ConstraintKind, Expr, File, Item, MapLit, Step, StepItem, StringPart, Value,
     ValueKind,
 };
 use crate::dsl::span::{SourceFile, Span};
+use crate::files::FileError;
 use crate::graph::StepGraph;
-use crate::script::modules::{self, ImportError};
 use crate::script::scan::{self, FieldRef};
 use crate::script::{CompiledExpr, ScriptEngine, ScriptError, position};
 
-/// Why a template could not be loaded.
+pub mod catalog;
+pub mod loader;
+
+pub use catalog::TemplateCatalog;
+
+/// Why a template could not be loaded or found.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
-    /// The file cannot be read.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file does not parse.
-    #[error("{}", .0.message)]
-    Syntax(Diagnostic),
-    /// An import cannot be read.
+    /// The file was not read: missing, unreadable, outside the template directory, not a
+    /// regular file, or too large.
     #[error(transparent)]
-    Import(#[from] ImportError),
-    /// An expression or an imported module does not compile (or a module fails to load).
-    #[error("{error}")]
-    Script {
-        /// Where in the `.wf` file (the expression, or the import's path).
-        span: Span,
-        /// What failed.
-        error: ScriptError,
+    File(#[from] FileError),
+    /// The template has errors (syntax, checker, or a script that does not compile), each
+    /// with its place.
+    #[error("{}", invalid_message(file, diagnostics))]
+    Invalid {
+        /// The file (its text may be empty when it was not read).
+        file: SourceFile,
+        /// The errors, sorted by position.
+        diagnostics: Vec<Diagnostic>,
+        /// `name@version` as the file declares it, when it parses.
+        key: Option<String>,
+    },
+    /// Two files declare the same `name@version`; neither is served.
+    #[error(
+        "{key} is declared twice, in {} and in {}: neither is served (give one a new version, \
+         or remove it)",
+        first.display(), second.display()
+    )]
+    Duplicate {
+        /// `name@version`.
+        key: String,
+        /// One file.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+    },
+    /// The template's file was found but left out (it has errors, or is a duplicate).
+    #[error("template {key} is not served: {reason}")]
+    NotServed {
+        /// `name@version`.
+        key: String,
+        /// Why: the loader's error.
+        reason: String,
+    },
+    /// No template has that name.
+    #[error("no template named \"{name}\"")]
+    UnknownName {
+        /// The name asked for.
+        name: String,
+    },
+    /// The template exists, but not in that version.
+    #[error("template \"{name}\" has no version {version} (available: {})", available.join(", "))]
+    UnknownVersion {
+        /// The name asked for.
+        name: String,
+        /// The version asked for.
+        version: String,
+        /// The versions there are, ascending.
+        available: Vec<String>,
+    },
+    /// A reference or version that is not `name`, `name@SEMVER` or a semantic version.
+    #[error("invalid template reference \"{reference}\": {reason}")]
+    InvalidReference {
+        /// The text given.
+        reference: String,
+        /// What is wrong with it.
+        reason: String,
     },
 }
 
+fn invalid_message(file: &SourceFile, diagnostics: &[Diagnostic]) -> String {
+    let Some(first) = diagnostics.first() else {
+        return format!("{} is not a valid template", file.path().display());
+    };
+    let at = file.line_col(first.span.start);
+    let more = match diagnostics.len() {
+        1 => String::new(),
+        n => format!(
+            " (and {} more error{})",
+            n - 1,
+            if n == 2 { "" } else { "s" }
+        ),
+    };
+    format!(
+        "{}:{}:{}: error[{}]: {}{more}",
+        file.path().display(),
+        at.line,
+        at.col,
+        first.code,
+        first.message
+    )
+}
+
 impl TemplateError {
-    /// The error as a diagnostic with a place in the `.wf` file, when it has one.
-    pub fn to_diagnostic(&self) -> Option<Diagnostic> {
+    /// The errors with a place in the template, for rendering with its source.
+    pub fn diagnostics(&self) -> Option<(&SourceFile, &[Diagnostic])> {
         match self {
-            TemplateError::Syntax(d) => Some(d.clone()),
-            TemplateError::Script { span, error } => Some(
-                Diagnostic::error("E0201", error.message(), *span)
-                    .with_help("fix the rhai expression; see docs/scripting.md"),
-            ),
-            TemplateError::Io { .. } | TemplateError::Import(_) => None,
+            TemplateError::Invalid {
+                file, diagnostics, ..
+            } => Some((file, diagnostics)),
+            _ => None,
+        }
+    }
+
+    fn invalid(file: &SourceFile, diagnostic: Diagnostic, key: Option<String>) -> Self {
+        TemplateError::Invalid {
+            file: file.clone(),
+            diagnostics: vec![diagnostic],
+            key,
         }
     }
 }
 
-/// A template ready to plan: parsed, graphed, with its scripts compiled.
+/// A template ready to plan: read through the [`loader`] (checked, its imports read from
+/// inside its directory), graphed, with its scripts compiled.
 #[derive(Debug)]
 pub struct Template {
     /// The source text, known by its path.
@@ -81,58 +156,45 @@ pub struct Template {
     pub modules: BTreeMap<String, String>,
     /// `sha256:…` of the source and its imports.
     pub digest: String,
+    /// The checker's warnings (a template with errors does not load).
+    pub warnings: Vec<Diagnostic>,
     engine: ScriptEngine,
     compiled: HashMap<Span, CompiledExpr>,
 }
 
 impl Template {
-    /// Read and load a `.wf` file, with its imports from beside it.
+    /// Read, check and load a `.wf` file, with its imports from beside it: the
+    /// [`loader`]'s way, with the file's directory as the template directory.
     pub fn load(path: &Path) -> Result<Self, TemplateError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let file = crate::dsl::parse(&text).map_err(TemplateError::Syntax)?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let imports = file
-            .workflow
-            .imports()
-            .map(|i| (i.alias.name.as_str(), i.path.value.as_str()));
-        let modules = modules::read_imports(dir, imports)?;
-        Template::build(SourceFile::new(path, text), file, modules)
+        let dir = crate::files::parent_dir(path);
+        loader::load_file(dir, path, &crate::check::CheckContext::default()).into_result()
     }
 
-    /// Compile a template of the template catalog (already read, parsed and checked).
-    pub fn from_catalog(
-        entry: &crate::catalog::templates::Template,
-    ) -> Result<Self, TemplateError> {
-        let modules = entry
-            .imports
-            .iter()
-            .map(|i| (i.alias.clone(), i.source.clone()))
-            .collect();
-        Template::build(
-            SourceFile::new(&entry.path, entry.source.clone()),
-            entry.file.clone(),
-            modules,
-        )
-    }
-
-    /// Load a template from text; `modules` gives each import alias its source.
+    /// Load a template from text, unchecked and without touching the disk (tests, fuzzing);
+    /// `modules` gives each import alias its source.
     pub fn from_source(
         path: impl Into<PathBuf>,
         text: &str,
         modules: BTreeMap<String, String>,
     ) -> Result<Self, TemplateError> {
-        let file = crate::dsl::parse(text).map_err(TemplateError::Syntax)?;
-        Template::build(SourceFile::new(path, text), file, modules)
+        let source = SourceFile::new(path, text);
+        let file = crate::dsl::parse(text).map_err(|d| TemplateError::invalid(&source, d, None))?;
+        Template::build(source, file, modules, Vec::new())
     }
 
+    /// Graph and compile a parsed (and, from the loader, checked) template.
     fn build(
         source: SourceFile,
         file: File,
         modules: BTreeMap<String, String>,
+        warnings: Vec<Diagnostic>,
     ) -> Result<Self, TemplateError> {
+        let key = || {
+            Some(format!(
+                "{}@{}",
+                file.workflow.name.value, file.workflow.version.value
+            ))
+        };
         let import_span = |alias: &str| {
             file.workflow
                 .imports()
@@ -144,7 +206,7 @@ impl Template {
                 ScriptError::Module { alias, .. } => import_span(alias),
                 _ => file.workflow.name.span,
             };
-            TemplateError::Script { span, error }
+            TemplateError::invalid(&source, script_diagnostic(span, &error), key())
         })?;
         let mut compiled = HashMap::new();
         let mut failure = None;
@@ -158,7 +220,11 @@ impl Template {
                 }
                 Err(error) => {
                     let span = position::span_in_file(script.source, script.key, error.position());
-                    failure = Some(TemplateError::Script { span, error });
+                    failure = Some(TemplateError::invalid(
+                        &source,
+                        script_diagnostic(span, &error),
+                        key(),
+                    ));
                 }
             }
         });
@@ -172,9 +238,20 @@ impl Template {
             file,
             modules,
             digest,
+            warnings,
             engine,
             compiled,
         })
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        self.source.path()
+    }
+
+    /// `name@version`.
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.name(), self.version())
     }
 
     /// The template's name.
@@ -331,18 +408,30 @@ pub fn is_runtime(r: &FieldRef) -> bool {
     }
 }
 
-/// The template catalog's digest (so a plan's digest names the catalog entry it came from).
+/// A script that does not compile, as a diagnostic at its place.
+fn script_diagnostic(span: Span, error: &ScriptError) -> Diagnostic {
+    Diagnostic::error("E0201", error.message(), span)
+        .with_help("fix the rhai expression; see docs/scripting.md")
+}
+
+/// The template's digest: `sha256:<hex>` over the source and each import in declared order
+/// (its path as written and its contents, each length-prefixed).
 fn digest(source: &SourceFile, file: &File, modules: &BTreeMap<String, String>) -> String {
-    let imports: Vec<ImportedScript> = file
-        .workflow
-        .imports()
-        .map(|i| ImportedScript {
-            alias: i.alias.name.clone(),
-            path: i.path.value.clone(),
-            source: modules.get(&i.alias.name).cloned().unwrap_or_default(),
-        })
-        .collect();
-    crate::catalog::templates::digest(source.text(), &imports)
+    let mut hasher = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(bytes);
+    };
+    part(source.text().as_bytes());
+    for import in file.workflow.imports() {
+        part(import.path.value.as_bytes());
+        part(
+            modules
+                .get(&import.alias.name)
+                .map_or(&[][..], |m| m.as_bytes()),
+        );
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]
@@ -386,17 +475,21 @@ mod tests {
     }
 
     #[test]
-    fn the_digest_is_the_catalogs() {
+    fn the_digest_is_the_same_from_disk_and_from_text() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("lib")).expect("mkdir");
         std::fs::write(dir.path().join("lib/m.rhai"), "fn one() { 1 }").expect("write");
         let path = dir.path().join("t.wf");
         std::fs::write(&path, WF).expect("write");
-        let entry = crate::catalog::templates::load_file(&path).expect("catalog entry");
-        let from_catalog = Template::from_catalog(&entry).expect("compiles");
         let loaded = Template::load(&path).expect("loads");
-        assert_eq!(from_catalog.digest, entry.digest);
-        assert_eq!(loaded.digest, entry.digest);
+        let from_text =
+            Template::from_source("t.wf", WF, modules("fn one() { 1 }")).expect("loads");
+        assert_eq!(loaded.digest, from_text.digest);
+        assert_eq!(
+            loaded.digest,
+            "sha256:fa5cc963ae5547bdbc4fe2d55f0d24adab7974fa6530e4748e396b5e7c39b6f8",
+            "the digest of a template never changes between versions of Remedy"
+        );
     }
 
     #[test]
@@ -404,7 +497,8 @@ mod tests {
         let text = WF.replace("m::one()", "m::one() +");
         let err = Template::from_source("t.wf", &text, modules("fn one() { 1 }"))
             .expect_err("syntax error");
-        let d = err.to_diagnostic().expect("has a place");
+        let (_, d) = err.diagnostics().expect("has a place");
+        let d = &d[0];
         let at = text.find("m::one() +").expect("present");
         assert!(d.span.start >= at && d.span.start <= at + 12, "{d:?}");
     }
@@ -412,7 +506,8 @@ mod tests {
     #[test]
     fn a_broken_module_points_at_its_import() {
         let err = Template::from_source("t.wf", WF, modules("fn one( { 1 }")).expect_err("bad");
-        let d = err.to_diagnostic().expect("has a place");
+        let (_, d) = err.diagnostics().expect("has a place");
+        let d = &d[0];
         assert_eq!(&WF[d.span.start..d.span.end], "\"lib/m.rhai\"");
         assert!(d.message.contains("in module `m`"), "{}", d.message);
     }

@@ -599,3 +599,36 @@ mod graph_command {
         assert_eq!(remedy(&["graph", p]).0, 1);
     }
 }
+
+/// `remedy fmt` hung on symlinks to an ancestor directory; the walk now visits each real
+/// directory once.
+#[cfg(unix)]
+#[test]
+fn symlinks_to_an_ancestor_do_not_make_fmt_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.wf"),
+        "workflow \"t\" version \"1.0.0\" {\n  step s {\n    action \"notify_only\"\n    with { message: \"x\" }\n  }\n}\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("sub/up")).unwrap();
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("sub/again")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_remedy"))
+        .args(["fmt", "--check"])
+        .arg(dir.path())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("remedy fmt never ended");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}

@@ -249,7 +249,13 @@ fn lint_walks_directories_and_prints_machine_formats() {
     let dir = tempfile::tempdir().unwrap();
     let nested = dir.path().join("a/b");
     std::fs::create_dir_all(&nested).unwrap();
-    std::fs::copy(fixture("clean_minimal.wf"), nested.join("one.wf")).unwrap();
+    // Another name: two files of one directory declaring the same name@version is an error.
+    let clean = std::fs::read_to_string(fixture("clean_minimal.wf")).unwrap();
+    std::fs::write(
+        nested.join("one.wf"),
+        clean.replace("\"fixture\"", "\"other\""),
+    )
+    .unwrap();
     std::fs::copy(fixture("unknown_action_typo.wf"), dir.path().join("two.wf")).unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not a template").unwrap();
     let root = dir.path().to_str().unwrap();
@@ -321,6 +327,219 @@ fn lint_extra_protected_namespace() {
     let (code, out, _) = remedy(&["lint", "--protect-namespace", "payments", file]);
     assert_eq!(code, 1);
     assert!(out.contains("error[E0124]"), "{out}");
+}
+
+/// The attacks on the files lint reads, each as it was found. Every file is read the way the
+/// operator reads it (through the loader), so what lint passes the operator serves.
+#[cfg(unix)]
+mod hostile_files {
+    use std::os::unix::fs::symlink;
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    const TEMPLATE: &str = "workflow \"t\" version \"1.0.0\" {\n  IMPORTS\n  step tell {\n    action \"notify_only\"\n    with { message: \"hi\" }\n  }\n}\n";
+
+    fn template(dir: &Path, file: &str, imports: &str) {
+        std::fs::write(dir.join(file), TEMPLATE.replace("IMPORTS", imports)).unwrap();
+    }
+
+    /// `remedy ARGS`, which must end within a minute (some of these attacks made it block
+    /// or loop forever): exit code and stdout.
+    pub fn remedy_ends(args: &[&str]) -> (i32, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_remedy"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("remedy {args:?} never ended");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    /// `param p: int = ${ if sleep(3.0) == () { 1 } else { 2 } }` made `remedy lint` wait
+    /// 3 s and pass: rhai's `sleep` was there. No function a script can call waits, so the
+    /// default is an error, found without waiting (how fast: `benches/bounds.rs`).
+    #[test]
+    fn a_param_default_that_sleeps_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let wf = dir.path().join("t.wf");
+        std::fs::write(
+            &wf,
+            TEMPLATE.replace(
+                "IMPORTS",
+                "param p: int = ${ if sleep(3.0) == () { 1 } else { 2 } }",
+            ),
+        )
+        .unwrap();
+        let (code, out) = remedy_ends(&["lint", wf.to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("error[E0206]: the default of param `p` fails: Function not found: sleep"),
+            "{out}"
+        );
+    }
+
+    /// Imports escaped the template directory through a file symlink and through a
+    /// directory symlink; `lint` said nothing and `plan` read the files.
+    #[test]
+    fn imports_cannot_escape_through_symlinks() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.rhai"), "fn f() { 1 }").unwrap();
+        for (name, link, import) in [
+            ("file", "link.rhai", "link.rhai"),
+            ("dir", "lib", "lib/secret.rhai"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let target = match name {
+                "file" => outside.path().join("secret.rhai"),
+                _ => outside.path().to_path_buf(),
+            };
+            symlink(&target, dir.path().join(link)).unwrap();
+            template(dir.path(), "t.wf", &format!("import \"{import}\" as m"));
+            let wf = dir.path().join("t.wf");
+            let (code, out) = remedy_ends(&["lint", wf.to_str().unwrap()]);
+            assert_eq!(code, 1, "{name}: {out}");
+            assert!(
+                out.contains("error[E0116]") && out.contains("through a symlink"),
+                "{name}: {out}"
+            );
+            let analysis = dir.path().join("ai.yaml");
+            std::fs::write(&analysis, "confidence: 0.9\n").unwrap();
+            let (code, out) = remedy_ends(&[
+                "plan",
+                wf.to_str().unwrap(),
+                "--analysis",
+                analysis.to_str().unwrap(),
+            ]);
+            assert_eq!(code, 1, "{name}: plan must refuse the template too: {out}");
+        }
+    }
+
+    /// An import of a symlink to /dev/zero was read without limit, and one of a FIFO
+    /// blocked forever.
+    #[test]
+    fn devices_and_fifos_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        symlink("/dev/zero", dir.path().join("zero.rhai")).unwrap();
+        let fifo = dir.path().join("fifo.rhai");
+        assert!(
+            Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        template(
+            dir.path(),
+            "t.wf",
+            "import \"zero.rhai\" as z\n  import \"fifo.rhai\" as f",
+        );
+        let (code, out) = remedy_ends(&["lint", dir.path().join("t.wf").to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        // /dev/zero is outside the directory before it is a device.
+        assert!(out.contains("(it resolves to /dev/zero)"), "{out}");
+        assert!(
+            out.contains("is not a regular file (it is a FIFO)"),
+            "{out}"
+        );
+    }
+
+    /// A module that is not UTF-8 passed lint and failed at plan.
+    #[test]
+    fn a_module_that_is_not_utf8_is_a_lint_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("m.rhai"), b"fn f() { \"caf\xe9\" }").unwrap();
+        template(dir.path(), "t.wf", "import \"m.rhai\" as m");
+        let (code, out) = remedy_ends(&["lint", dir.path().join("t.wf").to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("is not UTF-8 text"), "{out}");
+    }
+
+    /// A stray file with the same name and version silently replaced a template; lint
+    /// reported nothing.
+    #[test]
+    fn a_duplicate_name_and_version_is_an_error_in_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        template(dir.path(), "a.wf", "");
+        template(dir.path(), "b.wf", "description \"stray\"");
+        let (code, out) = remedy_ends(&["lint", dir.path().to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert_eq!(
+            out.matches("error[E0006]: t@1.0.0 is also declared in")
+                .count(),
+            2,
+            "{out}"
+        );
+    }
+
+    /// Nothing bounded a template's size or its number of steps: 605,000 steps passed lint
+    /// with 1.2 GB of memory.
+    #[test]
+    fn a_template_over_the_limits_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = TEMPLATE.replace("IMPORTS", &"// padding\n".repeat(30_000));
+        std::fs::write(dir.path().join("big.wf"), big).unwrap();
+        let (code, out) = remedy_ends(&["lint", dir.path().join("big.wf").to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("error[E0005]") && out.contains("larger than the limit of 262144 bytes"),
+            "{out}"
+        );
+        let steps: String = (0..300)
+            .map(|i| {
+                format!("  step s{i} {{ action \"notify_only\" with {{ message: \"x\" }} }}\n")
+            })
+            .collect();
+        std::fs::write(
+            dir.path().join("long.wf"),
+            format!("workflow \"long\" version \"1.0.0\" {{\n{steps}}}\n"),
+        )
+        .unwrap();
+        let (code, out) = remedy_ends(&["lint", dir.path().join("long.wf").to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("error[E0128]: the template declares 300 steps"),
+            "{out}"
+        );
+    }
+
+    /// A template file reached through a symlink out of the linted directory is refused; a
+    /// symlink to an ancestor directory does not make the walk loop.
+    #[test]
+    fn a_walk_stays_inside_and_ends() {
+        let outside = tempfile::tempdir().unwrap();
+        template(outside.path(), "elsewhere.wf", "");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        symlink(dir.path(), dir.path().join("sub/up")).unwrap();
+        symlink(
+            outside.path().join("elsewhere.wf"),
+            dir.path().join("sub/elsewhere.wf"),
+        )
+        .unwrap();
+        let (code, out) = remedy_ends(&["lint", dir.path().to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("error[E0005]") && out.contains("outside"),
+            "{out}"
+        );
+        assert!(
+            out.ends_with("checked 1 file: 1 error, 0 warnings\n"),
+            "{out}"
+        );
+    }
 }
 
 #[test]

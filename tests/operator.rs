@@ -9,6 +9,7 @@ mod operator {
     mod names;
     mod resilience;
     mod safety;
+    mod scripts;
     mod trust;
 }
 

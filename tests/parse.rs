@@ -689,6 +689,9 @@ fn invalid_utf8_is_reported_at_its_offset() {
 
 // ---- robustness -----------------------------------------------------------------------------
 
+/// The parse fuzz target's seed corpus, hostile seeds included (comments, identifiers and
+/// strings tens of kilobytes long on one line, hundreds of steps, escapes, a script that
+/// sleeps): each parses or is refused, formats to text that parses, and lints.
 #[test]
 fn fuzz_corpus_replays_without_panic() {
     let mut n = 0;
@@ -703,6 +706,8 @@ fn fuzz_corpus_replays_without_panic() {
                 path.display()
             );
         }
+        let report = remedy::check::check_source(&path, &bytes, &Default::default());
+        let _ = remedy::check::render::human(&report);
         n += 1;
     }
     assert!(n >= 10, "the seed corpus has {n} files");

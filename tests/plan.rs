@@ -988,3 +988,75 @@ mod script_output {
         }
     }
 }
+
+/// The plan is pinned in the run's status: in `run`, a 20 MB plan was stored there.
+mod size {
+    use super::*;
+
+    /// An analysis whose root cause alone is larger than a plan may be.
+    #[test]
+    fn a_plan_over_the_size_limit_is_refused() {
+        let huge = format!(
+            "{ANALYSIS}rootCause: \"{}\"\n",
+            "x".repeat(remedy::plan::MAX_PLAN_BYTES)
+        );
+        let e = plan_with(STEP, &huge, "").expect_err("too large");
+        assert_eq!(e.reason(), FailureReason::InvalidParameters);
+        assert!(
+            e.to_string()
+                .starts_with("the plan is larger than the limit of 524288 bytes"),
+            "{e}"
+        );
+    }
+
+    /// Many values, each within the output limit, add up: the plan's own limit holds.
+    #[test]
+    fn many_large_values_add_up() {
+        let analysis = format!("{ANALYSIS}rootCause: \"{}\"\n", "x".repeat(50_000));
+        let lets: String = (0..12)
+            .map(|i| format!("let l{i} = ${{ analysis.rootCause }}\n"))
+            .collect();
+        let e = plan_with(&format!("{lets}{STEP}"), &analysis, "").expect_err("too large");
+        assert!(e.to_string().contains("larger than the limit"), "{e}");
+        assert!(
+            plan_with(
+                &format!("let l = ${{ analysis.rootCause }}\n{STEP}"),
+                &analysis,
+                ""
+            )
+            .is_ok()
+        );
+    }
+}
+
+/// The plan fuzz target's seed corpus (an analysis, then a `---` line and overrides), hostile
+/// seeds included (deep and wide analyses, YAML aliases, script text in an override): each
+/// plans or fails with a typed error.
+#[test]
+fn fuzz_corpus_replays_without_panic() {
+    let modules = BTreeMap::from([(
+        "mem".to_string(),
+        std::fs::read_to_string("tests/fixtures/plan/lib/memory.rhai").unwrap(),
+    )]);
+    let template = Template::from_source(
+        "oom-recovery.wf",
+        &std::fs::read_to_string("tests/fixtures/plan/oom-recovery.wf").unwrap(),
+        modules,
+    )
+    .unwrap();
+    let mut n = 0;
+    for entry in std::fs::read_dir("fuzz/corpus/plan").unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let (analysis, overrides) = text.split_once("\n---\n").unwrap_or((&text, ""));
+        n += 1;
+        let Ok(status) = serde_saphyr::from_str::<AIAnalysisStatus>(analysis) else {
+            continue;
+        };
+        let spec = WorkflowExecutionSpec {
+            parameters: serde_saphyr::from_str(overrides).ok(),
+            ..WorkflowExecutionSpec::default()
+        };
+        let _ = plan(&template, &status, &spec, &PlanContext::default());
+    }
+    assert!(n >= 5, "the seed corpus has {n} files");
+}

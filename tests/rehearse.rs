@@ -256,7 +256,7 @@ fn a_missing_template_is_an_error() {
     let missing = path.with_file_name("absent.rehearsal.yaml");
     assert!(matches!(
         rehearse::load(&missing),
-        Err(RehearsalError::Read { .. })
+        Err(RehearsalError::Read(e)) if e.is_not_found()
     ));
 }
 
@@ -298,4 +298,49 @@ fn remedy_test_prints_one_line_per_case_and_a_summary() {
     assert_eq!(code, 2);
     let (code, _) = remedy_test(&[Path::new("/nonexistent/rehearsals")]);
     assert_eq!(code, 2);
+}
+
+/// The attacks on what `remedy test` reads.
+mod hostile {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// `f()`, which must end within a minute (the attack made it loop forever).
+    fn ends<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("never ended")
+    }
+
+    /// `remedy test` hung on symlinks to an ancestor directory.
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_to_an_ancestor_do_not_make_the_walk_loop() {
+        let (dir, path) = demo(PASSING);
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("sub/up")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("sub/again")).unwrap();
+        let root = dir.path().to_path_buf();
+        let found = ends(move || discover(&[root]).unwrap());
+        assert_eq!(found, [path]);
+    }
+
+    /// `Template::load`, which rehearsals used, checked nothing: a rehearsal passed on a
+    /// template the operator refuses. Rehearsals load templates as the operator does.
+    #[test]
+    fn a_rehearsal_of_a_template_with_errors_does_not_run() {
+        let (dir, path) = demo(PASSING);
+        let broken = DEMO_WF.replace("replicas: 3", "replicas: \"three\"");
+        std::fs::write(dir.path().join("demo.wf"), broken).unwrap();
+        match run_file(&path) {
+            Err(RehearsalError::Template { message, .. }) => {
+                assert!(message.contains("error[E0105]"), "{message}");
+            }
+            other => panic!("the rehearsal ran: {other:?}"),
+        }
+    }
 }

@@ -1,11 +1,9 @@
-//! Catalogs: the action catalog (schemas and effects of every action type) and the template
-//! catalog (a directory of templates indexed by `name@version`).
+//! The action catalog (schemas and effects of every action type) and the protected
+//! namespaces. A leaf: templates are loaded by [`crate::template::loader`].
 
 pub mod actions;
-pub mod templates;
 
 pub use actions::{ActionCatalog, ActionSpec, Effect, ParamKind, ParamSpec};
-pub use templates::{Template, TemplateCatalog, TemplateError};
 
 /// Namespaces no remediation may touch, whatever the configuration adds.
 pub const BUILTIN_PROTECTED_NAMESPACES: &[&str] =

@@ -29,17 +29,15 @@ impl CheckContext {
         }
     }
 
-    /// The text of an imported file: its unsaved text if an editor holds one, else the disk's.
+    /// The text of an imported file: its unsaved text if an editor holds one, else the disk's,
+    /// read as the loader reads it (a regular UTF-8 file within the size limit, whose real
+    /// path stays inside the template's directory).
     pub fn read_import(&self, path: &Path) -> Option<String> {
-        match self.unsaved.get(path) {
-            Some(text) => Some(text.clone()),
-            None => std::fs::read_to_string(path).ok(),
+        if let Some(text) = self.unsaved.get(path) {
+            return Some(text.clone());
         }
-    }
-
-    /// True when an imported file exists (on disk, or unsaved in an editor).
-    pub fn import_exists(&self, path: &Path) -> bool {
-        self.unsaved.contains_key(path) || path.is_file()
+        let dir = self.template_dir.as_ref()?;
+        crate::files::read_text_inside(dir, path, crate::files::MAX_FILE_BYTES).ok()
     }
 
     /// True when no remediation may touch `namespace`.

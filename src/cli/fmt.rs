@@ -13,6 +13,7 @@ use crate::check::Diagnostic;
 use crate::check::render::visible;
 use crate::dsl::span::SourceFile;
 use crate::dsl::{format, parse_bytes};
+use crate::files::{self, FileError, MAX_FILE_BYTES};
 
 /// Arguments of `remedy fmt`.
 #[derive(Debug, Args)]
@@ -30,14 +31,14 @@ pub fn run(args: &FmtArgs) -> ExitCode {
     let mut files = Vec::new();
     let mut io_error = false;
     for path in &args.paths {
-        if let Err(e) = collect(path, &mut files) {
-            eprintln!("{}: {e}", path.display());
+        for e in collect(path, &mut files) {
+            eprintln!("error: {e}");
             io_error = true;
         }
     }
     let mut failed = false;
-    for file in &files {
-        match format_file(file, args.check) {
+    for (root, file) in &files {
+        match format_file(root, file, args.check) {
             Ok(Outcome::Unchanged) => {}
             Ok(Outcome::Changed) => {
                 if args.check {
@@ -50,7 +51,7 @@ pub fn run(args: &FmtArgs) -> ExitCode {
                 failed = true;
             }
             Err(e) => {
-                eprintln!("{}: {e}", file.display());
+                eprintln!("error: {e}");
                 io_error = true;
             }
         }
@@ -71,8 +72,10 @@ enum Outcome {
     Invalid(String, Diagnostic),
 }
 
-fn format_file(path: &Path, check: bool) -> std::io::Result<Outcome> {
-    let bytes = std::fs::read(path)?;
+/// Format `path`, read from inside `root` as the loader reads templates (a regular file
+/// within the size limit, whose real path stays inside).
+fn format_file(root: &Path, path: &Path, check: bool) -> Result<Outcome, FileError> {
+    let bytes = files::read_inside(root, path, MAX_FILE_BYTES)?;
     let file = match parse_bytes(&bytes) {
         Ok(f) => f,
         Err(d) => {
@@ -87,29 +90,34 @@ fn format_file(path: &Path, check: bool) -> std::io::Result<Outcome> {
         return Ok(Outcome::Unchanged);
     }
     if !check {
-        std::fs::write(path, formatted)?;
+        std::fs::write(path, formatted).map_err(|source| FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     Ok(Outcome::Changed)
 }
 
-/// `path` itself if it is a file, else every `*.wf` under it, sorted.
-fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if !std::fs::metadata(path)?.is_dir() {
-        out.push(path.to_path_buf());
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            collect(&entry, out)?;
-        } else if entry.extension().is_some_and(|e| e == "wf") {
-            out.push(entry);
+/// `path` itself (in its own directory) if it is a file, else every `*.wf` under it (see
+/// [`files::walk`]: no hidden entries, no symlink loops), each with the directory it must
+/// stay in; and what could not be walked.
+fn collect(path: &Path, out: &mut Vec<(PathBuf, PathBuf)>) -> Vec<FileError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            let walk = files::walk(path, &|p| files::has_extension(p, "wf"));
+            out.extend(walk.files.into_iter().map(|f| (path.to_path_buf(), f)));
+            walk.errors
         }
+        Ok(_) => {
+            let dir = files::parent_dir(path).to_path_buf();
+            out.push((dir, path.to_path_buf()));
+            Vec::new()
+        }
+        Err(source) => vec![FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        }],
     }
-    Ok(())
 }
 
 /// A diagnostic on one line: `path:line:col: error[CODE]: message`.

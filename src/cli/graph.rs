@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use crate::dsl::parse_bytes;
+use crate::files::{self, MAX_FILE_BYTES};
 use crate::graph::StepGraph;
 
 use super::fmt::plain_diagnostic;
@@ -35,10 +36,11 @@ pub enum GraphFormat {
 
 /// Run `remedy graph`.
 pub fn run(args: &GraphArgs) -> ExitCode {
-    let bytes = match std::fs::read(&args.file) {
+    let dir = files::parent_dir(&args.file);
+    let bytes = match files::read_inside(dir, &args.file, MAX_FILE_BYTES) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("{}: {e}", args.file.display());
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };

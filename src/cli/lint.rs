@@ -9,7 +9,10 @@ use clap::{Args, ValueEnum};
 use crate::catalog::actions::closest;
 use crate::check::render;
 use crate::check::rules::RULES;
-use crate::check::{CheckContext, check_source};
+use crate::check::{CheckContext, sort};
+use crate::dsl::span::SourceFile;
+use crate::files::{self, FileError};
+use crate::template::loader::{self, Loaded};
 
 /// How `remedy lint` prints its findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,26 +78,51 @@ pub fn run(args: &LintArgs) -> ExitCode {
         return explain(code);
     }
     let mut io_errors = Vec::new();
-    let mut files = Vec::new();
+    let ctx = CheckContext {
+        protected_namespaces: args.protected_namespaces.clone(),
+        ..CheckContext::default()
+    };
+    // Every file through the loader (read inside its directory, regular, bounded), so that
+    // lint refuses what the operator refuses.
+    let mut loaded: Vec<Loaded> = Vec::new();
     for path in &args.paths {
-        collect(path, &mut files, &mut io_errors);
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                let walk = files::walk(path, &|p| files::has_extension(p, "wf"));
+                io_errors.extend(walk.errors.iter().map(ToString::to_string));
+                let mut found: Vec<Loaded> = walk
+                    .files
+                    .iter()
+                    .map(|file| loader::load_file(path, file, &ctx))
+                    .collect();
+                // A directory is a template catalog: a name@version declared twice in it is
+                // an error in each file, as the operator serves neither.
+                loader::mark_duplicates(&mut found);
+                loaded.extend(found);
+            }
+            Ok(_) => {
+                let dir = files::parent_dir(path);
+                loaded.push(loader::load_file(dir, path, &ctx));
+            }
+            Err(e) => io_errors.push(format!("cannot read {}: {e}", path.display())),
+        }
     }
     let mut reports = Vec::new();
-    for file in files {
-        match std::fs::read(&file) {
-            Ok(bytes) => {
-                let ctx = CheckContext {
-                    template_dir: Some(
-                        file.parent()
-                            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
-                    ),
-                    protected_namespaces: args.protected_namespaces.clone(),
-                    ..CheckContext::default()
-                };
-                reports.push(check_source(shown(&file), &bytes, &ctx));
+    for l in loaded {
+        let mut diagnostics = l.diagnostics;
+        match &l.refused {
+            Some(e @ FileError::Io { .. }) => {
+                io_errors.push(e.to_string());
+                continue;
             }
-            Err(e) => io_errors.push(format!("cannot read {}: {e}", file.display())),
+            Some(refused) => diagnostics.push(loader::refused_diagnostic(refused)),
+            None => {}
         }
+        sort(&mut diagnostics);
+        reports.push(render::FileReport {
+            source: SourceFile::new(shown(l.source.path()), l.source.text()),
+            diagnostics,
+        });
     }
     let errors: usize = reports
         .iter()
@@ -202,37 +230,4 @@ fn shown(path: &Path) -> PathBuf {
     }
     path.strip_prefix(".")
         .map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
-}
-
-/// Add `path` (a file) or every `*.wf` below it (a directory), sorted.
-fn collect(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            let mut found = Vec::new();
-            walk(path, &mut found, errors);
-            found.sort();
-            files.extend(found);
-        }
-        Ok(_) => files.push(path.to_path_buf()),
-        Err(e) => errors.push(format!("cannot read {}: {e}", path.display())),
-    }
-}
-
-fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            errors.push(format!("cannot read directory {}: {e}", dir.display()));
-            return;
-        }
-    };
-    for entry in entries {
-        let Ok(entry) = entry else { continue };
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => walk(&path, found, errors),
-            Ok(_) if path.extension().is_some_and(|e| e == "wf") => found.push(path),
-            _ => {}
-        }
-    }
 }

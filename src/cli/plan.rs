@@ -6,19 +6,19 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
 use crate::api::workflow_execution::RollbackStrategy;
 use crate::api::{AIAnalysisStatus, JsonMap, WorkflowExecutionSpec, strict};
-use crate::catalog::templates::TemplateCatalog;
 use crate::check::Diagnostic;
 use crate::check::render::{FileReport, human, visible_lines};
 use crate::plan::{ExecutionPlan, PlanContext, PlanError, PlannedAction, PlannedValue, plan};
 use crate::scenario::yaml::{Positions, excerpt, segments};
 use crate::script::duration::format_millis;
-use crate::template::{Template, TemplateError};
+use crate::template::{Template, TemplateCatalog, TemplateError};
 
 /// Arguments of `remedy plan`.
 #[derive(Debug, Args)]
@@ -274,14 +274,16 @@ fn read_analysis(path: &Path) -> Result<AIAnalysisStatus, String> {
 }
 
 /// A `.wf` path as given, or `NAME[@VERSION]` from the template catalog of `dir` (newest
-/// release when no version is given).
-fn find_template(reference: &str, dir: &Path) -> Result<Template, Stop> {
+/// release when no version is given); both through the loader, checked.
+fn find_template(reference: &str, dir: &Path) -> Result<Arc<Template>, Stop> {
     let as_path = Path::new(reference);
     if reference.ends_with(".wf") || as_path.is_file() {
-        if !as_path.is_file() {
+        if !as_path.exists() {
             return Err(Stop::Usage(format!("{reference}: no such file")));
         }
-        return Template::load(as_path).map_err(|e| template_error(as_path, &e));
+        return Template::load(as_path)
+            .map(Arc::new)
+            .map_err(|e| template_error(&e));
     }
     if !dir.is_dir() {
         return Err(Stop::Usage(format!(
@@ -290,28 +292,24 @@ fn find_template(reference: &str, dir: &Path) -> Result<Template, Stop> {
         )));
     }
     let (catalog, problems) = TemplateCatalog::load_dir_lenient(dir);
-    let entry = catalog.resolve(reference).map_err(|e| {
+    catalog.resolve(reference).cloned().map_err(|e| {
         let reason = crate::api::FailureReason::TemplateNotFound.as_str();
         let mut message = format!("error[{reason}]: {e} in {}\n", dir.display());
         for p in &problems {
             let _ = writeln!(message, "  note: not loaded: {p}");
         }
         Stop::Failed(message)
-    })?;
-    Template::from_catalog(entry).map_err(|e| template_error(&entry.path, &e))
+    })
 }
 
-fn template_error(path: &Path, e: &TemplateError) -> Stop {
-    match (e, e.to_diagnostic()) {
-        (TemplateError::Io { .. }, _) => Stop::Usage(e.to_string()),
-        (_, Some(d)) => {
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            Stop::Failed(human(&FileReport {
-                source: crate::dsl::span::SourceFile::new(path, text),
-                diagnostics: vec![d],
-            }))
-        }
-        (_, None) => Stop::Failed(format!("error: {}: {e}\n", path.display())),
+fn template_error(e: &TemplateError) -> Stop {
+    match (e, e.diagnostics()) {
+        (TemplateError::File(crate::files::FileError::Io { .. }), _) => Stop::Usage(e.to_string()),
+        (_, Some((source, diagnostics))) => Stop::Failed(human(&FileReport {
+            source: source.clone(),
+            diagnostics: diagnostics.to_vec(),
+        })),
+        (_, None) => Stop::Failed(format!("error: {e}\n")),
     }
 }
 

@@ -121,8 +121,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         );
         // A template that does not pass lint is not served: say so now, with its errors,
         // rather than leave a run to find out with TemplateNotFound.
-        let (_, rejected) =
-            crate::catalog::templates::TemplateCatalog::load_dir_lenient(&args.templates);
+        let (_, rejected) = crate::template::TemplateCatalog::load_dir_lenient(&args.templates);
         for e in &rejected {
             let rejected = crate::operator::planning::Rejected::from_error(e);
             eprintln!(

@@ -121,9 +121,11 @@ impl Printer<'_> {
 
     /// True when a comment lies inside `span`.
     fn has_comment_in(&self, span: Span) -> bool {
-        self.comments[self.next..]
-            .iter()
-            .any(|c| c.span.start >= span.start && c.span.start < span.end)
+        // Comments are sorted by position: a binary search, not a scan of every comment left
+        // for every value printed.
+        let rest = self.comments.get(self.next..).unwrap_or_default();
+        let first = rest.partition_point(|c| c.span.start < span.start);
+        rest.get(first).is_some_and(|c| c.span.start < span.end)
     }
 
     /// Print the comments before `pos` (a closing brace) at `indent`, then the brace.

@@ -34,6 +34,7 @@ enum Ctx {
 pub fn scan(text: &str) -> Result<Vec<Comment>, Diagnostic> {
     let bytes = text.as_bytes();
     let mut comments = Vec::new();
+    let mut lines = LineState::default();
     let mut stack: Vec<Ctx> = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
@@ -48,7 +49,7 @@ pub fn scan(text: &str) -> Result<Vec<Comment>, Diagnostic> {
                     } else {
                         end
                     };
-                    comments.push(comment(text, i, end));
+                    comments.push(lines.comment(text, i, end));
                     i = end;
                     continue;
                 }
@@ -62,7 +63,7 @@ pub fn scan(text: &str) -> Result<Vec<Comment>, Diagnostic> {
                         .with_help("close the comment with `*/`"));
                     };
                     let end = i + 2 + n + 2;
-                    comments.push(comment(text, i, end));
+                    comments.push(lines.comment(text, i, end));
                     i = end;
                     continue;
                 }
@@ -154,15 +155,39 @@ fn push(stack: &mut Vec<Ctx>, ctx: Ctx, at: usize) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-fn comment(text: &str, start: usize, end: usize) -> Comment {
-    let line_start = text[..start].rfind('\n').map_or(0, |n| n + 1);
-    Comment {
-        text: text[start..end].to_string(),
-        span: Span::new(start, end),
-        trailing: !text[line_start..start]
-            .trim_start_matches('\u{feff}')
-            .trim()
-            .is_empty(),
+/// What the text before a comment holds on the comment's line, kept up to date as the scan
+/// moves forward: each byte is looked at once, so a line of many comments stays linear.
+#[derive(Debug, Default)]
+struct LineState {
+    /// Everything before this offset has been looked at.
+    seen: usize,
+    /// Only byte order marks so far on the current line (they do not count as text).
+    leading: bool,
+    /// The current line has text (anything but whitespace and leading BOMs) before `seen`.
+    text: bool,
+}
+
+impl LineState {
+    /// The comment `start..end`, trailing when text precedes it on its line.
+    fn comment(&mut self, text: &str, start: usize, end: usize) -> Comment {
+        if self.seen == 0 {
+            self.leading = true;
+        }
+        for c in text.get(self.seen..start).unwrap_or("").chars() {
+            if c == '\n' {
+                self.leading = true;
+                self.text = false;
+            } else if !(self.leading && c == '\u{feff}') {
+                self.leading = false;
+                self.text |= !c.is_whitespace();
+            }
+        }
+        self.seen = start;
+        Comment {
+            text: text[start..end].to_string(),
+            span: Span::new(start, end),
+            trailing: self.text,
+        }
     }
 }
 

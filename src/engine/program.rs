@@ -72,6 +72,8 @@ pub struct Program {
     pub(crate) base: EvalContext,
     pub(crate) execution: String,
     pub(crate) namespace: Option<String>,
+    /// Whether a decision may evaluate a script (see [`Program::runs_scripts`]).
+    scripted: bool,
 }
 
 impl std::fmt::Debug for Program {
@@ -140,6 +142,9 @@ impl Program {
             steps: None,
             self_step: None,
         };
+        let scripted = steps.iter().any(|s| {
+            s.when.is_some() || s.action.deferred || s.rollback.as_ref().is_some_and(|r| r.deferred)
+        });
         Ok(Program {
             plan: plan.clone(),
             scripts,
@@ -148,7 +153,15 @@ impl Program {
             base,
             execution,
             namespace,
+            scripted,
         })
+    }
+
+    /// True when a decision may evaluate a script: a step has a `when`, or a deferred `with`
+    /// value (its own or its compensation's). A caller that must keep scripts off some
+    /// threads can decide a run without scripts anywhere.
+    pub fn runs_scripts(&self) -> bool {
+        self.scripted
     }
 
     /// The plan this program runs.
@@ -202,4 +215,37 @@ fn prepare(action: &PlannedAction, compile: &impl Fn(&str) -> Compiled) -> Actio
 
 fn string_field(map: &JsonMap, key: &str) -> Option<String> {
     map.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn program(steps: &str) -> Program {
+        let text = format!("workflow \"w\" version \"1.0.0\" {{\n{steps}\n}}\n");
+        let template = crate::template::Template::from_source("w.wf", &text, Default::default())
+            .expect("template");
+        let plan = crate::plan::plan(
+            &template,
+            &Default::default(),
+            &Default::default(),
+            &Default::default(),
+        )
+        .expect("plan");
+        Program::new(&plan).expect("program")
+    }
+
+    #[test]
+    fn knows_whether_deciding_runs_scripts() {
+        let plain = "step a { action \"notify_only\" with { message: ${ \"at planning\" } } }";
+        assert!(!program(plain).runs_scripts());
+        for scripted in [
+            "step a { when ${ analysis.confidence > 0.5 } action \"notify_only\" with { message: \"x\" } }",
+            "step a { action \"notify_only\" with { message: \"x\" } }\n\
+             step b { action \"notify_only\" with { message: ${ steps.a.phase } } }",
+        ] {
+            assert!(program(scripted).runs_scripts(), "{scripted}");
+        }
+    }
 }

@@ -490,7 +490,15 @@ async fn plan_step(
     let Some(analysis_status) = analysis_status else {
         return Ok(Step::Wait(ctx.config.wait_requeue));
     };
-    match planning::plan_run(&ctx.templates, wfe, &analysis_status) {
+    // Planning runs the template's scripts: off the runtime's workers, so that a slow one
+    // delays only this run.
+    let planned = {
+        let (templates, wfe) = (ctx.templates.clone(), wfe.clone());
+        tokio::task::spawn_blocking(move || planning::plan_run(&templates, &wfe, &analysis_status))
+            .await
+            .map_err(Error::Aborted)?
+    };
+    match planned {
         Err(PlanFailure { reason, message }) => {
             conditions::set(
                 &mut status.conditions,
@@ -773,7 +781,6 @@ async fn engine_step(
     let name = wfe.name_any();
     let uid = wfe.metadata.uid.clone().unwrap_or_default();
     let opened = program_for(ctx, &uid, status).await?;
-    let program = &opened.program;
     let executions: Api<KubernetesExecution> = Api::namespaced(ctx.client.clone(), &ns);
     // The engine reads only the executions in flight: when the watch has shown each of
     // them finished (or none is in flight), those copies are what a list would return.
@@ -804,7 +811,16 @@ async fn engine_step(
         stop: stop.cloned(),
         paused,
     };
-    let decision = program.decide(status, &observations, now);
+    // Deciding runs `when` and deferred `with` scripts: off the runtime's workers, like
+    // planning. A plan without them is decided in place (no scripts, no thread hand-off).
+    let decision = if opened.program.runs_scripts() {
+        let (opened, status) = (opened.clone(), status.clone());
+        tokio::task::spawn_blocking(move || opened.program.decide(&status, &observations, now))
+            .await
+            .map_err(Error::Aborted)?
+    } else {
+        opened.program.decide(status, &observations, now)
+    };
     let owner = owner_reference(wfe)?;
     let keys = ctx.keys().await?;
     let mut existed = false;
@@ -841,7 +857,7 @@ async fn engine_step(
 }
 
 /// The run's pinned plan, opened, and its compiled program; read, opened and compiled once per
-/// run.
+/// run (off the runtime's workers: loading the plan's modules runs their scripts).
 async fn program_for(
     ctx: &Context,
     uid: &str,
@@ -859,11 +875,19 @@ async fn program_for(
         return Ok(p.clone());
     }
     let keys = ctx.keys().await?;
-    let (plan, secrets) = sealing::open_plan(&keys, uid, &pinned_plan(status)?)?;
-    let program = Arc::new(OpenedRun {
-        program: Program::new(&plan)?,
-        secrets,
-    });
+    let text = status.plan.clone();
+    let uid_owned = uid.to_string();
+    let opened = tokio::task::spawn_blocking(move || -> Result<OpenedRun, Error> {
+        let pinned = parse_plan(text.as_deref())?;
+        let (plan, secrets) = sealing::open_plan(&keys, &uid_owned, &pinned)?;
+        Ok(OpenedRun {
+            program: Program::new(&plan)?,
+            secrets,
+        })
+    })
+    .await
+    .map_err(Error::Aborted)??;
+    let program = Arc::new(opened);
     if let Ok(mut cache) = ctx.programs.lock() {
         // Compiled programs are small; a bound keeps a long-lived operator's memory flat.
         if cache.len() > 1024 {
@@ -874,8 +898,8 @@ async fn program_for(
     Ok(program)
 }
 
-fn pinned_plan(status: &WorkflowExecutionStatus) -> Result<ExecutionPlan, Error> {
-    serde_json::from_str(status.plan.as_deref().unwrap_or("null")).map_err(Error::PinnedPlan)
+fn parse_plan(text: Option<&str>) -> Result<ExecutionPlan, Error> {
+    serde_json::from_str(text.unwrap_or("null")).map_err(Error::PinnedPlan)
 }
 
 fn owner_reference(wfe: &WorkflowExecution) -> Result<OwnerReference, Error> {
@@ -1038,7 +1062,15 @@ pub async fn run(
     let runs: Api<WorkflowExecution> = namespaced_or_all(&client, ns.as_deref());
     let executions: Api<KubernetesExecution> = namespaced_or_all(&client, ns.as_deref());
     let analyses: Api<AIAnalysis> = namespaced_or_all(&client, ns.as_deref());
-    let templates = Arc::new(TemplateSource::load(&config.templates));
+    // Loading builds every template (their modules' scripts run): off the runtime's workers.
+    let dir = config.templates.clone();
+    let templates = match tokio::task::spawn_blocking(move || TemplateSource::load(&dir)).await {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            tracing::error!(error = %e, "loading the templates stopped");
+            return;
+        }
+    };
     let reporter = Reporter {
         controller: config.reporter.clone(),
         instance: config.instance.clone(),

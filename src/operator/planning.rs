@@ -6,8 +6,8 @@ use kube::ResourceExt;
 use super::target_lock::TargetKey;
 use crate::api::{AIAnalysisStatus, FailureReason, TargetResource, WorkflowExecution};
 use crate::catalog::ActionCatalog;
-use crate::catalog::templates::TemplateError;
 use crate::plan::{self, ExecutionPlan, PlanContext};
+use crate::template::TemplateError;
 
 pub use super::templates::TemplateSource;
 
@@ -51,11 +51,7 @@ pub fn plan_run(
             )
             .unwrap_or_else(|| e.to_string()),
         })?;
-    let template = templates.built(found).map_err(|e| PlanFailure {
-        // The catalog checked it; a template that loads there but not here is a script problem.
-        reason: FailureReason::ScriptError,
-        message: format!("{}: {e}", found.path.display()),
-    })?;
+    let template = found.clone();
     let ctx = PlanContext {
         namespace: wfe.namespace().unwrap_or_default(),
         execution: wfe.name_any(),
@@ -84,32 +80,56 @@ const ERRORS_SHOWN: usize = 3;
 impl Rejected {
     /// What a loading error says about the template it concerns.
     pub fn from_error(error: &TemplateError) -> Self {
+        let split = |key: Option<&str>| match key.and_then(|k| k.rsplit_once('@')) {
+            Some((name, version)) => (Some(name.to_string()), Some(version.to_string())),
+            None => (None, None),
+        };
         match error {
             TemplateError::Invalid {
-                path,
-                name,
-                version,
-                errors,
+                file,
+                diagnostics,
+                key,
             } => {
                 let mut why = format!(
                     "{} has {} lint error{}: {}",
-                    path.display(),
-                    errors.len(),
-                    if errors.len() == 1 { "" } else { "s" },
-                    errors
+                    file.path().display(),
+                    diagnostics.len(),
+                    if diagnostics.len() == 1 { "" } else { "s" },
+                    diagnostics
                         .iter()
                         .take(ERRORS_SHOWN)
-                        .map(String::as_str)
+                        .map(|d| {
+                            let at = file.line_col(d.span.start);
+                            format!("{}:{}: [{}] {}", at.line, at.col, d.code, d.message)
+                        })
                         .collect::<Vec<_>>()
                         .join("; ")
                 );
-                if errors.len() > ERRORS_SHOWN {
-                    why.push_str(&format!("; and {} more", errors.len() - ERRORS_SHOWN));
+                if diagnostics.len() > ERRORS_SHOWN {
+                    why.push_str(&format!("; and {} more", diagnostics.len() - ERRORS_SHOWN));
                 }
+                let (name, version) = split(key.as_deref());
+                Rejected { name, version, why }
+            }
+            TemplateError::Duplicate { key, first, second } => {
+                let (name, version) = split(Some(key));
                 Rejected {
-                    name: Some(name.clone()),
-                    version: Some(version.clone()),
-                    why,
+                    name,
+                    version,
+                    why: format!(
+                        "{} and {}, which both declare it ([E0006]): neither is served; give one \
+                         a new version, or remove it",
+                        first.display(),
+                        second.display()
+                    ),
+                }
+            }
+            TemplateError::NotServed { key, .. } => {
+                let (name, version) = split(Some(key));
+                Rejected {
+                    name,
+                    version,
+                    why: error.to_string(),
                 }
             }
             other => Rejected {

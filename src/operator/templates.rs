@@ -2,16 +2,15 @@
 //! change (a mounted ConfigMap changes by swapping a symlink, so the directory is polled).
 //! Reloading never touches a running workflow: its plan is pinned in status.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use futures::Stream;
 
 use super::planning::Rejected;
-use crate::catalog::templates::{self, TemplateCatalog};
-use crate::template::{Template, TemplateError};
+use crate::files;
+use crate::template::TemplateCatalog;
 
 /// The current template catalog of a directory.
 #[derive(Debug)]
@@ -21,37 +20,20 @@ pub struct TemplateSource {
     /// The templates the last load left out, so that a run asking for one is told why.
     rejected: RwLock<Arc<Vec<Rejected>>>,
     fingerprint: RwLock<Fingerprint>,
-    /// Loaded templates by file, with the texts they were built from: every run of a
-    /// template plans from one build (its scripts compiled once).
-    built: Mutex<HashMap<PathBuf, (Texts, Arc<Template>)>>,
-}
-
-/// A template's source and its imports' (alias, source).
-type Texts = (String, Vec<(String, String)>);
-
-fn texts(entry: &templates::Template) -> Texts {
-    (
-        entry.source.clone(),
-        entry
-            .imports
-            .iter()
-            .map(|i| (i.alias.clone(), i.source.clone()))
-            .collect(),
-    )
 }
 
 /// What the poller compares: every template and script file with its size and mtime.
 type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
 
 impl TemplateSource {
-    /// Loads `dir`; bad templates are logged and left out, the good ones are served.
+    /// Loads `dir`; bad templates are logged and left out, the good ones are served (each
+    /// built once: every run of a template plans from one build, its scripts compiled once).
     pub fn load(dir: &Path) -> Self {
         let source = TemplateSource {
             dir: dir.to_path_buf(),
             catalog: RwLock::new(Arc::new(TemplateCatalog::default())),
             rejected: RwLock::new(Arc::new(Vec::new())),
             fingerprint: RwLock::new(Vec::new()),
-            built: Mutex::new(HashMap::new()),
         };
         source.reload();
         source
@@ -71,30 +53,6 @@ impl TemplateSource {
             Ok(r) => r.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
-    }
-
-    /// The loaded template of a catalog entry, built on first use and kept while its texts
-    /// stay the same.
-    pub fn built(&self, entry: &templates::Template) -> Result<Arc<Template>, TemplateError> {
-        let same = |(source, imports): &Texts| {
-            *source == entry.source
-                && imports.len() == entry.imports.len()
-                && imports
-                    .iter()
-                    .zip(&entry.imports)
-                    .all(|((alias, text), i)| *alias == i.alias && *text == i.source)
-        };
-        if let Ok(built) = self.built.lock()
-            && let Some((texts, template)) = built.get(&entry.path)
-            && same(texts)
-        {
-            return Ok(template.clone());
-        }
-        let template = Arc::new(Template::from_catalog(entry)?);
-        if let Ok(mut built) = self.built.lock() {
-            built.insert(entry.path.clone(), (texts(entry), template.clone()));
-        }
-        Ok(template)
     }
 
     /// Reloads when the files changed; true when it did.
@@ -123,9 +81,6 @@ impl TemplateSource {
         }
         if let Ok(mut f) = self.fingerprint.write() {
             *f = print;
-        }
-        if let Ok(mut built) = self.built.lock() {
-            built.clear();
         }
     }
 
@@ -156,36 +111,18 @@ impl TemplateSource {
 }
 
 fn fingerprint(dir: &Path) -> Fingerprint {
-    let mut out = Vec::new();
-    collect(dir, &mut out, 0);
-    out.sort();
-    out
-}
-
-fn collect(dir: &Path, out: &mut Fingerprint, depth: usize) {
-    // Bounded depth: a symlink loop in a mounted directory must not hang the poller.
-    if depth > 16 {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        // `..data` and `..<timestamp>` are a mounted ConfigMap's internals; the visible
-        // symlinks point into them.
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            collect(&path, out, depth + 1);
-        } else if path.extension().is_some_and(|e| e == "wf" || e == "rhai") {
-            out.push((path, meta.len(), meta.modified().ok()));
-        }
-    }
+    // The loader's walk: hidden entries skipped (`..data` and `..<timestamp>` are a mounted
+    // ConfigMap's internals; the visible symlinks point into them), each directory once.
+    let walk = files::walk(dir, &|p| {
+        files::has_extension(p, "wf") || files::has_extension(p, "rhai")
+    });
+    walk.files
+        .into_iter()
+        .filter_map(|path| {
+            let meta = std::fs::metadata(&path).ok()?;
+            Some((path, meta.len(), meta.modified().ok()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -217,15 +154,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("tiny.wf"), WF).unwrap();
         let source = TemplateSource::load(dir.path());
-        let catalog = source.current();
-        let entry = catalog.get("tiny", None).unwrap();
-        let first = source.built(entry).unwrap();
-        assert!(Arc::ptr_eq(&first, &source.built(entry).unwrap()));
+        let first = source.current().get("tiny", None).unwrap().clone();
+        assert!(Arc::ptr_eq(
+            &first,
+            source.current().get("tiny", None).unwrap()
+        ));
         std::fs::write(dir.path().join("tiny.wf"), WF.replace("\"hi\"", "\"ho\"")).unwrap();
         assert!(source.reload_if_changed());
-        let catalog = source.current();
-        let changed = source.built(catalog.get("tiny", None).unwrap()).unwrap();
+        let changed = source.current().get("tiny", None).unwrap().clone();
         assert!(!Arc::ptr_eq(&first, &changed));
         assert!(changed.source.text().contains("\"ho\""));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_to_an_ancestor_does_not_hang_the_poller() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tiny.wf"), WF).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("sub/up")).unwrap();
+        let source = TemplateSource::load(dir.path());
+        assert_eq!(source.current().len(), 1);
+        assert_eq!(fingerprint(dir.path()).len(), 1);
     }
 }

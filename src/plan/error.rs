@@ -31,6 +31,15 @@ pub enum PlanError {
         /// The script's error.
         error: ScriptError,
     },
+    /// The plan would be larger than a run's status may hold.
+    #[error(
+        "the plan is larger than the limit of {limit} bytes (the analysis, the params or the \
+         `with` values are too large)"
+    )]
+    TooLarge {
+        /// The limit, in bytes of JSON.
+        limit: usize,
+    },
 }
 
 impl PlanError {
@@ -38,7 +47,9 @@ impl PlanError {
     pub fn reason(&self) -> FailureReason {
         match self {
             PlanError::TemplateNotFound(_) => FailureReason::TemplateNotFound,
-            PlanError::InvalidParameters { .. } => FailureReason::InvalidParameters,
+            PlanError::InvalidParameters { .. } | PlanError::TooLarge { .. } => {
+                FailureReason::InvalidParameters
+            }
             PlanError::ScriptError { .. } => FailureReason::ScriptError,
         }
     }

@@ -119,7 +119,7 @@ pub fn plan(
         Some(RollbackStrategy::None) => RollbackMode::None,
         None => settings.rollback.unwrap_or(RollbackMode::Automatic),
     };
-    Ok(ExecutionPlan {
+    let plan = ExecutionPlan {
         workflow: wf.name.value.clone(),
         version: wf.version.value.clone(),
         digest: template.digest.clone(),
@@ -136,7 +136,9 @@ pub fn plan(
         workflow_info,
         modules: template.modules.clone(),
         steps,
-    })
+    };
+    super::size::check(&plan, super::MAX_PLAN_BYTES)?;
+    Ok(plan)
 }
 
 #[derive(Default)]

@@ -419,8 +419,7 @@ impl Scenario {
     /// use, from the template directory `templates`; returns notes on the templates left out
     /// of that directory (a run asking for one of them fails with TemplateNotFound).
     pub fn check_templates(&self, templates: &Path) -> Result<Vec<String>, ScenarioError> {
-        let (catalog, rejected) =
-            crate::catalog::templates::TemplateCatalog::load_dir_lenient(templates);
+        let (catalog, rejected) = crate::template::TemplateCatalog::load_dir_lenient(templates);
         let notes = rejected
             .iter()
             .map(|e| format!("template left out: {}", Rejected::from_error(e)))

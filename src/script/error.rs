@@ -129,6 +129,14 @@ impl ScriptError {
             EvalAltResult::ErrorDataTooLarge(what, _) => Some(format!(
                 "{what} is larger than the limit (the script builds too much data)"
             )),
+            EvalAltResult::ErrorTerminated(token, _)
+                if token.to_string() == super::limits::MEMORY_LIMIT =>
+            {
+                Some(
+                    "holds more memory than its limit (the script builds too much data)"
+                        .to_string(),
+                )
+            }
             EvalAltResult::ErrorTerminated(..) => {
                 Some("ran past its time limit (the script runs too long; simplify it)".to_string())
             }

@@ -17,8 +17,10 @@
 //! | file | holds |
 //! |---|---|
 //! | `error.rs` | [`ScriptError`], with positions in the script source |
-//! | `limits.rs` | [`Limits`]: the sandbox budgets and the wall-clock guard |
+//! | `limits.rs` | [`Limits`]: the sandbox budgets and the guard of the time and memory limits |
+//! | `memory.rs` | [`memory::Metered`]: the allocator wrapper that counts what an evaluation holds |
 //! | `builtins.rs` | `parse_quantity`, `format_quantity`, `seconds`, `clamp` |
+//! | `sorting.rs` | `sort`, `sort_by`, `dedup` whose comparator errors surface |
 //! | `quantity.rs`, `duration.rs` | quantity and duration strings as integers |
 //! | `value.rs` | JSON ↔ rhai values |
 //! | `modules.rs` | reading `import`ed files from inside the template directory |
@@ -30,11 +32,13 @@ mod builtins;
 pub mod duration;
 mod error;
 mod limits;
+pub mod memory;
 pub mod modules;
 mod names;
 pub mod position;
 pub mod quantity;
 pub mod scan;
+mod sorting;
 pub mod value;
 
 use std::collections::BTreeMap;
@@ -186,6 +190,7 @@ impl ScriptEngine {
     ) -> Result<Self, ScriptError> {
         let mut engine = sandboxed(&limits);
         builtins::register(&mut engine);
+        sorting::register(&mut engine);
         let checker = NameChecker::new(modules.keys().map(String::as_str), &limits);
         for (alias, source) in modules {
             let module =
@@ -230,7 +235,7 @@ impl ScriptEngine {
         expr: &CompiledExpr,
         bindings: &mut Bindings,
     ) -> Result<Value, ScriptError> {
-        let _clock = self.limits.start_clock();
+        let _budget = self.limits.start();
         let result: Dynamic = self
             .engine
             .eval_ast_with_scope(&mut bindings.scope, &expr.ast)
@@ -254,10 +259,34 @@ impl ScriptEngine {
     }
 }
 
-/// A standard engine with the sandbox applied: no `eval`, no `import`, no clock, output to
-/// tracing, budgets enforced.
+/// An engine with rhai's standard packages except the core language one (whose `sleep`
+/// blocks the thread, out of reach of every budget), with the sandbox applied: no `eval`, no
+/// `import`, no clock (the crate is built with `no_time`), output to tracing, budgets
+/// enforced.
 fn sandboxed(limits: &Limits) -> Engine {
-    let mut engine = Engine::new();
+    use rhai::packages::{
+        ArithmeticPackage, BasicArrayPackage, BasicBlobPackage, BasicFnPackage,
+        BasicIteratorPackage, BasicMapPackage, BasicMathPackage, BasicStringPackage,
+        BitFieldPackage, LogicPackage, MoreStringPackage, Package,
+    };
+    let mut engine = Engine::new_raw();
+    // As `Engine::new` does: property names and short strings are interned.
+    engine.set_max_strings_interned(256);
+    for package in [
+        ArithmeticPackage::new().as_shared_module(),
+        BasicStringPackage::new().as_shared_module(),
+        BasicIteratorPackage::new().as_shared_module(),
+        BasicFnPackage::new().as_shared_module(),
+        BitFieldPackage::new().as_shared_module(),
+        LogicPackage::new().as_shared_module(),
+        BasicMathPackage::new().as_shared_module(),
+        BasicArrayPackage::new().as_shared_module(),
+        BasicBlobPackage::new().as_shared_module(),
+        BasicMapPackage::new().as_shared_module(),
+        MoreStringPackage::new().as_shared_module(),
+    ] {
+        engine.register_global_module(package);
+    }
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.disable_symbol("eval");
     // A script may print the analysis or a param: logs never carry a credential.
@@ -277,7 +306,7 @@ fn load_module(engine: &Engine, limits: &Limits, source: &str) -> Result<Module,
     let ast = engine
         .compile(source)
         .map_err(|e| ScriptError::from_parse(&e))?;
-    let _clock = limits.start_clock();
+    let _budget = limits.start();
     Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(|e| ScriptError::from_eval(*e))
 }
 

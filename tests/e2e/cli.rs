@@ -215,6 +215,53 @@ fn a_template_with_lint_errors_is_named_with_its_errors() {
 }
 
 #[test]
+fn a_run_of_a_thousand_steps_is_refused_before_it_starts() {
+    // The attack: nothing bounded the steps of a template, and a 1,000-step run took 11.5 s
+    // (2,000 steps: 48.7 s). A template over the step limit is left out like any template that
+    // does not pass lint: `run` names it with E0128, and the run fails TemplateNotFound
+    // without creating anything.
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::fs::read_to_string(crate::root().join("workflows/oom-recovery.wf")).unwrap();
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    for lib in std::fs::read_dir(crate::root().join("workflows/lib")).unwrap() {
+        let lib = lib.unwrap().path();
+        std::fs::copy(&lib, dir.path().join("lib").join(lib.file_name().unwrap())).unwrap();
+    }
+    let extra: String = (0..1000)
+        .map(|i| format!("  step pad{i} {{ action \"notify_only\" with {{ message: \"x\" }} }}\n"))
+        .collect();
+    let at = source.find("\n  step ").expect("a step") + 1;
+    let long = format!("{}{extra}{}", &source[..at], &source[at..]);
+    std::fs::write(dir.path().join("oom-recovery.wf"), long).unwrap();
+    let out = remedy(&[
+        "run",
+        "examples/oom-recovery.yaml",
+        "--templates",
+        dir.path().to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("warning: template left out: oom-recovery@1.0.0: ")
+            && err.contains("[E0128] the template declares 1"),
+        "{err}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["phase"], "Failed", "{summary}");
+    assert_eq!(
+        summary["failure"]["reason"], "TemplateNotFound",
+        "{summary}"
+    );
+    assert_eq!(
+        summary["steps"].as_array().map(Vec::len),
+        Some(0),
+        "{summary}"
+    );
+}
+
+#[test]
 fn a_run_awaiting_approval_stops_and_says_how_to_release_it() {
     // pvc-expand asks for approval; without `approved` in the scenario or --approve it waits.
     let dir = tempfile::tempdir().unwrap();

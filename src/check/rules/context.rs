@@ -1,12 +1,16 @@
 //! What every rule sees: the file, its steps and action sites in declared order, name
 //! indexes, and the check context.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::path::Path;
 
 use crate::catalog::ActionSpec;
 use crate::check::context::CheckContext;
 use crate::check::rules::rhai_sites::ScriptFacts;
 use crate::dsl::ast::{self, ActionItem, File, Item, Param, Step, Workflow};
+use crate::files::{self, FileError, MAX_FILE_BYTES};
+use crate::script::modules::stays_inside;
 
 pub use crate::graph::Phase;
 
@@ -67,6 +71,8 @@ pub struct RuleContext<'a> {
     step_names: HashMap<&'a str, usize>,
     /// What the `rhai_*` rules learn about the file's scripts, computed once per check run.
     pub(crate) scripts: ScriptFacts<'a>,
+    /// Each import's source, read once when a rule first asks.
+    imports: OnceCell<Vec<Option<Result<String, FileError>>>>,
 }
 
 impl<'a> RuleContext<'a> {
@@ -139,7 +145,34 @@ impl<'a> RuleContext<'a> {
             lets,
             step_names,
             scripts: ScriptFacts::default(),
+            imports: OnceCell::new(),
         }
+    }
+
+    /// The source of the `index`-th import (in declared order), read from inside the
+    /// template's directory as the loader reads it (a regular UTF-8 file within the size
+    /// limit, whose real path stays inside); `None` when there is no template directory or
+    /// the path as written leaves it.
+    pub fn import_source(&self, index: usize) -> Option<&Result<String, FileError>> {
+        let sources = self.imports.get_or_init(|| {
+            self.workflow
+                .imports()
+                .map(|import| {
+                    let dir = self.ctx.template_dir.as_ref()?;
+                    let rel = Path::new(&import.path.value);
+                    if !stays_inside(rel) {
+                        return None;
+                    }
+                    let full = dir.join(rel);
+                    // An editor's unsaved text of the module comes first (`remedy lsp`).
+                    if let Some(text) = self.ctx.unsaved.get(&full) {
+                        return Some(Ok(text.clone()));
+                    }
+                    Some(files::read_text_inside(dir, &full, MAX_FILE_BYTES))
+                })
+                .collect()
+        });
+        sources.get(index)?.as_ref()
     }
 
     /// The `let` of that name, if any (the first, if declared twice).

@@ -3,6 +3,21 @@
 
 use crate::check::rules::RULES;
 
+/// The codes the template loader reports about a file as a whole (`template::loader`):
+/// code, name, what it finds.
+pub const LOADER_CODES: &[(&str, &str, &str)] = &[
+    (
+        "E0005",
+        "refused_file",
+        "the file resolves (through a symlink) outside the template directory, is not a regular file, or is larger than 256 KiB",
+    ),
+    (
+        "E0006",
+        "duplicate_template",
+        "another file of the same directory declares the same `name@version`; neither is served",
+    ),
+];
+
 /// The rule reference, `docs/rules.md`, generated from the rules' documentation.
 pub fn rules_markdown() -> String {
     let mut out = String::from(
@@ -30,6 +45,9 @@ pub fn rules_markdown() -> String {
     for (code, name, summary) in crate::check::render::SYNTAX_CODES {
         out.push_str(&format!("| {code} | {name} | error | {summary} |\n"));
     }
+    for (code, name, summary) in LOADER_CODES {
+        out.push_str(&format!("| {code} | {name} | error | {summary} |\n"));
+    }
     for rule in RULES {
         let i = &rule.info;
         out.push_str(&format!(
@@ -42,8 +60,11 @@ pub fn rules_markdown() -> String {
         ));
     }
     out.push_str(
-        "\nSyntax errors (`E00xx`) come from the parser: the message says what was expected \
-         where.\n",
+        "\nSyntax errors (E0001–E0004) come from the parser: the message says what was \
+         expected where. E0005 and E0006 come from the loader, which reads every template the \
+         way the operator does: a file is read only from inside the template directory, as a \
+         regular file of at most 256 KiB, and a directory may declare each `name@version` \
+         once (see docs/operations.md, \"Limits\").\n",
     );
     for rule in RULES {
         let i = &rule.info;

@@ -27,7 +27,7 @@ mod context;
 mod docs;
 
 pub use context::{ActionSite, DEFAULT_WORKFLOW_TIMEOUT_MS, Phase, RuleContext, StepRef};
-pub use docs::rules_markdown;
+pub use docs::{LOADER_CODES, rules_markdown};
 
 mod after_in_parallel;
 mod duplicate_map_key;
@@ -59,6 +59,7 @@ mod rhai_unknown_variable;
 mod rollback_block_items;
 mod rollback_never_runs;
 mod step_timeout_exceeds_workflow;
+mod too_many_steps;
 mod unknown_action;
 mod unknown_action_param;
 mod unknown_after_target;
@@ -141,6 +142,7 @@ rules![
     unknown_identifier,
     verify_step_timeout_exceeds_within,
     verify_within_exceeds_workflow,
+    too_many_steps,
     reversible_without_rollback,
     unreachable_when,
     rollback_never_runs,
@@ -157,6 +159,7 @@ rules![
 
 pub use crate::script::modules::stays_inside as import_stays_inside;
 pub use reserved_name::reserved_because;
+pub use too_many_steps::MAX_STEPS;
 
 /// The rule with that code, if any.
 pub fn find(code: &str) -> Option<&'static Rule> {

@@ -1,12 +1,10 @@
 //! Finds `${ … }` expressions and imported modules that are not valid rhai.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
 use crate::check::rules::rhai_sites::{sites, undefined};
-use crate::script::modules::stays_inside;
 use crate::script::{ScriptEngine, ScriptError, position};
 
 rule! {
@@ -44,19 +42,12 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
             );
         }
     }
-    let Some(dir) = &cx.ctx.template_dir else {
-        return;
-    };
-    for import in cx.workflow.imports() {
-        let rel = Path::new(&import.path.value);
-        // Missing or escaping files are `missing_import`'s findings.
-        if !stays_inside(rel) {
-            continue;
-        }
-        let Some(source) = cx.ctx.read_import(&dir.join(rel)) else {
+    for (index, import) in cx.workflow.imports().enumerate() {
+        // Files that cannot be read are `missing_import`'s findings.
+        let Some(Ok(source)) = cx.import_source(index) else {
             continue;
         };
-        let modules = BTreeMap::from([(import.alias.name.clone(), source)]);
+        let modules = BTreeMap::from([(import.alias.name.clone(), source.clone())]);
         if let Err(ScriptError::Module { error, .. }) = ScriptEngine::new(&modules) {
             let at = error
                 .position()
