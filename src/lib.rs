@@ -22,3 +22,4 @@ pub mod scenario;
 pub mod script;
 pub mod seal;
 pub mod template;
+pub mod units;

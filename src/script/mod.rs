@@ -19,7 +19,6 @@
 //! | `error.rs` | [`ScriptError`], with positions in the script source |
 //! | `limits.rs` | [`Limits`]: the sandbox budgets and the wall-clock guard |
 //! | `builtins.rs` | `parse_quantity`, `format_quantity`, `seconds`, `clamp` |
-//! | `quantity.rs`, `duration.rs` | quantity and duration strings as integers |
 //! | `value.rs` | JSON ↔ rhai values |
 //! | `modules.rs` | reading `import`ed files from inside the template directory |
 //! | `names.rs` | [`NameChecker`]: variables an expression reads that nothing binds |
@@ -27,13 +26,11 @@
 //! | `position.rs` | script positions → `.wf` spans |
 
 mod builtins;
-pub mod duration;
 mod error;
 mod limits;
 pub mod modules;
 mod names;
 pub mod position;
-pub mod quantity;
 pub mod scan;
 pub mod value;
 
