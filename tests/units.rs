@@ -364,3 +364,39 @@ fn the_script_builtins_read_the_same_units() {
     );
     assert_eq!(eval("format_quantity(1073741824)").ok(), Some(json!("1Gi")));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_text_is_read_or_refused(text in any::<String>()) {
+            let _ = parse_millis(&text);
+            let _ = Quantity::parse(&text);
+            let _ = quantity::parse_in(&text, "Mi");
+        }
+
+        #[test]
+        fn every_duration_formats_and_reads_back(millis in any::<u64>()) {
+            prop_assert_eq!(parse_millis(&format_millis(millis)), Ok(millis));
+        }
+
+        #[test]
+        fn formatted_quantities_read_back_at_or_above(value in any::<i64>(), unit in prop::sample::select(vec!["", "k", "Ki", "Mi", "Gi", "M"])) {
+            let text = quantity::format(value, Some(unit)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let back = quantity::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")));
+            if let Ok(back) = back {
+                prop_assert!(back >= value, "{text} reads as {back} < {value}");
+            }
+        }
+
+        #[test]
+        fn mebibytes_compare_like_their_bytes(a in 0u64..1_000_000, b in 0u64..1_000_000) {
+            let qa = Quantity::parse(&format!("{a}Mi")).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let qb = Quantity::parse(&(b * 1024 * 1024).to_string()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(qa.cmp(&qb), a.cmp(&b));
+        }
+    }
+}

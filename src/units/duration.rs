@@ -28,6 +28,8 @@ pub enum DurationProblem {
     UnknownUnit,
     /// Units out of order or repeated (`30m1h`, `1m1m`).
     Order,
+    /// A number past 64 bits.
+    NumberTooLarge,
     /// More milliseconds than 64 bits hold.
     TooLong,
 }
@@ -39,6 +41,7 @@ impl fmt::Display for DurationProblem {
             DurationProblem::NoUnit => "a number needs a unit (ms, s, m or h)",
             DurationProblem::UnknownUnit => "the units are ms, s, m and h",
             DurationProblem::Order => "each unit must be smaller than the one before, as in 1h30m",
+            DurationProblem::NumberTooLarge => "the number is too large",
             DurationProblem::TooLong => "the duration is too long",
         })
     }
@@ -75,10 +78,11 @@ pub fn parse_millis(text: &str) -> Result<u64, DurationError> {
             return Err(fail(DurationProblem::Order));
         }
         last_unit = size;
+        let number: u64 = number
+            .parse()
+            .map_err(|_| fail(DurationProblem::NumberTooLarge))?;
         total = number
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| n.checked_mul(size))
+            .checked_mul(size)
             .and_then(|n| n.checked_add(total))
             .ok_or_else(|| fail(DurationProblem::TooLong))?;
         rest = after;
