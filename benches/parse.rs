@@ -1,6 +1,6 @@
 //! Parsing a generated 2,000-step template: the `.wf` parser, then parse + check (every lint
 //! rule, built-in action catalog), beside serde-saphyr reading the same workflow written as
-//! YAML, in the same run.
+//! YAML, in the same run; and the largest template of `workflows/`.
 //!
 //! `cargo bench --bench parse` (criterion reports time and MiB/s; templates/s is 1/time).
 
@@ -199,6 +199,34 @@ fn bench(c: &mut Criterion) {
         b.iter(|| serde_saphyr::from_str::<YamlWorkflow>(black_box(&yaml)))
     });
     g.finish();
+
+    // The largest template of the library: the size a real run parses.
+    let (path, text) = largest_template();
+    let file = parse(&text).unwrap_or_else(|d| panic!("{path}: {}", d.message));
+    assert!(file.workflow.all_steps().count() > 1);
+    let mut g = c.benchmark_group("largest_template");
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    g.bench_function("wf_parse", |b| b.iter(|| parse(black_box(&text))));
+    g.bench_function("wf_parse_and_check", |b| {
+        b.iter(|| parse(black_box(&text)).map(|f| check(&f, &ctx).len()))
+    });
+    g.finish();
+}
+
+/// The largest `.wf` file of `workflows/`, with its path.
+fn largest_template() -> (String, String) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/workflows");
+    let mut best = (String::new(), String::new());
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{dir}: {e}")).path();
+        if path.extension().is_some_and(|e| e == "wf") {
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+            if text.len() > best.1.len() {
+                best = (path.display().to_string(), text);
+            }
+        }
+    }
+    best
 }
 
 criterion_group!(benches, bench);

@@ -25,3 +25,4 @@ pub mod scenario;
 pub mod script;
 pub mod seal;
 pub mod template;
+pub mod units;

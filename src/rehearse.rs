@@ -22,8 +22,8 @@ use crate::engine::simulate::{AttemptScript, Script, Stop, label, simulate};
 use crate::engine::{Program, initial_status};
 use crate::files::{self, FileError, MAX_FILE_BYTES};
 use crate::plan::{ExecutionPlan, PlanContext, StepStage};
-use crate::script::duration::parse_millis;
 use crate::template::{Template, loader};
+use crate::units::duration::parse_millis;
 
 /// The suffix that marks a rehearsal file.
 pub const SUFFIX: &str = ".rehearsal.yaml";

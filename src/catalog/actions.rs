@@ -38,48 +38,7 @@ impl fmt::Display for Effect {
     }
 }
 
-/// The type of an action parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ParamKind {
-    /// Any string.
-    String,
-    /// A whole number.
-    Int,
-    /// A number (an integer is accepted too).
-    Float,
-    /// `true` or `false`.
-    Bool,
-    /// A duration literal (`30s`) or a duration string (`"30s"`).
-    Duration,
-    /// A Kubernetes quantity: a string such as `"512Mi"`, `"250m"`, or a number.
-    Quantity,
-    /// A list.
-    List,
-    /// A map.
-    Map,
-}
-
-impl ParamKind {
-    /// The type's name as the docs and diagnostics print it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ParamKind::String => "string",
-            ParamKind::Int => "int",
-            ParamKind::Float => "float",
-            ParamKind::Bool => "bool",
-            ParamKind::Duration => "duration",
-            ParamKind::Quantity => "quantity",
-            ParamKind::List => "list",
-            ParamKind::Map => "map",
-        }
-    }
-}
-
-impl fmt::Display for ParamKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::units::ParamKind;
 
 /// The schema of one action parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use crate::catalog::{ActionSpec, Effect, ParamKind};
 use crate::check::context::CheckContext;
-use crate::check::literal::{is_quantity, parse_duration, with_article};
+use crate::check::literal::with_article;
+use crate::units::fits;
 
 /// One problem with an action and its resolved parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,26 +162,6 @@ pub fn check_action(
 
 fn needs_approval(spec: &ActionSpec) -> bool {
     spec.effect == Effect::Irreversible
-}
-
-/// Whether a resolved value fits a parameter kind.
-pub fn fits(value: &Value, kind: ParamKind) -> bool {
-    match kind {
-        ParamKind::String => value.is_string(),
-        ParamKind::Int => {
-            value.is_i64()
-                || value.is_u64()
-                || value
-                    .as_f64()
-                    .is_some_and(|f| f.fract() == 0.0 && f.is_finite())
-        }
-        ParamKind::Float => value.is_number(),
-        ParamKind::Bool => value.is_boolean(),
-        ParamKind::Duration => value.as_str().is_some_and(|s| parse_duration(s).is_some()),
-        ParamKind::Quantity => value.is_number() || value.as_str().is_some_and(is_quantity),
-        ParamKind::List => value.is_array(),
-        ParamKind::Map => value.is_object(),
-    }
 }
 
 #[cfg(test)]

@@ -150,9 +150,11 @@ fn since(text: &str, now: Timestamp) -> Result<Timestamp, String> {
     if let Ok(t) = text.parse::<Timestamp>() {
         return Ok(t);
     }
-    let span = crate::executor::params::parse_duration(text).map_err(|_| {
-        format!("--since {text:?}: give a duration (12h, 7d) or a time (2026-12-01T00:00:00Z)")
-    })?;
+    let span = crate::units::duration::parse_period_millis(text)
+        .map(std::time::Duration::from_millis)
+        .map_err(|_| {
+            format!("--since {text:?}: give a duration (12h, 7d) or a time (2026-12-01T00:00:00Z)")
+        })?;
     jiff::SignedDuration::try_from(span)
         .ok()
         .and_then(|d| now.checked_sub(d).ok())

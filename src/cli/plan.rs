@@ -17,8 +17,8 @@ use crate::check::Diagnostic;
 use crate::check::render::{FileReport, human, visible_lines};
 use crate::plan::{ExecutionPlan, PlanContext, PlanError, PlannedAction, PlannedValue, plan};
 use crate::scenario::yaml::{Positions, excerpt, segments};
-use crate::script::duration::format_millis;
 use crate::template::{Template, TemplateCatalog, TemplateError};
+use crate::units::duration::format_millis;
 
 /// Arguments of `remedy plan`.
 #[derive(Debug, Args)]

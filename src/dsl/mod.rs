@@ -1,7 +1,7 @@
 //! Text to syntax tree: the pest grammar, the AST with spans, the parser and the formatter.
 
 pub mod ast;
-mod direct;
+pub mod keywords;
 pub mod parser;
 pub mod printer;
 pub mod recover;

@@ -6,9 +6,9 @@ use pest::Parser as _;
 use pest::iterators::{Pair, Pairs};
 
 use crate::check::Diagnostic;
+use crate::units::duration;
 
 use super::ast::*;
-use super::direct;
 use super::scan;
 use super::span::Span;
 use super::syntax_error;
@@ -45,14 +45,8 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<File, Diagnostic> {
 }
 
 /// Parse a `.wf` file: the syntax tree with spans and every comment, or the first syntax error.
-///
-/// The direct parser ([`super::direct`]) builds the tree of a file without problems; anything
-/// else (and so every diagnostic) is pest's.
 pub fn parse(text: &str) -> Result<File, Diagnostic> {
     let comments = scan::scan(text)?;
-    if let Some(workflow) = direct::parse(text) {
-        return Ok(File { workflow, comments });
-    }
     parse_pest(text, comments)
 }
 
@@ -106,7 +100,7 @@ fn span_of(pair: &Pair<'_, Rule>) -> Span {
 }
 
 /// True for rules that carry no content (keywords and punctuation).
-fn is_token(rule: Rule) -> bool {
+pub(super) fn is_token(rule: Rule) -> bool {
     use Rule::*;
     matches!(
         rule,
@@ -556,54 +550,15 @@ fn uint(pair: &Pair<'_, Rule>) -> R<u64> {
 
 fn duration(pair: &Pair<'_, Rule>) -> R<DurationLit> {
     let span = span_of(pair);
-    let millis = parse_duration(pair.as_str()).map_err(|why| {
+    let millis = duration::parse_millis(pair.as_str()).map_err(|e| {
         Diagnostic::error(
             "E0004",
-            format!("invalid duration `{}`: {why}", pair.as_str()),
+            format!("invalid duration `{}`: {}", pair.as_str(), e.problem),
             span,
         )
         .with_help("a duration is numbers with units ms, s, m or h, largest first: 250ms, 30s, 5m, 2h, 1h30m")
     })?;
     Ok(DurationLit { millis, span })
-}
-
-/// Milliseconds of a duration literal such as `1h30m`, or why it is not one.
-pub(crate) fn parse_duration(text: &str) -> Result<u64, &'static str> {
-    let mut rest = text;
-    let mut total: u64 = 0;
-    let mut last_unit = u64::MAX;
-    while !rest.is_empty() {
-        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        if digits == 0 {
-            return Err("expected a number before each unit");
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| "the number is too large")?;
-        rest = &rest[digits..];
-        let letters = rest.len()
-            - rest
-                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
-                .len();
-        let unit = match &rest[..letters] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "" => return Err("a number needs a unit (ms, s, m or h)"),
-            _ => return Err("the units are ms, s, m and h"),
-        };
-        if unit >= last_unit {
-            return Err("each unit must be smaller than the one before, as in 1h30m");
-        }
-        last_unit = unit;
-        rest = &rest[letters..];
-        total = n
-            .checked_mul(unit)
-            .and_then(|x| x.checked_add(total))
-            .ok_or("the duration is too long")?;
-    }
-    Ok(total)
 }
 
 // ---- strings and expressions ----------------------------------------------------------------

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 
 use super::ast::*;
 use super::span::Span;
+use crate::units::duration::format_millis as duration;
 
 /// The line width the formatter keeps to where it can.
 pub const WIDTH: usize = 110;
@@ -469,23 +470,6 @@ fn float(f: f64, text: &str) -> String {
     } else {
         format!("{s}.0")
     }
-}
-
-/// A duration in canonical units, largest first: `1h30m`, `1s500ms`, `0s`.
-pub fn duration(millis: u64) -> String {
-    if millis == 0 {
-        return "0s".to_string();
-    }
-    let mut out = String::new();
-    let mut rest = millis;
-    for (unit, name) in [(3_600_000, "h"), (60_000, "m"), (1_000, "s"), (1, "ms")] {
-        let n = rest / unit;
-        rest %= unit;
-        if n > 0 {
-            let _ = write!(out, "{n}{name}");
-        }
-    }
-    out
 }
 
 fn expr(e: &Expr) -> String {

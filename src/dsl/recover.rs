@@ -12,7 +12,6 @@
 //! [`super::parse`]'s.
 
 use super::ast::File;
-use super::direct;
 use super::parser::{PestFailure, Rule, parse_pest_raw};
 use super::scan;
 
@@ -95,9 +94,6 @@ fn attempt(text: &str) -> Result<File, Failure> {
             comment: d.message.contains("comment"),
         },
     })?;
-    if let Some(workflow) = direct::parse(text) {
-        return Ok(File { workflow, comments });
-    }
     parse_pest_raw(text, comments).map_err(|failure| match failure {
         PestFailure::Grammar(e) => {
             let at = match e.location {

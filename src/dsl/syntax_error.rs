@@ -7,7 +7,9 @@ use crate::check::Diagnostic;
 use super::parser::Rule;
 use super::span::Span;
 
-use super::direct::{ITEM_KEYWORDS, STEP_ITEM_KEYWORDS};
+use super::keywords::{
+    CONSTRAINT_KEYWORDS, ITEM_KEYWORDS, ON_FAILURE, PARAM_TYPES, ROLLBACK_MODES, STEP_ITEM_KEYWORDS,
+};
 
 /// Whether `word` starts only a step item, to recognise an item written outside its step.
 fn step_only(word: &str) -> bool {
@@ -164,12 +166,10 @@ fn words(rule: Rule) -> &'static [&'static str] {
     match rule {
         Rule::item => ITEM_KEYWORDS,
         Rule::step_item => STEP_ITEM_KEYWORDS,
-        Rule::constraint => &["min", "max", "enum", "pattern", "description"],
-        Rule::param_type => &[
-            "string", "int", "float", "bool", "duration", "list", "map", "any",
-        ],
-        Rule::rollback_mode_kw => &["automatic", "manual", "none"],
-        Rule::on_failure_kw => &["rollback", "fail", "continue"],
+        Rule::constraint => CONSTRAINT_KEYWORDS,
+        Rule::param_type => PARAM_TYPES,
+        Rule::rollback_mode_kw => ROLLBACK_MODES,
+        Rule::on_failure_kw => ON_FAILURE,
         Rule::kw_within => &["within"],
         Rule::kw_after => &["after"],
         Rule::kw_as => &["as"],

@@ -20,7 +20,7 @@ use crate::api::{
 use crate::dsl::ast::{OnFailure, RollbackMode};
 use crate::plan::StepStage;
 use crate::script::EvalContext;
-use crate::script::duration::format_millis as format_duration;
+use crate::units::duration::format_millis as format_duration;
 
 use super::bounds::{cap_message, cap_output};
 use super::program::{ActionProgram, Arg, Compiled};

@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use super::actions::{self, ActionContext, Progress, public_output};
 use super::events::{self, ExecutionRef, Notice};
 use super::failure::ActionError;
-use super::params::{Params, parse_duration};
+use super::params::Params;
 use super::trust::{self, Depth, Trusted};
 use crate::api::JsonMap;
 use crate::api::kubernetes_execution::{
@@ -32,6 +32,7 @@ use crate::operator::metrics::Metrics;
 use crate::operator::{Clock, SystemClock};
 use crate::redact::{is_credential_key, redact_map, redact_text, redact_traced, scrub};
 use crate::seal::Keys;
+use crate::units::duration::{format as format_duration, parse_millis};
 
 /// How the executor runs.
 #[derive(Debug, Clone)]
@@ -529,7 +530,7 @@ impl Attempt<'_> {
                 if past_deadline {
                     let e = ActionError::timeout(format!(
                         "{status} after {}; the step's timeout is over",
-                        human(call.timeout)
+                        format_duration(call.timeout)
                     ));
                     return self.finish_failed(kex, started, e, Some(&call)).await;
                 }
@@ -633,7 +634,8 @@ impl Attempt<'_> {
     fn check(&self, kex: &KubernetesExecution, trusted: Trusted) -> Result<Call, ActionError> {
         let timeout = match kex.spec.timeout.as_deref() {
             None => self.ctx.config.default_timeout,
-            Some(text) => parse_duration(text)
+            Some(text) => parse_millis(text)
+                .map(Duration::from_millis)
                 .map_err(|e| ActionError::invalid(format!("spec.timeout: {e}")))?,
         };
         let action = kex.spec.action.action_type.as_str();
@@ -661,8 +663,8 @@ impl Attempt<'_> {
             if duration >= timeout {
                 return Err(ActionError::invalid(format!(
                     "wait {} is not shorter than the step's timeout {}; raise the timeout",
-                    human(duration),
-                    human(timeout)
+                    format_duration(duration),
+                    format_duration(timeout)
                 )));
             }
         }
@@ -842,29 +844,8 @@ fn timed_out(call: &Call) -> ActionError {
     ActionError::timeout(format!(
         "{} did not complete within the step's timeout of {}; raise the timeout or check the target",
         call.params.action(),
-        human(call.timeout)
+        format_duration(call.timeout)
     ))
-}
-
-/// A duration as people write it: `5m`, `1h30m`, `45s`, `250ms`.
-pub fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -906,13 +887,5 @@ mod tests {
             Some(1),
             "the generation predicate still reads it"
         );
-    }
-
-    #[test]
-    fn durations_print_like_people_write_them() {
-        assert_eq!(human(Duration::from_secs(300)), "5m");
-        assert_eq!(human(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(human(Duration::from_secs(45)), "45s");
-        assert_eq!(human(Duration::from_millis(250)), "250ms");
     }
 }

@@ -18,7 +18,6 @@
 //! | `controller.rs` | `reconcile`, `run`, `run_until`, `ExecutorConfig`: phases, deadline, status writes |
 //! | `actions/` | one file per family: `prepare` (record the previous state) and `apply` (idempotent change) |
 //! | `params.rs` | parameters checked against the action catalog, typed access, durations |
-//! | `quantity.rs` | Kubernetes quantities, compared by value |
 //! | `trust.rs` | whether an execution is one the workflow controller created for a run's pinned plan |
 //! | `failure.rs` | `ActionError` (contract reason + message) and the classification of API errors |
 //! | `events.rs` | core/v1 Events about an execution (notify_only, failures) |
@@ -28,7 +27,6 @@ pub mod controller;
 pub mod events;
 pub mod failure;
 pub mod params;
-pub mod quantity;
 pub mod trust;
 
 pub use controller::{Context, Error, ExecutorConfig, error_policy, reconcile, run, run_until};

@@ -5,9 +5,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::failure::ActionError;
-use super::quantity::Quantity;
 use crate::api::JsonMap;
-use crate::catalog::actions::{ActionSpec, ParamKind, closest};
+use crate::catalog::actions::{ActionSpec, closest};
+use crate::units::{ParamKind, Quantity, duration, normalise};
 
 /// The parameters of one action call, checked against its schema: every required one is
 /// there, none is unknown, each has its type and, for closed sets, an allowed value.
@@ -37,7 +37,18 @@ impl Params {
             if value.is_null() {
                 continue;
             }
-            let value = check_kind(action, name, param.kind, value)?;
+            let kind = param.kind;
+            let value = normalise(value, kind).ok_or_else(|| {
+                let example = match kind {
+                    ParamKind::Duration => " such as \"30s\" or \"1h30m\"",
+                    ParamKind::Quantity => " such as \"512Mi\" or \"250m\"",
+                    _ => "",
+                };
+                ActionError::invalid(format!(
+                    "{action}: parameter `{name}` must be of type {kind}{example}, got {}",
+                    describe(value)
+                ))
+            })?;
             if !param.allowed.is_empty() {
                 let text = value.as_str().unwrap_or_default();
                 if !param.allowed.contains(&text) {
@@ -121,7 +132,8 @@ impl Params {
     /// A required duration parameter.
     pub fn duration(&self, name: &str) -> Result<Duration, ActionError> {
         self.opt_string(name)
-            .and_then(|s| parse_duration(s).ok())
+            .and_then(|s| duration::parse_millis(s).ok())
+            .map(Duration::from_millis)
             .ok_or_else(|| self.missing(name))
     }
 
@@ -148,73 +160,6 @@ impl Params {
     }
 }
 
-/// Checks one value against its kind; returns it normalised (whole floats become integers,
-/// numeric quantities and durations become strings).
-fn check_kind(
-    action: &str,
-    name: &str,
-    kind: ParamKind,
-    value: &Value,
-) -> Result<Value, ActionError> {
-    let mistyped = |detail: &str| {
-        ActionError::invalid(format!(
-            "{action}: parameter `{name}` must be of type {kind}{detail}, got {}",
-            describe(value)
-        ))
-    };
-    match kind {
-        ParamKind::String => value
-            .is_string()
-            .then(|| value.clone())
-            .ok_or_else(|| mistyped("")),
-        ParamKind::Int => whole_number(value)
-            .map(Value::from)
-            .ok_or_else(|| mistyped("")),
-        ParamKind::Float => value
-            .is_number()
-            .then(|| value.clone())
-            .ok_or_else(|| mistyped("")),
-        ParamKind::Bool => value
-            .is_boolean()
-            .then(|| value.clone())
-            .ok_or_else(|| mistyped("")),
-        ParamKind::Duration => match value {
-            Value::String(s) if parse_duration(s).is_ok() => Ok(value.clone()),
-            _ => match whole_number(value) {
-                Some(secs) if secs >= 0 => Ok(Value::from(format!("{secs}s"))),
-                _ => Err(mistyped(" such as \"30s\" or \"1h30m\"")),
-            },
-        },
-        ParamKind::Quantity => {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                _ => return Err(mistyped(" such as \"512Mi\" or \"250m\"")),
-            };
-            Quantity::parse(&text)
-                .map(|_| Value::from(text.trim()))
-                .map_err(|_| mistyped(" such as \"512Mi\" or \"250m\""))
-        }
-        ParamKind::List => value
-            .is_array()
-            .then(|| value.clone())
-            .ok_or_else(|| mistyped("")),
-        ParamKind::Map => value
-            .is_object()
-            .then(|| value.clone())
-            .ok_or_else(|| mistyped("")),
-    }
-}
-
-/// The value as an integer, if it is a whole number (a float such as `3.0` counts).
-fn whole_number(value: &Value) -> Option<i64> {
-    if let Some(i) = value.as_i64() {
-        return Some(i);
-    }
-    let f = value.as_f64()?;
-    (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
-}
-
 /// A short description of a JSON value for messages: `the string "3"`, `a list`, `true`.
 fn describe(value: &Value) -> String {
     match value {
@@ -225,46 +170,6 @@ fn describe(value: &Value) -> String {
         Value::Array(_) => "a list".to_string(),
         Value::Object(_) => "a map".to_string(),
     }
-}
-
-/// Why a text is not a duration.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a duration (expected e.g. 30s, 5m, 1h30m, 250ms)")]
-pub struct DurationError(pub String);
-
-/// Parses a duration such as `30s`, `5m`, `1h30m`, `250ms`, `2d`.
-pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
-    let err = || DurationError(text.to_string());
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(err());
-    }
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let digits_end = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-        if digits_end == 0 {
-            return Err(err());
-        }
-        let amount: u64 = rest[..digits_end].parse().map_err(|_| err())?;
-        rest = &rest[digits_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let millis_per_unit: u64 = match &rest[..unit_end] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return Err(err()),
-        };
-        rest = &rest[unit_end..];
-        let millis = amount.checked_mul(millis_per_unit).ok_or_else(err)?;
-        total = total
-            .checked_add(Duration::from_millis(millis))
-            .ok_or_else(err)?;
-    }
-    Ok(total)
 }
 
 #[cfg(test)]
@@ -302,7 +207,7 @@ mod tests {
         .unwrap();
         assert_eq!(p.opt_string("memory"), Some("1073741824"));
         assert!(!p.has("cpu"));
-        let p = check("wait", json!({ "duration": 90 })).unwrap();
+        let p = check("wait", json!({ "duration": "1m30s" })).unwrap();
         assert_eq!(p.duration("duration").unwrap(), Duration::from_secs(90));
     }
 
@@ -349,15 +254,5 @@ mod tests {
             .contains("`size` must be of type quantity")
         );
         assert!(check("wait", json!({ "duration": "soon" })).is_err());
-    }
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        for bad in ["", "s", "10", "5x", "1.5h", "-3s"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
     }
 }

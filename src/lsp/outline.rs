@@ -4,8 +4,8 @@
 use tower_lsp_server::ls_types::{DocumentSymbol, FoldingRange, FoldingRangeKind, SymbolKind};
 
 use crate::dsl::ast::{Item, Step};
-use crate::dsl::printer::duration;
 use crate::dsl::span::Span;
+use crate::units::duration::format_millis as duration;
 
 use super::analysis::Analysis;
 use super::text::Encoding;

@@ -79,7 +79,8 @@ pub fn parse_period(text: &str) -> Result<Option<Duration>, String> {
     if text.eq_ignore_ascii_case("forever") {
         return Ok(None);
     }
-    crate::executor::params::parse_duration(text)
+    crate::units::duration::parse_period_millis(text)
+        .map(Duration::from_millis)
         .map(Some)
         .map_err(|_| format!("{text:?} is not a retention period (e.g. 90m, 12h, 7d, or forever)"))
 }

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::dsl::ast::{ConstraintKind, Param, ParamType, StringPart, ValueKind};
 use crate::plan::PlanError;
-use crate::script::duration;
+use crate::units::duration;
 
 /// Where a param's value came from, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,8 +18,9 @@ use crate::plan::{
 };
 use crate::redact::{collect_secrets, is_credential_key, mentions_secret};
 use crate::script::scan;
-use crate::script::{Bindings, EvalContext, ScriptError, duration, position};
+use crate::script::{Bindings, EvalContext, ScriptError, position};
 use crate::template::{Template, is_runtime, runtime_refs};
+use crate::units::duration;
 
 /// Step attempt deadline when a step sets none: 5 minutes.
 pub const DEFAULT_STEP_TIMEOUT_MS: u64 = 300_000;

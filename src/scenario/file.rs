@@ -390,12 +390,14 @@ impl Scenario {
 
     /// Parses a duration field of this scenario.
     pub fn duration(&self, field: &str, text: &str) -> Result<Duration, ScenarioError> {
-        crate::executor::params::parse_duration(text).map_err(|e| {
-            self.invalid(
-                field.to_string(),
-                e.to_string().trim_start_matches("error: ").to_string(),
-            )
-        })
+        crate::units::duration::parse_millis(text)
+            .map(Duration::from_millis)
+            .map_err(|e| {
+                self.invalid(
+                    field.to_string(),
+                    e.to_string().trim_start_matches("error: ").to_string(),
+                )
+            })
     }
 
     /// The workflow the run will ask for: `workflowExecution.workflowRef`, else the analysis's

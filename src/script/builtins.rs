@@ -2,7 +2,7 @@
 
 use rhai::{Engine, EvalAltResult, FLOAT, INT, Position};
 
-use super::{duration, quantity};
+use crate::units::{duration, quantity};
 
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
 
@@ -27,17 +27,19 @@ pub fn register(engine: &mut Engine) {
     });
     engine.register_fn(
         "format_quantity",
-        |n: INT, unit: &str| -> Fallible<String> { quantity::format(n, unit).map_err(fail) },
+        |n: INT, unit: &str| -> Fallible<String> { quantity::format(n, Some(unit)).map_err(fail) },
     );
     engine.register_fn(
         "format_quantity",
         |n: FLOAT, unit: &str| -> Fallible<String> {
-            quantity::format(float_to_int(n.ceil())?, unit).map_err(fail)
+            quantity::format(float_to_int(n.ceil())?, Some(unit)).map_err(fail)
         },
     );
-    engine.register_fn("format_quantity", quantity::format_exact);
+    engine.register_fn("format_quantity", |n: INT| -> Fallible<String> {
+        quantity::format(n, None).map_err(fail)
+    });
     engine.register_fn("format_quantity", |n: FLOAT| -> Fallible<String> {
-        Ok(quantity::format_exact(float_to_int(n.ceil())?))
+        quantity::format(float_to_int(n.ceil())?, None).map_err(fail)
     });
     engine.register_fn("seconds", |s: &str| -> Fallible<INT> {
         let millis = duration::parse_millis(s).map_err(fail)?;

@@ -21,7 +21,6 @@
 //! | `memory.rs` | [`memory::Metered`]: the allocator wrapper that counts what an evaluation holds |
 //! | `builtins.rs` | `parse_quantity`, `format_quantity`, `seconds`, `clamp` |
 //! | `sorting.rs` | `sort`, `sort_by`, `dedup` whose comparator errors surface |
-//! | `quantity.rs`, `duration.rs` | quantity and duration strings as integers |
 //! | `value.rs` | JSON ↔ rhai values |
 //! | `modules.rs` | reading `import`ed files from inside the template directory |
 //! | `names.rs` | [`NameChecker`]: variables an expression reads that nothing binds |
@@ -29,14 +28,12 @@
 //! | `position.rs` | script positions → `.wf` spans |
 
 mod builtins;
-pub mod duration;
 mod error;
 mod limits;
 pub mod memory;
 pub mod modules;
 mod names;
 pub mod position;
-pub mod quantity;
 pub mod scan;
 mod sorting;
 pub mod value;

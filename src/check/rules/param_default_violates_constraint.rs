@@ -38,7 +38,7 @@ fn show(v: &Value) -> String {
         ValueKind::Int(i) => i.to_string(),
         ValueKind::Float(_, text) => text.clone(),
         ValueKind::Bool(b) => b.to_string(),
-        ValueKind::Duration(d) => crate::check::literal::format_duration(d.millis),
+        ValueKind::Duration(d) => crate::units::duration::format_millis(d.millis),
         ValueKind::Null => "null".into(),
         _ => "the value".into(),
     }

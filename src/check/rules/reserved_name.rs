@@ -26,46 +26,8 @@ rule! {
     summary: "a declared name is a keyword or a reserved name",
 }
 
-/// The words of the `.wf` language itself.
-pub const KEYWORDS: &[&str] = &[
-    "workflow",
-    "version",
-    "description",
-    "labels",
-    "timeout",
-    "max_parallel",
-    "rollback",
-    "automatic",
-    "manual",
-    "none",
-    "approval",
-    "required",
-    "import",
-    "as",
-    "param",
-    "let",
-    "step",
-    "after",
-    "parallel",
-    "verify",
-    "within",
-    "finally",
-    "action",
-    "with",
-    "retry",
-    "backoff",
-    "max",
-    "min",
-    "when",
-    "on_failure",
-    "fail",
-    "continue",
-    "enum",
-    "pattern",
-    "true",
-    "false",
-    "null",
-];
+/// The words of the `.wf` language itself (tested against the grammar).
+pub use crate::dsl::keywords::KEYWORDS;
 
 /// The names expressions see without declaring them.
 pub const SCOPE_NAMES: &[&str] = &["analysis", "steps", "self", "workflow", "params"];

@@ -1,9 +1,9 @@
 //! Finds `retry N backoff D max M` with M shorter than D.
 
 use crate::check::diagnostic::Diagnostic;
-use crate::check::literal::format_duration;
 use crate::check::rules::RuleContext;
 use crate::dsl::ast::StepItem;
+use crate::units::duration::format_millis as format_duration;
 
 rule! {
     /// **What it finds.** A `retry` whose `max` (the cap of the backoff) is shorter than its

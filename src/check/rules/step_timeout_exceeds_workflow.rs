@@ -1,8 +1,8 @@
 //! Finds a step `timeout` longer than the workflow's `timeout`.
 
 use crate::check::diagnostic::Diagnostic;
-use crate::check::literal::format_duration;
 use crate::check::rules::{DEFAULT_WORKFLOW_TIMEOUT_MS, Phase, RuleContext};
+use crate::units::duration::format_millis as format_duration;
 
 rule! {
     /// **What it finds.** A main or verify step whose `timeout` (the deadline of one

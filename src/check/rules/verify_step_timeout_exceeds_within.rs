@@ -1,9 +1,9 @@
 //! Finds a verify step whose `timeout` is longer than `verify within`.
 
 use crate::check::diagnostic::Diagnostic;
-use crate::check::literal::format_duration;
 use crate::check::rules::RuleContext;
 use crate::dsl::ast::Item;
+use crate::units::duration::format_millis as format_duration;
 
 rule! {
     /// **What it finds.** A step inside `verify within D { … }` whose own `timeout` is

@@ -1,9 +1,9 @@
 //! Finds `verify within D` longer than the workflow's `timeout`.
 
 use crate::check::diagnostic::Diagnostic;
-use crate::check::literal::format_duration;
 use crate::check::rules::{DEFAULT_WORKFLOW_TIMEOUT_MS, RuleContext};
 use crate::dsl::ast::Item;
+use crate::units::duration::format_millis as format_duration;
 
 rule! {
     /// **What it finds.** `verify within D` where D is longer than the workflow's `timeout`

@@ -18,7 +18,7 @@ use super::{ActionContext, Outcome, Progress, map};
 use crate::api::JsonMap;
 use crate::executor::failure::{ActionError, Target};
 use crate::executor::params::Params;
-use crate::executor::quantity::Quantity;
+use crate::units::Quantity;
 
 /// The annotation holding a Deployment's (and its ReplicaSets') revision.
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";

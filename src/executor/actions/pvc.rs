@@ -8,7 +8,7 @@ use super::{ActionContext, Outcome, Progress, map};
 use crate::api::JsonMap;
 use crate::executor::failure::{ActionError, Target};
 use crate::executor::params::Params;
-use crate::executor::quantity::Quantity;
+use crate::units::Quantity;
 
 fn pvc(
     ctx: &ActionContext,
