@@ -6,7 +6,7 @@
 
 use kube::core::{Message, Reason, Rule};
 
-use super::workflow_execution::WorkflowExecutionSpec;
+use super::workflow_execution::{WorkflowExecutionSpec, WorkflowPhase};
 
 /// The WorkflowExecution spec fields that may still change once Planning has started. Every
 /// other spec field (present or added later) is frozen: allowing a new one is one line here.
@@ -14,8 +14,42 @@ use super::workflow_execution::WorkflowExecutionSpec;
 /// that they stay free to change once the spec has them.
 pub const MUTABLE_AFTER_PLANNING: &[&str] = &["approved", "stop", "retryOf"];
 
-/// The phases a run ends in.
-const RUN_ENDED: &str = "['Completed', 'Failed', 'RolledBack', 'RollbackFailed']";
+/// The phases a run ends in, as a CEL list: every phase of the schema's enum that
+/// `WorkflowPhase::is_terminal` says ends a run (so a phase added later is not forgotten).
+fn run_ended() -> String {
+    let schema = schemars::schema_for!(WorkflowPhase);
+    let mut names = Vec::new();
+    enum_values(schema.as_value(), &mut names);
+    let ended: Vec<String> = names
+        .into_iter()
+        .filter(|p| {
+            serde_json::from_value::<WorkflowPhase>(serde_json::Value::String(p.clone()))
+                .is_ok_and(WorkflowPhase::is_terminal)
+        })
+        .map(|p| format!("'{p}'"))
+        .collect();
+    format!("[{}]", ended.join(", "))
+}
+
+/// Every string a schema allows by `enum` or `const` (variants with docs are a `oneOf` of
+/// `const`s), in order.
+fn enum_values(schema: &serde_json::Value, out: &mut Vec<String>) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("const", serde_json::Value::String(s)) => out.push(s.clone()),
+                    ("enum", serde_json::Value::Array(items)) => {
+                        out.extend(items.iter().filter_map(|v| v.as_str().map(String::from)));
+                    }
+                    _ => enum_values(value, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| enum_values(v, out)),
+        _ => {}
+    }
+}
 
 /// The phases an execution ends in.
 const EXECUTION_ENDED: &str = "['Succeeded', 'Failed']";
@@ -60,8 +94,9 @@ pub fn spec_frozen_after_planning() -> Rule {
 
 /// A run that has ended keeps its phase.
 pub fn run_end_is_final() -> Rule {
+    let ended = run_ended();
     Rule::new(format!(
-        "!has(oldSelf.status) || !has(oldSelf.status.phase) || !(oldSelf.status.phase in {RUN_ENDED}) || (has(self.status) && has(self.status.phase) && self.status.phase == oldSelf.status.phase)"
+        "!has(oldSelf.status) || !has(oldSelf.status.phase) || !(oldSelf.status.phase in {ended}) || (has(self.status) && has(self.status.phase) && self.status.phase == oldSelf.status.phase)"
     ))
     .message("a run that has ended keeps its phase")
     .field_path(".status.phase")
@@ -69,8 +104,9 @@ pub fn run_end_is_final() -> Rule {
 
 /// A run has an outcome only once it has ended.
 pub fn run_outcome_when_ended() -> Rule {
+    let ended = run_ended();
     Rule::new(format!(
-        "!has(self.status) || !has(self.status.outcome) || (has(self.status.phase) && self.status.phase in {RUN_ENDED})"
+        "!has(self.status) || !has(self.status.outcome) || (has(self.status.phase) && self.status.phase in {ended})"
     ))
     .message("status.outcome is set only once the run has ended")
     .field_path(".status.outcome")
@@ -78,8 +114,9 @@ pub fn run_outcome_when_ended() -> Rule {
 
 /// A run has a completion time only once it has ended.
 pub fn run_completed_when_ended() -> Rule {
+    let ended = run_ended();
     Rule::new(format!(
-        "!has(self.status) || !has(self.status.completedAt) || (has(self.status.phase) && self.status.phase in {RUN_ENDED})"
+        "!has(self.status) || !has(self.status.completedAt) || (has(self.status.phase) && self.status.phase in {ended})"
     ))
     .message("status.completedAt is set only once the run has ended")
     .field_path(".status.completedAt")

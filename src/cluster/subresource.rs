@@ -165,7 +165,7 @@ fn disruptions_allowed(state: &State, ns: &str, pdb: &Value) -> Option<i64> {
         .filter(|p| sel.matches(p))
         .collect();
     let healthy = pods.iter().filter(|p| pod_ready(p)).count() as i64;
-    let expected = pods.len() as i64;
+    let expected = expected_pods(state, &pods);
     if let Some(min) = pdb
         .pointer("/spec/minAvailable")
         .and_then(|v| budget(v, expected))
@@ -176,6 +176,39 @@ fn disruptions_allowed(state: &State, ns: &str, pdb: &Value) -> Option<i64> {
         .pointer("/spec/maxUnavailable")
         .and_then(|v| budget(v, expected))?;
     Some(max - (expected - healthy))
+}
+
+/// How many pods the budget's selection should have, as the disruption controller counts it:
+/// for pods with a controlling owner that has `spec.replicas` (a ReplicaSet, StatefulSet, …),
+/// that owner's replicas, once per owner; one for every other pod. A pod being replaced
+/// still counts, so a percentage does not shrink while its replacement is created.
+fn expected_pods(state: &State, pods: &[Value]) -> i64 {
+    let mut owners = std::collections::BTreeSet::new();
+    let mut expected = 0i64;
+    for pod in pods {
+        let controller = pod
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .and_then(|refs| {
+                refs.iter()
+                    .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+            })
+            .and_then(|r| r.get("uid").and_then(Value::as_str));
+        let replicas = controller.and_then(|uid| {
+            let (key, ns, name) = state.uids.get(uid)?;
+            let owner = state.objects.get(key)?.get(&(ns.clone(), name.clone()))?;
+            owner.value().pointer("/spec/replicas")?.as_i64()
+        });
+        match (controller, replicas) {
+            (Some(uid), Some(n)) => {
+                if owners.insert(uid.to_string()) {
+                    expected += n;
+                }
+            }
+            _ => expected += 1,
+        }
+    }
+    expected
 }
 
 /// A budget as a number of pods: an integer, or a percentage of `expected` rounded up (as
