@@ -33,28 +33,12 @@ const OUTER_KEYWORDS: &[&str] = &[
     "finally",
 ];
 
-/// The words that start an item of some block; at the start of a line inside a map, they
-/// say the map's `}` is missing.
-const ITEM_WORDS: &[&str] = &[
-    "description",
-    "labels",
-    "timeout",
-    "max_parallel",
-    "rollback",
-    "approval",
-    "import",
-    "param",
-    "let",
-    "step",
-    "parallel",
-    "verify",
-    "finally",
-    "action",
-    "with",
-    "retry",
-    "when",
-    "on_failure",
-];
+/// Whether `word` starts an item of some block (a workflow or a step); at the start of a line
+/// inside a map, such a word says the map's `}` is missing.
+fn is_item_word(word: &str) -> bool {
+    super::keywords::ITEM_KEYWORDS.contains(&word)
+        || super::keywords::STEP_ITEM_KEYWORDS.contains(&word)
+}
 
 /// The tree of `text`, parsed as it is or after repairs; `None` when no tree could be had
 /// (no workflow header, nesting too deep, or more than [`MAX_REPAIRS`] problems).
@@ -207,8 +191,7 @@ fn plan(text: &str, failure: Failure, done: &[Repair]) -> Option<Repair> {
             // missing before it.
             if has(Rule::close)
                 && line_first
-                && (OUTER_KEYWORDS.contains(&word)
-                    || (ITEM_WORDS.contains(&word) && !has(Rule::step_item)))
+                && (OUTER_KEYWORDS.contains(&word) || (is_item_word(word) && !has(Rule::step_item)))
                 && let Some(r) = write_in_gap(bytes, start, "}")
                 && !done.contains(&r)
             {
@@ -239,7 +222,7 @@ fn plan(text: &str, failure: Failure, done: &[Repair]) -> Option<Repair> {
                 // (`let x =` then `step s {`): write one there instead.
                 if let Some((ws, we)) = previous_word(bytes, start)
                     && first_on_line(bytes, ws)
-                    && ITEM_WORDS.contains(&&text[ws..we])
+                    && is_item_word(&text[ws..we])
                     && let Some(r) = write_in_gap(bytes, ws, "x")
                     && !done.contains(&r)
                 {
