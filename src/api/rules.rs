@@ -16,7 +16,7 @@ pub const MUTABLE_AFTER_PLANNING: &[&str] = &["approved", "stop", "retryOf"];
 
 /// The phases a run ends in, as a CEL list: every phase of the schema's enum that
 /// `WorkflowPhase::is_terminal` says ends a run (so a phase added later is not forgotten).
-fn run_ended() -> String {
+fn ended_phases() -> String {
     let schema = schemars::schema_for!(WorkflowPhase);
     let mut names = Vec::new();
     enum_values(schema.as_value(), &mut names);
@@ -94,7 +94,7 @@ pub fn spec_frozen_after_planning() -> Rule {
 
 /// A run that has ended keeps its phase.
 pub fn run_end_is_final() -> Rule {
-    let ended = run_ended();
+    let ended = ended_phases();
     Rule::new(format!(
         "!has(oldSelf.status) || !has(oldSelf.status.phase) || !(oldSelf.status.phase in {ended}) || (has(self.status) && has(self.status.phase) && self.status.phase == oldSelf.status.phase)"
     ))
@@ -104,7 +104,7 @@ pub fn run_end_is_final() -> Rule {
 
 /// A run has an outcome only once it has ended.
 pub fn run_outcome_when_ended() -> Rule {
-    let ended = run_ended();
+    let ended = ended_phases();
     Rule::new(format!(
         "!has(self.status) || !has(self.status.outcome) || (has(self.status.phase) && self.status.phase in {ended})"
     ))
@@ -114,7 +114,7 @@ pub fn run_outcome_when_ended() -> Rule {
 
 /// A run has a completion time only once it has ended.
 pub fn run_completed_when_ended() -> Rule {
-    let ended = run_ended();
+    let ended = ended_phases();
     Rule::new(format!(
         "!has(self.status) || !has(self.status.completedAt) || (has(self.status.phase) && self.status.phase in {ended})"
     ))

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{self, ActionCatalog};
+use crate::files::{self, FileError};
 
 /// The surroundings of a template being checked.
 #[derive(Debug, Clone, Default)]
@@ -29,15 +30,20 @@ impl CheckContext {
         }
     }
 
-    /// The text of an imported file: its unsaved text if an editor holds one, else the disk's,
-    /// read as the loader reads it (a regular UTF-8 file within the size limit, whose real
-    /// path stays inside the template's directory).
-    pub fn read_import(&self, path: &Path) -> Option<String> {
-        if let Some(text) = self.unsaved.get(path) {
-            return Some(text.clone());
+    /// The text of the imported file at `path`: its unsaved text if an editor holds one, else
+    /// the disk's, read as the loader reads it (a regular UTF-8 file within the size limit,
+    /// whose real path stays inside `dir`, the template's directory).
+    pub fn import_text(&self, dir: &Path, path: &Path) -> Result<String, FileError> {
+        match self.unsaved.get(path) {
+            Some(text) => Ok(text.clone()),
+            None => files::read_text_inside(dir, path, files::MAX_FILE_BYTES),
         }
-        let dir = self.template_dir.as_ref()?;
-        crate::files::read_text_inside(dir, path, crate::files::MAX_FILE_BYTES).ok()
+    }
+
+    /// [`Self::import_text`] in the template's directory; `None` when there is none, or the
+    /// file cannot be read.
+    pub fn read_import(&self, path: &Path) -> Option<String> {
+        self.import_text(self.template_dir.as_ref()?, path).ok()
     }
 
     /// True when no remediation may touch `namespace`.

@@ -29,6 +29,7 @@ use crate::cluster::{Config, EmbeddedCluster, Simulation, SimulationConfig};
 use crate::executor::ExecutorConfig;
 use crate::operator::backoff::ThrottleRetryLayer;
 use crate::operator::clock::{SpeedError, check_speed};
+use crate::operator::finished::run_ended;
 use crate::operator::metrics::Metrics;
 use crate::operator::retention::{CONDITION_ARCHIVED, RetentionConfig};
 use crate::operator::{Clock, OperatorConfig, ScaledClock};
@@ -481,13 +482,6 @@ fn over_time(options: &RunOptions, when: &str) -> String {
 
 /// When each step was first seen started and first seen ended, from the run's start.
 type Timing = BTreeMap<String, (Option<Duration>, Option<Duration>)>;
-
-fn run_ended(run: &WorkflowExecution) -> bool {
-    run.status
-        .as_ref()
-        .and_then(|s| s.phase)
-        .is_some_and(WorkflowPhase::is_terminal)
-}
 
 /// Creates the run and follows it until it ends (or waits for an approval it will not get),
 /// reporting each change; answers why it stopped before the end, if it did. `last_seen` is

@@ -9,7 +9,7 @@ use crate::catalog::ActionSpec;
 use crate::check::context::CheckContext;
 use crate::check::rules::rhai_sites::ScriptFacts;
 use crate::dsl::ast::{self, ActionItem, File, Item, Param, Step, Workflow};
-use crate::files::{self, FileError, MAX_FILE_BYTES};
+use crate::files::FileError;
 use crate::script::modules::stays_inside;
 
 pub use crate::graph::Phase;
@@ -149,9 +149,9 @@ impl<'a> RuleContext<'a> {
         }
     }
 
-    /// The source of the `index`-th import (in declared order), read from inside the
-    /// template's directory as the loader reads it (a regular UTF-8 file within the size
-    /// limit, whose real path stays inside); `None` when there is no template directory or
+    /// The source of the `index`-th import (in declared order), through
+    /// [`CheckContext::import_text`] (an editor's unsaved text, else the file as the loader
+    /// reads it); `None` when there is no template directory or
     /// the path as written leaves it.
     pub fn import_source(&self, index: usize) -> Option<&Result<String, FileError>> {
         let sources = self.imports.get_or_init(|| {
@@ -163,12 +163,7 @@ impl<'a> RuleContext<'a> {
                     if !stays_inside(rel) {
                         return None;
                     }
-                    let full = dir.join(rel);
-                    // An editor's unsaved text of the module comes first (`remedy lsp`).
-                    if let Some(text) = self.ctx.unsaved.get(&full) {
-                        return Some(Ok(text.clone()));
-                    }
-                    Some(files::read_text_inside(dir, &full, MAX_FILE_BYTES))
+                    Some(self.ctx.import_text(dir, &dir.join(rel)))
                 })
                 .collect()
         });
