@@ -2,73 +2,26 @@
 //! an allocator that counts live bytes, and must stay under 200 MB above where it started.
 //! (How fast each bound is reached is measured in `benches/bounds.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-// The counting allocator below: a `GlobalAlloc` cannot be written without `unsafe`.
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::System;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use remedy::api::{AIAnalysisStatus, WorkflowExecutionSpec};
 use remedy::check::CheckContext;
 use remedy::plan::{PlanContext, PlanError, plan};
-use remedy::script::memory::Metered;
 use remedy::script::{EvalContext, Limits, ScriptEngine, ScriptError};
 use remedy::template::{Template, loader};
+use remedy_alloc::{Counting, Metered};
 
 /// The most any attack may add to the process's live memory.
 const BUDGET: usize = 200 * 1024 * 1024;
 
 /// The binary's allocator (metered, for the scripts' memory limit), counting live bytes.
-struct Counting(Metered<System>);
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(bytes: usize) {
-    let live = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
-    PEAK.fetch_max(live, Ordering::Relaxed);
-}
-
-// SAFETY: forwards every call unchanged to the metered system allocator; the counters are
-// atomics, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { self.0.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { self.0.alloc_zeroed(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { self.0.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { self.0.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            grew(new_size);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting(Metered(System));
+static ALLOCATOR: Counting<Metered<System>> = Counting(Metered(System));
 
 /// One measurement at a time: the counters are the process's.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -78,10 +31,10 @@ fn peak_of<T>(attack: impl FnOnce() -> T) -> (T, usize) {
     let _one = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = remedy_alloc::live();
+    remedy_alloc::reset_peak();
     let result = attack();
-    (result, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+    (result, remedy_alloc::peak().saturating_sub(base))
 }
 
 fn within_budget<T>(what: &str, attack: impl FnOnce() -> T) -> T {

@@ -18,7 +18,7 @@
 //! |---|---|
 //! | `error.rs` | [`ScriptError`], with positions in the script source |
 //! | `limits.rs` | [`Limits`]: the sandbox budgets and the guard of the time and memory limits |
-//! | `memory.rs` | [`memory::Metered`]: the allocator wrapper that counts what an evaluation holds |
+//! | `memory.rs` | [`memory::Metered`] (from `crates/remedy-alloc`): the allocator wrapper that counts what an evaluation holds |
 //! | `builtins.rs` | `parse_quantity`, `format_quantity`, `seconds`, `clamp` |
 //! | `sorting.rs` | `sort`, `sort_by`, `dedup` whose comparator errors surface |
 //! | `value.rs` | JSON ↔ rhai values |
