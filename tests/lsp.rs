@@ -45,6 +45,7 @@ both![
     completion_works_with_an_error_elsewhere,
     navigation_finds_definitions_and_references,
     steps_and_module_functions_are_found_where_they_are_used,
+    a_module_function_is_found_in_the_templates_that_import_it,
     rename_changes_every_reference_or_refuses,
     outline_folding_and_semantic_tokens,
     formatting_is_remedy_fmt,
@@ -725,6 +726,93 @@ async fn navigation_finds_definitions_and_references(c: Client) {
 }
 
 /// A step named in `after` and in `steps.X`, and a module function: definition,
+/// "Find references" on a module's function, asked in the module: the templates that import
+/// it (open ones as the editor has them, the others from disk, under whatever alias), and not
+/// a same-named function of another module.
+async fn a_module_function_is_found_in_the_templates_that_import_it(c: Client) {
+    let mut c = started(c).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    let module = "/// Doubles.\nfn twice(x) { x * 2 }\n";
+    std::fs::write(dir.path().join("lib/m.rhai"), module).unwrap();
+    std::fs::write(dir.path().join("lib/other.rhai"), module).unwrap();
+    let template = |path: &str, alias: &str, calls: usize| {
+        let lets: String = (0..calls)
+            .map(|i| format!("  let n{i} = ${{ {alias}::twice({i}) }}\n"))
+            .collect();
+        format!(
+            "workflow \"w\" version \"1.0.0\" {{\n  import \"{path}\" as {alias}\n{lets}  step s {{\n    action \"notify_only\"\n    with {{ message: \"done\" }}\n  }}\n}}\n"
+        )
+    };
+    // On disk only: two calls under `m`.
+    let on_disk = template("lib/m.rhai", "m", 2);
+    std::fs::write(dir.path().join("a.wf"), &on_disk).unwrap();
+    // Open, with unsaved text: on disk it calls once, in the editor three times under `q`.
+    std::fs::write(dir.path().join("b.wf"), template("lib/m.rhai", "q", 1)).unwrap();
+    let edited = template("lib/m.rhai", "q", 3);
+    // Another module's `twice`, and a file that is not a template.
+    std::fs::write(dir.path().join("c.wf"), template("lib/other.rhai", "m", 2)).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), template("lib/m.rhai", "m", 2)).unwrap();
+    // A symlink leading out of the directory is not read (as `remedy lint` refuses it).
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("x.wf"), template("lib/m.rhai", "m", 4)).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(outside.path().join("x.wf"), dir.path().join("d.wf")).unwrap();
+    let (mu, bu) = (
+        uri(dir.path().join("lib/m.rhai")),
+        uri(dir.path().join("b.wf")),
+    );
+    c.open(&bu, &edited).await;
+    c.open(&mu, module).await;
+    let at_fn = module.find("twice").unwrap() + 2;
+    let ask = |c: &Client, declaration: bool| json!({ "textDocument": { "uri": mu }, "position": position(module, at_fn, c.utf8), "context": { "includeDeclaration": declaration } });
+    let refs = c
+        .request("textDocument/references", ask(&c, true))
+        .await
+        .unwrap();
+    let mut places: Vec<(String, String)> = refs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let u = r["uri"].as_str().unwrap().to_string();
+            let text = if u == mu {
+                module.to_string()
+            } else if u == bu {
+                edited.clone()
+            } else {
+                std::fs::read_to_string(dir.path().join(u.rsplit('/').next().unwrap())).unwrap()
+            };
+            let start = offset(&text, &r["range"]["start"], c.utf8);
+            let end = offset(&text, &r["range"]["end"], c.utf8);
+            let name = u.rsplit('/').next().unwrap().to_string();
+            (name, text[start..end].to_string())
+        })
+        .collect();
+    places.sort();
+    let mut expected = vec![("m.rhai".to_string(), "twice".to_string())];
+    expected.extend((0..2).map(|_| ("a.wf".to_string(), "twice".to_string())));
+    expected.extend((0..3).map(|_| ("b.wf".to_string(), "twice".to_string())));
+    expected.sort();
+    assert_eq!(places, expected, "{refs:?}");
+    // Without the declaration: the calls alone.
+    let refs = c
+        .request("textDocument/references", ask(&c, false))
+        .await
+        .unwrap();
+    assert_eq!(refs.as_array().unwrap().len(), 5, "{refs:?}");
+    // Outside a function's name: nothing.
+    let refs = c
+        .request(
+            "textDocument/references",
+            json!({ "textDocument": { "uri": mu }, "position": position(module, 2, c.utf8), "context": { "includeDeclaration": true } }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refs, Value::Null);
+    c.stop().await;
+}
+
 /// references and hover work from where they are used.
 async fn steps_and_module_functions_are_found_where_they_are_used(c: Client) {
     let mut c = started(c).await;

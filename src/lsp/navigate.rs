@@ -1,7 +1,7 @@
 //! Go to definition, find references and rename, for steps, params, lets, import aliases and
 //! module functions.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::check::rules::reserved_because;
 use crate::dsl::span::Span;
@@ -67,6 +67,23 @@ pub fn references(
     {
         out.push(t);
     }
+    out
+}
+
+/// Where the template `a` calls the function `name` of `module` (under whatever alias it
+/// imports it): the other direction of [`references`], asked from inside the module.
+pub fn module_fn_uses(a: &Analysis, module: &Path, name: &str) -> Vec<Span> {
+    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let module = real(module);
+    let mut out = Vec::new();
+    for import in &a.imports {
+        if import.file.as_deref().is_some_and(|f| real(f) == module) {
+            let sym = Sym::ModuleFn(import.alias.clone(), name.to_string());
+            out.extend(a.index.of(&sym).filter(|o| !o.def).map(|o| o.span));
+        }
+    }
+    out.sort_by_key(|s| s.start);
+    out.dedup();
     out
 }
 

@@ -36,6 +36,13 @@ pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 /// Larger ones go to the blocking pool, so that they never hold up typing elsewhere.
 pub const INLINE_BYTES: usize = 64 * 1024;
 
+/// How many directories above a module are searched for the templates that import it (an
+/// import path stays inside its template's directory, so importers lie in its ancestors).
+pub const IMPORTER_LEVELS: usize = 4;
+
+/// The most template files read from disk to answer one "find references" from a module.
+pub const MAX_IMPORTERS_READ: usize = 512;
+
 /// What `remedy lsp` is started with.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -247,6 +254,69 @@ impl Backend {
         }
     }
 
+    /// "Find references" on a function of an open module: its `fn` (when `declaration`), and
+    /// every call of it in the templates that import the module, open ones as the editor has
+    /// them, the others as they are on disk (see [`importers`]).
+    async fn module_references(
+        &self,
+        uri: &Uri,
+        pos: Position,
+        declaration: bool,
+    ) -> Option<Vec<Location>> {
+        let enc = self.encoding();
+        let (text, module, open, ctx) = {
+            let docs = lock(&self.state.docs);
+            let doc = docs.get(uri)?;
+            let open: Vec<(Uri, String, Option<PathBuf>)> = docs
+                .iter()
+                .filter(|(_, d)| d.kind == DocKind::Template)
+                .map(|(u, d)| (u.clone(), d.text.clone(), d.path.clone()))
+                .collect();
+            let ctx = CheckContext {
+                protected_namespaces: lock(&self.state.config).protected_namespaces.clone(),
+                unsaved: unsaved_modules(&docs),
+                ..CheckContext::default()
+            };
+            (doc.text.clone(), doc.path.clone()?, open, ctx)
+        };
+        let u = uri.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let lines = LineIndex::new(&text);
+            let offset = lines.offset(&text, pos, enc);
+            let f = super::modules::functions(&text)
+                .into_iter()
+                .find(|f| f.span.start <= offset && offset <= f.span.end)?;
+            let mut found = Vec::new();
+            if declaration {
+                found.push(Location::new(u, lines.range(&text, f.span, enc)));
+            }
+            for (t_uri, t_text, t_path) in importers(&module, open) {
+                let a = Analysis::new(Input {
+                    text: t_text,
+                    generation: 0,
+                    version: 0,
+                    kind: DocKind::Template,
+                    ctx: CheckContext {
+                        template_dir: t_path
+                            .as_deref()
+                            .and_then(Path::parent)
+                            .map(Path::to_path_buf),
+                        ..ctx.clone()
+                    },
+                    path: t_path,
+                });
+                for span in super::navigate::module_fn_uses(&a, &module, &f.name) {
+                    found.push(Location::new(
+                        t_uri.clone(),
+                        a.lines.range(&a.text, span, enc),
+                    ));
+                }
+            }
+            (!found.is_empty()).then_some(found)
+        });
+        task.await.ok().flatten()
+    }
+
     /// Run `f` on the document's current analysis, on the blocking pool.
     async fn answer<T, F>(&self, uri: &Uri, f: F) -> Option<T>
     where
@@ -291,6 +361,53 @@ fn unsaved_modules(docs: &HashMap<Uri, Doc>) -> BTreeMap<PathBuf, String> {
         .filter(|d| d.kind == DocKind::Module)
         .filter_map(|d| d.path.clone().map(|p| (p, d.text.clone())))
         .collect()
+}
+
+/// The templates that may import `module`: the open ones (their text as the editor has it),
+/// then the `.wf` files of the module's directory and of up to [`IMPORTER_LEVELS`] directories
+/// above it that are not open, read as `remedy lint` reads them (regular files inside their
+/// directory, at most [`crate::files::MAX_FILE_BYTES`]), at most [`MAX_IMPORTERS_READ`] of
+/// them. A file that cannot be read is left out. Which of them really import the module is
+/// for the caller to check.
+fn importers(
+    module: &Path,
+    open: Vec<(Uri, String, Option<PathBuf>)>,
+) -> Vec<(Uri, String, Option<PathBuf>)> {
+    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let open_paths: Vec<PathBuf> = open
+        .iter()
+        .filter_map(|(_, _, p)| p.as_deref().map(real))
+        .collect();
+    let mut out = open;
+    let mut read = 0;
+    for dir in module.ancestors().skip(1).take(IMPORTER_LEVELS + 1) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| crate::files::has_extension(p, "wf"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            if read >= MAX_IMPORTERS_READ {
+                return out;
+            }
+            if open_paths.contains(&real(&path)) {
+                continue;
+            }
+            read += 1;
+            let Ok(text) = crate::files::read_text_inside(dir, &path, crate::files::MAX_FILE_BYTES)
+            else {
+                continue;
+            };
+            if let Some(uri) = Uri::from_file_path(&path) {
+                out.push((uri, text, Some(path)));
+            }
+        }
+    }
+    out
 }
 
 fn kind_of(uri: &Uri) -> DocKind {
@@ -597,6 +714,9 @@ impl LanguageServer for Backend {
         let uri = params.text_document_position.text_document.uri;
         let pos = params.text_document_position.position;
         let declaration = params.context.include_declaration;
+        if kind_of(&uri) == DocKind::Module {
+            return Ok(self.module_references(&uri, pos, declaration).await);
+        }
         let u = uri.clone();
         Ok(self
             .answer(&uri, move |a, enc| {
