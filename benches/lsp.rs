@@ -212,9 +212,21 @@ fn bench(c: &mut Criterion) {
     let big_path = PathBuf::from("workflows/bench-big.wf");
     let big_text = big();
     for (name, path, text, samples, findings) in [
-        ("library", library.clone(), lib_text.clone(), 1_000u32, &[][..]),
+        (
+            "library",
+            library.clone(),
+            lib_text.clone(),
+            1_000u32,
+            &[][..],
+        ),
         // Over the template limit of 256 steps: its one finding says so, at every keystroke.
-        ("2000 steps", big_path.clone(), big_text.clone(), 100u32, &["E0128"][..]),
+        (
+            "2000 steps",
+            big_path.clone(),
+            big_text.clone(),
+            100u32,
+            &["E0128"][..],
+        ),
     ] {
         let u = uri(&path);
         let ((tl, tc), (wl, wc)) = places(&text);
