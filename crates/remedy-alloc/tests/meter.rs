@@ -81,10 +81,11 @@ fn the_counts_follow_live_bytes_and_their_peak() {
     let _one = serial();
     remedy_alloc::reset_peak();
     let base = remedy_alloc::live();
-    let big = vec![1u8; 16 << 20];
-    assert!(remedy_alloc::live() >= base + (16 << 20));
+    // The harness's other threads allocate and free meanwhile: allow them 1 MiB either way.
+    let slack = 1 << 20;
+    let big = std::hint::black_box(vec![1u8; 16 << 20]);
+    assert!(remedy_alloc::live() + slack >= base + (16 << 20));
     drop(big);
-    // The test harness's threads allocate too: allow them a little.
-    assert!(remedy_alloc::live() < base + (8 << 20));
-    assert!(remedy_alloc::peak() >= base + (16 << 20));
+    assert!(remedy_alloc::live() < base + slack);
+    assert!(remedy_alloc::peak() + slack >= base + (16 << 20));
 }
