@@ -20,6 +20,6 @@ pub use file::{
     discover, load, parse,
 };
 pub use run::{
-    Actual, CaseInput, EXECUTION, FileReport, NAMESPACE, PlanFailure, StepInfo, check_names,
-    plan_steps, planning_failed, rehearse, run_case, run_file, script_for, template_steps,
+    Actual, CaseInput, EXECUTION, FileReport, NAMESPACE, StepInfo, check_names, plan_steps,
+    planning_failed, rehearse, run_case, run_file, script_for, template_steps,
 };

@@ -11,7 +11,7 @@ use super::compare::{CaseReport, compare};
 use super::file::{AttemptOutcome, Case, RehearsalError, load};
 use crate::api::workflow_execution::Failure;
 use crate::api::{
-    AIAnalysisStatus, AnalysisPhase, ExecutionKind, FailureReason, JsonMap, Outcome, StopRequest,
+    AIAnalysisStatus, AnalysisPhase, ExecutionKind, JsonMap, Outcome, StopRequest,
     WorkflowExecutionSpec, WorkflowExecutionStatus, WorkflowPhase,
 };
 use crate::catalog::ActionCatalog;
@@ -20,7 +20,7 @@ use crate::dsl::ast;
 use crate::engine::simulate::{AttemptScript, Script, Stop, label, simulate};
 use crate::engine::{Program, initial_status};
 use crate::files::{self};
-use crate::plan::{ExecutionPlan, PlanContext, StepStage};
+use crate::plan::{ExecutionPlan, PlanContext, PlanFailure, StepStage};
 use crate::template::{Template, loader};
 use crate::units::duration::parse_millis;
 
@@ -37,15 +37,6 @@ pub struct CaseInput<'a> {
     pub execution: &'a str,
     /// Its namespace.
     pub namespace: &'a str,
-}
-
-/// Why planning refused a case's inputs: the run ends Failed with this reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanFailure {
-    /// The failure reason (InvalidParameters, ScriptError, SafetyViolation, …).
-    pub reason: FailureReason,
-    /// The message.
-    pub message: String,
 }
 
 /// What a rehearsed run did.
@@ -324,10 +315,7 @@ pub fn run_file(path: &Path) -> Result<FileReport, RehearsalError> {
             ..WorkflowExecutionSpec::default()
         };
         let planned =
-            crate::plan::plan(&template, &analysis, &spec, &ctx).map_err(|e| PlanFailure {
-                reason: e.reason(),
-                message: e.to_string(),
-            });
+            crate::plan::plan(&template, &analysis, &spec, &ctx).map_err(PlanFailure::from);
         cases.push(run_case(case, &steps, planned).map_err(case_error)?);
     }
     let workflow = template_path
