@@ -18,6 +18,7 @@ pub mod graph;
 pub mod lsp;
 pub mod operator;
 pub mod plan;
+pub mod pod_template;
 pub mod redact;
 pub mod rehearse;
 pub mod runtime;
