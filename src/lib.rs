@@ -25,5 +25,6 @@ pub mod runtime;
 pub mod scenario;
 pub mod script;
 pub mod seal;
+pub mod sync;
 pub mod template;
 pub mod units;
