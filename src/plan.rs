@@ -15,7 +15,7 @@ use crate::api::JsonMap;
 use crate::catalog::Effect;
 use crate::dsl::ast::{OnFailure, RollbackMode};
 
-pub use error::PlanError;
+pub use error::{PlanError, PlanFailure};
 pub use resolve::{
     DEFAULT_MAX_PARALLEL, DEFAULT_STEP_TIMEOUT_MS, DEFAULT_WORKFLOW_TIMEOUT_MS, PlanContext,
     display, plan, rhai_literal,

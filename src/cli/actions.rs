@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
+use super::table::{self, Layout};
 use crate::catalog::actions::closest;
 use crate::catalog::{ActionCatalog, ActionSpec};
 
@@ -67,16 +68,23 @@ fn pretty(value: &Value) -> String {
 
 /// The catalog as a three-column table.
 pub fn table(catalog: &ActionCatalog) -> String {
-    let rows: Vec<[&str; 3]> = catalog
+    let rows: Vec<Vec<String>> = catalog
         .iter()
-        .map(|a| [a.name, a.effect.as_str(), a.summary])
+        .map(|a| {
+            vec![
+                a.name.to_string(),
+                a.effect.as_str().to_string(),
+                a.summary.to_string(),
+            ]
+        })
         .collect();
-    let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0).max(4);
-    let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0).max(6);
-    let mut out = format!("{:<w0$}  {:<w1$}  SUMMARY\n", "NAME", "EFFECT");
-    for r in rows {
-        out.push_str(&format!("{:<w0$}  {:<w1$}  {}\n", r[0], r[1], r[2]));
-    }
+    let mut out = String::new();
+    table::write(
+        &mut out,
+        Layout::LISTING,
+        &["NAME", "EFFECT", "SUMMARY"],
+        &rows,
+    );
     out
 }
 

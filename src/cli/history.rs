@@ -270,7 +270,7 @@ pub fn render_rows(rows: &[RunRow], wide: bool) -> String {
         })
         .collect();
     let mut o = String::new();
-    super::run::table(&mut o, &header, &body);
+    super::table::write(&mut o, super::table::Layout::SECTION, &header, &body);
     o
 }
 

@@ -7,6 +7,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 
 use super::cluster::{self, ClusterArgs, Connection, Failure, OutputFormat};
+use super::table::{self, Layout};
 use crate::api::WorkflowExecution;
 use crate::operator::pause::{PAUSE_CONFIGMAP, Pause};
 
@@ -90,7 +91,7 @@ async fn list(args: &ListArgs) -> Result<(), Failure> {
         })
         .collect();
     let mut out = String::new();
-    table(&mut out, &header, &rows);
+    table::write(&mut out, Layout::KUBECTL, &header, &rows);
     print!("{out}");
     Ok(())
 }
@@ -187,42 +188,5 @@ async fn paused_banner(conn: &Connection, operator_namespace: &str) {
         if pause.paused {
             eprintln!("{}\n", crate::check::render::visible(&pause.message()));
         }
-    }
-}
-
-/// A kubectl-style table: upper-case header, columns three spaces apart.
-pub fn table(o: &mut String, header: &[&str], rows: &[Vec<String>]) {
-    use std::fmt::Write as _;
-    // Cells come from the cluster: control characters are shown, not sent to the terminal.
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            r.iter()
-                .map(|c| crate::check::render::visible(c).into_owned())
-                .collect()
-        })
-        .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (i, cell) in row.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-    }
-    let line = |cells: Vec<&str>| -> String {
-        let mut l = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            l.push_str(cell);
-            if i + 1 < cells.len() {
-                let pad = widths[i].saturating_sub(cell.chars().count()) + 3;
-                l.push_str(&" ".repeat(pad));
-            }
-        }
-        l.trim_end().to_string()
-    };
-    let _ = writeln!(o, "{}", line(header.to_vec()));
-    for row in &rows {
-        let _ = writeln!(o, "{}", line(row.iter().map(String::as_str).collect()));
     }
 }

@@ -24,6 +24,7 @@ pub mod retry;
 pub mod run;
 pub mod serve;
 pub mod stop;
+pub mod table;
 pub mod test;
 pub mod watch;
 

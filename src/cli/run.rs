@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::progress::{Live, first_line};
+use super::table::{self, Layout};
 use crate::check::render::visible;
 use crate::scenario::{self, RunOptions, Summary};
 
@@ -232,8 +233,9 @@ fn details(s: &Summary) -> String {
             ]
         })
         .collect();
-    table(
+    table::write(
         &mut o,
+        Layout::SECTION,
         &["STEP", "PHASE", "ATTEMPTS", "DURATION", "MESSAGE"],
         &rows,
     );
@@ -273,7 +275,12 @@ pub(crate) fn render_sections(o: &mut String, s: &Summary) {
                 ]
             })
             .collect();
-        table(o, &["STEP", "ACTION", "PHASE", "ERROR"], &rows);
+        table::write(
+            o,
+            Layout::SECTION,
+            &["STEP", "ACTION", "PHASE", "ERROR"],
+            &rows,
+        );
     }
     let _ = writeln!(o, "\nResources changed");
     if s.resources.is_empty() {
@@ -284,7 +291,7 @@ pub(crate) fn render_sections(o: &mut String, s: &Summary) {
             .iter()
             .map(|r| vec![r.step.clone(), r.resource.clone(), r.change.clone()])
             .collect();
-        table(o, &["BY", "RESOURCE", "CHANGE"], &rows);
+        table::write(o, Layout::SECTION, &["BY", "RESOURCE", "CHANGE"], &rows);
     }
     let _ = writeln!(o, "\nEvents");
     if s.events.is_empty() {
@@ -302,37 +309,11 @@ pub(crate) fn render_sections(o: &mut String, s: &Summary) {
                 ]
             })
             .collect();
-        table(o, &["TYPE", "REASON", "OBJECT", "MESSAGE"], &rows);
-    }
-}
-
-/// A table with a header row, columns padded to their widest cell.
-pub(crate) fn table(o: &mut String, header: &[&str], rows: &[Vec<String>]) {
-    use std::fmt::Write as _;
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-    }
-    let line = |cells: Vec<&str>| -> String {
-        let last = cells.len().saturating_sub(1);
-        let mut l = String::from(" ");
-        for (i, cell) in cells.iter().enumerate() {
-            l.push(' ');
-            l.push_str(cell);
-            if i < last {
-                let pad = widths[i].saturating_sub(cell.chars().count()) + 1;
-                l.push_str(&" ".repeat(pad));
-            }
-        }
-        l.trim_end().to_string()
-    };
-    let _ = writeln!(o, "{}", line(header.to_vec()));
-    for row in rows {
-        let cells: Vec<String> = row.iter().map(|c| visible(c).into_owned()).collect();
-        let _ = writeln!(o, "{}", line(cells.iter().map(String::as_str).collect()));
+        table::write(
+            o,
+            Layout::SECTION,
+            &["TYPE", "REASON", "OBJECT", "MESSAGE"],
+            &rows,
+        );
     }
 }

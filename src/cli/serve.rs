@@ -94,7 +94,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let controllers = if args.no_controllers {
         Vec::new()
     } else {
-        match crate::scenario::runner::start_in_cluster(
+        match crate::scenario::controllers::start_in_cluster(
             &cluster.client(),
             &args.templates,
             1.0,

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::error::{FieldCause, cause};
 use super::meta::shown;
+use crate::sync;
 
 /// The reasons a rule may give its failures.
 const REASONS: [&str; 4] = [
@@ -411,11 +412,11 @@ fn compiled(schema: &Value) -> Arc<CompiledSchema> {
     static CACHE: OnceLock<Mutex<HashMap<String, Arc<CompiledSchema>>>> = OnceLock::new();
     let key = schema.to_string();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(c) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+    if let Some(c) = sync::lock(cache).get(&key) {
         return c.clone();
     }
     let c = Arc::new(kube_cel::compile_schema(schema));
-    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = sync::lock(cache);
     if map.len() >= CACHE_ENTRIES {
         map.clear();
     }

@@ -25,6 +25,7 @@ use tower::{BoxError, Layer, Service, ServiceExt};
 
 use super::error::ApiError;
 use super::server::{Server, Target};
+use crate::sync;
 
 /// What a rule does to a matching request.
 #[derive(Debug, Clone)]
@@ -60,7 +61,7 @@ pub async fn check(server: &Arc<Server>, verb: &str, t: &Target) -> Option<ApiEr
     let mut delay = Duration::ZERO;
     let mut failure = None;
     {
-        let mut rules = server.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rules = sync::lock(&server.faults);
         for rule in rules.iter_mut() {
             if !rule.matches(verb, t) {
                 continue;
@@ -106,11 +107,7 @@ impl Faults {
                 remaining: count,
             },
         };
-        self.server
-            .faults
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(rule);
+        sync::lock(&self.server.faults).push(rule);
     }
 
     /// Delays every request matching `verb` and `resource` by `latency` (until `clear`).
@@ -120,11 +117,7 @@ impl Faults {
             resource: resource.into(),
             effect: Effect::Delay(latency),
         };
-        self.server
-            .faults
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(rule);
+        sync::lock(&self.server.faults).push(rule);
     }
 
     /// Ends every open watch stream now (clients see the stream close and re-watch).
@@ -134,11 +127,7 @@ impl Faults {
 
     /// Removes every fault rule.
     pub fn clear(&self) {
-        self.server
-            .faults
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        sync::lock(&self.server.faults).clear();
     }
 }
 
@@ -282,21 +271,16 @@ pub struct Ledger(Arc<Mutex<VecDeque<Delivered>>>);
 
 impl Ledger {
     fn record(&self, client: &str, request: &RequestInfo, code: u16) {
-        if let Ok(mut entries) = self.0.lock() {
-            entries.push_back(Delivered {
-                client: client.to_string(),
-                request: request.clone(),
-                code,
-            });
-        }
+        sync::lock(&self.0).push_back(Delivered {
+            client: client.to_string(),
+            request: request.clone(),
+            code,
+        });
     }
 
     /// Every request recorded so far.
     pub fn entries(&self) -> Vec<Delivered> {
-        self.0
-            .lock()
-            .map(|e| e.iter().cloned().collect())
-            .unwrap_or_default()
+        sync::lock(&self.0).iter().cloned().collect()
     }
 }
 
@@ -607,7 +591,7 @@ impl Rules {
     }
 
     fn push(&self, rule: FaultRule) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(rule);
+        sync::lock(&self.0).push(rule);
     }
 }
 
@@ -624,7 +608,7 @@ impl FaultRule {
 impl FaultPlan for Rules {
     fn decide(&self, _client: &str, request: &RequestInfo) -> Fault {
         let mut fault = Fault::PASS;
-        let mut rules = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rules = sync::lock(&self.0);
         for rule in rules.iter_mut() {
             if !rule.matches_request(request) {
                 continue;

@@ -32,7 +32,7 @@
 //! | `store.rs` | objects, the global resourceVersion, the event window |
 //! | `registry.rs`, `kinds.rs` | resource types (built-in and from CRDs); per-kind defaults and validation |
 //! | `read.rs`, `write.rs`, `watch.rs` | get/list; create/update/patch/delete; watch streams |
-//! | `patch.rs`, `schema.rs`, `selector.rs` | patch types; CRD schema checks; label and field selectors |
+//! | `patch/`, `schema.rs`, `selector.rs` | patch types (JSON, strategic, apply, managed fields); CRD schema checks; label and field selectors |
 //! | `gc.rs` | finalizers, garbage collection, namespace termination |
 //! | `subresource.rs`, `convert.rs` | scale and eviction; served ↔ stored forms (Events) |
 //! | `protobuf.rs` | the protobuf bodies kubectl's typed commands send |

@@ -16,6 +16,7 @@ use super::negotiate::{self, Rendering};
 use super::registry::ResourceType;
 use super::store::State;
 use super::{discovery, kubelet, read, subresource, table, token, watch, write};
+use crate::sync;
 
 /// Settings of an embedded cluster.
 #[derive(Debug, Clone)]
@@ -251,7 +252,7 @@ impl Server {
 
     /// Locks the state (a poisoned lock is recovered: every write leaves the state consistent).
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        sync::lock(&self.state)
     }
 
     /// Wakes watches after a write.
@@ -261,12 +262,12 @@ impl Server {
 
     /// The token the watches opened now will stop on.
     pub fn cut_token(&self) -> CancellationToken {
-        self.cut.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        sync::lock(&self.cut).clone()
     }
 
     /// Cuts every open watch stream.
     pub fn cut_watches(&self) {
-        let mut t = self.cut.lock().unwrap_or_else(|p| p.into_inner());
+        let mut t = sync::lock(&self.cut);
         t.cancel();
         *t = CancellationToken::new();
     }

@@ -19,6 +19,7 @@ use super::read::{Selectors, present, presents_as_is};
 use super::server::{ApiResponse, Query, Server, Target};
 use super::store::{Event, EventType, Stored};
 use super::table;
+use crate::sync;
 
 /// Everything a running watch needs to filter and render events.
 struct Watch {
@@ -179,7 +180,7 @@ enum Stop {
 
 impl Backlog {
     fn lock(&self) -> std::sync::MutexGuard<'_, BacklogState> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+        sync::lock(&self.queue)
     }
 
     /// Queues an event, or closes the watch (dropping what is queued) when it would pass

@@ -32,6 +32,7 @@ use crate::operator::metrics::Metrics;
 use crate::operator::{Clock, SystemClock};
 use crate::redact::{is_credential_key, redact_map, redact_text, redact_traced, scrub};
 use crate::seal::Keys;
+use crate::sync;
 use crate::units::duration::{format as format_duration, parse_millis};
 
 /// How the executor runs.
@@ -302,7 +303,7 @@ async fn reconcile_execution(
     let api: Api<KubernetesExecution> = Api::namespaced(ctx.client.clone(), &ns);
     let key = format!("{ns}/{name}");
     let cached_phase = kex.status.as_ref().and_then(|s| s.phase);
-    let known_stale = ctx.stale.lock().is_ok_and(|stale| stale.contains(&key));
+    let known_stale = sync::lock(&ctx.stale).contains(&key);
     let kex = match cached_phase {
         // A finished attempt stays finished.
         Some(ExecutionPhase::Succeeded | ExecutionPhase::Failed) => {
@@ -318,9 +319,7 @@ async fn reconcile_execution(
                 name: key.clone(),
                 source,
             })?;
-            if let Ok(mut stale) = ctx.stale.lock() {
-                stale.remove(&key);
-            }
+            sync::lock(&ctx.stale).remove(&key);
             let Some(kex) = read else {
                 return Ok(Action::await_change());
             };
@@ -826,9 +825,7 @@ impl Attempt<'_> {
             Ok(written) => Ok(Some(written)),
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 debug!(execution = %self.key, "status changed meanwhile");
-                if let Ok(mut stale) = self.ctx.stale.lock() {
-                    stale.insert(self.key.clone());
-                }
+                sync::lock(&self.ctx.stale).insert(self.key.clone());
                 Ok(None)
             }
             Err(source) => Err(Error::Kube {

@@ -22,6 +22,7 @@ use tower_lsp_server::{Client, LanguageServer};
 
 use crate::check::{CheckContext, Severity};
 use crate::dsl::span::Span;
+use crate::sync::lock;
 
 use super::analysis::{Analysis, DocKind, Input};
 use super::complete::Modules;
@@ -89,10 +90,6 @@ impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backend").finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn failed(message: impl Into<String>) -> Error {

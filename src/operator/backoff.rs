@@ -27,6 +27,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use super::clock::Clock;
 use super::metrics::Metrics;
+use crate::sync;
 
 /// The first wait after a failed reconcile, watch or action request.
 pub const RETRY_BASE: Duration = Duration::from_millis(100);
@@ -161,13 +162,11 @@ impl Backoffs {
     /// try: exponential from [`CONFLICT_BASE`] for a conflict, [`RETRY_BASE`] otherwise, at
     /// least the `Retry-After` of a throttled request, never more than [`MAX_BACKOFF`].
     pub fn failed(&self, key: &str, error: &kube::Error) -> Duration {
-        let count = match self.failures.lock() {
-            Ok(mut map) => {
-                let n = map.entry(key.to_string()).or_default();
-                *n = n.saturating_add(1);
-                *n
-            }
-            Err(_) => 1,
+        let count = {
+            let mut map = sync::lock(&self.failures);
+            let n = map.entry(key.to_string()).or_default();
+            *n = n.saturating_add(1);
+            *n
         };
         let base = match RetryReason::of(error) {
             RetryReason::Conflict => CONFLICT_BASE,
@@ -179,36 +178,31 @@ impl Backoffs {
 
     /// Records a failure that is not an API error (same schedule as a server error).
     pub fn failed_otherwise(&self, key: &str) -> Duration {
-        let count = match self.failures.lock() {
-            Ok(mut map) => {
-                let n = map.entry(key.to_string()).or_default();
-                *n = n.saturating_add(1);
-                *n
-            }
-            Err(_) => 1,
+        let count = {
+            let mut map = sync::lock(&self.failures);
+            let n = map.entry(key.to_string()).or_default();
+            *n = n.saturating_add(1);
+            *n
         };
         exponential(RETRY_BASE, count, key)
     }
 
     /// Forgets the failures of `key`: it succeeded.
     pub fn succeeded(&self, key: &str) {
-        if let Ok(mut map) = self.failures.lock()
-            && !map.is_empty()
-        {
+        let mut map = sync::lock(&self.failures);
+        if !map.is_empty() {
             map.remove(key);
         }
     }
 
     /// Forgets the objects `keep` says no to (gone).
     pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.retain(|k, _| keep(k));
-        }
+        sync::lock(&self.failures).retain(|k, _| keep(k));
     }
 
     /// Objects with failures recorded.
     pub fn len(&self) -> usize {
-        self.failures.lock().map(|m| m.len()).unwrap_or_default()
+        sync::lock(&self.failures).len()
     }
 
     /// Whether no object has a failure recorded.

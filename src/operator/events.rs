@@ -18,6 +18,7 @@ use kube::runtime::events::{Event, EventType, Reporter};
 use kube::{Client, ResourceExt};
 
 use crate::api::names::{MAX_SUBDOMAIN, with_suffix};
+use crate::sync;
 
 /// The longest note the API server accepts (bytes).
 pub const MAX_NOTE_BYTES: usize = 1024;
@@ -87,12 +88,10 @@ impl Recorder {
             regarding.name.clone().unwrap_or_default(),
             regarding.uid.clone().unwrap_or_default(),
         );
-        let earlier = match self.published.lock() {
-            Ok(mut published) => {
-                published.retain(|_, e| last_seen(e).is_some_and(|t| t + CACHE_TTL > now));
-                published.get(&key).cloned()
-            }
-            Err(_) => None,
+        let earlier = {
+            let mut published = sync::lock(&self.published);
+            published.retain(|_, e| last_seen(e).is_some_and(|t| t + CACHE_TTL > now));
+            published.get(&key).cloned()
         };
         let namespace = regarding.namespace.as_deref().unwrap_or("default");
         let events: Api<K8sEvent> = Api::namespaced(self.client.clone(), namespace);
@@ -114,9 +113,7 @@ impl Recorder {
                 e
             }
         };
-        if let Ok(mut published) = self.published.lock() {
-            published.insert(key, sent);
-        }
+        sync::lock(&self.published).insert(key, sent);
         Ok(())
     }
 

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use kube::runtime::watcher;
 
 use crate::api::{KubernetesExecution, WorkflowExecution};
+use crate::sync;
 
 /// Finished executions by the uid of the run that owns them, then by name.
 #[derive(Debug, Default)]
@@ -61,21 +62,18 @@ impl FinishedExecutions {
         };
         let mut copy = kex.clone();
         copy.metadata.managed_fields = None;
-        if let Ok(mut by_run) = self.by_run.lock() {
-            by_run
-                .entry(run.to_string())
-                .or_default()
-                .insert(name.to_string(), copy);
-        }
+        sync::lock(&self.by_run)
+            .entry(run.to_string())
+            .or_default()
+            .insert(name.to_string(), copy);
     }
 
     fn drop_one(&self, kex: &KubernetesExecution) {
         let (Some(run), Some(name)) = (owner_run(kex), kex.metadata.name.as_deref()) else {
             return;
         };
-        if let Ok(mut by_run) = self.by_run.lock()
-            && let Some(of_run) = by_run.get_mut(run)
-        {
+        let mut by_run = sync::lock(&self.by_run);
+        if let Some(of_run) = by_run.get_mut(run) {
             of_run.remove(name);
             if of_run.is_empty() {
                 by_run.remove(run);
@@ -89,7 +87,7 @@ impl FinishedExecutions {
         if names.is_empty() {
             return Some(Vec::new());
         }
-        let by_run = self.by_run.lock().ok()?;
+        let by_run = sync::lock(&self.by_run);
         let of_run = by_run.get(run_uid)?;
         names.iter().map(|n| of_run.get(*n).cloned()).collect()
     }
@@ -97,9 +95,8 @@ impl FinishedExecutions {
     /// Keeps of run `run_uid` only the executions `names` (those still in flight after a
     /// status write: the others have been taken into its status).
     pub fn keep_only(&self, run_uid: &str, names: &[&str]) {
-        if let Ok(mut by_run) = self.by_run.lock()
-            && let Some(of_run) = by_run.get_mut(run_uid)
-        {
+        let mut by_run = sync::lock(&self.by_run);
+        if let Some(of_run) = by_run.get_mut(run_uid) {
             of_run.retain(|name, _| names.contains(&name.as_str()));
             if of_run.is_empty() {
                 by_run.remove(run_uid);
@@ -109,17 +106,12 @@ impl FinishedExecutions {
 
     /// Forgets the runs `keep` says no to (finished, or gone).
     pub fn retain_runs(&self, mut keep: impl FnMut(&str) -> bool) {
-        if let Ok(mut by_run) = self.by_run.lock() {
-            by_run.retain(|uid, _| keep(uid));
-        }
+        sync::lock(&self.by_run).retain(|uid, _| keep(uid));
     }
 
     /// Executions held, over all runs.
     pub fn len(&self) -> usize {
-        self.by_run
-            .lock()
-            .map(|m| m.values().map(HashMap::len).sum())
-            .unwrap_or_default()
+        sync::lock(&self.by_run).values().map(HashMap::len).sum()
     }
 
     /// Whether nothing is held.

@@ -14,6 +14,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+use crate::sync;
+
 /// Labels of a reconcile: `ok` or the error's metric label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ReconcileLabels {
@@ -71,9 +73,9 @@ impl Unreconciled {
     /// `key` is known to need a reconcile (first seen): counted from now unless it was
     /// reconciled already.
     pub fn seen(&self, key: &str) {
-        let done = self.reconciled.lock().is_ok_and(|r| r.contains(key));
-        if !done && let Ok(mut since) = self.since.lock() {
-            since
+        let done = sync::lock(&self.reconciled).contains(key);
+        if !done {
+            sync::lock(&self.since)
                 .entry(key.to_string())
                 .or_insert_with(tokio::time::Instant::now);
         }
@@ -81,39 +83,29 @@ impl Unreconciled {
 
     /// A reconcile of `key` failed: counted from now unless it was already waiting.
     pub fn failed(&self, key: &str) {
-        if let Ok(mut since) = self.since.lock() {
-            since
-                .entry(key.to_string())
-                .or_insert_with(tokio::time::Instant::now);
-        }
+        sync::lock(&self.since)
+            .entry(key.to_string())
+            .or_insert_with(tokio::time::Instant::now);
     }
 
     /// A reconcile of `key` succeeded.
     pub fn succeeded(&self, key: &str) {
-        if let Ok(mut since) = self.since.lock() {
-            since.remove(key);
-        }
-        if let Ok(mut done) = self.reconciled.lock() {
-            done.insert(key.to_string());
-        }
+        sync::lock(&self.since).remove(key);
+        sync::lock(&self.reconciled).insert(key.to_string());
     }
 
     /// Forgets the objects `keep` says no to (finished, or gone).
     pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) {
-        if let Ok(mut since) = self.since.lock() {
-            since.retain(|k, _| keep(k));
-        }
-        if let Ok(mut done) = self.reconciled.lock() {
-            done.retain(|k| keep(k));
-        }
+        sync::lock(&self.since).retain(|k, _| keep(k));
+        sync::lock(&self.reconciled).retain(|k| keep(k));
     }
 
     /// How long the oldest object has waited (zero when none waits).
     pub fn oldest(&self) -> Duration {
-        self.since
-            .lock()
-            .ok()
-            .and_then(|since| since.values().min().map(|t| t.elapsed()))
+        sync::lock(&self.since)
+            .values()
+            .min()
+            .map(|t| t.elapsed())
             .unwrap_or_default()
     }
 }

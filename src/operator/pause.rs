@@ -21,6 +21,8 @@ use kube::Client;
 use kube::api::Api;
 use kube::runtime::watcher;
 
+use crate::sync;
+
 /// The name of the pause ConfigMap, in the operator's namespace.
 pub const PAUSE_CONFIGMAP: &str = "remedy-pause";
 
@@ -91,18 +93,17 @@ pub struct PauseSwitch {
 impl PauseSwitch {
     /// The switch now.
     pub fn current(&self) -> Pause {
-        self.current.lock().map(|p| p.clone()).unwrap_or_default()
+        sync::lock(&self.current).clone()
     }
 
     /// Sets the switch; answers whether it changed.
     fn set(&self, pause: Pause) -> bool {
-        match self.current.lock() {
-            Ok(mut current) if *current != pause => {
-                *current = pause;
-                true
-            }
-            _ => false,
+        let mut current = sync::lock(&self.current);
+        if *current == pause {
+            return false;
         }
+        *current = pause;
+        true
     }
 }
 

@@ -10,15 +10,7 @@ use crate::plan::{self, ExecutionPlan, PlanContext};
 use crate::template::TemplateError;
 
 pub use super::templates::TemplateSource;
-
-/// Why a run could not be planned: the contract's reason and a message a person can act on.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlanFailure {
-    /// TemplateNotFound, InvalidParameters or ScriptError.
-    pub reason: FailureReason,
-    /// What is wrong.
-    pub message: String,
-}
+pub use crate::plan::PlanFailure;
 
 /// Plans `wfe` against its analysis with the current templates (each built once).
 pub fn plan_run(
@@ -57,10 +49,7 @@ pub fn plan_run(
         execution: wfe.name_any(),
         actions: ActionCatalog::builtin(),
     };
-    plan::plan(&template, analysis, &wfe.spec, &ctx).map_err(|e| PlanFailure {
-        reason: e.reason(),
-        message: e.to_string(),
-    })
+    plan::plan(&template, analysis, &wfe.spec, &ctx).map_err(PlanFailure::from)
 }
 
 /// A template file left out of the catalog: the workflow it declares (when it parses) and why.

@@ -32,6 +32,7 @@ use crate::api::{Outcome, WorkflowExecution};
 use crate::archive::Archive;
 use crate::archive::collect::{self, CollectError};
 use crate::redact::redact_text;
+use crate::sync;
 
 /// Annotation: how long a run that ends with Success or DryRun is kept (`30m`, `12h`, `7d`,
 /// or `forever`).
@@ -215,34 +216,27 @@ impl Retention {
             watcher::Event::Apply(run) => self.note(run),
             watcher::Event::Delete(run) => self.forget(&run.uid().unwrap_or_default()),
             watcher::Event::Init => {
-                if let Ok(mut relisting) = self.relisting.lock() {
-                    *relisting = Some(FinishedIndex::default());
-                }
+                *sync::lock(&self.relisting) = Some(FinishedIndex::default());
             }
             watcher::Event::InitApply(run) => {
-                let known = self
-                    .finished
-                    .lock()
-                    .ok()
-                    .and_then(|f| run.metadata.uid.as_ref().and_then(|u| f.get(u).cloned()));
-                if let (Some((uid, entry)), Ok(mut relisting)) =
-                    (finished_entry(run, known), self.relisting.lock())
-                {
-                    relisting
+                let known = run
+                    .metadata
+                    .uid
+                    .as_ref()
+                    .and_then(|u| sync::lock(&self.finished).get(u).cloned());
+                if let Some((uid, entry)) = finished_entry(run, known) {
+                    sync::lock(&self.relisting)
                         .get_or_insert_with(FinishedIndex::default)
                         .insert(uid, entry);
                 }
             }
             watcher::Event::InitDone => {
-                let listed = self.relisting.lock().ok().and_then(|mut r| r.take());
-                if let (Some(listed), Ok(mut finished)) = (listed, self.finished.lock()) {
-                    *finished = listed;
+                let listed = sync::lock(&self.relisting).take();
+                if let Some(listed) = listed {
+                    *sync::lock(&self.finished) = listed;
                 }
-                if let (Ok(finished), Ok(mut failures)) =
-                    (self.finished.lock(), self.failures.lock())
-                {
-                    failures.retain(|uid, _| finished.contains(uid));
-                }
+                let finished = sync::lock(&self.finished);
+                sync::lock(&self.failures).retain(|uid, _| finished.contains(uid));
             }
         }
     }
@@ -250,9 +244,7 @@ impl Retention {
     /// Records a finished run (a run not finished is ignored); a copy without its plan keeps
     /// the target already known.
     fn note(&self, run: &WorkflowExecution) {
-        let Ok(mut finished) = self.finished.lock() else {
-            return;
-        };
+        let mut finished = sync::lock(&self.finished);
         let known = run
             .metadata
             .uid
@@ -264,30 +256,24 @@ impl Retention {
     }
 
     fn forget(&self, uid: &str) {
-        if let Ok(mut finished) = self.finished.lock() {
-            finished.remove(uid);
-        }
-        if let Ok(mut failures) = self.failures.lock() {
-            failures.remove(uid);
-        }
+        sync::lock(&self.finished).remove(uid);
+        sync::lock(&self.failures).remove(uid);
     }
 
     /// Finished runs known, over all targets.
     pub fn finished_runs(&self) -> usize {
-        self.finished.lock().map(|f| f.len()).unwrap_or_default()
+        sync::lock(&self.finished).len()
     }
 
     /// Runs whose last archive attempt failed.
     pub fn unarchived(&self) -> usize {
-        self.failures.lock().map(|f| f.len()).unwrap_or_default()
+        sync::lock(&self.failures).len()
     }
 
     /// The finished runs on the target of run `uid` beyond the newest `keep`, by
     /// (namespace, name, uid); and whether `uid` itself is among them.
     fn excess(&self, uid: &str, keep: usize) -> (Vec<(String, String, String)>, bool) {
-        let Ok(finished) = self.finished.lock() else {
-            return (Vec::new(), false);
-        };
+        let finished = sync::lock(&self.finished);
         let Some(target) = finished.get(uid).and_then(|f| f.target.as_ref()) else {
             return (Vec::new(), false);
         };
@@ -310,18 +296,14 @@ impl Retention {
     }
 
     fn failed_attempt(&self, uid: &str) -> u32 {
-        let Ok(mut failures) = self.failures.lock() else {
-            return 1;
-        };
+        let mut failures = sync::lock(&self.failures);
         let n = failures.entry(uid.to_string()).or_default();
         *n = n.saturating_add(1);
         *n
     }
 
     fn archived_ok(&self, uid: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
-            failures.remove(uid);
-        }
+        sync::lock(&self.failures).remove(uid);
     }
 }
 

@@ -10,6 +10,7 @@ use futures::Stream;
 
 use super::planning::Rejected;
 use crate::files;
+use crate::sync;
 use crate::template::TemplateCatalog;
 
 /// The current template catalog of a directory.
@@ -41,24 +42,18 @@ impl TemplateSource {
 
     /// The catalog as last loaded.
     pub fn current(&self) -> Arc<TemplateCatalog> {
-        match self.catalog.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        sync::read(&self.catalog).clone()
     }
 
     /// The templates the last load left out, with why.
     pub fn rejected(&self) -> Arc<Vec<Rejected>> {
-        match self.rejected.read() {
-            Ok(r) => r.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        sync::read(&self.rejected).clone()
     }
 
     /// Reloads when the files changed; true when it did.
     pub fn reload_if_changed(&self) -> bool {
         let now = fingerprint(&self.dir);
-        let same = self.fingerprint.read().map(|f| *f == now).unwrap_or(false);
+        let same = *sync::read(&self.fingerprint) == now;
         if same {
             return false;
         }
@@ -73,15 +68,9 @@ impl TemplateSource {
             tracing::error!(error = %e, "template left out");
         }
         tracing::info!(dir = %self.dir.display(), templates = catalog.len(), rejected = errors.len(), "templates loaded");
-        if let Ok(mut c) = self.catalog.write() {
-            *c = Arc::new(catalog);
-        }
-        if let Ok(mut r) = self.rejected.write() {
-            *r = Arc::new(errors.iter().map(Rejected::from_error).collect());
-        }
-        if let Ok(mut f) = self.fingerprint.write() {
-            *f = print;
-        }
+        *sync::write(&self.catalog) = Arc::new(catalog);
+        *sync::write(&self.rejected) = Arc::new(errors.iter().map(Rejected::from_error).collect());
+        *sync::write(&self.fingerprint) = print;
     }
 
     /// A stream that yields once each time the directory changed and was reloaded, polling

@@ -77,3 +77,22 @@ impl PlanError {
         }
     }
 }
+
+/// Why a run could not be planned, as its status records it: the contract's reason and a
+/// message a person can act on. The operator ends a refused run with it; a rehearsal expects it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanFailure {
+    /// TemplateNotFound, InvalidParameters, ScriptError, SafetyViolation, …
+    pub reason: FailureReason,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl From<PlanError> for PlanFailure {
+    fn from(e: PlanError) -> Self {
+        PlanFailure {
+            reason: e.reason(),
+            message: e.to_string(),
+        }
+    }
+}

@@ -4,7 +4,9 @@
 //! | file | what |
 //! |---|---|
 //! | `file` | the scenario format and its loading (a YAML file or a directory) |
-//! | `runner` | cluster, CRDs, objects, simulation, controllers, the run; progress |
+//! | `stage` | set-up: the embedded cluster, its simulation, the CRDs, the objects and `changes` |
+//! | `controllers` | both controllers on the embedded cluster: clients, configurations, tasks |
+//! | `runner` | the run: the analysis and the run created, followed to its end, reported |
 //! | `progress` | what changed between two looks at a run, in causal order (run and watch) |
 //! | `summary` | outcome, steps, rollback, resources changed, events |
 //! | `check` | the `expect` object checks: `KIND NS/NAME`, a field path, a value |
@@ -14,10 +16,12 @@
 //! Printing belongs to `cli::run`; this module only returns values.
 
 pub mod check;
+pub mod controllers;
 pub mod file;
 pub mod progress;
 pub mod runner;
 pub mod soak;
+pub mod stage;
 pub mod summary;
 pub mod yaml;
 

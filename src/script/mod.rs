@@ -43,6 +43,8 @@ use std::collections::BTreeMap;
 use rhai::{AST, Dynamic, Engine, Module, Scope};
 use serde_json::Value;
 
+use crate::sync;
+
 pub use error::ScriptError;
 pub use limits::Limits;
 pub use names::{NameChecker, Undefined};
@@ -167,13 +169,12 @@ impl ScriptEngine {
         type Engines = HashMap<BTreeMap<String, String>, Weak<ScriptEngine>>;
         static ENGINES: OnceLock<Mutex<Engines>> = OnceLock::new();
         let engines = ENGINES.get_or_init(Default::default);
-        if let Ok(cache) = engines.lock()
-            && let Some(engine) = cache.get(modules).and_then(Weak::upgrade)
-        {
+        if let Some(engine) = sync::lock(engines).get(modules).and_then(Weak::upgrade) {
             return Ok(engine);
         }
         let engine = Arc::new(ScriptEngine::new(modules)?);
-        if let Ok(mut cache) = engines.lock() {
+        {
+            let mut cache = sync::lock(engines);
             cache.retain(|_, e| e.strong_count() > 0);
             cache.insert(modules.clone(), Arc::downgrade(&engine));
         }

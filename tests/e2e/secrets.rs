@@ -82,7 +82,7 @@ async fn a_credential_patch_is_rolled_back_exactly_and_never_stored_in_clear() {
         per_target: None,
         archive_retention: None,
     };
-    let controllers = remedy::scenario::runner::start_in_cluster(
+    let controllers = remedy::scenario::controllers::start_in_cluster(
         &client,
         templates.path(),
         1.0,

@@ -10,40 +10,18 @@ use super::api::{
     owned_by, write_status,
 };
 use crate::cluster::server::now;
+use crate::pod_template::{POD_TEMPLATE_HASH, REVISION_ANNOTATION, without_empties};
 
 const APPS: &str = "/apis/apps/v1";
-const REVISION: &str = "deployment.kubernetes.io/revision";
-
-/// The template without nulls and empty maps or lists, which typed clients add or drop
-/// freely (`creationTimestamp: null`, `resources: {}`), so equal templates hash equally.
-fn normalized(v: &Value) -> Option<Value> {
-    match v {
-        Value::Null => None,
-        Value::Object(m) => {
-            let kept: serde_json::Map<String, Value> = m
-                .iter()
-                .filter_map(|(k, v)| normalized(v).map(|v| (k.clone(), v)))
-                .collect();
-            (!kept.is_empty()).then_some(Value::Object(kept))
-        }
-        Value::Array(a) if a.is_empty() => None,
-        Value::Array(a) => Some(Value::Array(
-            a.iter()
-                .map(|x| normalized(x).unwrap_or(Value::Null))
-                .collect(),
-        )),
-        other => Some(other.clone()),
-    }
-}
 
 /// A short stable hash of a pod template (the `pod-template-hash` label value).
 pub fn template_hash(template: &Value) -> String {
-    let mut t = normalized(template).unwrap_or(Value::Null);
+    let mut t = without_empties(template).unwrap_or(Value::Null);
     if let Some(labels) = t
         .pointer_mut("/metadata/labels")
         .and_then(Value::as_object_mut)
     {
-        labels.remove("pod-template-hash");
+        labels.remove(POD_TEMPLATE_HASH);
     }
     let digest = Sha256::digest(t.to_string().as_bytes());
     const SAFE: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -56,7 +34,7 @@ pub fn template_hash(template: &Value) -> String {
 
 fn revision(rs: &Value) -> i64 {
     rs.pointer("/metadata/annotations")
-        .and_then(|a| a.get(REVISION))
+        .and_then(|a| a.get(REVISION_ANNOTATION))
         .and_then(Value::as_str)
         .and_then(|r| r.parse().ok())
         .unwrap_or(0)
@@ -122,15 +100,15 @@ async fn reconcile_one(client: &SimClient, d: &Value, owned: &[&Value]) {
                 .pointer("/metadata/labels")
                 .cloned()
                 .unwrap_or(json!({}));
-            labels["pod-template-hash"] = json!(hash);
+            labels[POD_TEMPLATE_HASH] = json!(hash);
             let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
             if let Some(m) = selector
                 .get_mut("matchLabels")
                 .and_then(Value::as_object_mut)
             {
-                m.insert("pod-template-hash".into(), json!(hash));
+                m.insert(POD_TEMPLATE_HASH.into(), json!(hash));
             } else {
-                selector["matchLabels"] = json!({"pod-template-hash": hash});
+                selector["matchLabels"] = json!({POD_TEMPLATE_HASH: hash});
             }
             let mut rs_template = template.clone();
             if !rs_template.get("metadata").is_some_and(Value::is_object) {
@@ -142,7 +120,7 @@ async fn reconcile_one(client: &SimClient, d: &Value, owned: &[&Value]) {
                 "metadata": {
                     "name": format!("{name}-{hash}"),
                     "labels": labels,
-                    "annotations": {REVISION: (max_rev + 1).to_string(), "deployment.kubernetes.io/desired-replicas": replicas.to_string()},
+                    "annotations": {REVISION_ANNOTATION: (max_rev + 1).to_string(), "deployment.kubernetes.io/desired-replicas": replicas.to_string()},
                     "ownerReferences": [controller_ref(d)],
                 },
                 "spec": {"replicas": replicas, "selector": selector, "template": rs_template},
@@ -156,7 +134,7 @@ async fn reconcile_one(client: &SimClient, d: &Value, owned: &[&Value]) {
         Some(rs) => {
             if revision(rs) < max_rev && !paused {
                 // A rollback to an older template: that ReplicaSet becomes the newest revision.
-                client.patch(&rs_path(rs), &json!({"metadata": {"annotations": {REVISION: (max_rev + 1).to_string()}}})).await;
+                client.patch(&rs_path(rs), &json!({"metadata": {"annotations": {REVISION_ANNOTATION: (max_rev + 1).to_string()}}})).await;
             }
             if int(rs, "/spec/replicas") != replicas && !paused {
                 client

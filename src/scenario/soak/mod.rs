@@ -32,11 +32,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::controllers::{controller_client, controller_configs, spawn_executor, spawn_workflow};
 use super::file::Scenario;
-use super::runner::{
-    RunError, RunOptions, Stage, controller_client, controller_configs, fault_rules,
-    spawn_executor, spawn_workflow,
-};
+use super::runner::{RunError, RunOptions};
+use super::stage::{Stage, fault_rules};
 use super::summary::Summary;
 use crate::api::{KubernetesExecution, LABEL_KIND, WorkflowExecution};
 use crate::cluster::faults::{

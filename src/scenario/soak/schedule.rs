@@ -13,6 +13,7 @@ use jiff::SignedDuration;
 use tokio::time::Instant;
 
 use crate::cluster::faults::{Fault, FaultKind, FaultPlan, RequestInfo};
+use crate::sync;
 
 /// SplitMix64: a small, fast generator whose every output is a function of the seed and the
 /// position; enough for drawing fault schedules.
@@ -280,15 +281,12 @@ impl SeededPlan {
 
     /// What was injected so far.
     pub fn injected(&self) -> Injected {
-        self.state
-            .lock()
-            .map(|s| s.injected.clone())
-            .unwrap_or_default()
+        sync::lock(&self.state).injected.clone()
     }
 
     /// How long after the start the last request fault was injected.
     pub fn last_fault(&self) -> Duration {
-        self.state.lock().map(|s| s.last_fault).unwrap_or_default()
+        sync::lock(&self.state).last_fault
     }
 
     /// When the window started.
@@ -360,9 +358,7 @@ impl FaultPlan for SeededPlan {
         if elapsed >= self.schedule.window {
             return Fault::PASS;
         }
-        let Ok(mut state) = self.state.lock() else {
-            return Fault::PASS;
-        };
+        let mut state = sync::lock(&self.state);
         let ordinal = state.ordinals.entry(client.to_string()).or_default();
         let n = *ordinal;
         *ordinal += 1;
