@@ -25,6 +25,7 @@ pub mod runtime;
 pub mod scenario;
 pub mod script;
 pub mod seal;
+pub mod serve_http;
 pub mod sync;
 pub mod template;
 pub mod units;

@@ -2,14 +2,13 @@
 
 use std::net::SocketAddr;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 use super::ClusterError;
 use super::service::ApiService;
+use crate::serve_http;
 
 /// Binds `addr` (loopback only) and serves `service` until `shutdown`; returns the bound address.
 pub async fn listen(
@@ -26,35 +25,16 @@ pub async fn listen(
     let bound = listener
         .local_addr()
         .map_err(|e| ClusterError::Bind(addr, e))?;
-    tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                a = listener.accept() => a,
-            };
-            let (stream, _) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "embedded cluster: accept failed");
-                    continue;
-                }
-            };
-            let svc = service.clone();
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                let handler = service_fn(move |req| {
-                    let mut svc = svc.clone();
-                    svc.call(req)
-                });
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), handler);
-                tokio::pin!(conn);
-                tokio::select! {
-                    r = conn.as_mut() => if let Err(e) = r { tracing::debug!(error = %e, "embedded cluster: connection ended") },
-                    _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
-                }
-            });
-        }
+    let handler = service_fn(move |req| {
+        let mut svc = service.clone();
+        svc.call(req)
     });
+    tokio::spawn(serve_http::serve(
+        listener,
+        handler,
+        shutdown.cancelled_owned(),
+        "embedded cluster",
+    ));
     Ok(bound)
 }
 

@@ -1,6 +1,6 @@
 //! Stopping a run on request (`spec.stop`, or a deletion) and pausing: the rules that do not
 //! need a step loop. The ones that do (which attempts settle, what is compensated) are in
-//! `decide.rs`, which calls these.
+//! `decide/`, which calls these.
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;

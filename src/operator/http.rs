@@ -12,10 +12,10 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use super::metrics::Metrics;
+use crate::serve_http;
 
 /// Whether the operator is ready to serve: its watches are synced and templates loaded.
 #[derive(Debug, Default)]
@@ -40,33 +40,11 @@ pub async fn serve(
     ready: Arc<Readiness>,
     shutdown: impl Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            () = &mut shutdown => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics endpoint: accept failed");
-                continue;
-            }
-        };
-        let metrics = metrics.clone();
-        let ready = ready.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let response = respond(&req, &metrics, &ready);
-                async move { Ok::<_, Infallible>(response) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "metrics endpoint: connection ended");
-            }
-        });
-    }
+    let service = service_fn(move |req| {
+        let response = respond(&req, &metrics, &ready);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    serve_http::serve(listener, service, shutdown, "metrics endpoint").await;
 }
 
 /// Binds the endpoint's address.

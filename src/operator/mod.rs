@@ -4,7 +4,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `controller` | context → `reconcile` / `error_policy` → `run` |
+//! | `controller` | context → `reconcile` / `error_policy` → `run`; a file per step: `plan`, `validate` (lock claims), `execute`, `status` (writes, events), `watch` |
 //! | `finished` | the executions seen finished, so a decision needs no list of them |
 //! | `finalizer` | deleting a run is a rollback stop; the run stays until it has ended |
 //! | `pause` | the cluster-wide pause switch (ConfigMap `remedy-pause`) |
