@@ -26,16 +26,7 @@ pub(super) async fn plan_step(
     if let Some(message) = foreign_analysis(ana_ref.namespace.as_deref(), &ns) {
         conditions::remove(&mut status.conditions, "AnalysisPending");
         let reason = FailureReason::InvalidParameters;
-        conditions::set(
-            &mut status.conditions,
-            "Planned",
-            false,
-            reason.as_str(),
-            &message,
-            generation,
-            now,
-        );
-        run_state::fail(status, reason, None, &message, generation, now);
+        not_planned(status, reason, &message, generation, now);
         return Ok(Step::Continue);
     }
     let ana_ns = ana_ref.namespace.clone().unwrap_or(ns);
@@ -94,32 +85,14 @@ pub(super) async fn plan_step(
     };
     match planned {
         Err(PlanFailure { reason, message }) => {
-            conditions::set(
-                &mut status.conditions,
-                "Planned",
-                false,
-                reason.as_str(),
-                &message,
-                generation,
-                now,
-            );
-            run_state::fail(status, reason, None, &message, generation, now);
+            not_planned(status, reason, &message, generation, now);
         }
         Ok(mut plan) => {
             let keys = ctx.keys().await?;
             let uid = wfe.uid().unwrap_or_default();
             if let Err(message) = sealing::seal_plan(&keys, &uid, &mut plan) {
                 let reason = FailureReason::InvalidParameters;
-                conditions::set(
-                    &mut status.conditions,
-                    "Planned",
-                    false,
-                    reason.as_str(),
-                    &message,
-                    generation,
-                    now,
-                );
-                run_state::fail(status, reason, None, &message, generation, now);
+                not_planned(status, reason, &message, generation, now);
                 return Ok(Step::Continue);
             }
             let conds = std::mem::take(&mut status.conditions);
@@ -154,4 +127,24 @@ fn foreign_analysis(named: Option<&str>, run_namespace: &str) -> Option<String> 
             "spec.aiAnalysisRef names namespace `{named}`: a run may only use an AIAnalysis in              its own namespace (`{run_namespace}`); create the run in the analysis's namespace"
         )
     })
+}
+
+/// The run fails at Planning: condition `Planned` false with the reason, and the failure.
+fn not_planned(
+    status: &mut WorkflowExecutionStatus,
+    reason: FailureReason,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    conditions::set(
+        &mut status.conditions,
+        "Planned",
+        false,
+        reason.as_str(),
+        message,
+        generation,
+        now,
+    );
+    run_state::fail(status, reason, None, message, generation, now);
 }
