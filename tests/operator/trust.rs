@@ -183,7 +183,9 @@ async fn an_analysis_in_another_namespace_is_refused() {
     let failure = status.failure.unwrap();
     assert_eq!(failure.reason, FailureReason::InvalidParameters);
     assert!(
-        failure.message.contains("its own namespace (`shop`)"),
+        failure
+            .message
+            .contains("may only use an AIAnalysis in its own namespace (`shop`)"),
         "{}",
         failure.message
     );

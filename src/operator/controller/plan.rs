@@ -124,7 +124,8 @@ fn foreign_analysis(named: Option<&str>, run_namespace: &str) -> Option<String> 
     let named = named?;
     (named != run_namespace).then(|| {
         format!(
-            "spec.aiAnalysisRef names namespace `{named}`: a run may only use an AIAnalysis in              its own namespace (`{run_namespace}`); create the run in the analysis's namespace"
+            "spec.aiAnalysisRef names namespace `{named}`: a run may only use an AIAnalysis in \
+             its own namespace (`{run_namespace}`); create the run in the analysis's namespace"
         )
     })
 }
