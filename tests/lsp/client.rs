@@ -258,6 +258,47 @@ impl Client {
         p["diagnostics"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The diagnostics of the first publish for `uri` (and `version`) that `want` accepts.
+    /// The publishes for `uri` before it are dropped as stale: a template re-checked because
+    /// a module it imports changed keeps its version, so older publishes of the same version
+    /// may still be waiting, and a later wait must not take one of them.
+    pub async fn diagnostics_where(
+        &mut self,
+        uri: &str,
+        version: Option<i64>,
+        want: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let ours = |m: &Value| {
+            m["method"] == "textDocument/publishDiagnostics"
+                && m["params"]["uri"] == uri
+                && version.is_none_or(|v| m["params"]["version"] == json!(v))
+        };
+        let wanted = |m: &Value| {
+            ours(m)
+                && m["params"]["diagnostics"]
+                    .as_array()
+                    .is_some_and(|d| want(d))
+        };
+        loop {
+            let m = match self.backlog.iter().position(ours) {
+                Some(i) => self.backlog.remove(i).expect("in backlog"),
+                None => loop {
+                    let m = self.next().await;
+                    if ours(&m) {
+                        break m;
+                    }
+                    self.backlog.push_back(m);
+                },
+            };
+            if wanted(&m) {
+                return m["params"]["diagnostics"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+            }
+        }
+    }
+
     /// `shutdown` and `exit`; for the binary, its exit status is success.
     pub async fn stop(mut self) {
         self.request("shutdown", Value::Null)
