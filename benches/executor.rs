@@ -24,12 +24,12 @@ use remedy::api::{
 };
 use remedy::catalog::Effect;
 use remedy::cluster::{Config, EmbeddedCluster};
-use remedy::dsl::ast::{OnFailure, RollbackMode};
 use remedy::executor::{Context, ExecutorConfig, reconcile};
 use remedy::operator::sealing;
 use remedy::plan::{
     ExecutionPlan, PlannedAction, PlannedStep, PlannedValue, RetryPolicy, StepStage,
 };
+use remedy::plan::{OnFailure, RollbackMode};
 use remedy::redact::redact_value;
 use remedy::seal::Keys;
 use serde_json::json;

@@ -8,8 +8,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 use remedy::check::render::{FileReport, human};
 use remedy::check::{CheckContext, check};
+use remedy::diagnostic::SourceFile;
 use remedy::dsl::parse;
-use remedy::dsl::span::SourceFile;
 
 const STEPS: usize = 2_000;
 

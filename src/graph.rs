@@ -9,8 +9,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::fmt::Write as _;
 
+use crate::diagnostic::Span;
 use crate::dsl::ast::{Item, Step, Workflow};
-use crate::dsl::span::Span;
 
 /// The index of a node in [`StepGraph::nodes`] (its declared position).
 pub type NodeId = usize;

@@ -2,7 +2,6 @@
 //! that the interpreter executes. Serialisable: the operator pins it in the run's status.
 
 mod error;
-pub mod params;
 mod resolve;
 mod size;
 
@@ -13,7 +12,7 @@ use serde_json::Value;
 
 use crate::api::JsonMap;
 use crate::catalog::Effect;
-use crate::dsl::ast::{OnFailure, RollbackMode};
+use crate::dsl::ast;
 
 pub use error::{PlanError, PlanFailure};
 pub use resolve::{
@@ -38,7 +37,6 @@ pub struct ExecutionPlan {
     /// At most this many executions of the run in flight.
     pub max_parallel: u32,
     /// How a failed run compensates.
-    #[serde(with = "rollback_mode_serde")]
     pub rollback: RollbackMode,
     /// Whether the run waits in AwaitingApproval (decided at Planning).
     pub approval_required: bool,
@@ -81,7 +79,6 @@ pub struct PlannedStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
     /// After the last attempt fails.
-    #[serde(with = "on_failure_serde")]
     pub on_failure: OnFailure,
     /// The compensation, if the step has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,8 +126,8 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             retries: 0,
-            backoff_ms: 10_000,
-            max_backoff_ms: 300_000,
+            backoff_ms: crate::dsl::defaults::DEFAULT_RETRY_BACKOFF_MS,
+            max_backoff_ms: crate::dsl::defaults::DEFAULT_RETRY_MAX_BACKOFF_MS,
         }
     }
 }
@@ -219,42 +216,70 @@ impl RetryPolicy {
     }
 }
 
-mod rollback_mode_serde {
-    use super::RollbackMode;
-    use serde::{Deserialize, Deserializer, Serializer};
+/// How a failed run compensates its completed steps: the template's `rollback` mode, or the
+/// run's `rollbackStrategy`. Pinned in status as `automatic`, `manual` or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RollbackMode {
+    /// Run the compensations in reverse order of completion.
+    Automatic,
+    /// Record the compensations that would run, and stop.
+    Manual,
+    /// Just fail.
+    None,
+}
 
-    pub fn serialize<S: Serializer>(mode: &RollbackMode, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(mode.as_str())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RollbackMode, D::Error> {
-        match String::deserialize(d)?.as_str() {
-            "automatic" => Ok(RollbackMode::Automatic),
-            "manual" => Ok(RollbackMode::Manual),
-            "none" => Ok(RollbackMode::None),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown rollback mode `{other}` (automatic, manual or none)"
-            ))),
+impl RollbackMode {
+    /// The mode's keyword, as pinned and as the template writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollbackMode::Automatic => "automatic",
+            RollbackMode::Manual => "manual",
+            RollbackMode::None => "none",
         }
     }
 }
 
-mod on_failure_serde {
-    use super::OnFailure;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(p: &OnFailure, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(p.as_str())
+impl From<ast::RollbackMode> for RollbackMode {
+    fn from(mode: ast::RollbackMode) -> Self {
+        match mode {
+            ast::RollbackMode::Automatic => RollbackMode::Automatic,
+            ast::RollbackMode::Manual => RollbackMode::Manual,
+            ast::RollbackMode::None => RollbackMode::None,
+        }
     }
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OnFailure, D::Error> {
-        match String::deserialize(d)?.as_str() {
-            "rollback" => Ok(OnFailure::Rollback),
-            "fail" => Ok(OnFailure::Fail),
-            "continue" => Ok(OnFailure::Continue),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown on_failure policy `{other}` (rollback, fail or continue)"
-            ))),
+/// What happens after a step's last attempt fails (the step's `on_failure`). Pinned in status
+/// as `rollback`, `fail` or `continue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Roll back per the run's rollback mode.
+    Rollback,
+    /// Fail without compensation.
+    Fail,
+    /// Record Failed and go on.
+    Continue,
+}
+
+impl OnFailure {
+    /// The policy's keyword, as pinned and as the template writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Rollback => "rollback",
+            OnFailure::Fail => "fail",
+            OnFailure::Continue => "continue",
+        }
+    }
+}
+
+impl From<ast::OnFailure> for OnFailure {
+    fn from(policy: ast::OnFailure) -> Self {
+        match policy {
+            ast::OnFailure::Rollback => OnFailure::Rollback,
+            ast::OnFailure::Fail => OnFailure::Fail,
+            ast::OnFailure::Continue => OnFailure::Continue,
         }
     }
 }
@@ -262,6 +287,66 @@ mod on_failure_serde {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plan pinned in a WorkflowExecution's status before the plan had types of its own
+    /// (the modes were written by hand-made serde shims over the syntax tree's enums): it
+    /// reads back, and writes out byte for byte as it was stored.
+    #[test]
+    fn a_pinned_plan_reads_back_and_writes_out_unchanged() {
+        let stored = concat!(
+            r#"{"workflow":"restart-crashloop","version":"1.2.0","digest":"sha256:00ff","#,
+            r#""timeoutMs":1800000,"maxParallel":5,"rollback":"manual","#,
+            r#""approvalRequired":false,"dryRun":true,"verifyWithinMs":60000,"#,
+            r#""parameters":{"replicas":3},"analysis":{"signal":"CrashLoopBackOff"},"#,
+            r#""workflowInfo":{"name":"restart-crashloop"},"modules":{"lib":"fn f() { 1 }"},"#,
+            r#""steps":[{"name":"scale","stage":"main","dependsOn":[],"#,
+            r#""action":{"type":"scale_deployment","with":{"replicas":{"value":3}},"#,
+            r#""timeoutMs":300000,"retry":{"retries":2,"backoffMs":10000,"maxBackoffMs":300000}},"#,
+            r#""effect":"reversible","onFailure":"rollback","#,
+            r#""rollback":{"type":"scale_deployment","with":{"replicas":{"deferred":"self.output.previous"}},"#,
+            r#""timeoutMs":300000,"retry":{"retries":0,"backoffMs":10000,"maxBackoffMs":300000}}},"#,
+            r#"{"name":"check","stage":"verify","dependsOn":["scale"],"#,
+            r#""action":{"type":"wait","with":{},"timeoutMs":300000,"#,
+            r#""retry":{"retries":0,"backoffMs":10000,"maxBackoffMs":300000}},"#,
+            r#""effect":"read_only","when":"true","onFailure":"continue"},"#,
+            r#"{"name":"report","stage":"finally","dependsOn":[],"#,
+            r#""action":{"type":"wait","with":{},"timeoutMs":300000,"#,
+            r#""retry":{"retries":0,"backoffMs":10000,"maxBackoffMs":300000}},"#,
+            r#""effect":"read_only","onFailure":"fail"}]}"#,
+        );
+        let plan: ExecutionPlan = serde_json::from_str(stored).expect("a stored plan reads");
+        assert_eq!(plan.rollback, RollbackMode::Manual);
+        let policies: Vec<OnFailure> = plan.steps.iter().map(|s| s.on_failure).collect();
+        assert_eq!(
+            policies,
+            [OnFailure::Rollback, OnFailure::Continue, OnFailure::Fail]
+        );
+        assert_eq!(serde_json::to_string(&plan).expect("serialises"), stored);
+
+        // The pinned word is the language's keyword, whichever way the mode came.
+        for (written, mode) in [
+            (ast::RollbackMode::Automatic, RollbackMode::Automatic),
+            (ast::RollbackMode::Manual, RollbackMode::Manual),
+            (ast::RollbackMode::None, RollbackMode::None),
+        ] {
+            assert_eq!(RollbackMode::from(written), mode);
+            let json = serde_json::to_value(mode).ok();
+            assert_eq!(json, Some(Value::from(written.as_str())));
+            assert_eq!(mode.as_str(), written.as_str());
+        }
+        for (written, policy) in [
+            (ast::OnFailure::Rollback, OnFailure::Rollback),
+            (ast::OnFailure::Fail, OnFailure::Fail),
+            (ast::OnFailure::Continue, OnFailure::Continue),
+        ] {
+            assert_eq!(OnFailure::from(written), policy);
+            let json = serde_json::to_value(policy).ok();
+            assert_eq!(json, Some(Value::from(written.as_str())));
+            assert_eq!(policy.as_str(), written.as_str());
+        }
+        let forged = stored.replace(r#""rollback":"manual""#, r#""rollback":"Manual""#);
+        assert!(serde_json::from_str::<ExecutionPlan>(&forged).is_err());
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

@@ -38,12 +38,12 @@ use remedy::api::{
 };
 use remedy::catalog::{ActionCatalog, Effect};
 use remedy::cluster::{Config, EmbeddedCluster};
-use remedy::dsl::ast::{OnFailure, RollbackMode};
 use remedy::executor::{Context, ExecutorConfig, reconcile};
 use remedy::operator::sealing;
 use remedy::plan::{
     ExecutionPlan, PlannedAction, PlannedStep, PlannedValue, RetryPolicy, StepStage,
 };
+use remedy::plan::{OnFailure, RollbackMode};
 use remedy::seal::Keys;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};

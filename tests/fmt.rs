@@ -8,8 +8,8 @@ use std::process::Command;
 
 use proptest::prelude::*;
 use regex::Regex;
+use remedy::diagnostic::Span;
 use remedy::dsl::ast::*;
-use remedy::dsl::span::Span;
 use remedy::dsl::{format, parse};
 
 /// The tree's debug form with every span erased: two trees equal modulo spans print the same.

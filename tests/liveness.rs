@@ -87,7 +87,7 @@ fn a_failed_status_write_of_the_executor_costs_a_short_backoff_not_seconds() {
     );
     let (report, faulted) = on_paused_clock(&load("oom.yaml", &text));
     assert_success(&report);
-    // The first retry comes within 100 ms (operator::backoff::RETRY_BASE); it was 5 s.
+    // The first retry comes within 100 ms (reconcile::backoff::RETRY_BASE); it was 5 s.
     assert!(
         faulted < baseline + Duration::from_millis(500),
         "baseline {baseline:?}, with one failed write {faulted:?}"

@@ -1687,7 +1687,7 @@ fn every_fix_resolves_its_finding() {
                             e.message
                         )
                     });
-                let count = |ds: &[remedy::check::Diagnostic]| {
+                let count = |ds: &[remedy::diagnostic::Diagnostic]| {
                     ds.iter().filter(|x| x.code == d.code).count()
                 };
                 assert!(

@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use remedy::check::Diagnostic;
+use remedy::diagnostic::Diagnostic;
+use remedy::diagnostic::SourceFile;
 use remedy::dsl::ast::*;
-use remedy::dsl::span::SourceFile;
 use remedy::dsl::{parse, parse_bytes};
 
 const HEAD: &str = "workflow \"w\" version \"1.0.0\" {\n";

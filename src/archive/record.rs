@@ -12,7 +12,6 @@ use serde_json::Value;
 use crate::api::workflow_execution::PinnedWorkflow;
 use crate::api::{KubernetesExecution, WorkflowExecution, WorkflowPhase};
 use crate::redact::{REDACTED, is_sealed, redact_value};
-use crate::scenario::Summary;
 
 /// The version of the record's layout, stored with it.
 pub const RECORD_VERSION: u32 = 1;
@@ -295,48 +294,6 @@ impl RunRecord {
     /// `namespace/name`.
     pub fn id(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
-    }
-
-    /// The same summary `remedy run` prints, built from the record.
-    pub fn summary(&self) -> Summary {
-        let mut summary = Summary::default();
-        match serde_json::from_value::<WorkflowExecution>(self.run.clone()) {
-            Ok(run) => summary.fill_run(&run),
-            Err(_) => {
-                summary.run = self.id();
-                summary.phase = self.phase.clone();
-                summary.outcome = self.outcome.clone();
-            }
-        }
-        // An execution the current types cannot read (written by another version) is left
-        // out of the tables rather than failing the whole view.
-        let executions = self
-            .executions
-            .iter()
-            .filter_map(|k| serde_json::from_value::<KubernetesExecution>(k.clone()).ok())
-            .collect();
-        summary.fill_executions(executions);
-        summary.events = self
-            .events
-            .iter()
-            .map(|e| crate::scenario::summary::EventRow {
-                kind: e.kind.clone(),
-                reason: e.reason.clone(),
-                object: e.object.clone(),
-                message: e.message.clone(),
-                count: e.count,
-            })
-            .collect();
-        summary.dry_run = self
-            .run
-            .pointer("/spec/dryRun")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        summary.elapsed_ms = match (&self.started_at, &self.finished_at) {
-            (Some(a), Some(b)) => u64::try_from(b.0.duration_since(a.0).as_millis()).unwrap_or(0),
-            _ => 0,
-        };
-        summary
     }
 }
 

@@ -1,5 +1,5 @@
 //! The action catalog (schemas and effects of every action type) and the protected
-//! namespaces. A leaf: templates are loaded by [`crate::template::loader`].
+//! namespaces. A leaf: templates are loaded above `check`, by `template::loader`.
 
 pub mod actions;
 

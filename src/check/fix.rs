@@ -2,9 +2,10 @@
 //! sensible way to (a typo with one close suggestion, an item that has no effect, a missing
 //! `approval required`). The language server offers them as code actions.
 
-use crate::check::{CheckContext, Diagnostic};
+use crate::check::CheckContext;
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::Span;
 use crate::dsl::ast::{File, Item, StepItem};
-use crate::dsl::span::Span;
 
 /// A way to resolve one finding: what it does, and the edits to the file's text.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,15 +5,14 @@
 //! the action catalog and what the caller knows about the template's surroundings.
 
 pub mod context;
-pub mod diagnostic;
 pub mod fix;
 pub mod literal;
 pub mod render;
 pub mod resolved;
 pub mod rules;
 
+use crate::diagnostic::Diagnostic;
 pub use context::CheckContext;
-pub use diagnostic::{Diagnostic, Label, Severity};
 
 use crate::dsl::ast;
 
@@ -50,7 +49,7 @@ pub fn check_source(
     ctx: &CheckContext,
 ) -> render::FileReport {
     let text = String::from_utf8_lossy(bytes).into_owned();
-    let source = crate::dsl::span::SourceFile::new(path, text);
+    let source = crate::diagnostic::SourceFile::new(path, text);
     let diagnostics = match crate::dsl::parse_bytes(bytes) {
         Ok(file) => check(&file, ctx),
         Err(d) => vec![d],

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::check::Diagnostic;
 use crate::check::render::visible;
-use crate::dsl::span::SourceFile;
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::SourceFile;
 use crate::dsl::{format, parse_bytes};
 use crate::files::{self, FileError, MAX_FILE_BYTES};
 

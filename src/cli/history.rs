@@ -297,7 +297,9 @@ pub fn render_record(record: &RunRecord) -> String {
         at(&record.started_at),
         at(&record.finished_at)
     );
-    o.push_str(&super::run::render_outcome(&record.summary()));
+    o.push_str(&super::run::render_outcome(
+        &crate::scenario::Summary::from_record(record),
+    ));
     o
 }
 

@@ -10,7 +10,7 @@ use crate::catalog::actions::closest;
 use crate::check::render;
 use crate::check::rules::RULES;
 use crate::check::{CheckContext, sort};
-use crate::dsl::span::SourceFile;
+use crate::diagnostic::SourceFile;
 use crate::files::{self, FileError};
 use crate::template::loader::{self, Loaded};
 

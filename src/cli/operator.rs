@@ -12,11 +12,11 @@ use std::future::Future;
 use tokio::sync::oneshot;
 
 use crate::executor::{self, ExecutorConfig};
-use crate::operator::backoff::ThrottleRetryLayer;
 use crate::operator::http::{self, Readiness};
 use crate::operator::leader::{self, LeaderConfig};
-use crate::operator::metrics::Metrics;
 use crate::operator::{ControllerKind, OperatorConfig};
+use crate::reconcile::backoff::ThrottleRetryLayer;
+use crate::reconcile::metrics::Metrics;
 
 /// Arguments of `remedy operator`.
 #[derive(Debug, clap::Args)]
@@ -255,13 +255,13 @@ async fn operate(args: OperatorArgs) -> ExitCode {
 /// The clients of the workflow controller and of the executor, from the kubeconfig or the
 /// in-cluster configuration. kube-rs's own retry layer (which also resends requests that may
 /// have been carried out) is replaced by the controllers' policy: the client only resends a
-/// request answered 429 with a `Retry-After` (`operator::backoff`); everything else is retried
+/// request answered 429 with a `Retry-After` (`reconcile::backoff`); everything else is retried
 /// by the controller that knows whether a request may be redone.
 async fn clients(metrics: &Arc<Metrics>) -> Result<(kube::Client, kube::Client), String> {
     let mut config = kube::Config::infer().await.map_err(|e| e.to_string())?;
     config.default_retry = false;
     let client = |controller: &'static str| -> Result<kube::Client, String> {
-        let clock: Arc<dyn crate::operator::Clock> = Arc::new(crate::operator::SystemClock);
+        let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
         let retry = ThrottleRetryLayer::new(clock, metrics.clone(), controller);
         Ok(kube::client::ClientBuilder::try_from(config.clone())
             .map_err(|e| e.to_string())?

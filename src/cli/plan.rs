@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::api::workflow_execution::RollbackStrategy;
 use crate::api::{AIAnalysisStatus, JsonMap, WorkflowExecutionSpec, strict};
-use crate::check::Diagnostic;
 use crate::check::render::{FileReport, human, visible_lines};
+use crate::diagnostic::Diagnostic;
 use crate::plan::{ExecutionPlan, PlanContext, PlanError, PlannedAction, PlannedValue, plan};
 use crate::scenario::yaml::{Positions, excerpt, segments};
 use crate::template::{Template, TemplateCatalog, TemplateError};

@@ -72,7 +72,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     }
     if let Some(speed) = args.speed
-        && let Err(e) = crate::operator::clock::check_speed(speed)
+        && let Err(e) = crate::clock::check_speed(speed)
     {
         eprintln!("error: --{e}");
         return ExitCode::from(2);

@@ -3,7 +3,7 @@
 //! Items keep their declared order (the formatter prints them back in that order, and steps'
 //! order defines the default sequence). Comments are kept beside the tree in [`File::comments`].
 
-use super::span::Span;
+use crate::diagnostic::Span;
 
 /// A parsed `.wf` file: the workflow and every comment, in source order.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,13 +5,13 @@
 use pest::Parser as _;
 use pest::iterators::{Pair, Pairs};
 
-use crate::check::Diagnostic;
+use crate::diagnostic::Diagnostic;
 use crate::units::duration;
 
 use super::ast::*;
 use super::scan;
-use super::span::Span;
 use super::syntax_error;
+use crate::diagnostic::Span;
 
 mod grammar {
     #![allow(missing_docs)]

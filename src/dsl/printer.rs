@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 
 use super::ast::*;
-use super::span::Span;
+use crate::diagnostic::Span;
 use crate::units::duration::format_millis as duration;
 
 /// The line width the formatter keeps to where it can.

@@ -6,10 +6,10 @@
 //! refuses input nested deeper than [`MAX_DEPTH`] before pest sees it. It mirrors the grammar's
 //! view of strings, `${ … }` and comments exactly (see `grammar/workflow.pest`).
 
-use crate::check::Diagnostic;
+use crate::diagnostic::Diagnostic;
 
 use super::ast::Comment;
-use super::span::Span;
+use crate::diagnostic::Span;
 
 /// The deepest nesting of blocks, lists, maps, strings and expression braces a file may have.
 pub const MAX_DEPTH: usize = 64;

@@ -2,10 +2,10 @@
 
 use pest::error::{Error, ErrorVariant, InputLocation};
 
-use crate::check::Diagnostic;
+use crate::diagnostic::Diagnostic;
 
 use super::parser::Rule;
-use super::span::Span;
+use crate::diagnostic::Span;
 
 use super::keywords::{
     CONSTRAINT_KEYWORDS, ITEM_KEYWORDS, ON_FAILURE, PARAM_TYPES, ROLLBACK_MODES, STEP_ITEM_KEYWORDS,

@@ -27,9 +27,9 @@ use crate::api::kubernetes_execution::{
     ErrorReason, ExecutionPhase, ExecutionResult, KubernetesExecution, KubernetesExecutionStatus,
 };
 use crate::catalog::{ActionCatalog, Effect, is_protected_namespace};
-use crate::operator::backoff::{self, Backoffs, RetryReason, WatchBackoff};
-use crate::operator::metrics::Metrics;
-use crate::operator::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
+use crate::reconcile::backoff::{self, Backoffs, RetryReason, WatchBackoff};
+use crate::reconcile::metrics::Metrics;
 use crate::redact::{is_credential_key, redact_map, redact_text, redact_traced, scrub};
 use crate::seal::Keys;
 use crate::sync;
@@ -64,7 +64,7 @@ impl Default for ExecutorConfig {
             namespace: None,
             operator_namespace: crate::catalog::DEFAULT_OPERATOR_NAMESPACE.to_string(),
             protected_namespaces: Vec::new(),
-            default_timeout: Duration::from_secs(300),
+            default_timeout: Duration::from_millis(crate::plan::DEFAULT_STEP_TIMEOUT_MS),
             poll_interval: Duration::from_secs(2),
             concurrency: 4,
             clock: Arc::new(SystemClock),
@@ -254,7 +254,7 @@ fn slim(kex: &mut KubernetesExecution) {
     }
 }
 
-/// Retries a failed reconcile after the execution's backoff (`operator::backoff`):
+/// Retries a failed reconcile after the execution's backoff (`reconcile::backoff`):
 /// exponential per execution, from 20 ms after a conflict and 100 ms after other errors, up
 /// to 10 s of clock time.
 pub fn error_policy(kex: Arc<KubernetesExecution>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -587,7 +587,7 @@ impl Attempt<'_> {
     }
 
     /// Waits out a transient API error before the next pass: the backoff of
-    /// `operator::backoff` (from 100 ms, doubling, at most 10 s of clock time). An API server
+    /// `reconcile::backoff` (from 100 ms, doubling, at most 10 s of clock time). An API server
     /// that recovers before the attempt's deadline changes nothing; when the next pass could
     /// not start before `deadline` (the attempt's, less [`backoff::ANSWER_MARGIN`]), the
     /// attempt fails with this error, ahead of the engine's own timeout.

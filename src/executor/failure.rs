@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::api::kubernetes_execution::ErrorReason;
-use crate::operator::backoff::RetryReason;
+use crate::reconcile::backoff::RetryReason;
 
 /// Why an action failed: the contract's reason and a message saying what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

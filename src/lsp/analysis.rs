@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::check::{self, CheckContext, Diagnostic};
+use crate::check::{self, CheckContext};
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::Span;
 use crate::dsl::ast::{ConstraintKind, File, Item, StepItem, Value, ValueKind};
-use crate::dsl::span::Span;
 
 use super::lex::{Kind, Token, lex};
 use super::modules::ModuleInfo;

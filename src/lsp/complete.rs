@@ -10,7 +10,7 @@ use tower_lsp_server::ls_types::{
 };
 
 use crate::catalog::ActionSpec;
-use crate::dsl::span::Span;
+use crate::diagnostic::Span;
 use crate::graph::{Phase, StepGraph};
 
 use super::analysis::Analysis;

@@ -2,8 +2,8 @@
 //! file that does not parse), and which step, phase and rollback block hold it, read from the
 //! (possibly recovered) syntax tree.
 
+use crate::diagnostic::Span;
 use crate::dsl::ast::{Item, Step, StepItem};
-use crate::dsl::span::Span;
 use crate::graph::Phase;
 
 use super::analysis::Analysis;

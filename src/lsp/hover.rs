@@ -5,8 +5,8 @@
 
 use crate::catalog::ActionSpec;
 use crate::check::rules::RULES;
+use crate::diagnostic::Span;
 use crate::dsl::ast::{ConstraintKind, Item, Let, Param, StepItem};
-use crate::dsl::span::Span;
 use crate::graph::Phase;
 
 use super::analysis::{Analysis, Sym};

@@ -2,7 +2,7 @@
 //! tokens colour, what completion reads around the cursor, and where expressions name
 //! params, lets, steps and modules. It never fails: any text gives tokens.
 
-use crate::dsl::span::Span;
+use crate::diagnostic::Span;
 
 /// What a token is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::check::Diagnostic;
-use crate::dsl::span::Span;
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::Span;
 use crate::script::{ScriptEngine, ScriptError, position};
 
 /// A function a module defines.

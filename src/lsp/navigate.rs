@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::check::rules::reserved_because;
-use crate::dsl::span::Span;
+use crate::diagnostic::Span;
 
 use super::analysis::{Analysis, Sym};
 use super::complete::Modules;

@@ -3,8 +3,8 @@
 
 use tower_lsp_server::ls_types::{DocumentSymbol, FoldingRange, FoldingRangeKind, SymbolKind};
 
+use crate::diagnostic::Span;
 use crate::dsl::ast::{Item, Step};
-use crate::dsl::span::Span;
 use crate::units::duration::format_millis as duration;
 
 use super::analysis::Analysis;

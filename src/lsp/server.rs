@@ -20,8 +20,9 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
-use crate::check::{CheckContext, Severity};
-use crate::dsl::span::Span;
+use crate::check::CheckContext;
+use crate::diagnostic::Severity;
+use crate::diagnostic::Span;
 use crate::sync::lock;
 
 use super::analysis::{Analysis, DocKind, Input};
@@ -338,7 +339,7 @@ fn analyse(input: Input) -> Analysis {
             ..input.clone()
         });
         a.version = input.version;
-        a.diagnostics = vec![crate::check::Diagnostic::error(
+        a.diagnostics = vec![crate::diagnostic::Diagnostic::error(
             "E0001",
             format!(
                 "the file has {} bytes; the language server analyses files up to {} bytes",

@@ -3,7 +3,7 @@
 
 use tower_lsp_server::ls_types::{Position, Range};
 
-use crate::dsl::span::Span;
+use crate::diagnostic::Span;
 
 /// How `Position::character` counts: UTF-16 code units (the protocol's default) or bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

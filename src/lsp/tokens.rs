@@ -8,7 +8,7 @@ use tower_lsp_server::ls_types::{
     SemanticToken, SemanticTokenModifier, SemanticTokenType, SemanticTokensLegend,
 };
 
-use crate::dsl::span::Span;
+use crate::diagnostic::Span;
 
 use super::analysis::{Analysis, Sym};
 use super::docs;

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::clock::{Clock, SystemClock};
 use super::http::Readiness;
-use super::metrics::Metrics;
 use super::retention::RetentionConfig;
 use crate::archive::Archive;
+use crate::clock::{Clock, SystemClock};
+use crate::reconcile::metrics::Metrics;
 
 /// The controllers `remedy operator` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

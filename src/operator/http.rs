@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use tokio::net::TcpListener;
 
-use super::metrics::Metrics;
+use crate::reconcile::metrics::Metrics;
 use crate::serve_http;
 
 /// Whether the operator is ready to serve: its watches are synced and templates loaded.

@@ -16,15 +16,12 @@
 //! | `events` | publishing Events with names and notes a real API server accepts |
 //! | `conditions` | standard conditions with observedGeneration |
 //! | `templates` | the template directory, reloaded on change |
-//! | `config`, `clock` | what the operator is told; injectable time |
-//! | `backoff` | the retry, requeue and resync policies of both controllers; the client's `Retry-After` layer |
-//! | `metrics`, `http`, `leader` | Prometheus series, `/metrics` `/healthz` `/readyz`, Lease election |
+//! | `config` | what the operator is told (its clock is [`crate::clock`]) |
+//! | `http`, `leader` | `/metrics` `/healthz` `/readyz` (the series are [`crate::reconcile::metrics`]), Lease election |
 //!
 //! **Invariant:** the operator never decides what a run does next; `engine::decide` does.
 //! It only plans, validates, and applies decisions idempotently.
 
-pub mod backoff;
-pub mod clock;
 pub mod conditions;
 pub mod config;
 pub mod controller;
@@ -33,7 +30,6 @@ pub mod finalizer;
 pub mod finished;
 pub mod http;
 pub mod leader;
-pub mod metrics;
 pub mod pause;
 pub mod planning;
 pub mod retention;
@@ -45,7 +41,6 @@ pub mod templates;
 
 use std::future::Future;
 
-pub use clock::{Clock, ScaledClock, SystemClock};
 pub use config::{ControllerKind, OperatorConfig};
 
 /// Runs the workflow controller on `client` until `shutdown` completes, then lets the

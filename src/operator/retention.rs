@@ -23,14 +23,14 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
-use super::clock::Clock;
 use super::conditions;
-use super::metrics::Metrics;
 use super::planning;
 use super::target_lock::TargetKey;
 use crate::api::{Outcome, WorkflowExecution};
 use crate::archive::Archive;
 use crate::archive::collect::{self, CollectError};
+use crate::clock::Clock;
+use crate::reconcile::metrics::Metrics;
 use crate::redact::redact_text;
 use crate::sync;
 

@@ -212,7 +212,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::dsl::ast::{OnFailure, RollbackMode};
+    use crate::plan::{OnFailure, RollbackMode};
     use crate::plan::{PlannedStep, RetryPolicy};
 
     fn action(kind: &str, with: &[(&str, PlannedValue)]) -> PlannedAction {

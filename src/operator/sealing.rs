@@ -167,7 +167,7 @@ mod tests {
 
     use super::*;
     use crate::catalog::Effect;
-    use crate::dsl::ast::{OnFailure, RollbackMode};
+    use crate::plan::{OnFailure, RollbackMode};
     use crate::plan::{PlannedStep, RetryPolicy, StepStage};
 
     fn plan() -> ExecutionPlan {

@@ -2,7 +2,8 @@
 //! person can act on.
 
 use crate::api::FailureReason;
-use crate::dsl::span::Span;
+use crate::diagnostic::Span;
+use crate::param::ParamError;
 use crate::script::ScriptError;
 
 /// A run that cannot be planned.
@@ -93,6 +94,15 @@ impl From<PlanError> for PlanFailure {
         PlanFailure {
             reason: e.reason(),
             message: e.to_string(),
+        }
+    }
+}
+
+impl From<ParamError> for PlanError {
+    fn from(e: ParamError) -> Self {
+        PlanError::InvalidParameters {
+            param: Some(e.param),
+            message: e.message,
         }
     }
 }

@@ -7,14 +7,13 @@ use serde_json::Value;
 use crate::api::workflow_execution::RollbackStrategy;
 use crate::api::{AIAnalysisStatus, JsonMap, WorkflowExecutionSpec};
 use crate::catalog::{ActionCatalog, Effect};
-use crate::dsl::ast::{
-    self, ApprovalKind, Item, MapLit, OnFailure, Retry, RollbackMode, StringPart, ValueKind,
-};
-use crate::dsl::span::Span;
+use crate::diagnostic::Span;
+use crate::dsl::ast::{self, ApprovalKind, Item, MapLit, Retry, StringPart, ValueKind};
 use crate::graph::Phase;
-use crate::plan::params::{self, Source};
+use crate::param::{self, Source};
 use crate::plan::{
-    ExecutionPlan, PlanError, PlannedAction, PlannedStep, PlannedValue, RetryPolicy, StepStage,
+    ExecutionPlan, OnFailure, PlanError, PlannedAction, PlannedStep, PlannedValue, RetryPolicy,
+    RollbackMode, StepStage,
 };
 use crate::redact::{collect_secrets, is_credential_key, mentions_secret};
 use crate::script::scan;
@@ -22,12 +21,9 @@ use crate::script::{Bindings, EvalContext, ScriptError, position};
 use crate::template::{Template, is_runtime, runtime_refs};
 use crate::units::duration;
 
-/// Step attempt deadline when a step sets none: 5 minutes.
-pub const DEFAULT_STEP_TIMEOUT_MS: u64 = 300_000;
-/// Workflow deadline when the template sets none: 30 minutes.
-pub const DEFAULT_WORKFLOW_TIMEOUT_MS: u64 = 1_800_000;
-/// Executions in flight when the template sets no `max_parallel`.
-pub const DEFAULT_MAX_PARALLEL: u32 = 5;
+pub use crate::dsl::defaults::{
+    DEFAULT_MAX_PARALLEL, DEFAULT_STEP_TIMEOUT_MS, DEFAULT_WORKFLOW_TIMEOUT_MS,
+};
 
 /// What planning knows about the run besides the template, analysis and spec.
 #[derive(Debug, Clone, Default)]
@@ -92,7 +88,7 @@ pub fn plan(
             }
             Item::Timeout(t) => settings.timeout_ms = Some(t.duration.millis),
             Item::MaxParallel(m) => settings.max_parallel = Some(m.value),
-            Item::RollbackMode(m) => settings.rollback = Some(m.mode),
+            Item::RollbackMode(m) => settings.rollback = Some(m.mode.into()),
             Item::Verify(v) => settings.verify_within_ms = v.within.as_ref().map(|d| d.millis),
             _ => {}
         }
@@ -378,8 +374,8 @@ impl Resolver<'_> {
                 ),
             ));
         };
-        let value = params::coerce(p, value, source)?;
-        params::check_constraints(p, &value, source)?;
+        let value = param::coerce(p, value, source)?;
+        param::check_constraints(p, &value, source)?;
         Ok(value)
     }
 
@@ -394,7 +390,7 @@ impl Resolver<'_> {
                 error: ScriptError::Runtime {
                     message: format!(
                         "the condition must give true or false, got {}",
-                        params::show(&other)
+                        param::show(&other)
                     ),
                     line: 0,
                     column: 0,
@@ -463,7 +459,9 @@ impl Resolver<'_> {
             action,
             effect,
             when: step.when().map(|w| w.expr.source.trim().to_string()),
-            on_failure: step.on_failure().map_or(OnFailure::Rollback, |o| o.policy),
+            on_failure: step
+                .on_failure()
+                .map_or(OnFailure::Rollback, |o| o.policy.into()),
             rollback,
         })
     }

@@ -11,13 +11,14 @@ use tower::ServiceBuilder;
 use super::runner::RunError;
 use super::stage::install_crds;
 use crate::archive::Archive;
+use crate::clock::{Clock, ScaledClock};
 use crate::cluster::EmbeddedCluster;
 use crate::cluster::faults::FaultLayer;
 use crate::executor::ExecutorConfig;
-use crate::operator::backoff::ThrottleRetryLayer;
-use crate::operator::metrics::Metrics;
+use crate::operator::OperatorConfig;
 use crate::operator::retention::RetentionConfig;
-use crate::operator::{Clock, OperatorConfig, ScaledClock};
+use crate::reconcile::backoff::ThrottleRetryLayer;
+use crate::reconcile::metrics::Metrics;
 
 /// A controller's client on the embedded cluster, as on a real cluster: a request answered
 /// 429 with a `Retry-After` is retried by the client (`operator::backoff`); `faults` applies

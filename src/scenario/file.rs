@@ -534,7 +534,7 @@ impl Scenario {
             self.validate_fault(i, fault, &kinds)?;
         }
         if let Some(speed) = self.speed
-            && let Err(e) = crate::operator::clock::check_speed(speed)
+            && let Err(e) = crate::clock::check_speed(speed)
         {
             return Err(self.invalid("speed".into(), e.to_string()));
         }

@@ -23,12 +23,12 @@ use crate::api::{
     AIAnalysis, KubernetesExecution, StepPhase, StopStatus, WorkflowExecution, WorkflowPhase,
 };
 use crate::archive::Archive;
+use crate::clock::{Clock, ScaledClock};
+use crate::clock::{SpeedError, check_speed};
 use crate::cluster::faults::FaultLayer;
-use crate::operator::clock::{SpeedError, check_speed};
 use crate::operator::finished::run_ended;
-use crate::operator::metrics::Metrics;
 use crate::operator::retention::CONDITION_ARCHIVED;
-use crate::operator::{Clock, ScaledClock};
+use crate::reconcile::metrics::Metrics;
 
 /// How to run a scenario.
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@ use kube::ResourceExt;
 use super::check::CheckResult;
 use crate::api::kubernetes_execution::ExecutionKind;
 use crate::api::{KubernetesExecution, LABEL_KIND, WorkflowExecution};
+use crate::archive::RunRecord;
 
 /// The summary of one run.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -120,6 +121,48 @@ pub struct EventRow {
 }
 
 impl Summary {
+    /// The same summary `remedy run` prints, built from an archived run's record.
+    pub fn from_record(record: &RunRecord) -> Summary {
+        let mut summary = Summary::default();
+        match serde_json::from_value::<WorkflowExecution>(record.run.clone()) {
+            Ok(run) => summary.fill_run(&run),
+            Err(_) => {
+                summary.run = record.id();
+                summary.phase = record.phase.clone();
+                summary.outcome = record.outcome.clone();
+            }
+        }
+        // An execution the current types cannot read (written by another version) is left
+        // out of the tables rather than failing the whole view.
+        let executions = record
+            .executions
+            .iter()
+            .filter_map(|k| serde_json::from_value::<KubernetesExecution>(k.clone()).ok())
+            .collect();
+        summary.fill_executions(executions);
+        summary.events = record
+            .events
+            .iter()
+            .map(|e| EventRow {
+                kind: e.kind.clone(),
+                reason: e.reason.clone(),
+                object: e.object.clone(),
+                message: e.message.clone(),
+                count: e.count,
+            })
+            .collect();
+        summary.dry_run = record
+            .run
+            .pointer("/spec/dryRun")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        summary.elapsed_ms = match (&record.started_at, &record.finished_at) {
+            (Some(a), Some(b)) => u64::try_from(b.0.duration_since(a.0).as_millis()).unwrap_or(0),
+            _ => 0,
+        };
+        summary
+    }
+
     /// True when the outcome counts as success on the command line (Success or DryRun).
     pub fn succeeded(&self) -> bool {
         matches!(self.outcome.as_deref(), Some("Success" | "DryRun"))

@@ -1,7 +1,7 @@
 //! Positions in script source (rhai's 1-based line and column) as byte offsets, so errors in a
 //! `${ … }` can point into the `.wf` file.
 
-use crate::dsl::span::Span;
+use crate::diagnostic::Span;
 
 /// The byte offset in `source` of a 1-based `line` and `column` (columns count characters);
 /// clamped to the source.

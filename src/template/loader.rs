@@ -12,8 +12,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::check::{self, CheckContext, Diagnostic};
-use crate::dsl::span::{SourceFile, Span};
+use crate::check::{self, CheckContext};
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{SourceFile, Span};
 use crate::files::{self, FileError, MAX_FILE_BYTES};
 
 use super::{Template, TemplateError};

@@ -227,7 +227,7 @@ fn check_record(record: &RunRecord) {
         "{text}"
     );
     // The summary `remedy run` would print.
-    let summary = record.summary();
+    let summary = remedy::scenario::Summary::from_record(record);
     assert_eq!(summary.outcome.as_deref(), Some("Success"));
     assert_eq!(summary.steps.len(), 2);
     assert_eq!(summary.resources.len(), 2);

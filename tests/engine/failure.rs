@@ -1,8 +1,8 @@
 //! Failure policies, the rollback saga, verification, finally and the workflow timeout.
 
 use remedy::api::{FailureReason, Outcome, StepPhase, WorkflowPhase};
-use remedy::dsl::ast::{OnFailure, RollbackMode};
 use remedy::engine::simulate::{AttemptScript, Script};
+use remedy::plan::{OnFailure, RollbackMode};
 use serde_json::json;
 
 use crate::support::*;

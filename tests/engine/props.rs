@@ -4,9 +4,9 @@ use std::collections::HashSet;
 
 use proptest::prelude::*;
 use remedy::api::{ExecutionKind, StepPhase, StepStatus, WorkflowPhase};
-use remedy::dsl::ast::{OnFailure, RollbackMode};
 use remedy::engine::simulate::{AttemptScript, Script, Simulation, Stop};
 use remedy::plan::{ExecutionPlan, StepStage};
+use remedy::plan::{OnFailure, RollbackMode};
 
 use crate::support::*;
 

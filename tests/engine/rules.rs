@@ -453,7 +453,7 @@ fn outputs_and_messages_in_status_are_bounded() {
     let plan = PlanBuilder::new()
         .step("a")
         .step("b")
-        .on_failure(remedy::dsl::ast::OnFailure::Continue)
+        .on_failure(remedy::plan::OnFailure::Continue)
         .build();
     let long_error = "e".repeat(5000);
     let sim = run(

@@ -3,9 +3,9 @@
 use remedy::api::{
     Outcome, StepPhase, StopMode, StopRequest, WorkflowExecutionStatus, WorkflowPhase,
 };
-use remedy::dsl::ast::RollbackMode;
 use remedy::engine::simulate::{AttemptScript, Script, Simulation};
 use remedy::engine::{Observations, Program, initial_status};
+use remedy::plan::RollbackMode;
 
 use crate::support::*;
 

@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::Timestamp;
 use remedy::api::{JsonMap, StepPhase};
 use remedy::catalog::Effect;
-use remedy::dsl::ast::{OnFailure, RollbackMode};
 use remedy::engine::simulate::{AttemptScript, Script, Simulation, simulate};
 use remedy::engine::{Program, initial_status};
 use remedy::plan::{
     ExecutionPlan, PlannedAction, PlannedStep, PlannedValue, RetryPolicy, StepStage,
 };
+use remedy::plan::{OnFailure, RollbackMode};
 use serde_json::{Value, json};
 
 /// Builds an `ExecutionPlan` the way the planner would: items in sequence, `after` replaces the

@@ -7,8 +7,8 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use kube::runtime::controller::Action;
 use remedy::api::kubernetes_execution::{ErrorReason, ExecutionPhase, KubernetesExecution};
+use remedy::clock::Clock;
 use remedy::executor::{Context, ExecutorConfig, reconcile};
-use remedy::operator::Clock;
 use serde_json::json;
 
 use crate::{NS, env, failed, phase, result, succeeded};

@@ -361,7 +361,7 @@ async fn a_compensation_restores_credential_keys_exactly_without_showing_them() 
     use remedy::api::kubernetes_execution::{ActionCall, ExecutionKind, KubernetesExecutionSpec};
     use remedy::api::workflow_execution::ObjectRef;
     use remedy::catalog::Effect;
-    use remedy::dsl::ast::OnFailure;
+    use remedy::plan::OnFailure;
     use remedy::plan::{PlannedAction, PlannedStep, PlannedValue, RetryPolicy, StepStage};
 
     let env = env().await;

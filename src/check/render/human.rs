@@ -4,9 +4,9 @@
 
 use std::fmt::Write;
 
-use crate::check::diagnostic::{Diagnostic, Severity};
 use crate::check::render::{FileReport, visible};
-use crate::dsl::span::{SourceFile, Span};
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{SourceFile, Span};
 
 /// ANSI escapes for the parts of a diagnostic; empty strings for plain text.
 struct Style {

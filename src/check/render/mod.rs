@@ -10,8 +10,8 @@ pub use sarif::sarif;
 
 use std::borrow::Cow;
 
-use crate::check::diagnostic::Diagnostic;
-use crate::dsl::span::SourceFile;
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::SourceFile;
 
 /// `text` safe to show on a terminal, one character for one so that columns stay aligned: a
 /// tab becomes a space, the other C0 controls (ESC, NUL, newline…) and DEL their Unicode
@@ -95,7 +95,7 @@ pub struct Region {
 }
 
 /// The line/column range of `span` in `source`.
-pub fn region(source: &SourceFile, span: crate::dsl::span::Span) -> Region {
+pub fn region(source: &SourceFile, span: crate::diagnostic::Span) -> Region {
     let start = source.line_col(span.start);
     let end = source.line_col(span.end.max(span.start));
     Region {

@@ -2,9 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::check::diagnostic::Severity;
 use crate::check::render::{FileReport, SYNTAX_CODES, display_path, region};
 use crate::check::rules::RULES;
+use crate::diagnostic::Severity;
 
 /// Where the rules are documented.
 pub const INFORMATION_URI: &str =

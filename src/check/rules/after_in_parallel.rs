@@ -1,8 +1,8 @@
 //! Finds `after` on a member of a `parallel` group.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
-use crate::dsl::span::Span;
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::Span;
 
 rule! {
     /// **What it finds.** A step inside `parallel { … }` that carries `after`.

@@ -206,6 +206,3 @@ impl<'a> RuleContext<'a> {
         })
     }
 }
-
-/// The workflow's timeout when none is written: 30 minutes.
-pub const DEFAULT_WORKFLOW_TIMEOUT_MS: u64 = 30 * 60 * 1000;

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::{Ident, Item};
 
 rule! {

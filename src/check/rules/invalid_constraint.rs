@@ -1,10 +1,10 @@
 //! Finds param constraints that cannot hold or do not fit the param's type.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::literal::{describe, fits_type, with_article};
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::Span;
 use crate::dsl::ast::{ConstraintKind, Param, ParamType, Value, ValueKind};
-use crate::dsl::span::Span;
 
 rule! {
     /// **What it finds.** A param constraint that is wrong in itself: `min`/`max` on a type

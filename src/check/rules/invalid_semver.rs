@@ -1,7 +1,7 @@
 //! Finds a workflow version that is not a semantic version.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 
 rule! {
     /// **What it finds.** A `version "…"` that is not a semantic version

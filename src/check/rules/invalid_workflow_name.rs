@@ -1,7 +1,7 @@
 //! Finds a workflow name that is not Kubernetes-name-like.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 
 rule! {
     /// **What it finds.** A `workflow "NAME"` whose NAME is not lowercase letters, digits and

@@ -1,8 +1,8 @@
 //! Finds irreversible actions in a workflow without `approval`.
 
 use crate::catalog::Effect;
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 
 rule! {
     /// **What it finds.** A step (or compensation) whose action is `irreversible` in the

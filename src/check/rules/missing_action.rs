@@ -1,7 +1,7 @@
 //! Finds a step (or a `rollback` block) without an `action`.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 
 rule! {
     /// **What it finds.** A `step` or a step's `rollback { … }` block with no `action "TYPE"`.
@@ -40,7 +40,8 @@ pub fn run(cx: &RuleContext<'_>, out: &mut Vec<Diagnostic>) {
         if let Some(rb) = step.rollback()
             && rb.action().is_none()
         {
-            let head = crate::dsl::span::Span::new(rb.span.start, rb.span.start + "rollback".len());
+            let head =
+                crate::diagnostic::Span::new(rb.span.start, rb.span.start + "rollback".len());
             out.push(
                 Diagnostic::error(
                     INFO.code,

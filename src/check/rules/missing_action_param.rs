@@ -1,8 +1,8 @@
 //! Finds required action parameters that `with { … }` does not give.
 
 use crate::catalog::actions::closest;
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 
 rule! {
     /// **What it finds.** An action whose schema requires a parameter that the step's (or

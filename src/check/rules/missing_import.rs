@@ -5,8 +5,8 @@ use crate::script::modules::stays_inside;
 use std::path::Path;
 
 use crate::catalog::actions::closest;
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 use crate::files::FileError;
 
 rule! {

@@ -1,9 +1,9 @@
 //! Finds `with` values whose literal type does not fit the action parameter's type.
 
 use crate::catalog::{ParamKind, ParamSpec};
-use crate::check::diagnostic::Diagnostic;
 use crate::check::literal::{describe, fits_kind, type_fits_kind};
 use crate::check::rules::{ActionSite, RuleContext};
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::{Value, ValueKind};
 
 rule! {

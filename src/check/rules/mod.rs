@@ -6,7 +6,7 @@
 //! descriptions come from the same text. New rules (e.g. rhai-based ones) are one more file
 //! and one more line in [`RULES`].
 
-use crate::check::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Diagnostic, Severity};
 
 /// Declares a rule's `INFO` constant; its `///` lines become the rule's documentation.
 macro_rules! rule {
@@ -16,7 +16,7 @@ macro_rules! rule {
         pub const INFO: $crate::check::rules::RuleInfo = $crate::check::rules::RuleInfo {
             code: $code,
             name: $name,
-            severity: $crate::check::diagnostic::Severity::$sev,
+            severity: $crate::diagnostic::Severity::$sev,
             summary: $summary,
             doc: concat!($($doc, "\n"),*),
         };
@@ -26,7 +26,7 @@ macro_rules! rule {
 mod context;
 mod docs;
 
-pub use context::{ActionSite, DEFAULT_WORKFLOW_TIMEOUT_MS, Phase, RuleContext, StepRef};
+pub use context::{ActionSite, Phase, RuleContext, StepRef};
 pub use docs::{LOADER_CODES, rules_markdown};
 
 mod after_in_parallel;

@@ -1,9 +1,9 @@
 //! Finds `on_failure` on a `finally` step, where it changes nothing.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::{Phase, RuleContext};
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::Span;
 use crate::dsl::ast::StepItem;
-use crate::dsl::span::Span;
 
 rule! {
     /// **What it finds.** An `on_failure` item on a step inside `finally { … }`.

@@ -1,8 +1,8 @@
 //! Finds a param default literal of another type than the param's.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::literal::{describe, fits_type};
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::ValueKind;
 
 rule! {

@@ -1,8 +1,8 @@
 //! Finds a param default literal outside the param's own constraints.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::literal::fits_type;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::{ConstraintKind, Value, ValueKind};
 
 rule! {

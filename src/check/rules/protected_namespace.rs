@@ -1,9 +1,9 @@
 //! Finds a literal `namespace` parameter naming a protected namespace.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::Span;
 use crate::dsl::ast::{Value, ValueKind};
-use crate::dsl::span::Span;
 
 rule! {
     /// **What it finds.** A `namespace` action parameter whose value is a protected

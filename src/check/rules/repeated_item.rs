@@ -1,9 +1,9 @@
 //! Finds a singular item written twice in one block.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::Span;
 use crate::dsl::ast::{Item, StepItem};
-use crate::dsl::span::Span;
 
 rule! {
     /// **What it finds.** An item that may appear once per block written twice: in the

@@ -1,7 +1,7 @@
 //! Finds steps, params, lets and import aliases named with a reserved word.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::Item;
 
 rule! {

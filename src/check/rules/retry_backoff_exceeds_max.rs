@@ -1,7 +1,7 @@
 //! Finds `retry N backoff D max M` with M shorter than D.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::StepItem;
 use crate::units::duration::format_millis as format_duration;
 

@@ -1,8 +1,8 @@
 //! Finds main steps with a reversible action and no `rollback` block.
 
 use crate::catalog::Effect;
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::{Phase, RuleContext};
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::{Item, RollbackMode};
 
 rule! {

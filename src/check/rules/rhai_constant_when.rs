@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
 use crate::check::rules::rhai_sites::reads_nothing;
+use crate::diagnostic::Diagnostic;
 use crate::script::{EvalContext, ScriptEngine};
 
 rule! {

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
 use crate::check::rules::rhai_sites::reads_nothing;
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::ValueKind;
-use crate::plan::params::{Source, check_constraints, coerce};
+use crate::param::{Source, check_constraints, coerce};
 use crate::script::{EvalContext, ScriptEngine};
 
 rule! {

@@ -1,8 +1,8 @@
 //! Finds `workflow.phase` or `workflow.failed` outside a `finally` step.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::rhai_sites::{Place, refs, sites};
 use crate::check::rules::{Phase, RuleContext};
+use crate::diagnostic::Diagnostic;
 
 rule! {
     /// **What it finds.** An expression reading `workflow.phase` or `workflow.failed`

@@ -1,8 +1,8 @@
 //! Finds `self` outside a step's `rollback { … }` block.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
 use crate::check::rules::rhai_sites::{Place, refs, sites};
+use crate::diagnostic::Diagnostic;
 
 rule! {
     /// **What it finds.** An expression reading `self` anywhere but in a step's

@@ -2,15 +2,15 @@
 //! param, let…), shared by the `rhai_*` rules.
 
 use crate::check::rules::{Phase, RuleContext};
+use crate::diagnostic::Span;
 use crate::dsl::ast::{self, ApprovalKind, ConstraintKind, Item, StepItem};
-use crate::dsl::span::Span;
 use crate::script::scan::{FieldRef, field_refs};
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::dsl::scripts::{Script, value_scripts};
 use crate::script::{Limits, NameChecker, ScriptError, Undefined};
-use crate::template::{Script, value_scripts};
 
 /// What a script computes.
 #[derive(Debug, Clone, Copy)]

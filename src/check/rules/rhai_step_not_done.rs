@@ -1,8 +1,8 @@
 //! Finds `steps.X` where step X is not guaranteed to be done when the expression runs.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
 use crate::check::rules::rhai_sites::{Place, refs, sites};
+use crate::diagnostic::Diagnostic;
 use crate::graph::StepGraph;
 
 rule! {

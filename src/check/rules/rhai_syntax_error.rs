@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
 use crate::check::rules::rhai_sites::{sites, undefined};
+use crate::diagnostic::Diagnostic;
 use crate::script::{ScriptEngine, ScriptError, position};
 
 rule! {

@@ -1,9 +1,9 @@
 //! Finds expressions that read a variable (or a module) nothing defines.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
 use crate::check::rules::rhai_sites::{known_names, sites, undefined};
-use crate::dsl::span::Span;
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::Span;
 use crate::script::position;
 
 rule! {

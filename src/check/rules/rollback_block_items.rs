@@ -1,9 +1,9 @@
 //! Finds items in a step's `rollback { … }` block other than action, with, timeout, retry.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::Span;
 use crate::dsl::ast::StepItem;
-use crate::dsl::span::Span;
 
 rule! {
     /// **What it finds.** A `when`, `on_failure`, `description` or nested `rollback` inside

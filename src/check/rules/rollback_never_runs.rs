@@ -1,9 +1,9 @@
 //! Finds `rollback { … }` blocks that can never run.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::{Phase, RuleContext};
+use crate::diagnostic::Diagnostic;
+use crate::diagnostic::Span;
 use crate::dsl::ast::{Item, RollbackMode};
-use crate::dsl::span::Span;
 
 rule! {
     /// **What it finds.** A step's `rollback { … }` block that no run will ever execute:

@@ -1,7 +1,8 @@
 //! Finds a step `timeout` longer than the workflow's `timeout`.
 
-use crate::check::diagnostic::Diagnostic;
-use crate::check::rules::{DEFAULT_WORKFLOW_TIMEOUT_MS, Phase, RuleContext};
+use crate::check::rules::{Phase, RuleContext};
+use crate::diagnostic::Diagnostic;
+use crate::dsl::defaults::DEFAULT_WORKFLOW_TIMEOUT_MS;
 use crate::units::duration::format_millis as format_duration;
 
 rule! {

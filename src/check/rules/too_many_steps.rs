@@ -1,7 +1,7 @@
 //! Finds a template with more steps than a template may have.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 
 /// The most steps one template may declare (main, parallel, verify and finally together).
 /// Real templates have a handful; the bound keeps planning, the pinned plan and every

@@ -1,8 +1,8 @@
 //! Finds `action "…"` naming a type the action catalog does not have.
 
 use crate::catalog::actions::closest;
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::{RuleContext, did_you_mean};
+use crate::diagnostic::Diagnostic;
 
 rule! {
     /// **What it finds.** An `action "TYPE"` (of a step or of its `rollback` block) whose

@@ -1,8 +1,8 @@
 //! Finds `with` keys the action's schema does not have.
 
 use crate::catalog::actions::closest;
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 
 rule! {
     /// **What it finds.** A key in `with { … }` that is not a parameter of the action.

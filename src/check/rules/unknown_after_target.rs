@@ -2,8 +2,8 @@
 //! another phase.
 
 use crate::catalog::actions::closest;
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::{Phase, RuleContext};
+use crate::diagnostic::Diagnostic;
 
 rule! {
     /// **What it finds.** A name in `step NAME after A, B` that is not a step declared above

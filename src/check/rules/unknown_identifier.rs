@@ -1,9 +1,9 @@
 //! Finds bare identifiers (shorthand values) that name no param or let.
 
 use crate::catalog::actions::closest;
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
 use crate::check::rules::reserved_name::SCOPE_NAMES;
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::{Item, MapLit, Value, ValueKind};
 
 rule! {

@@ -1,7 +1,7 @@
 //! Finds `when ${ false }`: a step that can never run.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 
 rule! {
     /// **What it finds.** A step whose `when` condition is the literal `false`.

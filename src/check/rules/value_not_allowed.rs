@@ -1,8 +1,8 @@
 //! Finds literal `with` values outside the parameter's closed set of allowed values.
 
 use crate::catalog::actions::closest;
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::ValueKind;
 
 rule! {

@@ -1,7 +1,7 @@
 //! Finds a verify step whose `timeout` is longer than `verify within`.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::Item;
 use crate::units::duration::format_millis as format_duration;
 

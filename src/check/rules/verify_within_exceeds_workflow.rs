@@ -1,8 +1,9 @@
 //! Finds `verify within D` longer than the workflow's `timeout`.
 
-use crate::check::diagnostic::Diagnostic;
-use crate::check::rules::{DEFAULT_WORKFLOW_TIMEOUT_MS, RuleContext};
+use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::Item;
+use crate::dsl::defaults::DEFAULT_WORKFLOW_TIMEOUT_MS;
 use crate::units::duration::format_millis as format_duration;
 
 rule! {

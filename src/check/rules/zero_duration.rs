@@ -1,7 +1,7 @@
 //! Finds `timeout 0s`, `verify within 0s` and `retry … backoff 0s`.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::{DurationLit, Item, StepItem};
 
 rule! {

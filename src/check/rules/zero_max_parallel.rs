@@ -1,7 +1,7 @@
 //! Finds `max_parallel 0`.
 
-use crate::check::diagnostic::Diagnostic;
 use crate::check::rules::RuleContext;
+use crate::diagnostic::Diagnostic;
 use crate::dsl::ast::Item;
 
 rule! {

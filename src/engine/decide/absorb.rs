@@ -7,7 +7,7 @@ use crate::api::kubernetes_execution::execution_name;
 use crate::api::{
     ExecutionKind, ExecutionPhase, FailureReason, StepPhase, StepStatus, StopRequest,
 };
-use crate::dsl::ast::OnFailure;
+use crate::plan::OnFailure;
 use crate::plan::StepStage;
 use crate::units::duration::format_millis as format_duration;
 

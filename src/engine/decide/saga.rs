@@ -2,8 +2,8 @@
 //! time, latest completed first.
 
 use crate::api::{FailureReason, StepPhase, StopMode, WorkflowPhase};
-use crate::dsl::ast::{OnFailure, RollbackMode};
 use crate::plan::StepStage;
+use crate::plan::{OnFailure, RollbackMode};
 
 use super::{Run, time};
 

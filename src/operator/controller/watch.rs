@@ -17,7 +17,6 @@ use kube::{Client, Resource, ResourceExt};
 use super::{Context, error_policy, reconcile};
 use crate::api::{AIAnalysis, KubernetesExecution, WorkflowExecution};
 use crate::catalog::ActionCatalog;
-use crate::operator::backoff::{Backoffs, WatchBackoff};
 use crate::operator::config::OperatorConfig;
 use crate::operator::events::Recorder;
 use crate::operator::finished::{self, FinishedExecutions};
@@ -25,6 +24,7 @@ use crate::operator::pause::{self, PauseSwitch};
 use crate::operator::planning::TemplateSource;
 use crate::operator::retention::{self, Retention};
 use crate::operator::safety::ProtectedNamespaces;
+use crate::reconcile::backoff::{Backoffs, WatchBackoff};
 
 /// The executions whose run has something to decide: those that finished, went away, or
 /// were (re)listed. An execution picked up by the executor (Pending → Running) changes no

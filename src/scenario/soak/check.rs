@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::schedule::{Injected, MAX_RESTART_DELAY, Schedule};
 use crate::api::WorkflowExecution;
 use crate::cluster::faults::Delivered;
-use crate::operator::backoff::{MAX_BACKOFF, MAX_RETRY_AFTER};
+use crate::reconcile::backoff::{MAX_BACKOFF, MAX_RETRY_AFTER};
 use crate::scenario::Summary;
 
 /// A step as the run ended it.

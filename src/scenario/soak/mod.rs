@@ -6,7 +6,7 @@
 //! taken as far as it fits an async Rust operator:
 //! - **one thread, simulated time.** The caller runs [`observe`] on a current-thread tokio
 //!   runtime with paused time: whenever every task waits, time jumps to the next timer. Both
-//!   controllers read their clocks from tokio's (`operator::ScaledClock`), so a run of several
+//!   controllers read their clocks from tokio's (`clock::ScaledClock`), so a run of several
 //!   simulated minutes takes a fraction of a second and timeouts, backoffs and polls keep
 //!   their relative order.
 //! - **faults at the client's tower layer.** Each controller's `kube::Client` drives the
@@ -38,12 +38,12 @@ use super::runner::{RunError, RunOptions};
 use super::stage::{Stage, fault_rules};
 use super::summary::Summary;
 use crate::api::{KubernetesExecution, LABEL_KIND, WorkflowExecution};
+use crate::clock::ScaledClock;
 use crate::cluster::faults::{
     Fault, FaultKind, FaultLayer, FaultPlan, Ledger, Lifeline, RequestInfo, Rules,
 };
-use crate::operator::ScaledClock;
-use crate::operator::backoff::RetryReason;
-use crate::operator::metrics::Metrics;
+use crate::reconcile::backoff::RetryReason;
+use crate::reconcile::metrics::Metrics;
 pub use check::{Observed, violations};
 pub use schedule::{Controller, Event, Schedule, SeededPlan};
 

@@ -1,4 +1,4 @@
-//! The operator's Prometheus metrics: reconciles and their duration by outcome, runs by
+//! Both controllers' Prometheus metrics: reconciles and their duration by outcome, runs by
 //! outcome, step executions and their durations by action, active runs, retries by
 //! controller and reason, and the age of the oldest object a controller has not reconciled.
 

@@ -1,6 +1,9 @@
-//! The one diagnostic type every check (and the parser) produces; renderers sit on top of it.
+//! The one diagnostic type the parser and every check produce, and the byte spans it points
+//! at. A leaf: it imports nothing from the crate, so `dsl` (below `check`) can report with it.
 
-use crate::dsl::span::Span;
+pub mod span;
+
+pub use span::{LineCol, SourceFile, Span};
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,6 +1,6 @@
 //! The controllers' retry, requeue and resync policies, in one place. Every delay here is
 //! bounded, is a span of clock time (turned into a real wait by the controller's
-//! [`Clock`](super::Clock)), and is documented in docs/operations.md ("Faults and retries").
+//! [`Clock`](crate::clock::Clock)), and is documented in docs/operations.md ("Faults and retries").
 //!
 //! | what | policy |
 //! |---|---|
@@ -25,8 +25,8 @@ use http::{Request, Response, StatusCode};
 use kube::client::Body;
 use tower::{Layer, Service, ServiceExt};
 
-use super::clock::Clock;
-use super::metrics::Metrics;
+use crate::clock::Clock;
+use crate::reconcile::metrics::Metrics;
 use crate::sync;
 
 /// The first wait after a failed reconcile, watch or action request.
@@ -506,7 +506,7 @@ mod tests {
     }
 
     fn layer(speed: f64) -> ThrottleRetryLayer {
-        let clock: Arc<dyn Clock> = Arc::new(super::super::ScaledClock::new(speed));
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::ScaledClock::new(speed));
         ThrottleRetryLayer::new(clock, Arc::new(Metrics::new()), "workflow")
     }
 

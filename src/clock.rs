@@ -1,4 +1,4 @@
-//! The time the operator gives the engine. Injectable, so tests and `remedy run --speed` can
+//! The time the controllers give the engine and the executor. A leaf. Injectable, so tests and `remedy run --speed` can
 //! make minutes pass in seconds: a clock says what time it is and how long to really wait.
 //!
 //! Every delay the controllers choose (requeues, error backoffs, a throttled request's

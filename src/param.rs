@@ -1,10 +1,30 @@
-//! A param's value: where it comes from, its declared type, and its constraints.
+//! A param's value: where it comes from, its declared type, and its constraints. Below both
+//! `check` (which types constant defaults) and `plan` (which types every value it pins), so
+//! lint and Planning judge a value with the same code.
 
 use serde_json::Value;
 
 use crate::dsl::ast::{ConstraintKind, Param, ParamType, StringPart, ValueKind};
-use crate::plan::PlanError;
 use crate::units::duration;
+
+/// A param value that is mistyped or breaks a constraint (Planning's InvalidParameters).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParamError {
+    /// The param concerned.
+    pub param: String,
+    /// What is wrong and where the value came from.
+    pub message: String,
+}
+
+impl ParamError {
+    fn invalid(param: &str, message: impl Into<String>) -> Self {
+        ParamError {
+            param: param.to_string(),
+            message: message.into(),
+        }
+    }
+}
 
 /// Where a param's value came from, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,10 +98,10 @@ fn type_phrase(ty: ParamType) -> &'static str {
 
 /// Check `value` against the param's type, giving its canonical form: a float param turns an
 /// int into a float, a duration param takes a duration string and keeps it as `1h30m` text.
-pub fn coerce(param: &Param, value: Value, source: Source) -> Result<Value, PlanError> {
+pub fn coerce(param: &Param, value: Value, source: Source) -> Result<Value, ParamError> {
     let name = &param.name.name;
     let wrong = |value: &Value| {
-        PlanError::invalid(
+        ParamError::invalid(
             name,
             format!(
                 "param `{name}` must be {}, got {} ({})",
@@ -160,10 +180,10 @@ fn same(a: &Value, b: &Value) -> bool {
 }
 
 /// Check `value` (already coerced) against the param's `min`, `max`, `enum` and `pattern`.
-pub fn check_constraints(param: &Param, value: &Value, source: Source) -> Result<(), PlanError> {
+pub fn check_constraints(param: &Param, value: &Value, source: Source) -> Result<(), ParamError> {
     let name = &param.name.name;
     let fail = |what: String| {
-        Err(PlanError::invalid(
+        Err(ParamError::invalid(
             name,
             format!(
                 "param `{name}` must {what}, got {} ({})",
@@ -198,7 +218,7 @@ pub fn check_constraints(param: &Param, value: &Value, source: Source) -> Result
             ConstraintKind::Pattern(pattern) => {
                 let Value::String(text) = value else { continue };
                 let re = regex::Regex::new(&format!("^(?:{})$", pattern.value)).map_err(|e| {
-                    PlanError::invalid(name, format!("param `{name}` has an invalid pattern: {e}"))
+                    ParamError::invalid(name, format!("param `{name}` has an invalid pattern: {e}"))
                 })?;
                 if !re.is_match(text) {
                     return fail(format!("match the pattern `{}`", pattern.value));
