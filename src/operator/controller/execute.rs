@@ -16,6 +16,7 @@ use crate::operator::finished;
 use crate::operator::run_state;
 use crate::operator::sealing::{self, OpenedRun};
 use crate::plan::ExecutionPlan;
+use crate::sync::lock;
 
 /// Whether an observed execution has finished while the status still shows its step in flight.
 pub(super) fn finished_but_in_flight(
@@ -140,9 +141,7 @@ pub(super) async fn program_for(
         .map(|w| w.digest.as_str())
         .unwrap_or_default();
     let key = (uid.to_string(), digest.to_string());
-    if let Ok(cache) = ctx.programs.lock()
-        && let Some(p) = cache.get(&key)
-    {
+    if let Some(p) = lock(&ctx.programs).get(&key) {
         return Ok(p.clone());
     }
     let keys = ctx.keys().await?;
@@ -159,7 +158,8 @@ pub(super) async fn program_for(
     .await
     .map_err(Error::Aborted)??;
     let program = Arc::new(opened);
-    if let Ok(mut cache) = ctx.programs.lock() {
+    {
+        let mut cache = lock(&ctx.programs);
         // Compiled programs are small; a bound keeps a long-lived operator's memory flat.
         if cache.len() > 1024 {
             cache.clear();

@@ -45,6 +45,7 @@ use crate::reconcile::backoff::{self, Backoffs, RetryReason};
 use crate::reconcile::metrics::Metrics;
 use crate::redact::redact_text;
 use crate::seal::{Keys, SealError};
+use crate::sync::lock;
 use execute::{engine_step, finished_but_in_flight};
 use plan::plan_step;
 use status::{
@@ -193,9 +194,7 @@ async fn reconcile_timed(wfe: Arc<WorkflowExecution>, ctx: Arc<Context>) -> Resu
 pub fn error_policy(wfe: Arc<WorkflowExecution>, error: &Error, ctx: Arc<Context>) -> Action {
     let uid = wfe.uid().unwrap_or_default();
     // Whatever failed, the next reconcile reads the run from the API.
-    if let Ok(mut written) = ctx.written.lock() {
-        written.insert(uid.clone(), String::new());
-    }
+    lock(&ctx.written).insert(uid.clone(), String::new());
     let (wait, reason) = match error {
         Error::Kube(e) => (ctx.backoffs.failed(&uid, e), RetryReason::of(e)),
         _ => (ctx.backoffs.failed_otherwise(&uid), RetryReason::Other),
@@ -215,12 +214,10 @@ async fn current_run(
     ctx: &Context,
 ) -> Result<Option<WorkflowExecution>, Error> {
     let uid = cached.metadata.uid.as_deref().unwrap_or_default();
-    let cache_current = ctx.written.lock().is_ok_and(|written| {
-        cache_shows_last_write(
-            written.get(uid).map(String::as_str),
-            cached.metadata.resource_version.as_deref(),
-        )
-    });
+    let cache_current = cache_shows_last_write(
+        lock(&ctx.written).get(uid).map(String::as_str),
+        cached.metadata.resource_version.as_deref(),
+    );
     if cache_current {
         return Ok(Some(cached.clone()));
     }
@@ -314,9 +311,8 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
         note_written(ctx, &written);
         if let Some((_gate, key)) = lock_guard.take()
             && status.phase.is_some_and(target_lock::holds)
-            && let Ok(mut claimed) = ctx.claimed.lock()
         {
-            claimed.insert(wfe.uid().unwrap_or_default(), key);
+            lock(&ctx.claimed).insert(wfe.uid().unwrap_or_default(), key);
         }
         report(ctx, &wfe, &before, &status, &observed).await;
         if status.phase.is_some_and(WorkflowPhase::is_terminal) {

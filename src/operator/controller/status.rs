@@ -11,6 +11,7 @@ use crate::api::{KubernetesExecution, WorkflowExecution, WorkflowExecutionStatus
 use crate::operator::run_state::{self, Transition};
 use crate::operator::{conditions, finished, pause};
 use crate::redact::redact_text;
+use crate::sync::lock;
 
 /// Remembers the version a status write produced, or forgets a finished run: its version,
 /// its compiled program and its target (a finished run is never decided again).
@@ -20,7 +21,8 @@ pub(super) fn note_written(ctx: &Context, written: &WorkflowExecution) {
     let finished = status
         .and_then(|s| s.phase)
         .is_some_and(WorkflowPhase::is_terminal);
-    if let Ok(mut map) = ctx.written.lock() {
+    {
+        let mut map = lock(&ctx.written);
         match (&written.metadata.resource_version, finished) {
             (Some(rv), false) => map.insert(uid.clone(), rv.clone()),
             _ => map.remove(&uid),
@@ -36,12 +38,8 @@ pub(super) fn note_written(ctx: &Context, written: &WorkflowExecution) {
         .and_then(|s| s.workflow.as_ref())
         .map(|w| w.digest.clone())
         .unwrap_or_default();
-    if let Ok(mut programs) = ctx.programs.lock() {
-        programs.remove(&(uid.clone(), digest));
-    }
-    if let Ok(mut targets) = ctx.targets.lock() {
-        targets.remove(&uid);
-    }
+    lock(&ctx.programs).remove(&(uid.clone(), digest));
+    lock(&ctx.targets).remove(&uid);
 }
 
 /// Stores the plan planned in this reconcile before the engine creates anything: the executor
@@ -117,13 +115,14 @@ pub(super) fn note_pause(
 /// Remembers the version a metadata write (the finalizer) produced, so that the next
 /// reconcile may act on the cache once it shows it.
 pub(super) fn note_version(ctx: &Context, written: &WorkflowExecution) {
-    if let (Some(uid), Some(rv), Ok(mut map)) = (
+    if let (Some(uid), Some(rv)) = (
         written.metadata.uid.as_deref(),
         written.metadata.resource_version.as_deref(),
-        ctx.written.lock(),
-    ) && map.contains_key(uid)
-    {
-        map.insert(uid.to_string(), rv.to_string());
+    ) {
+        let mut map = lock(&ctx.written);
+        if map.contains_key(uid) {
+            map.insert(uid.to_string(), rv.to_string());
+        }
     }
 }
 

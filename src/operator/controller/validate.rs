@@ -12,6 +12,7 @@ use crate::api::{FailureReason, WorkflowExecution, WorkflowExecutionStatus, Work
 use crate::operator::target_lock::{self, Claim, LockState, TargetKey};
 use crate::operator::{conditions, planning, run_state, safety};
 use crate::plan::ExecutionPlan;
+use crate::sync::lock;
 
 /// Validating: the safety checks (on the opened plan), then the per-target lock.
 pub(super) async fn validate_step<'c>(
@@ -121,9 +122,7 @@ fn run_id(wfe: &WorkflowExecution) -> String {
 /// returned (finished runs and other targets never matter), so only their plans are parsed.
 /// Every validation reads every cached run: the loop allocates only for the runs it returns.
 fn claims_on(ctx: &Context, key: &TargetKey) -> Vec<Claim> {
-    let (Ok(mut claimed), Ok(mut targets)) = (ctx.claimed.lock(), ctx.targets.lock()) else {
-        return Vec::new();
-    };
+    let (mut claimed, mut targets) = (lock(&ctx.claimed), lock(&ctx.targets));
     let mut unseen = std::collections::HashSet::new();
     let mut claims = Vec::new();
     let runs = ctx.runs.state();

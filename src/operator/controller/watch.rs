@@ -25,6 +25,7 @@ use crate::operator::planning::TemplateSource;
 use crate::operator::retention::{self, Retention};
 use crate::operator::safety::ProtectedNamespaces;
 use crate::reconcile::backoff::{Backoffs, WatchBackoff};
+use crate::sync::lock;
 
 /// The executions whose run has something to decide: those that finished, went away, or
 /// were (re)listed. An execution picked up by the executor (Pending → Running) changes no
@@ -283,15 +284,9 @@ fn tend_runs(store: &Store<WorkflowExecution>, ctx: &Context) {
         .iter()
         .filter_map(|w| w.metadata.uid.as_deref())
         .collect();
-    if let Ok(mut written) = ctx.written.lock() {
-        written.retain(|uid, _| uids.contains(uid.as_str()));
-    }
-    if let Ok(mut programs) = ctx.programs.lock() {
-        programs.retain(|(uid, _), _| uids.contains(uid.as_str()));
-    }
-    if let Ok(mut targets) = ctx.targets.lock() {
-        targets.retain(|uid, _| uids.contains(uid.as_str()));
-    }
+    lock(&ctx.written).retain(|uid, _| uids.contains(uid.as_str()));
+    lock(&ctx.programs).retain(|(uid, _), _| uids.contains(uid.as_str()));
+    lock(&ctx.targets).retain(|uid, _| uids.contains(uid.as_str()));
     ctx.backoffs.retain(|uid| uids.contains(uid));
     let ongoing: std::collections::HashSet<&str> = runs
         .iter()
