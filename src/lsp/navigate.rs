@@ -70,14 +70,17 @@ pub fn references(
     out
 }
 
-/// Where the template `a` calls the function `name` of `module` (under whatever alias it
-/// imports it): the other direction of [`references`], asked from inside the module.
+/// Where the template `a` calls the function `name` of `module` (its real path, symlinks
+/// resolved), under whatever alias it imports it: the other direction of [`references`],
+/// asked from inside the module.
 pub fn module_fn_uses(a: &Analysis, module: &Path, name: &str) -> Vec<Span> {
-    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    let module = real(module);
     let mut out = Vec::new();
     for import in &a.imports {
-        if import.file.as_deref().is_some_and(|f| real(f) == module) {
+        if import
+            .file
+            .as_deref()
+            .is_some_and(|f| real_path(f) == module)
+        {
             let sym = Sym::ModuleFn(import.alias.clone(), name.to_string());
             out.extend(a.index.of(&sym).filter(|o| !o.def).map(|o| o.span));
         }
@@ -85,6 +88,11 @@ pub fn module_fn_uses(a: &Analysis, module: &Path, name: &str) -> Vec<Span> {
     out.sort_by_key(|s| s.start);
     out.dedup();
     out
+}
+
+/// A path with its symlinks resolved, or as given when it cannot be.
+pub fn real_path(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The span of the name `offset` would rename, or why it cannot be renamed.

@@ -27,7 +27,7 @@ use crate::sync::lock;
 
 use super::analysis::{Analysis, DocKind, Input};
 use super::complete::Modules;
-use super::navigate::Target;
+use super::navigate::{Target, real_path};
 use super::text::{Encoding, LineIndex, apply_change};
 
 /// The largest document the server analyses; a larger one gets one diagnostic saying so.
@@ -141,16 +141,7 @@ impl Backend {
                         version: doc.version,
                         kind: doc.kind,
                         path: doc.path.clone(),
-                        ctx: CheckContext {
-                            template_dir: doc
-                                .path
-                                .as_deref()
-                                .and_then(Path::parent)
-                                .map(Path::to_path_buf),
-                            protected_namespaces: protected,
-                            unsaved,
-                            ..CheckContext::default()
-                        },
+                        ctx: check_context(doc.path.as_deref(), protected, unsaved),
                     };
                     if input.text.len() <= INLINE_BYTES {
                         drop(docs);
@@ -253,8 +244,8 @@ impl Backend {
     }
 
     /// "Find references" on a function of an open module: its `fn` (when `declaration`), and
-    /// every call of it in the templates that import the module, open ones as the editor has
-    /// them, the others as they are on disk (see [`importers`]).
+    /// every call of it in the templates that import the module: the open ones from their
+    /// current analysis, the others as they are on disk (see [`importers_on_disk`]).
     async fn module_references(
         &self,
         uri: &Uri,
@@ -262,57 +253,72 @@ impl Backend {
         declaration: bool,
     ) -> Option<Vec<Location>> {
         let enc = self.encoding();
-        let (text, module, open, ctx) = {
+        let (text, module, open, protected, unsaved) = {
             let docs = lock(&self.state.docs);
             let doc = docs.get(uri)?;
-            let open: Vec<(Uri, String, Option<PathBuf>)> = docs
+            let open: Vec<(Uri, Option<PathBuf>)> = docs
                 .iter()
                 .filter(|(_, d)| d.kind == DocKind::Template)
-                .map(|(u, d)| (u.clone(), d.text.clone(), d.path.clone()))
+                .map(|(u, d)| (u.clone(), d.path.clone()))
                 .collect();
-            let ctx = CheckContext {
-                protected_namespaces: lock(&self.state.config).protected_namespaces.clone(),
-                unsaved: unsaved_modules(&docs),
-                ..CheckContext::default()
-            };
-            (doc.text.clone(), doc.path.clone()?, open, ctx)
+            let protected = lock(&self.state.config).protected_namespaces.clone();
+            (
+                doc.text.clone(),
+                doc.path.clone()?,
+                open,
+                protected,
+                unsaved_modules(&docs),
+            )
         };
-        let u = uri.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let lines = LineIndex::new(&text);
-            let offset = lines.offset(&text, pos, enc);
-            let f = super::modules::functions(&text)
-                .into_iter()
-                .find(|f| f.span.start <= offset && offset <= f.span.end)?;
-            let mut found = Vec::new();
-            if declaration {
-                found.push(Location::new(u, lines.range(&text, f.span, enc)));
+        let lines = LineIndex::new(&text);
+        let offset = lines.offset(&text, pos, enc);
+        let f = super::modules::functions(&text)
+            .into_iter()
+            .find(|f| f.span.start <= offset && offset <= f.span.end)?;
+        let module = real_path(&module);
+        let mut found = Vec::new();
+        if declaration {
+            found.push(Location::new(uri.clone(), lines.range(&text, f.span, enc)));
+        }
+        let uses = |found: &mut Vec<Location>, t_uri: &Uri, a: &Analysis| {
+            for span in super::navigate::module_fn_uses(a, &module, &f.name) {
+                found.push(Location::new(
+                    t_uri.clone(),
+                    a.lines.range(&a.text, span, enc),
+                ));
             }
-            for (t_uri, t_text, t_path) in importers(&module, open) {
-                let a = Analysis::new(Input {
-                    text: t_text,
-                    generation: 0,
-                    version: 0,
-                    kind: DocKind::Template,
-                    ctx: CheckContext {
-                        template_dir: t_path
-                            .as_deref()
-                            .and_then(Path::parent)
-                            .map(Path::to_path_buf),
-                        ..ctx.clone()
-                    },
-                    path: t_path,
-                });
-                for span in super::navigate::module_fn_uses(&a, &module, &f.name) {
-                    found.push(Location::new(
-                        t_uri.clone(),
-                        a.lines.range(&a.text, span, enc),
-                    ));
-                }
+        };
+        let mut open_paths = Vec::new();
+        for (t_uri, t_path) in open {
+            if let Some(a) = self.analysis(&t_uri).await {
+                uses(&mut found, &t_uri, &a);
             }
-            (!found.is_empty()).then_some(found)
-        });
-        task.await.ok().flatten()
+            open_paths.extend(t_path.as_deref().map(real_path));
+        }
+        let disk = {
+            let module = module.clone();
+            tokio::task::spawn_blocking(move || {
+                importers_on_disk(&module, &open_paths)
+                    .into_iter()
+                    .map(|(t_uri, t_text, t_path)| {
+                        let ctx = check_context(Some(&t_path), protected.clone(), unsaved.clone());
+                        let a = Analysis::new(Input {
+                            text: t_text,
+                            generation: 0,
+                            version: 0,
+                            kind: DocKind::Template,
+                            ctx,
+                            path: Some(t_path),
+                        });
+                        (t_uri, a)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        for (t_uri, a) in disk.await.unwrap_or_default() {
+            uses(&mut found, &t_uri, &a);
+        }
+        (!found.is_empty()).then_some(found)
     }
 
     /// Run `f` on the document's current analysis, on the blocking pool.
@@ -361,22 +367,30 @@ fn unsaved_modules(docs: &HashMap<Uri, Doc>) -> BTreeMap<PathBuf, String> {
         .collect()
 }
 
-/// The templates that may import `module`: the open ones (their text as the editor has it),
-/// then the `.wf` files of the module's directory and of up to [`IMPORTER_LEVELS`] directories
-/// above it that are not open, read as `remedy lint` reads them (regular files inside their
-/// directory, at most [`crate::files::MAX_FILE_BYTES`]), at most [`MAX_IMPORTERS_READ`] of
-/// them. A file that cannot be read is left out. Which of them really import the module is
-/// for the caller to check.
-fn importers(
-    module: &Path,
-    open: Vec<(Uri, String, Option<PathBuf>)>,
-) -> Vec<(Uri, String, Option<PathBuf>)> {
-    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    let open_paths: Vec<PathBuf> = open
-        .iter()
-        .filter_map(|(_, _, p)| p.as_deref().map(real))
-        .collect();
-    let mut out = open;
+/// The checker's context for a template at `path`: its directory, the protected namespaces
+/// and the open modules' unsaved texts.
+fn check_context(
+    path: Option<&Path>,
+    protected_namespaces: Vec<String>,
+    unsaved: BTreeMap<PathBuf, String>,
+) -> CheckContext {
+    CheckContext {
+        template_dir: path.and_then(Path::parent).map(Path::to_path_buf),
+        protected_namespaces,
+        unsaved,
+        ..CheckContext::default()
+    }
+}
+
+/// The templates on disk that may import `module` (a real path), leaving out those at
+/// `open` (real paths): the `.wf` files of the module's directory and of up to
+/// [`IMPORTER_LEVELS`] directories above it (an import stays inside its template's directory),
+/// read as `remedy lint` reads them (regular files inside their directory, at most
+/// [`crate::files::MAX_FILE_BYTES`]), at most [`MAX_IMPORTERS_READ`] of them. A file that
+/// cannot be read is left out. Which of them really import the module is for the caller to
+/// check.
+fn importers_on_disk(module: &Path, open: &[PathBuf]) -> Vec<(Uri, String, PathBuf)> {
+    let mut out = Vec::new();
     let mut read = 0;
     for dir in module.ancestors().skip(1).take(IMPORTER_LEVELS + 1) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -392,7 +406,7 @@ fn importers(
             if read >= MAX_IMPORTERS_READ {
                 return out;
             }
-            if open_paths.contains(&real(&path)) {
+            if open.contains(&real_path(&path)) {
                 continue;
             }
             read += 1;
@@ -401,7 +415,7 @@ fn importers(
                 continue;
             };
             if let Some(uri) = Uri::from_file_path(&path) {
-                out.push((uri, text, Some(path)));
+                out.push((uri, text, path));
             }
         }
     }
