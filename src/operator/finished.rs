@@ -130,37 +130,16 @@ pub fn in_flight_names(status: &crate::api::WorkflowExecutionStatus) -> Vec<&str
         .collect()
 }
 
-/// Slims a finished run for the controller's watch cache to what is read of a finished run:
-/// identity and generation, deletion and finalizers, the analysis reference (for analysis
-/// events), the retention annotations, and of the status the phase, outcome, end time and
-/// the `Archived` condition. The pinned plan, steps and parameters (most of a run's size) go:
-/// a finished run is never decided again, and retention reads the run from the API when it
-/// needs the whole of it.
-pub fn slim_run(wfe: &mut WorkflowExecution) {
-    if !run_ended(wfe) {
-        return;
-    }
-    let meta = &mut wfe.metadata;
-    meta.managed_fields = None;
-    meta.labels = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.retain(|k, _| k.starts_with("workflowexecution.kubernaut.io/"));
-    }
-    meta.owner_references = None;
-    wfe.spec.parameters = None;
-    if let Some(status) = wfe.status.as_mut() {
-        let kept = crate::api::WorkflowExecutionStatus {
-            phase: status.phase,
-            outcome: status.outcome,
-            completed_at: status.completed_at.take(),
-            observed_generation: status.observed_generation,
-            conditions: std::mem::take(&mut status.conditions)
-                .into_iter()
-                .filter(|c| c.type_ == super::retention::CONDITION_ARCHIVED)
-                .collect(),
-            ..Default::default()
-        };
-        *status = kept;
+/// The event the controller's cache takes of a watch `event`: a finished run leaves the
+/// cache (its Apply becomes a Delete, its InitApply is dropped). Retention has taken the
+/// event before, whole, and keeps what is read of a finished run (`retention::index`).
+pub fn in_flight_only(
+    event: watcher::Event<WorkflowExecution>,
+) -> Option<watcher::Event<WorkflowExecution>> {
+    match event {
+        watcher::Event::Apply(run) if run_ended(&run) => Some(watcher::Event::Delete(run)),
+        watcher::Event::InitApply(run) if run_ended(&run) => None,
+        other => Some(other),
     }
 }
 
@@ -175,7 +154,6 @@ pub fn run_ended(wfe: &WorkflowExecution) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::ResourceExt;
     use serde_json::json;
 
     fn kex(name: &str, run: &str, phase: Option<&str>) -> KubernetesExecution {
@@ -225,41 +203,45 @@ mod tests {
         assert_eq!(f.len(), 1);
     }
 
-    #[test]
-    fn a_finished_run_is_slimmed_to_what_is_read_of_it() {
-        let mut run: WorkflowExecution = serde_json::from_value(json!({
+    fn run(phase: &str) -> WorkflowExecution {
+        match serde_json::from_value(json!({
             "apiVersion": "workflowexecution.kubernaut.io/v1alpha1", "kind": "WorkflowExecution",
-            "metadata": {"name": "r", "namespace": "ns", "uid": "u", "generation": 1,
-                "labels": {"team": "a"},
-                "annotations": {"workflowexecution.kubernaut.io/retain-failed": "1d", "note": "x"},
-                "managedFields": [{"manager": "m"}]},
-            "spec": {"aiAnalysisRef": {"name": "a"}, "parameters": {"factor": 2}},
-            "status": {"phase": "Completed", "outcome": "Success", "plan": "{}",
-                "completedAt": "2026-01-01T00:00:00Z",
-                "steps": [{"name": "s", "phase": "Succeeded"}],
-                "conditions": [
-                    {"type": "Ready", "status": "True", "reason": "R", "message": "m", "lastTransitionTime": "2026-01-01T00:00:00Z"},
-                    {"type": "Archived", "status": "True", "reason": "Archived", "message": "m", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
-        }))
-        .unwrap();
-        let mut running = run.clone();
-        running.status.as_mut().unwrap().phase = Some(crate::api::WorkflowPhase::Executing);
-        let before = running.clone();
-        slim_run(&mut running);
-        assert_eq!(
-            serde_json::to_value(&running).unwrap(),
-            serde_json::to_value(&before).unwrap(),
-            "a run in flight is kept whole"
-        );
-        slim_run(&mut run);
-        let status = run.status.as_ref().unwrap();
-        assert!(status.plan.is_none() && status.steps.is_empty());
-        assert_eq!(status.conditions.len(), 1);
-        assert_eq!(status.outcome, Some(crate::api::Outcome::Success));
-        assert!(status.completed_at.is_some());
-        assert_eq!(run.annotations().len(), 1);
-        assert!(run.spec.parameters.is_none() && run.metadata.managed_fields.is_none());
-        assert_eq!(run.spec.ai_analysis_ref.name, "a");
+            "metadata": {"name": "r", "namespace": "ns", "uid": "u"},
+            "spec": {"aiAnalysisRef": {"name": "a"}},
+            "status": {"phase": phase}
+        })) {
+            Ok(r) => r,
+            Err(e) => panic!("test object: {e}"),
+        }
+    }
+
+    fn kind(event: Option<watcher::Event<WorkflowExecution>>) -> &'static str {
+        match event {
+            None => "dropped",
+            Some(watcher::Event::Apply(_)) => "apply",
+            Some(watcher::Event::InitApply(_)) => "init-apply",
+            Some(watcher::Event::Delete(_)) => "delete",
+            Some(watcher::Event::Init) => "init",
+            Some(watcher::Event::InitDone) => "init-done",
+        }
+    }
+
+    #[test]
+    fn the_cache_takes_runs_in_flight_and_lets_finished_ones_go() {
+        for phase in ["Completed", "Failed", "RolledBack"] {
+            assert_eq!(kind(in_flight_only(watcher::Event::Apply(run(phase)))), "delete");
+            assert_eq!(kind(in_flight_only(watcher::Event::InitApply(run(phase)))), "dropped");
+            assert_eq!(kind(in_flight_only(watcher::Event::Delete(run(phase)))), "delete");
+        }
+        for phase in ["Pending", "Executing", "RollingBack"] {
+            assert_eq!(kind(in_flight_only(watcher::Event::Apply(run(phase)))), "apply");
+            assert_eq!(
+                kind(in_flight_only(watcher::Event::InitApply(run(phase)))),
+                "init-apply"
+            );
+        }
+        assert_eq!(kind(in_flight_only(watcher::Event::Init)), "init");
+        assert_eq!(kind(in_flight_only(watcher::Event::InitDone)), "init-done");
     }
 
     #[test]

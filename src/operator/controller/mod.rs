@@ -33,7 +33,7 @@ use super::finalizer;
 use super::finished::FinishedExecutions;
 use super::pause::PauseSwitch;
 use super::planning::TemplateSource;
-use super::retention::{self, Retention};
+use super::retention::Retention;
 use super::run_state;
 use super::safety::ProtectedNamespaces;
 use super::sealing::OpenedRun;
@@ -247,7 +247,9 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     let before = wfe.status.clone().unwrap_or_default();
     let phase = before.phase.unwrap_or(WorkflowPhase::Pending);
     if phase.is_terminal() {
-        return finished_run(&wfe, &runs, ctx).await;
+        // Finished: retention's keeper looks after it (the cache drops finished runs, so
+        // this is a run that finished while its reconcile was queued).
+        return Ok(Action::await_change());
     }
     if let Some(written) = finalizer::add(&runs, &wfe).await? {
         note_version(ctx, &written);
@@ -314,11 +316,9 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
         {
             lock(&ctx.claimed).insert(wfe.uid().unwrap_or_default(), key);
         }
+        // A run that has just finished is retention's from here: the watch event of this
+        // write hands it to the keeper, which archives it (and deletes it when due).
         report(ctx, &wfe, &before, &status, &observed).await;
-        if status.phase.is_some_and(WorkflowPhase::is_terminal) {
-            // Archived (and deleted, when due) from the run just written, which is whole.
-            return finished_run(&written, &runs, ctx).await;
-        }
     }
     // A run that is not finished is looked at again at least every RESYNC, whatever it waits for.
     let resync = ctx.config.clock.real_delay(backoff::RESYNC);
@@ -328,30 +328,6 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
         None if finished => Action::await_change(),
         None => Action::requeue(resync),
     })
-}
-
-/// A finished run: retention archives it and deletes it when it is due.
-/// A run that has ended: archived, then deleted when its retention says so. A run a person
-/// deletes keeps its finalizer until the archive holds its record (archive, then delete;
-/// never the other way round).
-async fn finished_run(
-    wfe: &WorkflowExecution,
-    runs: &Api<WorkflowExecution>,
-    ctx: &Context,
-) -> Result<Action, Error> {
-    let env = retention::Env {
-        client: &ctx.client,
-        clock: ctx.config.clock.as_ref(),
-        metrics: ctx.metrics(),
-    };
-    if finalizer::deleting(wfe) {
-        if let Some(wait) = retention::archive_before_release(wfe, &ctx.retention, &env).await? {
-            return Ok(wait);
-        }
-        finalizer::release(runs, wfe).await?;
-        return Ok(Action::await_change());
-    }
-    Ok(retention::reconcile(wfe, &ctx.retention, &env).await?)
 }
 
 /// Whether a phase handler let the run move on in this reconcile.

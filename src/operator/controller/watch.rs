@@ -83,8 +83,11 @@ pub async fn run(
     // on its own status writes: each decision is complete, and what comes next is announced
     // by its executions, its analysis, or a requeue.
     let finished = Arc::new(FinishedExecutions::default());
-    let (retention, triggered) = Retention::new(config.retention.clone(), config.archive.clone());
-    let retention = Arc::new(retention);
+    let retention = Arc::new(Retention::new(
+        config.retention.clone(),
+        config.archive.clone(),
+        config.clock.clone(),
+    ));
     let pause_switch = Arc::new(PauseSwitch::default());
     pause::read_once(client.clone(), &config.operator_namespace, &pause_switch).await;
     let pause_changes = pause::changes(
@@ -93,19 +96,18 @@ pub async fn run(
         pause_switch.clone(),
     );
     let (reader, writer) = reflector::store();
-    // The cache keeps runs without managedFields (nothing here reads them, and they are a
-    // large part of every object), and of a finished run only what is read of it
-    // (`finished::slim_run`): its memory follows the runs in flight, not those retained.
-    // Retention reads a finished run's target before it is slimmed.
+    // The cache keeps the runs in flight only, without managedFields (nothing here reads
+    // them, and they are a large part of every object): retention takes every event first
+    // and keeps a small entry of each finished run, which its keeper looks after
+    // (`retention::keeper`). The controller's memory follows the runs in flight, not those
+    // retained.
     let noted = retention.clone();
     let run_events = reflector(
         writer,
         watcher(runs, watcher::Config::default().any_semantic())
             .inspect_ok(move |event| noted.observe(event))
-            .modify(|wfe| {
-                wfe.metadata.managed_fields = None;
-                finished::slim_run(wfe);
-            }),
+            .try_filter_map(|event| std::future::ready(Ok(finished::in_flight_only(event))))
+            .modify(|wfe| wfe.metadata.managed_fields = None),
     )
     .applied_objects()
     .predicate_filter(spec_or_deletion, Default::default());
@@ -144,6 +146,12 @@ pub async fn run(
     let by_analysis = store.clone();
     let reload = templates.changes(ctx.config.template_poll, stop_rx.clone());
     let active = tokio::spawn(track_active(store.clone(), ctx.clone(), stop_rx.clone()));
+    let keeper = tokio::spawn(retention::keep(
+        retention.clone(),
+        client.clone(),
+        ctx.config.metrics.clone(),
+        stop_rx.clone(),
+    ));
     let expiry = match (&ctx.config.archive, ctx.config.retention.archive_retention) {
         (Some(archive), Some(keep)) => Some(tokio::spawn(retention::expire_archive(
             archive.clone(),
@@ -182,7 +190,6 @@ pub async fn run(
             move |ana: AIAnalysis| runs_of_analysis(&by_analysis, &ana),
         )
         .reconcile_all_on(reload)
-        .reconcile_on(triggered)
         .reconcile_all_on(pause_changes)
         .trigger_backoff(WatchBackoff::new(ctx.config.clock.clone(), "workflow"))
         .graceful_shutdown_on(async move {
@@ -210,6 +217,7 @@ pub async fn run(
         () = never_synced => tracing::warn!("stopping before the watches synced"),
     }
     active.abort();
+    keeper.abort();
     readiness.abort();
     if let Some(expiry) = expiry {
         expiry.abort();

@@ -11,21 +11,23 @@
 //! stale or forged condition cannot lose a record. Without an archive, runs are deleted
 //! when due all the same.
 
+mod index;
+mod keeper;
+
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::channel::mpsc;
 use jiff::Timestamp;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions, PropagationPolicy};
-use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
 use super::conditions;
 use super::planning;
 use super::target_lock::TargetKey;
+use index::{Finished, FinishedIndex, Uid};
+pub use keeper::keep;
 use crate::api::{Outcome, WorkflowExecution};
 use crate::archive::Archive;
 use crate::archive::collect::{self, CollectError};
@@ -60,8 +62,6 @@ pub struct RetentionConfig {
 /// 24 hours.
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-/// The longest a finished run waits before it is looked at again.
-const MAX_WAIT: Duration = DAY;
 
 impl Default for RetentionConfig {
     fn default() -> Self {
@@ -86,122 +86,51 @@ pub fn parse_period(text: &str) -> Result<Option<Duration>, String> {
         .map_err(|_| format!("{text:?} is not a retention period (e.g. 90m, 12h, 7d, or forever)"))
 }
 
-/// What retention knows of one finished run: what it reads from the run, kept when the
-/// watch cache keeps only a slim copy.
-#[derive(Debug, Clone, PartialEq)]
-struct Finished {
-    namespace: String,
-    name: String,
-    target: Option<TargetKey>,
-    ended: Option<Timestamp>,
-}
-
-/// The finished runs by uid, and their uids by target: ranking a run among its target's
-/// costs the runs on that target, not all of them.
-#[derive(Debug, Default)]
-struct FinishedIndex {
-    runs: HashMap<String, Finished>,
-    by_target: HashMap<TargetKey, std::collections::HashSet<String>>,
-}
-
-impl FinishedIndex {
-    fn get(&self, uid: &str) -> Option<&Finished> {
-        self.runs.get(uid)
-    }
-
-    fn insert(&mut self, uid: String, entry: Finished) {
-        if let Some(old) = self.runs.get(&uid)
-            && old.target != entry.target
-        {
-            self.unlink(&uid, old.target.clone());
-        }
-        if let Some(t) = &entry.target {
-            self.by_target
-                .entry(t.clone())
-                .or_default()
-                .insert(uid.clone());
-        }
-        self.runs.insert(uid, entry);
-    }
-
-    fn remove(&mut self, uid: &str) {
-        if let Some(old) = self.runs.remove(uid) {
-            self.unlink(uid, old.target);
-        }
-    }
-
-    fn unlink(&mut self, uid: &str, target: Option<TargetKey>) {
-        if let Some(t) = target
-            && let Some(set) = self.by_target.get_mut(&t)
-        {
-            set.remove(uid);
-            if set.is_empty() {
-                self.by_target.remove(&t);
-            }
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.runs.len()
-    }
-
-    fn contains(&self, uid: &str) -> bool {
-        self.runs.contains_key(uid)
-    }
-
-    /// The finished runs on `target`, as (uid, entry).
-    fn on_target(&self, target: &TargetKey) -> Vec<(&String, &Finished)> {
-        self.by_target
-            .get(target)
-            .map(|uids| {
-                uids.iter()
-                    .filter_map(|u| self.runs.get_key_value(u))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-/// Retention's state, shared by the reconciles.
+/// Retention's state, shared by the workflow controller (which hands it the watch events of
+/// runs) and the keeper (which looks at the finished runs when they need it).
 #[derive(Debug)]
 pub struct Retention {
     config: RetentionConfig,
     archive: Option<Archive>,
-    /// Finished runs by uid, for the per-target bound.
+    clock: Arc<dyn Clock>,
+    /// The finished runs: a small entry each, by uid, target and wake time.
     finished: Mutex<FinishedIndex>,
     /// While the watch (re)lists: the finished runs listed so far, which replace `finished`
     /// when the list is complete (runs deleted while the watch was down leave no event).
     relisting: Mutex<Option<FinishedIndex>>,
     /// Failed archive attempts in a row, by run uid (for the backoff and the gauge).
     failures: Mutex<HashMap<String, u32>>,
-    /// Runs to reconcile now: the older runs a newly finished one pushes past the bound.
-    trigger: mpsc::UnboundedSender<ObjectRef<WorkflowExecution>>,
+    /// Failed looks (API errors) in a row, by run uid, for the keeper's backoff.
+    errors: Mutex<HashMap<String, u32>>,
+    /// Wakes the keeper: a run is due now, or an earlier wake time was set.
+    wake: tokio::sync::Notify,
 }
 
-/// Why a finished run's reconcile failed (retried by the controller's error policy).
+/// Why a finished run's reconcile failed (retried by the keeper with a backoff).
 pub type RetentionError = kube::Error;
 
+/// When a finished run is looked at again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Only when it changes (or is deleted).
+    OnChange,
+    /// After this long (clock time).
+    After(Duration),
+}
+
 impl Retention {
-    /// Retention with `config` and `archive`, and the stream of runs it asks to reconcile.
-    pub fn new(
-        config: RetentionConfig,
-        archive: Option<Archive>,
-    ) -> (
-        Retention,
-        mpsc::UnboundedReceiver<ObjectRef<WorkflowExecution>>,
-    ) {
-        let (trigger, triggered) = mpsc::unbounded();
-        (
-            Retention {
-                config,
-                archive,
-                finished: Mutex::new(FinishedIndex::default()),
-                relisting: Mutex::new(None),
-                failures: Mutex::new(HashMap::new()),
-                trigger,
-            },
-            triggered,
-        )
+    /// Retention with `config` and `archive`; wake times are `clock` times.
+    pub fn new(config: RetentionConfig, archive: Option<Archive>, clock: Arc<dyn Clock>) -> Self {
+        Retention {
+            config,
+            archive,
+            clock,
+            finished: Mutex::new(FinishedIndex::default()),
+            relisting: Mutex::new(None),
+            failures: Mutex::new(HashMap::new()),
+            errors: Mutex::new(HashMap::new()),
+            wake: tokio::sync::Notify::new(),
+        }
     }
 
     /// The archive, if one is configured.
@@ -209,8 +138,9 @@ impl Retention {
         self.archive.as_ref()
     }
 
-    /// Takes in one event of the watch of runs, before the cache slims it: a finished run's
-    /// target is read from its pinned plan here, once.
+    /// Takes in one event of the watch of runs, whole (the controller's cache keeps no
+    /// finished run): a finished run's entry is made here, with the time it is looked at
+    /// next. A run that is not finished is not retention's.
     pub fn observe(&self, event: &watcher::Event<WorkflowExecution>) {
         match event {
             watcher::Event::Apply(run) => self.note(run),
@@ -219,45 +149,107 @@ impl Retention {
                 *sync::lock(&self.relisting) = Some(FinishedIndex::default());
             }
             watcher::Event::InitApply(run) => {
-                let known = run
-                    .metadata
-                    .uid
-                    .as_ref()
-                    .and_then(|u| sync::lock(&self.finished).get(u).cloned());
-                if let Some((uid, entry)) = finished_entry(run, known) {
-                    sync::lock(&self.relisting)
-                        .get_or_insert_with(FinishedIndex::default)
-                        .insert(uid, entry);
+                let Some(uid) = run.metadata.uid.as_deref() else {
+                    return;
+                };
+                let mut relisting = sync::lock(&self.relisting);
+                let listed = relisting.get_or_insert_with(FinishedIndex::default);
+                let known = sync::lock(&self.finished).get(uid).cloned();
+                let failing = sync::lock(&self.failures).contains_key(uid);
+                if let Some(entry) = self.entry_of(run, listed, known, failing) {
+                    listed.insert(uid, entry);
                 }
             }
             watcher::Event::InitDone => {
                 let listed = sync::lock(&self.relisting).take();
+                let mut finished = sync::lock(&self.finished);
                 if let Some(listed) = listed {
-                    *sync::lock(&self.finished) = listed;
+                    *finished = listed;
                 }
-                let finished = sync::lock(&self.finished);
                 sync::lock(&self.failures).retain(|uid, _| finished.contains(uid));
+                sync::lock(&self.errors).retain(|uid, _| finished.contains(uid));
+                // Targets over the bound: their oldest runs are due now.
+                if let Some(keep) = self.config.per_target {
+                    let now = self.clock.now();
+                    for target in finished.crowded_targets(keep) {
+                        for uid in beyond(&finished, &target, keep) {
+                            finished.set_wake(&uid, Some(now));
+                        }
+                    }
+                }
+                drop(finished);
+                self.wake.notify_one();
             }
         }
     }
 
-    /// Records a finished run (a run not finished is ignored); a copy without its plan keeps
-    /// the target already known.
+    /// Records a finished run and when to look at it; forgets a run that is not finished
+    /// (a run in flight is the controller's).
     fn note(&self, run: &WorkflowExecution) {
+        let Some(uid) = run.metadata.uid.as_deref() else {
+            return;
+        };
+        let failing = sync::lock(&self.failures).contains_key(uid);
         let mut finished = sync::lock(&self.finished);
-        let known = run
-            .metadata
-            .uid
-            .as_ref()
-            .and_then(|u| finished.get(u).cloned());
-        if let Some((uid, entry)) = finished_entry(run, known) {
-            finished.insert(uid, entry);
+        let known = finished.get(uid).cloned();
+        let Some(entry) = self.entry_of(run, &finished, known, failing) else {
+            drop(finished);
+            self.forget(uid);
+            return;
+        };
+        let target = entry.target.clone();
+        finished.insert(uid, entry);
+        // This run may push older ones on its target past the bound: they are due now.
+        if let (Some(keep), Some(target)) = (self.config.per_target, target) {
+            let now = self.clock.now();
+            for over in beyond(&finished, &target, keep) {
+                finished.set_wake(&over, Some(now));
+            }
         }
+        drop(finished);
+        self.wake.notify_one();
+    }
+
+    /// The entry of `run` when it is finished, with the time to look at it next
+    /// ([`first_look`]). A copy without its plan keeps the target `known`; a run whose archive
+    /// attempts are failing keeps the backoff's wake (its own status writes do not cut it
+    /// short).
+    fn entry_of(
+        &self,
+        run: &WorkflowExecution,
+        index: &FinishedIndex,
+        known: Option<Finished>,
+        failing: bool,
+    ) -> Option<Finished> {
+        let status = run.status.as_ref()?;
+        if !status
+            .phase
+            .is_some_and(crate::api::WorkflowPhase::is_terminal)
+        {
+            return None;
+        }
+        let namespace = run.namespace().unwrap_or_default();
+        let target = match status.plan.as_deref() {
+            Some(plan) => target_of_plan(plan, &namespace).map(|t| index.shared_target(t)),
+            None => known.as_ref().and_then(|k| k.target.clone()),
+        };
+        let wake = match known.as_ref().map(|k| k.wake) {
+            Some(kept) if failing && run.metadata.deletion_timestamp.is_none() => kept,
+            _ => first_look(run, &self.config, self.archive.is_some(), self.clock.now()),
+        };
+        Some(Finished {
+            namespace: namespace.into(),
+            name: run.name_any().into(),
+            target,
+            ended: status.completed_at.as_ref().map(|t| t.0),
+            wake,
+        })
     }
 
     fn forget(&self, uid: &str) {
         sync::lock(&self.finished).remove(uid);
         sync::lock(&self.failures).remove(uid);
+        sync::lock(&self.errors).remove(uid);
     }
 
     /// Finished runs known, over all targets.
@@ -270,29 +262,15 @@ impl Retention {
         sync::lock(&self.failures).len()
     }
 
-    /// The finished runs on the target of run `uid` beyond the newest `keep`, by
-    /// (namespace, name, uid); and whether `uid` itself is among them.
-    fn excess(&self, uid: &str, keep: usize) -> (Vec<(String, String, String)>, bool) {
+    /// Whether run `uid` is beyond the newest `keep` finished runs on its target.
+    fn past_bound(&self, uid: &str, keep: usize) -> bool {
         let finished = sync::lock(&self.finished);
-        let Some(target) = finished.get(uid).and_then(|f| f.target.as_ref()) else {
-            return (Vec::new(), false);
+        let Some(target) = finished.get(uid).and_then(|f| f.target.clone()) else {
+            return false;
         };
-        let mut same = finished.on_target(target);
-        // Newest first. End times have whole seconds: within one, the later name counts as
-        // the newer (names with a counter end in order), so that every reconcile ranks alike.
-        same.sort_by(|(ua, a), (ub, b)| {
-            b.ended
-                .cmp(&a.ended)
-                .then_with(|| b.name.cmp(&a.name))
-                .then_with(|| ub.cmp(ua))
-        });
-        let beyond: Vec<(String, String, String)> = same
-            .into_iter()
-            .skip(keep)
-            .map(|(u, f)| (f.namespace.clone(), f.name.clone(), u.clone()))
-            .collect();
-        let me = beyond.iter().any(|(_, _, u)| u == uid);
-        (beyond, me)
+        beyond(&finished, &target, keep)
+            .iter()
+            .any(|u| &**u == uid)
     }
 
     fn failed_attempt(&self, uid: &str) -> u32 {
@@ -307,31 +285,44 @@ impl Retention {
     }
 }
 
-/// The entry of `run` when it is finished; a copy without its plan keeps the target of the
-/// entry `known` before.
-fn finished_entry(run: &WorkflowExecution, known: Option<Finished>) -> Option<(String, Finished)> {
-    let status = run.status.as_ref()?;
-    if !status
-        .phase
-        .is_some_and(crate::api::WorkflowPhase::is_terminal)
-    {
-        return None;
+/// The uids of the finished runs on `target` beyond the newest `keep`. End times have whole
+/// seconds: within one, the later name counts as the newer (names with a counter end in
+/// order), so that every look ranks alike.
+fn beyond(index: &FinishedIndex, target: &TargetKey, keep: usize) -> Vec<Uid> {
+    let mut same = index.on_target(target);
+    if same.len() <= keep {
+        return Vec::new();
     }
-    let uid = run.metadata.uid.clone()?;
-    let namespace = run.namespace().unwrap_or_default();
-    let target = match status.plan.as_deref() {
-        Some(plan) => target_of_plan(plan, &namespace),
-        None => known.and_then(|k| k.target),
-    };
-    Some((
-        uid,
-        Finished {
-            namespace,
-            name: run.name_any(),
-            target,
-            ended: status.completed_at.as_ref().map(|t| t.0),
-        },
-    ))
+    same.sort_by(|(ua, a), (ub, b)| {
+        b.ended
+            .cmp(&a.ended)
+            .then_with(|| b.name.cmp(&a.name))
+            .then_with(|| ub.cmp(ua))
+    });
+    same.into_iter().skip(keep).map(|(u, _)| u.clone()).collect()
+}
+
+/// When a finished run must be looked at, read from the run as the watch shows it: now when
+/// something is to be done (it is being deleted, it is not archived yet, its
+/// `RetentionInvalid` condition does not say what its annotations say, or it is due); else
+/// when it becomes due; `None` when it never does by time.
+fn first_look(
+    run: &WorkflowExecution,
+    config: &RetentionConfig,
+    archiving: bool,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    if run.metadata.deletion_timestamp.is_some() || (archiving && !shows_archived(run)) {
+        return Some(now);
+    }
+    let period = period(run, config);
+    if !invalid_shown(run, period.as_ref().err().map(String::as_str)) {
+        return Some(now);
+    }
+    match period.map(|p| due(run, p)) {
+        Ok(Due::At(at)) => Some(at.max(now)),
+        Ok(Due::Never) | Err(_) => None,
+    }
 }
 
 /// The target a pinned plan acts on (a namespaced target without a namespace is in the run's
@@ -414,22 +405,22 @@ pub struct Env<'a> {
     pub metrics: &'a Metrics,
 }
 
-/// Reconciles a finished run: archive it if it is not, delete it when it is due, and
-/// otherwise come back when it will be.
+/// Reconciles a finished run, read whole from the API: archive it if it is not, delete it
+/// when it is due, and otherwise say when it will be.
 pub async fn reconcile(
     run: &WorkflowExecution,
     retention: &Retention,
     env: &Env<'_>,
-) -> Result<Action, RetentionError> {
+) -> Result<Next, RetentionError> {
     let Some(uid) = run.uid() else {
-        return Ok(Action::await_change());
+        return Ok(Next::OnChange);
     };
     if run.metadata.deletion_timestamp.is_some() {
         // Being deleted already (by a person, or by an earlier reconcile). While a finalizer
         // holds it, it is still archived, so that the record outlives it.
         return Ok(archive_before_release(run, retention, env)
             .await?
-            .unwrap_or_else(Action::await_change));
+            .unwrap_or(Next::OnChange));
     }
     retention.note(run);
     let now = env.clock.now();
@@ -444,19 +435,12 @@ pub async fn reconcile(
             Due::Never => {}
         }
     }
-    if let Some(keep) = retention.config.per_target {
-        let (excess, me) = retention.excess(&uid, keep);
-        if me {
-            due_now = true;
-            reason = "per_target";
-        } else {
-            // This run is among the newest: the older ones past the bound are due now.
-            for (ns, name, _) in excess {
-                let _ = retention
-                    .trigger
-                    .unbounded_send(ObjectRef::new(&name).within(&ns));
-            }
-        }
+    // (Noting the run made the older runs its target has past the bound due now.)
+    if let Some(keep) = retention.config.per_target
+        && retention.past_bound(&uid, keep)
+    {
+        due_now = true;
+        reason = "per_target";
     }
     let invalid = period.as_ref().err().cloned();
     let archive = retention.archive.as_ref();
@@ -476,8 +460,8 @@ pub async fn reconcile(
         if !verified {
             match archive_run(run, retention, env, &uid, invalid.as_deref()).await? {
                 Archived::Stored => archived_now = true,
-                Archived::Gone => return Ok(Action::await_change()),
-                Archived::Failed(action) => return Ok(action),
+                Archived::Gone => return Ok(Next::OnChange),
+                Archived::Failed(next) => return Ok(next),
             }
         }
     }
@@ -491,17 +475,11 @@ pub async fn reconcile(
     if due_now {
         delete(run, env, &uid, reason).await?;
         retention.forget(&uid);
-        return Ok(Action::await_change());
+        return Ok(Next::OnChange);
     }
     Ok(match wake {
-        // Looked at again at least daily: a timer for weeks ahead buys nothing, and the
-        // runtime's timers do not reach years.
-        Some(d) => Action::requeue(
-            env.clock
-                .real_delay(d.try_into().unwrap_or(MAX_WAIT))
-                .min(MAX_WAIT),
-        ),
-        None => Action::await_change(),
+        Some(d) => Next::After(d.try_into().unwrap_or(Duration::MAX)),
+        None => Next::OnChange,
     })
 }
 
@@ -512,17 +490,17 @@ pub async fn archive_before_release(
     run: &WorkflowExecution,
     retention: &Retention,
     env: &Env<'_>,
-) -> Result<Option<Action>, RetentionError> {
+) -> Result<Option<Next>, RetentionError> {
     let Some(uid) = run.uid() else {
-        return Ok(Some(Action::await_change()));
+        return Ok(Some(Next::OnChange));
     };
     if retention.archive.is_none() || shows_archived(run) {
         return Ok(None);
     }
     Ok(match archive_run(run, retention, env, &uid, None).await? {
         Archived::Stored => None,
-        Archived::Failed(action) => Some(action),
-        Archived::Gone => Some(Action::await_change()),
+        Archived::Failed(next) => Some(next),
+        Archived::Gone => Some(Next::OnChange),
     })
 }
 
@@ -533,7 +511,7 @@ enum Archived {
     /// The run is gone (or replaced by another of the same name).
     Gone,
     /// It failed: the run is marked, and this is when to try again.
-    Failed(Action),
+    Failed(Next),
 }
 
 /// Stores the run's record, then marks the run `Archived`.
@@ -560,13 +538,13 @@ async fn archive_run(
         Ok(r) => r,
         Err(CollectError::Kube(e)) => return Err(e),
         Err(CollectError::Record(e)) => {
-            let action = archive_failed(&run, retention, env, uid, &e.to_string()).await?;
-            return Ok(Archived::Failed(action));
+            let next = archive_failed(&run, retention, env, uid, &e.to_string()).await?;
+            return Ok(Archived::Failed(next));
         }
     };
     if let Err(e) = archive.store(&record).await {
-        let action = archive_failed(&run, retention, env, uid, &e.to_string()).await?;
-        return Ok(Archived::Failed(action));
+        let next = archive_failed(&run, retention, env, uid, &e.to_string()).await?;
+        return Ok(Archived::Failed(next));
     }
     retention.archived_ok(uid);
     env.metrics.run_archived();
@@ -605,7 +583,7 @@ async fn archive_failed(
     env: &Env<'_>,
     uid: &str,
     error: &str,
-) -> Result<Action, RetentionError> {
+) -> Result<Next, RetentionError> {
     let attempts = retention.failed_attempt(uid);
     env.metrics.archive_failed();
     env.metrics.set_unarchived_runs(retention.unarchived());
@@ -646,7 +624,7 @@ async fn archive_failed(
                 .await?;
         }
     }
-    Ok(Action::requeue(delay))
+    Ok(Next::After(delay))
 }
 
 fn set_invalid(
@@ -661,12 +639,28 @@ fn set_invalid(
             CONDITION_RETENTION_INVALID,
             true,
             "InvalidAnnotation",
-            &format!("{message}; the run is kept until the annotation is fixed"),
+            &invalid_message(message),
             generation,
             now,
         ),
         None => conditions::remove(conds, CONDITION_RETENTION_INVALID),
     }
+}
+
+/// The message of condition RetentionInvalid for an annotation that cannot be read.
+fn invalid_message(problem: &str) -> String {
+    format!("{problem}; the run is kept until the annotation is fixed")
+}
+
+/// Whether the run's condition RetentionInvalid says what `invalid` says (absent when the
+/// annotations can be read).
+fn invalid_shown(run: &WorkflowExecution, invalid: Option<&str>) -> bool {
+    let shown = run
+        .status
+        .as_ref()
+        .and_then(|s| conditions::get(&s.conditions, CONDITION_RETENTION_INVALID))
+        .map(|c| c.message.as_str());
+    shown == invalid.map(invalid_message).as_deref()
 }
 
 /// Shows (or clears) condition RetentionInvalid when it does not say so already.
@@ -675,13 +669,7 @@ async fn note_invalid(
     env: &Env<'_>,
     invalid: Option<&str>,
 ) -> Result<(), RetentionError> {
-    let shown = run
-        .status
-        .as_ref()
-        .and_then(|s| conditions::get(&s.conditions, CONDITION_RETENTION_INVALID))
-        .map(|c| c.message.clone());
-    let wanted = invalid.map(|m| format!("{m}; the run is kept until the annotation is fixed"));
-    if shown == wanted {
+    if invalid_shown(run, invalid) {
         return Ok(());
     }
     let runs: Api<WorkflowExecution> =
@@ -823,9 +811,34 @@ mod tests {
         assert_eq!(due(&short, None), Due::Never);
     }
 
+    fn retention(config: RetentionConfig) -> Retention {
+        let clock = crate::clock::ScaledClock::starting_at(Timestamp::from_second(100).unwrap(), 1.0);
+        Retention::new(config, None, Arc::new(clock))
+    }
+
+    fn uids(list: Vec<Uid>) -> Vec<String> {
+        list.iter().map(|u| u.to_string()).collect()
+    }
+
+    fn excess(r: &Retention, uid: &str, keep: usize) -> Vec<String> {
+        let finished = sync::lock(&r.finished);
+        let target = finished.get(uid).and_then(|f| f.target.clone()).unwrap();
+        uids(beyond(&finished, &target, keep))
+    }
+
+    fn wake(r: &Retention, uid: &str) -> Option<i64> {
+        sync::lock(&r.finished)
+            .get(uid)
+            .and_then(|f| f.wake)
+            .map(|t| t.as_second())
+    }
+
     #[test]
     fn the_bound_per_target_counts_the_newest_first() {
-        let (r, _rx) = Retention::new(RetentionConfig::default(), None);
+        let r = retention(RetentionConfig {
+            per_target: None,
+            ..RetentionConfig::default()
+        });
         for (name, ended) in [("old", 10), ("mid", 20), ("new", 30)] {
             r.observe(&watcher::Event::Apply(run(
                 name,
@@ -834,18 +847,13 @@ mod tests {
                 json!({}),
             )));
         }
-        // A slim copy (no plan) keeps the target already known.
+        // A copy without its plan keeps the target already known.
         let mut slim = run("mid", "Success", 20, json!({}));
         slim.status.as_mut().unwrap().plan = None;
         r.observe(&watcher::Event::Apply(slim));
-        let (excess, me) = r.excess("uid-new", 2);
-        assert_eq!(
-            excess,
-            vec![("shop".into(), "old".into(), "uid-old".into())]
-        );
-        assert!(!me);
-        assert!(r.excess("uid-old", 2).1);
-        assert!(!r.excess("uid-mid", 2).1);
+        assert_eq!(excess(&r, "uid-new", 2), vec!["uid-old"]);
+        assert!(r.past_bound("uid-old", 2));
+        assert!(!r.past_bound("uid-mid", 2) && !r.past_bound("uid-new", 2));
         // Within one second, the later name is the newer.
         r.observe(&watcher::Event::Apply(run(
             "new-2",
@@ -853,13 +861,7 @@ mod tests {
             30,
             json!({}),
         )));
-        assert_eq!(
-            r.excess("uid-new-2", 2).0,
-            vec![
-                ("shop".into(), "mid".into(), "uid-mid".into()),
-                ("shop".into(), "old".into(), "uid-old".into())
-            ]
-        );
+        assert_eq!(excess(&r, "uid-new-2", 2), vec!["uid-mid", "uid-old"]);
         r.observe(&watcher::Event::Delete(run(
             "new-2",
             "Success",
@@ -872,8 +874,94 @@ mod tests {
             10,
             json!({}),
         )));
-        assert!(r.excess("uid-new", 2).0.is_empty());
+        assert!(excess(&r, "uid-new", 2).is_empty());
         assert_eq!(r.finished_runs(), 2);
+    }
+
+    #[test]
+    fn each_finished_run_is_looked_at_when_it_needs_it() {
+        let r = retention(RetentionConfig {
+            succeeded: Some(Duration::from_secs(60)),
+            per_target: None,
+            ..RetentionConfig::default()
+        });
+        // Ended at 90, kept 60 s: looked at when due, at 150.
+        r.observe(&watcher::Event::Apply(run("a", "Success", 90, json!({}))));
+        assert_eq!(wake(&r, "uid-a"), Some(150));
+        // Due already (ended at 0, now is 100): now.
+        r.observe(&watcher::Event::Apply(run("b", "Success", 0, json!({}))));
+        assert_eq!(wake(&r, "uid-b"), Some(100));
+        // Kept for ever: only on a change.
+        let forever = json!({ANNOTATION_RETAIN_SUCCEEDED: "forever"});
+        r.observe(&watcher::Event::Apply(run("c", "Success", 50, forever)));
+        assert_eq!(wake(&r, "uid-c"), None);
+        // An unreadable annotation its condition does not show yet: now (to say so).
+        let junk = json!({ANNOTATION_RETAIN_SUCCEEDED: "a week"});
+        r.observe(&watcher::Event::Apply(run("d", "Success", 90, junk)));
+        assert_eq!(wake(&r, "uid-d"), Some(100));
+        // Being deleted: now, whatever its period.
+        let mut deleting = run("e", "Success", 99, json!({}));
+        deleting.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::UNIX_EPOCH),
+        );
+        r.observe(&watcher::Event::Apply(deleting));
+        assert_eq!(wake(&r, "uid-e"), Some(100));
+        // What is due now is taken once: b, d and e; a waits for its time, c for a change.
+        let due = sync::lock(&r.finished).take_due(Timestamp::from_second(101).unwrap());
+        let mut names: Vec<&str> = due.iter().map(|(_, _, n)| &**n).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["b", "d", "e"]);
+        assert_eq!(
+            sync::lock(&r.finished).next_wake(),
+            Some(Timestamp::from_second(150).unwrap())
+        );
+        // A run that is not finished is not retention's.
+        let mut rewound = run("a", "Success", 90, json!({}));
+        rewound.status.as_mut().unwrap().phase = Some(crate::api::WorkflowPhase::Executing);
+        r.observe(&watcher::Event::Apply(rewound));
+        assert_eq!(r.finished_runs(), 4);
+        assert!(!sync::lock(&r.finished).contains("uid-a"));
+    }
+
+    #[test]
+    fn with_an_archive_a_run_not_archived_is_looked_at_now() {
+        let config = RetentionConfig::default();
+        let now = Timestamp::from_second(100).unwrap();
+        let mut unarchived = run("a", "Success", 10, json!({}));
+        assert_eq!(first_look(&unarchived, &config, true, now), Some(now));
+        // Without an archive, it waits for its period (7 days after it ended).
+        let week = Timestamp::from_second(10 + 7 * 24 * 3600).unwrap();
+        assert_eq!(first_look(&unarchived, &config, false, now), Some(week));
+        unarchived.status.as_mut().unwrap().conditions = vec![
+            serde_json::from_value(json!({"type": "Archived", "status": "True", "reason": "Archived",
+                "message": "m", "lastTransitionTime": "2026-01-01T00:00:00Z"}))
+            .unwrap(),
+        ];
+        assert_eq!(first_look(&unarchived, &config, true, now), Some(week));
+    }
+
+    #[test]
+    fn a_relist_replaces_the_index_and_makes_the_excess_due() {
+        let r = retention(RetentionConfig {
+            per_target: Some(1),
+            ..RetentionConfig::default()
+        });
+        r.observe(&watcher::Event::Apply(run("gone", "Success", 5, json!({}))));
+        r.observe(&watcher::Event::Init);
+        for (name, ended) in [("old", 10), ("new", 20)] {
+            r.observe(&watcher::Event::InitApply(run(
+                name,
+                "Success",
+                ended,
+                json!({}),
+            )));
+        }
+        // Until the list is complete, the index is the old one.
+        assert_eq!(r.finished_runs(), 1);
+        r.observe(&watcher::Event::InitDone);
+        assert_eq!(r.finished_runs(), 2);
+        assert_eq!(wake(&r, "uid-old"), Some(100));
+        assert_ne!(wake(&r, "uid-new"), Some(100));
     }
 
     #[test]
