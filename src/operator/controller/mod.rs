@@ -309,6 +309,11 @@ async fn reconcile_run(cached: &WorkflowExecution, ctx: &Context) -> Result<Acti
     run_state::derive_conditions(&mut status, wfe.metadata.generation, now);
     run_state::redact(&mut status);
     if status != before {
+        // A run this write finishes is left to retention's keeper once its events are out.
+        let _finishing = status
+            .phase
+            .is_some_and(WorkflowPhase::is_terminal)
+            .then(|| ctx.retention.finishing(&wfe.uid().unwrap_or_default()));
         let written = write_status(&runs, &wfe, &status).await?;
         note_written(ctx, &written);
         if let Some((_gate, key)) = lock_guard.take()

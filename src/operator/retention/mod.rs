@@ -14,7 +14,7 @@
 mod index;
 mod keeper;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -102,8 +102,29 @@ pub struct Retention {
     failures: Mutex<HashMap<String, u32>>,
     /// Failed looks (API errors) in a row, by run uid, for the keeper's backoff.
     errors: Mutex<HashMap<String, u32>>,
+    /// Runs this process is finishing: their terminal status is being written and their
+    /// events published. The keeper leaves them until [`Finishing`] is dropped, so that the
+    /// record it archives holds those events.
+    finishing: Mutex<HashSet<String>>,
     /// Wakes the keeper: a run is due now, or an earlier wake time was set.
     wake: tokio::sync::Notify,
+}
+
+/// While alive, the keeper leaves its run alone (see [`Retention::finishing`]); when dropped,
+/// the run is looked at now.
+#[derive(Debug)]
+pub struct Finishing<'r> {
+    retention: &'r Retention,
+    uid: String,
+}
+
+impl Drop for Finishing<'_> {
+    fn drop(&mut self) {
+        sync::lock(&self.retention.finishing).remove(&self.uid);
+        let now = self.retention.clock.now();
+        sync::lock(&self.retention.finished).wake_by(&self.uid, Some(now));
+        self.retention.wake.notify_one();
+    }
 }
 
 /// Why a finished run's reconcile failed (retried by the keeper with a backoff).
@@ -129,6 +150,7 @@ impl Retention {
             relisting: Mutex::new(None),
             failures: Mutex::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
+            finishing: Mutex::new(HashSet::new()),
             wake: tokio::sync::Notify::new(),
         }
     }
@@ -136,6 +158,16 @@ impl Retention {
     /// The archive, if one is configured.
     pub fn archive(&self) -> Option<&Archive> {
         self.archive.as_ref()
+    }
+
+    /// Says that this process is finishing run `uid` (writing its terminal status, then
+    /// publishing its events): the keeper leaves it until the guard is dropped.
+    pub fn finishing(&self, uid: &str) -> Finishing<'_> {
+        sync::lock(&self.finishing).insert(uid.to_string());
+        Finishing {
+            retention: self,
+            uid: uid.to_string(),
+        }
     }
 
     /// Takes in one event of the watch of runs, whole (the controller's cache keeps no
@@ -233,7 +265,10 @@ impl Retention {
             Some(plan) => target_of_plan(plan, &namespace).map(|t| index.shared_target(t)),
             None => known.as_ref().and_then(|k| k.target.clone()),
         };
+        let uid = run.metadata.uid.as_deref().unwrap_or_default();
         let wake = match known.as_ref().map(|k| k.wake) {
+            // Its events are being published: looked at when they are.
+            _ if sync::lock(&self.finishing).contains(uid) => None,
             Some(kept) if failing && run.metadata.deletion_timestamp.is_none() => kept,
             _ => first_look(run, &self.config, self.archive.is_some(), self.clock.now()),
         };
@@ -473,8 +508,9 @@ pub async fn reconcile(
         due_now = false;
     }
     if due_now {
+        // Its entry goes with the watch's Delete event. A finalizer may hold the run: then
+        // its Apply event (being deleted) makes it due again, to be released.
         delete(run, env, &uid, reason).await?;
-        retention.forget(&uid);
         return Ok(Next::OnChange);
     }
     Ok(match wake {
