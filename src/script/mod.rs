@@ -169,15 +169,15 @@ impl ScriptEngine {
         type Engines = HashMap<BTreeMap<String, String>, Weak<ScriptEngine>>;
         static ENGINES: OnceLock<Mutex<Engines>> = OnceLock::new();
         let engines = ENGINES.get_or_init(Default::default);
-        if let Some(engine) = sync::lock(engines).get(modules).and_then(Weak::upgrade) {
+        // Built under the lock: callers that start together (an operator planning many runs
+        // at once) would otherwise each build and keep an engine of their own.
+        let mut cache = sync::lock(engines);
+        if let Some(engine) = cache.get(modules).and_then(Weak::upgrade) {
             return Ok(engine);
         }
         let engine = Arc::new(ScriptEngine::new(modules)?);
-        {
-            let mut cache = sync::lock(engines);
-            cache.retain(|_, e| e.strong_count() > 0);
-            cache.insert(modules.clone(), Arc::downgrade(&engine));
-        }
+        cache.retain(|_, e| e.strong_count() > 0);
+        cache.insert(modules.clone(), Arc::downgrade(&engine));
         Ok(engine)
     }
 
@@ -386,5 +386,30 @@ mod tests {
         assert_eq!(names("[1].map(|x| x + factor)"), []);
         assert_eq!(names("m::f(1) + q::g()"), [("q".into(), true, 11)]);
         assert!(engine.undefined_names("1 +", &[]).is_err());
+    }
+
+    #[test]
+    fn callers_that_start_together_share_one_engine() {
+        use std::sync::{Arc, Barrier};
+        // Modules of this test alone, so that no other test's engine is found.
+        let modules = BTreeMap::from([(
+            "together".to_string(),
+            "fn callers_that_start_together() { 1 }".to_string(),
+        )]);
+        let start = Arc::new(Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (modules, start) = (modules.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    ScriptEngine::shared(&modules).expect("engine")
+                })
+            })
+            .collect();
+        let engines: Vec<Arc<ScriptEngine>> = threads
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        assert!(engines.iter().all(|e| Arc::ptr_eq(e, &engines[0])));
     }
 }

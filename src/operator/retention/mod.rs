@@ -1,6 +1,9 @@
 //! Retention of finished runs: archive, then delete, never the other way round.
 //!
-//! Every reconcile of a finished run comes here. With an archive configured, a run not yet
+//! The workflow controller keeps no finished run: it hands every watch event of a run to
+//! [`Retention::observe`], which keeps a small entry per finished run (`index`) with the
+//! time it is looked at next, and the keeper (`keeper`) looks at each when that time comes,
+//! reading the run from the API ([`reconcile`]). With an archive configured, a run not yet
 //! archived is stored (an idempotent upsert by uid) and marked with condition `Archived`; a
 //! run that cannot be archived (the database is down) stays, shows `Archived=False` with
 //! reason `ArchiveUnavailable`, counts in `remedy_runs_unarchived`, and is tried again with
