@@ -7,7 +7,8 @@
 //!   is printed besides criterion's estimate, and the whole command (a process) is timed.
 //! - `operator_memory`: `remedy operator` as its own process against `remedy serve`, with
 //!   10,000 finished runs (50,000 executions) retained and 100 runs in flight; its resident
-//!   memory is printed, next to the same with no finished run.
+//!   memory (5 s and 30 s after the runs are in flight) and processor time are printed, next
+//!   to the same with no finished run.
 //!
 //! `cargo bench --bench archive -- --warm-up-time 1 --measurement-time 3 [FILTER]`; each part
 //! runs only when the filter (if any) is part of its name. PostgreSQL runs as a throwaway
@@ -548,15 +549,34 @@ fn operator_with(finished: u64, rt: &tokio::runtime::Runtime) -> (f64, f64) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    std::thread::sleep(Duration::from_secs(5));
-    let memory = memory_of(pid);
-    println!(
-        "operator_memory: {finished} finished runs ({} executions) + 100 in flight: RSS {:.1} MiB, peak {:.1} MiB",
-        finished * 5,
-        memory.0,
-        memory.1
-    );
+    // The allocator returns freed memory to the system after a delay (mimalloc: 1 s for its
+    // pages, 10 s for its arenas) and only when the process allocates again: resident memory
+    // is read 5 s and 30 s after the runs are in flight.
+    let in_flight = Instant::now();
+    let mut memory = (0.0, 0.0);
+    for after in [5, 30] {
+        std::thread::sleep(Duration::from_secs(after).saturating_sub(in_flight.elapsed()));
+        memory = memory_of(pid);
+        println!(
+            "operator_memory: {finished} finished runs ({} executions) + 100 in flight, after {after} s: RSS {:.1} MiB, peak {:.1} MiB, {:.1} s of processor time",
+            finished * 5,
+            memory.0,
+            memory.1,
+            cpu_seconds(pid)
+        );
+    }
     memory
+}
+
+/// The processor time (user and system) process `pid` has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command (in parentheses): utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // USER_HZ is 100 on Linux.
+    ticks / 100.0
 }
 
 async fn probe(url: &str) -> bool {

@@ -88,6 +88,10 @@ pub enum LogFormat {
 /// Runs the operator until SIGTERM or Ctrl-C; exit code 2 when it cannot start.
 pub fn run(args: OperatorArgs) -> ExitCode {
     init_logging(args.log_format);
+    // A long-running process: what it frees (the start's lists of every run and execution)
+    // goes back to the system at once, so that its memory follows what it holds.
+    let purge_delay_ms = remedy_alloc::purge_promptly();
+    tracing::debug!(purge_delay_ms, "allocator purge delay");
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(code) => return code,

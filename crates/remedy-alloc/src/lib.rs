@@ -7,6 +7,8 @@
 //!   so its own size limits alone let a script hold gigabytes.
 //! - [`Counting`] counts the process's live bytes and their peak ([`live`], [`peak`],
 //!   [`reset_peak`]), for tests that bound what an attack costs.
+//! - [`purge_promptly`] makes mimalloc (the binary's allocator) give freed memory back to the
+//!   system at once, for a long-running process whose memory should follow what it holds.
 //!
 //! Both forward every call to the allocator they wrap with the caller's arguments unchanged,
 //! and only add to counters that never allocate (a const-initialised thread-local `Cell`, or
@@ -24,6 +26,10 @@
 //! drop(meter);
 //! assert!(remedy_alloc::is_metered());
 //! ```
+
+mod purge;
+
+pub use purge::{PURGE_DELAY_ENV, purge_delay, purge_promptly};
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
