@@ -229,12 +229,24 @@ mod tests {
     #[test]
     fn the_cache_takes_runs_in_flight_and_lets_finished_ones_go() {
         for phase in ["Completed", "Failed", "RolledBack"] {
-            assert_eq!(kind(in_flight_only(watcher::Event::Apply(run(phase)))), "delete");
-            assert_eq!(kind(in_flight_only(watcher::Event::InitApply(run(phase)))), "dropped");
-            assert_eq!(kind(in_flight_only(watcher::Event::Delete(run(phase)))), "delete");
+            assert_eq!(
+                kind(in_flight_only(watcher::Event::Apply(run(phase)))),
+                "delete"
+            );
+            assert_eq!(
+                kind(in_flight_only(watcher::Event::InitApply(run(phase)))),
+                "dropped"
+            );
+            assert_eq!(
+                kind(in_flight_only(watcher::Event::Delete(run(phase)))),
+                "delete"
+            );
         }
         for phase in ["Pending", "Executing", "RollingBack"] {
-            assert_eq!(kind(in_flight_only(watcher::Event::Apply(run(phase)))), "apply");
+            assert_eq!(
+                kind(in_flight_only(watcher::Event::Apply(run(phase)))),
+                "apply"
+            );
             assert_eq!(
                 kind(in_flight_only(watcher::Event::InitApply(run(phase)))),
                 "init-apply"

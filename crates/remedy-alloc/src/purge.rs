@@ -27,6 +27,8 @@ pub fn purge_promptly() -> i64 {
 }
 
 /// The purge delay in force, in milliseconds.
+// `c_long` is `i64` here, `i32` elsewhere.
+#[allow(clippy::useless_conversion)]
 pub fn purge_delay() -> i64 {
     // SAFETY: `mi_option_get` reads one option of mimalloc's static table (initialising it
     // from the environment on first use); 15 is a valid index.

@@ -27,6 +27,11 @@ use crate::operator::safety::ProtectedNamespaces;
 use crate::reconcile::backoff::{Backoffs, WatchBackoff};
 use crate::sync::lock;
 
+/// Objects per page when the watches of runs and executions list (client-go's default is 500):
+/// a page is held whole while it is read, and smaller pages keep the start's peak, and what the
+/// allocator keeps of it, low when many finished runs and executions are retained.
+const LIST_PAGE: u32 = 100;
+
 /// The executions whose run has something to decide: those that finished, went away, or
 /// were (re)listed. An execution picked up by the executor (Pending → Running) changes no
 /// decision (the engine treats both alike; deadlines come back as requeues), so it does not
@@ -37,7 +42,13 @@ fn ended_executions(
     finished: Arc<FinishedExecutions>,
     runs: Store<WorkflowExecution>,
 ) -> impl futures::Stream<Item = Result<KubernetesExecution, watcher::Error>> + Send + 'static {
-    watcher(executions, watcher::Config::default().any_semantic()).filter_map(move |event| {
+    watcher(
+        executions,
+        watcher::Config::default()
+            .any_semantic()
+            .page_size(LIST_PAGE),
+    )
+    .filter_map(move |event| {
         if let Ok(event) = &event {
             finished.observe(event, |ns, name, uid| {
                 runs.get(&ObjectRef::new(name).within(ns)).is_some_and(|w| {
@@ -104,10 +115,15 @@ pub async fn run(
     let noted = retention.clone();
     let run_events = reflector(
         writer,
-        watcher(runs, watcher::Config::default().any_semantic())
-            .inspect_ok(move |event| noted.observe(event))
-            .try_filter_map(|event| std::future::ready(Ok(finished::in_flight_only(event))))
-            .modify(|wfe| wfe.metadata.managed_fields = None),
+        watcher(
+            runs,
+            watcher::Config::default()
+                .any_semantic()
+                .page_size(LIST_PAGE),
+        )
+        .inspect_ok(move |event| noted.observe(event))
+        .try_filter_map(|event| std::future::ready(Ok(finished::in_flight_only(event))))
+        .modify(|wfe| wfe.metadata.managed_fields = None),
     )
     .applied_objects()
     .predicate_filter(spec_or_deletion, Default::default());

@@ -29,8 +29,6 @@ use kube::{Client, ResourceExt};
 use super::conditions;
 use super::planning;
 use super::target_lock::TargetKey;
-use index::{Finished, FinishedIndex, Uid};
-pub use keeper::keep;
 use crate::api::{Outcome, WorkflowExecution};
 use crate::archive::Archive;
 use crate::archive::collect::{self, CollectError};
@@ -38,6 +36,8 @@ use crate::clock::Clock;
 use crate::reconcile::metrics::Metrics;
 use crate::redact::redact_text;
 use crate::sync;
+use index::{Finished, FinishedIndex, Uid};
+pub use keeper::keep;
 
 /// Annotation: how long a run that ends with Success or DryRun is kept (`30m`, `12h`, `7d`,
 /// or `forever`).
@@ -64,7 +64,6 @@ pub struct RetentionConfig {
 
 /// 24 hours.
 const DAY: Duration = Duration::from_secs(24 * 3600);
-
 
 impl Default for RetentionConfig {
     fn default() -> Self {
@@ -306,9 +305,7 @@ impl Retention {
         let Some(target) = finished.get(uid).and_then(|f| f.target.clone()) else {
             return false;
         };
-        beyond(&finished, &target, keep)
-            .iter()
-            .any(|u| &**u == uid)
+        beyond(&finished, &target, keep).iter().any(|u| &**u == uid)
     }
 
     fn failed_attempt(&self, uid: &str) -> u32 {
@@ -337,7 +334,10 @@ fn beyond(index: &FinishedIndex, target: &TargetKey, keep: usize) -> Vec<Uid> {
             .then_with(|| b.name.cmp(&a.name))
             .then_with(|| ub.cmp(ua))
     });
-    same.into_iter().skip(keep).map(|(u, _)| u.clone()).collect()
+    same.into_iter()
+        .skip(keep)
+        .map(|(u, _)| u.clone())
+        .collect()
 }
 
 /// When a finished run must be looked at, read from the run as the watch shows it: now when
@@ -851,7 +851,8 @@ mod tests {
     }
 
     fn retention(config: RetentionConfig) -> Retention {
-        let clock = crate::clock::ScaledClock::starting_at(Timestamp::from_second(100).unwrap(), 1.0);
+        let clock =
+            crate::clock::ScaledClock::starting_at(Timestamp::from_second(100).unwrap(), 1.0);
         Retention::new(config, None, Arc::new(clock))
     }
 
@@ -972,8 +973,10 @@ mod tests {
         let week = Timestamp::from_second(10 + 7 * 24 * 3600).unwrap();
         assert_eq!(first_look(&unarchived, &config, false, now), Some(week));
         unarchived.status.as_mut().unwrap().conditions = vec![
-            serde_json::from_value(json!({"type": "Archived", "status": "True", "reason": "Archived",
-                "message": "m", "lastTransitionTime": "2026-01-01T00:00:00Z"}))
+            serde_json::from_value(
+                json!({"type": "Archived", "status": "True", "reason": "Archived",
+                "message": "m", "lastTransitionTime": "2026-01-01T00:00:00Z"}),
+            )
             .unwrap(),
         ];
         assert_eq!(first_look(&unarchived, &config, true, now), Some(week));
