@@ -9,8 +9,8 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::{Client, ResourceExt};
 use remedy::cluster::{Config, EmbeddedCluster, SimulationConfig};
 use serde_json::{Value, json};
 use tower::{Service, ServiceExt};
@@ -450,12 +450,30 @@ async fn the_replica_set_of_a_deleted_deployment_stops_making_pods() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(gone, "the ReplicaSet and its pods are collected");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A tick that read the ReplicaSet just before its deletion may still create a pod, as
+    // Kubernetes' controller may from a lagging cache: that orphan is collected in turn. What
+    // must not happen is pods coming on and on: within a few ticks there are none, and none
+    // come back.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let left = pods.list(&ListParams::default()).await.unwrap().items;
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pods keep coming after the ReplicaSet is gone: {:?}",
+            left.iter().map(|p| p.name_any()).collect::<Vec<_>>()
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         pods.list(&ListParams::default())
             .await
             .unwrap()
             .items
-            .is_empty()
+            .is_empty(),
+        "a pod came back after the ReplicaSet was gone"
     );
 }
