@@ -8,7 +8,8 @@
 //! - `operator_memory`: `remedy operator` as its own process against `remedy serve`, with
 //!   10,000 finished runs (50,000 executions) retained and 100 runs in flight; its resident
 //!   memory (5 s and 30 s after the runs are in flight) and processor time are printed, next
-//!   to the same with no finished run.
+//!   to the same with no finished run. `REMEDY_BENCH_FINISHED` (10,000) and
+//!   `REMEDY_BENCH_PER_TARGET` (the operator's `--retain-per-target`, default 50) vary it.
 //!
 //! `cargo bench --bench archive -- --warm-up-time 1 --measurement-time 3 [FILTER]`; each part
 //! runs only when the filter (if any) is part of its name. PostgreSQL runs as a throwaway
@@ -493,7 +494,7 @@ fn operator_with(finished: u64, rt: &tokio::runtime::Runtime) -> (f64, f64) {
                 "--controllers",
                 "workflow",
                 "--retain-per-target",
-                "0",
+                &per_target(),
             ])
             .arg("--templates")
             .arg(&templates)
@@ -577,6 +578,12 @@ fn cpu_seconds(pid: u32) -> f64 {
     let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
     // USER_HZ is 100 on Linux.
     ticks / 100.0
+}
+
+/// `--retain-per-target` of the measured operator: `REMEDY_BENCH_PER_TARGET`, else the
+/// operator's default (50; the seeded runs are on 10,000 targets, so none is deleted).
+fn per_target() -> String {
+    std::env::var("REMEDY_BENCH_PER_TARGET").unwrap_or_else(|_| "50".to_string())
 }
 
 async fn probe(url: &str) -> bool {

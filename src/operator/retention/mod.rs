@@ -263,7 +263,9 @@ impl Retention {
             return None;
         }
         let namespace = run.namespace().unwrap_or_default();
+        // The target serves the per-target bound only: without one, it is not read.
         let target = match status.plan.as_deref() {
+            _ if self.config.per_target.is_none() => None,
             Some(plan) => target_of_plan(plan, &namespace).map(|t| index.shared_target(t)),
             None => known.as_ref().and_then(|k| k.target.clone()),
         };
@@ -876,7 +878,7 @@ mod tests {
     #[test]
     fn the_bound_per_target_counts_the_newest_first() {
         let r = retention(RetentionConfig {
-            per_target: None,
+            per_target: Some(100),
             ..RetentionConfig::default()
         });
         for (name, ended) in [("old", 10), ("mid", 20), ("new", 30)] {
@@ -931,6 +933,12 @@ mod tests {
         // Due already (ended at 0, now is 100): now.
         r.observe(&watcher::Event::Apply(run("b", "Success", 0, json!({}))));
         assert_eq!(wake(&r, "uid-b"), Some(100));
+        // Without a per-target bound, the target is not read (nor kept).
+        assert!(
+            sync::lock(&r.finished)
+                .get("uid-b")
+                .is_some_and(|f| f.target.is_none())
+        );
         // Kept for ever: only on a change.
         let forever = json!({ANNOTATION_RETAIN_SUCCEEDED: "forever"});
         r.observe(&watcher::Event::Apply(run("c", "Success", 50, forever)));
