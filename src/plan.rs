@@ -284,9 +284,38 @@ impl From<ast::OnFailure> for OnFailure {
     }
 }
 
+/// The target resource of a pinned plan (its `analysis.targetResource`), read from the
+/// plan's text without parsing the rest of it; `None` when the text has none.
+pub fn pinned_target(text: &str) -> Option<crate::api::TargetResource> {
+    #[derive(Deserialize)]
+    struct Plan {
+        analysis: Analysis,
+    }
+    #[derive(Deserialize)]
+    struct Analysis {
+        #[serde(rename = "targetResource")]
+        target: Option<crate::api::TargetResource>,
+    }
+    serde_json::from_str::<Plan>(text).ok()?.analysis.target
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_target_is_read_from_a_pinned_plan_alone() {
+        let text = r#"{"steps":[{"huge":"ignored"}],"analysis":{"confidence":0.9,
+            "targetResource":{"kind":"Deployment","namespace":"shop","name":"web"}}}"#;
+        let t = pinned_target(text);
+        assert_eq!(
+            t.as_ref().map(|t| (t.kind.as_str(), t.name.as_str())),
+            Some(("Deployment", "web"))
+        );
+        assert!(pinned_target(r#"{"analysis":{}}"#).is_none());
+        assert!(pinned_target(r#"{"analysis":{"targetResource":null}}"#).is_none());
+        assert!(pinned_target("not json").is_none());
+    }
 
     /// A plan pinned in a WorkflowExecution's status before the plan had types of its own
     /// (the modes were written by hand-made serde shims over the syntax tree's enums): it

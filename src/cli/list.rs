@@ -162,18 +162,8 @@ fn wide_columns(run: &WorkflowExecution) -> Vec<String> {
 
 /// `KIND/NS/NAME` of the run's target, read from its pinned plan.
 pub fn target(run: &WorkflowExecution) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Plan {
-        analysis: Analysis,
-    }
-    #[derive(serde::Deserialize)]
-    struct Analysis {
-        #[serde(rename = "targetResource")]
-        target: crate::api::TargetResource,
-    }
     let text = run.status.as_ref()?.plan.as_deref()?;
-    let plan: Plan = serde_json::from_str(text).ok()?;
-    let t = plan.analysis.target;
+    let t = crate::plan::pinned_target(text)?;
     Some(match t.namespace {
         Some(ns) => format!("{}/{ns}/{}", t.kind, t.name),
         None => format!("{}/{}", t.kind, t.name),

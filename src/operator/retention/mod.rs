@@ -368,17 +368,7 @@ fn first_look(
 /// The target a pinned plan acts on (a namespaced target without a namespace is in the run's
 /// `namespace`), reading only that part of the plan.
 fn target_of_plan(text: &str, namespace: &str) -> Option<TargetKey> {
-    #[derive(serde::Deserialize)]
-    struct Plan {
-        analysis: Analysis,
-    }
-    #[derive(serde::Deserialize)]
-    struct Analysis {
-        #[serde(rename = "targetResource")]
-        target: Option<crate::api::TargetResource>,
-    }
-    let plan: Plan = serde_json::from_str(text).ok()?;
-    planning::target_key(plan.analysis.target.as_ref(), namespace)
+    planning::target_key(crate::plan::pinned_target(text).as_ref(), namespace)
 }
 
 /// The backoff after `attempts` failed archive attempts: 1 s doubling, at most 5 minutes.
