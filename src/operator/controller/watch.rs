@@ -298,12 +298,12 @@ async fn track_active(
     }
 }
 
-/// Sets the active-runs gauge, and forgets the versions, programs and targets of runs no
-/// longer in the cache (deleted without finishing).
+/// Sets the active-runs gauge, and forgets the versions, programs, targets and finished
+/// executions of runs no longer in the cache (finished, or deleted).
 fn tend_runs(store: &Store<WorkflowExecution>, ctx: &Context) {
+    // The cache holds only runs in flight (`finished::in_flight_only`).
     let runs = store.state();
-    let active = runs.iter().filter(|w| !finished::run_ended(w)).count();
-    ctx.metrics().set_active_runs(active);
+    ctx.metrics().set_active_runs(runs.len());
     let uids: std::collections::HashSet<&str> = runs
         .iter()
         .filter_map(|w| w.metadata.uid.as_deref())
@@ -312,17 +312,12 @@ fn tend_runs(store: &Store<WorkflowExecution>, ctx: &Context) {
     lock(&ctx.programs).retain(|(uid, _), _| uids.contains(uid.as_str()));
     lock(&ctx.targets).retain(|uid, _| uids.contains(uid.as_str()));
     ctx.backoffs.retain(|uid| uids.contains(uid));
-    let ongoing: std::collections::HashSet<&str> = runs
-        .iter()
-        .filter(|w| !finished::run_ended(w))
-        .filter_map(|w| w.metadata.uid.as_deref())
-        .collect();
-    ctx.finished.retain_runs(|uid| ongoing.contains(uid));
+    ctx.finished.retain_runs(|uid| uids.contains(uid));
     ctx.metrics()
         .set_unarchived_runs(ctx.retention.unarchived());
     let unreconciled = &ctx.metrics().unreconciled_runs;
-    unreconciled.retain(|uid| ongoing.contains(uid));
-    for uid in &ongoing {
+    unreconciled.retain(|uid| uids.contains(uid));
+    for uid in &uids {
         unreconciled.seen(uid);
     }
 }

@@ -452,7 +452,8 @@ pub async fn reconcile(
             .await?
             .unwrap_or(Next::OnChange));
     }
-    retention.note(run);
+    // The run's entry is kept up to date by its watch events (`observe`), not here: noting
+    // this read again would make it due now and cost a second look.
     let now = env.clock.now();
     let period = period(run, &retention.config);
     let mut due_now = false;
@@ -465,7 +466,7 @@ pub async fn reconcile(
             Due::Never => {}
         }
     }
-    // (Noting the run made the older runs its target has past the bound due now.)
+    // (The watch event that noted this run made the older runs past the bound due now.)
     if let Some(keep) = retention.config.per_target
         && retention.past_bound(&uid, keep)
     {
